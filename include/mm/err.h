@@ -1,0 +1,26 @@
+/*
+ * One error enum for the whole project (STYLE.md, point 6). Library codes (errno, libcurl,
+ * nats.c, jansson) are translated into these at the module edge, with the detail logged there.
+ */
+#ifndef MM_ERR_H
+#define MM_ERR_H
+
+typedef enum mm_err {
+    MM_OK = 0,
+    MM_ERR_INVALID,  /* an argument or an input is malformed or out of range */
+    MM_ERR_NOMEM,    /* an allocation failed */
+    MM_ERR_FULL,     /* a bounded queue is full; the caller still owns what it tried to send */
+    MM_ERR_STOPPED,  /* the receiver is stopping or stopped */
+    MM_ERR_NOTFOUND, /* no such object (an id that died, an unknown key) */
+    MM_ERR_SYS,      /* a system call failed; errno is logged where it happened */
+    MM_ERR_CRYPTO,   /* a cryptographic check failed (wrong key, tampered data) */
+    MM_ERR_EXPIRED,  /* a token or a session is past its expiry */
+    MM_ERR_TIMEOUT,  /* something did not happen in time */
+    MM_ERR_IO,       /* a network peer failed or went away */
+    MM_ERR_PROTOCOL, /* a peer spoke something we do not accept */
+} mm_err;
+
+/** A short, constant, human-readable name for err ("queue full"). Never NULL. */
+const char *mm_err_str(mm_err err);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * Test support (mm_test.h). Children are started with PR_SET_PDEATHSIG so that a test killed by
+ * its CTest timeout, or crashing, never leaves servers behind; mm_test_exit() also stops them.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mm_test.h"
+
+int mm_test_passed;
+int mm_test_failed;
+
+#define MAX_CHILDREN 64
+static pid_t children[MAX_CHILDREN];
+
+static void
+children_add(pid_t pid)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] == 0) {
+            children[i] = pid;
+            return;
+        }
+}
+
+static void
+children_forget(pid_t pid)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] == pid)
+            children[i] = 0;
+}
+
+int
+mm_test_done(void)
+{
+    printf("%d passed, %d failed\n", mm_test_passed, mm_test_failed);
+    fflush(stdout);
+    return mm_test_failed == 0 && mm_test_passed > 0 ? 0 : 1;
+}
+
+void
+mm_test_exit(void)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] > 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+        }
+    mm_test_done();
+    exit(1);
+}
+
+int
+mm_test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = 0};
+    socklen_t sl = sizeof(sa);
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+int
+mm_test_wait_port(int port, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons((uint16_t)port)};
+        int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ok)
+            return 0;
+        sleep_ms(20);
+    }
+    return -1;
+}
+
+pid_t
+mm_test_spawn(char *const argv[], const char *log_path)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (log_path != NULL) {
+            int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+            if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+                close(fd);
+            }
+        } else {
+            dup2(STDERR_FILENO, STDOUT_FILENO);
+        }
+        execv(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    children_add(pid);
+    return pid;
+}
+
+int
+mm_test_stop(pid_t pid, int grace_ms)
+{
+    if (pid <= 0)
+        return -1;
+    int status = 0;
+    kill(pid, SIGTERM);
+    for (int waited = 0; waited < grace_ms; waited += 10) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            children_forget(pid);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    children_forget(pid);
+    return -1;
+}
+
+int
+mm_test_run(char *const argv[], const char *stdin_text, char *out, size_t out_len)
+{
+    int in_pipe[2], out_pipe[2];
+    if (pipe(in_pipe) != 0 || pipe(out_pipe) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(in_pipe[0], STDIN_FILENO);
+        dup2(out_pipe[1], STDOUT_FILENO);
+        close(in_pipe[0]);
+        close(in_pipe[1]);
+        close(out_pipe[0]);
+        close(out_pipe[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(in_pipe[0]);
+    close(out_pipe[1]);
+    if (stdin_text != NULL) {
+        size_t left = strlen(stdin_text);
+        const char *p = stdin_text;
+        signal(SIGPIPE, SIG_IGN);
+        while (left > 0) {
+            ssize_t w = write(in_pipe[1], p, left);
+            if (w <= 0)
+                break;
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    close(in_pipe[1]);
+    size_t got = 0;
+    char sink[4096];
+    for (;;) {
+        char *dst = sink;
+        size_t cap = sizeof(sink);
+        if (out != NULL && got + 1 < out_len) {
+            dst = out + got;
+            cap = out_len - 1 - got;
+        }
+        ssize_t r = read(out_pipe[0], dst, cap);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (dst != sink)
+            got += (size_t)r;
+    }
+    if (out != NULL && out_len > 0)
+        out[got] = '\0';
+    close(out_pipe[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int
+mm_test_tmpdir(char *path, size_t len)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(path, len, "%s/mmtest.XXXXXX", base != NULL && *base != '\0' ? base : "/tmp");
+    return mkdtemp(path) != NULL ? 0 : -1;
+}
+
+static int
+nats_spawn(struct mm_test_nats *nats)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", nats->port);
+    char *argv[] = {(char *)MM_NATS_SERVER, "-a", "127.0.0.1", "-p", port, "-js", "-sd", nats->store_dir, NULL};
+    char log_path[300];
+    snprintf(log_path, sizeof(log_path), "%s.log", nats->store_dir);
+    nats->pid = mm_test_spawn(argv, log_path);
+    if (nats->pid < 0 || mm_test_wait_port(nats->port, 10000) != 0) {
+        fprintf(stderr, "nats-server did not start on port %d (log: %s)\n", nats->port, log_path);
+        return -1;
+    }
+    return 0;
+}
+
+int
+mm_test_nats_start(struct mm_test_nats *nats)
+{
+    memset(nats, 0, sizeof(*nats));
+    if (mm_test_tmpdir(nats->store_dir, sizeof(nats->store_dir)) != 0)
+        return -1;
+    /* The port was free a moment ago; on a rare collision, try another. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        nats->port = mm_test_free_port();
+        snprintf(nats->url, sizeof(nats->url), "nats://127.0.0.1:%d", nats->port);
+        if (nats_spawn(nats) == 0)
+            return 0;
+        mm_test_stop(nats->pid, 100);
+    }
+    return -1;
+}
+
+int
+mm_test_nats_restart(struct mm_test_nats *nats)
+{
+    mm_test_stop(nats->pid, 5000);
+    return nats_spawn(nats);
+}
+
+void
+mm_test_nats_stop(struct mm_test_nats *nats)
+{
+    if (nats->pid > 0)
+        mm_test_stop(nats->pid, 5000);
+    nats->pid = 0;
+    if (nats->store_dir[0] != '\0') {
+        char log_path[300];
+        snprintf(log_path, sizeof(log_path), "%s.log", nats->store_dir);
+        char *argv[] = {"/bin/rm", "-rf", nats->store_dir, log_path, NULL};
+        mm_test_run(argv, NULL, NULL, 0);
+    }
+}
+
+const char *
+mm_test_build_dir(void)
+{
+    return MM_BUILD_DIR;
+}
+
+const char *
+mm_test_source_dir(void)
+{
+    return MM_SOURCE_DIR;
+}

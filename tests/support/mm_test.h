@@ -1,0 +1,129 @@
+/*
+ * Test support: assertions that print both sides, and helpers that start real servers
+ * (nats-server, our simulators) on free loopback ports as children that die with the test.
+ *
+ * Every test is its own executable and its own CTest test with a timeout. A test calls
+ * MM_TEST_DONE() last: it prints "N passed, N failed" and returns the exit status.
+ */
+#ifndef MM_TEST_H
+#define MM_TEST_H
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+
+extern int mm_test_passed;
+extern int mm_test_failed;
+
+#define MM_CHECK(cond)                                                                                                   \
+    do {                                                                                                                 \
+        if (cond) {                                                                                                      \
+            mm_test_passed++;                                                                                            \
+        } else {                                                                                                         \
+            mm_test_failed++;                                                                                            \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                                     \
+        }                                                                                                                \
+    } while (0)
+
+#define MM_CHECK_INT(a, op, b)                                                                                           \
+    do {                                                                                                                 \
+        long long mm_a_ = (long long)(a), mm_b_ = (long long)(b);                                                        \
+        if (mm_a_ op mm_b_) {                                                                                            \
+            mm_test_passed++;                                                                                            \
+        } else {                                                                                                         \
+            mm_test_failed++;                                                                                            \
+            fprintf(stderr, "%s:%d: check failed: %s %s %s (%lld vs %lld)\n", __FILE__, __LINE__, #a, #op, #b, mm_a_,    \
+                    mm_b_);                                                                                              \
+        }                                                                                                                \
+    } while (0)
+
+#define MM_CHECK_U64(a, op, b)                                                                                           \
+    do {                                                                                                                 \
+        uint64_t mm_a_ = (uint64_t)(a), mm_b_ = (uint64_t)(b);                                                           \
+        if (mm_a_ op mm_b_) {                                                                                            \
+            mm_test_passed++;                                                                                            \
+        } else {                                                                                                         \
+            mm_test_failed++;                                                                                            \
+            fprintf(stderr, "%s:%d: check failed: %s %s %s (%" PRIu64 " vs %" PRIu64 ")\n", __FILE__, __LINE__, #a, #op, \
+                    #b, mm_a_, mm_b_);                                                                                   \
+        }                                                                                                                \
+    } while (0)
+
+#define MM_CHECK_STR(a, b)                                                                                               \
+    do {                                                                                                                 \
+        const char *mm_a_ = (a), *mm_b_ = (b);                                                                           \
+        if (mm_a_ != NULL && mm_b_ != NULL && strcmp(mm_a_, mm_b_) == 0) {                                               \
+            mm_test_passed++;                                                                                            \
+        } else {                                                                                                         \
+            mm_test_failed++;                                                                                            \
+            fprintf(stderr, "%s:%d: check failed: %s == %s (\"%s\" vs \"%s\")\n", __FILE__, __LINE__, #a, #b,            \
+                    mm_a_ ? mm_a_ : "(null)", mm_b_ ? mm_b_ : "(null)");                                                 \
+        }                                                                                                                \
+    } while (0)
+
+/* Stops the test at once when a precondition for the rest of it fails. */
+#define MM_REQUIRE(cond)                                                                                                 \
+    do {                                                                                                                 \
+        if (!(cond)) {                                                                                                   \
+            fprintf(stderr, "%s:%d: required condition failed: %s\n", __FILE__, __LINE__, #cond);                        \
+            mm_test_failed++;                                                                                            \
+            mm_test_exit();                                                                                              \
+        }                                                                                                                \
+    } while (0)
+
+#define MM_TEST_DONE() mm_test_done()
+
+/** Prints the tally line and returns the exit status for main (0 only when nothing failed). */
+int mm_test_done(void);
+
+/** Prints the tally, stops every child started through this file and exits non-zero. */
+void mm_test_exit(void) __attribute__((noreturn));
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close). */
+int mm_test_free_port(void);
+
+/** Waits until a TCP connect to 127.0.0.1:port succeeds; 0 on success, -1 after timeout_ms. */
+int mm_test_wait_port(int port, int timeout_ms);
+
+/**
+ * Starts argv[0] (a path) with argv as a child that is killed when the test process dies.
+ * Its stdout/stderr go to the test's stderr unless log_path is set (then to that file).
+ * Returns the pid, or -1.
+ */
+pid_t mm_test_spawn(char *const argv[], const char *log_path);
+
+/** Sends SIGTERM (then SIGKILL after grace_ms) and reaps; returns the exit status or -1. */
+int mm_test_stop(pid_t pid, int grace_ms);
+
+/** Runs a command to completion, capturing up to out_len-1 bytes of stdout. Returns exit status. */
+int mm_test_run(char *const argv[], const char *stdin_text, char *out, size_t out_len);
+
+/** A nats-server with JetStream on a free loopback port and a temporary store. */
+struct mm_test_nats {
+    pid_t pid;
+    int port;
+    char store_dir[256];
+    char url[64]; /* nats://127.0.0.1:PORT */
+};
+
+/** Starts nats-server (-js, temp store dir, free port) and waits until it accepts connections. */
+int mm_test_nats_start(struct mm_test_nats *nats);
+
+/** Restarts the server on the same port and store (for reconnect tests). */
+int mm_test_nats_restart(struct mm_test_nats *nats);
+
+/** Stops the server and removes its store. */
+void mm_test_nats_stop(struct mm_test_nats *nats);
+
+/** A fresh temporary directory under $TMPDIR (or /tmp); path must hold 256 bytes. */
+int mm_test_tmpdir(char *path, size_t len);
+
+/** Directory with the built programs (build/), set by CMake. */
+const char *mm_test_build_dir(void);
+
+/** Source tree root, set by CMake (to read ../shared vectors and fixtures). */
+const char *mm_test_source_dir(void);
+
+#endif
