@@ -8,7 +8,7 @@ PKGS=(
   libnats-dev nats-server
   libh2o-evloop-dev libwslay-dev
   libck-dev libsodium-dev libjansson-dev libcurl4-openssl-dev
-  python3
+  python3 clang libclang-rt-14-dev
 )
 
 missing=()

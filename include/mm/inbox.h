@@ -44,7 +44,7 @@ typedef struct mm_msg {
 typedef struct mm_inbox mm_inbox;
 
 typedef struct mm_inbox_config {
-    uint32_t capacity;      /* messages per producer ring, rounded up to a power of two; default 4096 */
+    uint32_t capacity;      /* at least this many messages per producer ring (2^k - 1 >= it); default 4095 */
     uint32_t max_producers; /* rings with a thread of their own; default 64 */
 } mm_inbox_config;
 

@@ -37,7 +37,7 @@
 CK_RING_PROTOTYPE(mm_msg, mm_msg)
 
 #define CACHELINE 64
-#define DEFAULT_CAPACITY 4096
+#define DEFAULT_CAPACITY 4095 /* a 4096-slot ring: 128 KiB per producer */
 #define DEFAULT_MAX_PRODUCERS 64
 #define TLS_CACHE_SIZE 8
 
