@@ -93,7 +93,10 @@ mm_err mm_token_address_parse(const char *text, mm_token_address *addr, char *wh
 /** Formats an address as "IPV4:PORT" or "[IPV6]:PORT" into buf (at least 64 bytes). */
 void mm_token_address_format(const mm_token_address *addr, char *buf, size_t len);
 
-/** Builds the 2048 token bytes from params and key. MM_ERR_INVALID for bad counts/families. */
+/**
+ * Builds the 2048 token bytes from params and key. MM_ERR_INVALID for bad counts/families, an
+ * unknown byte order, expire_seconds 0, or create + expire_seconds beyond 2^64 - 1.
+ */
 mm_err mm_token_build(const mm_token_params *params, const mm_token_key *key, uint8_t out[MM_TOKEN_BYTES]);
 
 /**
@@ -108,13 +111,26 @@ mm_err mm_token_mint(const mm_token_key *key, mm_byte_order order, uint64_t prot
 /**
  * Verifies and opens a token as a game server does: version string, protocol id, not expired at
  * now, AEAD open with the key, address count 1..32 and known address types, and that the public
- * part agrees with the private part. On failure returns MM_ERR_INVALID (malformed),
- * MM_ERR_EXPIRED or MM_ERR_CRYPTO and writes the reason into why.
+ * part agrees with the private part (and its padding is zero). The create timestamp is not
+ * authenticated by netcode; it is only refused when later than the expiry. On failure returns
+ * MM_ERR_INVALID (malformed), MM_ERR_EXPIRED or MM_ERR_CRYPTO, writes the reason into why (may
+ * be NULL) and wipes *out.
  */
 mm_err mm_token_decode(const uint8_t token[MM_TOKEN_BYTES], const mm_token_key *key, mm_byte_order order,
                        uint64_t protocol_id, uint64_t now, mm_token_decoded *out, char *why, size_t why_len);
 
 /** Decodes padded standard base64 text (surrounding whitespace tolerated) into the 2048 bytes. */
 mm_err mm_token_from_base64(const char *b64, uint8_t out[MM_TOKEN_BYTES], char *why, size_t why_len);
+
+/**
+ * Like mm_token_mint() but writes the 2048 raw token bytes into out instead of base64 (for a
+ * caller that sends bytes, and to measure minting without the encoding).
+ */
+mm_err mm_token_mint_raw(const mm_token_key *key, mm_byte_order order, uint64_t protocol_id, uint64_t client_id,
+                         const mm_token_address *addresses, uint32_t address_count, uint64_t now,
+                         uint64_t expire_seconds, int32_t timeout_seconds, uint8_t out[MM_TOKEN_BYTES]);
+
+/** Encodes 2048 token bytes as padded standard base64 plus NUL into b64 (>= MM_TOKEN_BASE64_LEN + 1). */
+mm_err mm_token_to_base64(const uint8_t token[MM_TOKEN_BYTES], char *b64, size_t b64_len);
 
 #endif

@@ -1,0 +1,131 @@
+/*
+ * Mint then decode, in both byte orders, with IPv4, IPv6 and many addresses; the minted base64
+ * (which writes the zero padding's characters directly) must equal a full encoding of the bytes;
+ * two mints must differ in every random field; bad inputs are refused.
+ */
+#include <sodium.h>
+
+#include "mm/token.h"
+#include "mm_test.h"
+
+static mm_token_key key;
+
+static mm_token_address
+addr(const char *text)
+{
+    mm_token_address a;
+    char why[160];
+    MM_REQUIRE(mm_token_address_parse(text, &a, why, sizeof(why)) == MM_OK);
+    return a;
+}
+
+static void
+roundtrip(mm_byte_order order, const mm_token_address *addresses, uint32_t count, uint64_t client_id, int32_t timeout)
+{
+    const uint64_t now = 1800000000, protocol_id = 0x0123456789abcdefULL;
+    char b64[MM_TOKEN_BASE64_LEN + 1], again[MM_TOKEN_BASE64_LEN + 1], why[200];
+    uint8_t token[MM_TOKEN_BYTES];
+    MM_CHECK_INT(mm_token_mint(&key, order, protocol_id, client_id, addresses, count, now, 30, timeout, b64, sizeof(b64)), ==,
+                 MM_OK);
+    MM_CHECK_INT(strlen(b64), ==, MM_TOKEN_BASE64_LEN);
+    MM_CHECK_INT(mm_token_from_base64(b64, token, why, sizeof(why)), ==, MM_OK);
+    MM_CHECK_INT(mm_token_to_base64(token, again, sizeof(again)), ==, MM_OK);
+    MM_CHECK_STR(again, b64);
+
+    mm_token_decoded d;
+    mm_err err = mm_token_decode(token, &key, order, protocol_id, now + 29, &d, why, sizeof(why));
+    MM_CHECK_INT(err, ==, MM_OK);
+    if (err != MM_OK)
+        fprintf(stderr, "decode: %s\n", why);
+    MM_CHECK_U64(d.protocol_id, ==, protocol_id);
+    MM_CHECK_U64(d.client_id, ==, client_id);
+    MM_CHECK_U64(d.create_timestamp, ==, now);
+    MM_CHECK_U64(d.expire_timestamp, ==, now + 30);
+    MM_CHECK_INT(d.timeout_seconds, ==, timeout);
+    MM_CHECK_INT(d.address_count, ==, count);
+    for (uint32_t i = 0; i < count && i < d.address_count; i++) {
+        char want[64], got[64];
+        mm_token_address_format(&addresses[i], want, sizeof(want));
+        mm_token_address_format(&d.addresses[i], got, sizeof(got));
+        MM_CHECK_STR(got, want);
+    }
+    MM_CHECK(sodium_is_zero(d.user_data, sizeof(d.user_data)));
+    MM_CHECK(!sodium_is_zero(d.client_to_server_key, 32));
+    MM_CHECK(!sodium_is_zero(d.server_to_client_key, 32));
+    MM_CHECK(memcmp(d.client_to_server_key, d.server_to_client_key, 32) != 0);
+    MM_CHECK_INT(mm_token_decode(token, &key, order, protocol_id, now + 30, &d, why, sizeof(why)), ==, MM_ERR_EXPIRED);
+}
+
+/* Two mints with the same inputs share nothing random: nonce, sealed data and keys all differ. */
+static void
+mints_differ(void)
+{
+    mm_token_address a = addr("10.1.2.3:4000");
+    uint8_t t1[MM_TOKEN_BYTES], t2[MM_TOKEN_BYTES];
+    MM_CHECK_INT(mm_token_mint_raw(&key, MM_BYTE_ORDER_LITTLE, 7, 7, &a, 1, 1000, 30, 15, t1), ==, MM_OK);
+    MM_CHECK_INT(mm_token_mint_raw(&key, MM_BYTE_ORDER_LITTLE, 7, 7, &a, 1, 1000, 30, 15, t2), ==, MM_OK);
+    MM_CHECK(memcmp(t1, t2, 37) == 0);             /* header: same inputs */
+    MM_CHECK(memcmp(t1 + 37, t2 + 37, 24) != 0);   /* nonce */
+    MM_CHECK(memcmp(t1 + 61, t2 + 61, 1024) != 0); /* sealed private data */
+    size_t keys = 1089 + 4 + 7;                    /* after one IPv4 address */
+    MM_CHECK(memcmp(t1 + keys, t2 + keys, 32) != 0);
+    MM_CHECK(memcmp(t1 + keys + 32, t2 + keys + 32, 32) != 0);
+    MM_CHECK(sodium_is_zero(t1 + keys + 64, MM_TOKEN_BYTES - keys - 64));
+}
+
+static void
+bad_inputs(void)
+{
+    mm_token_address a[MM_TOKEN_MAX_ADDRESSES + 1];
+    for (int i = 0; i <= MM_TOKEN_MAX_ADDRESSES; i++)
+        a[i] = addr("10.0.0.1:1");
+    char b64[MM_TOKEN_BASE64_LEN + 1];
+    uint8_t raw[MM_TOKEN_BYTES];
+    MM_CHECK_INT(mm_token_mint(&key, MM_BYTE_ORDER_LITTLE, 1, 1, a, 0, 1000, 30, 15, b64, sizeof(b64)), ==, MM_ERR_INVALID);
+    MM_CHECK_INT(mm_token_mint(&key, MM_BYTE_ORDER_LITTLE, 1, 1, a, 33, 1000, 30, 15, b64, sizeof(b64)), ==, MM_ERR_INVALID);
+    MM_CHECK_INT(mm_token_mint(&key, MM_BYTE_ORDER_LITTLE, 1, 1, NULL, 1, 1000, 30, 15, b64, sizeof(b64)), ==, MM_ERR_INVALID);
+    MM_CHECK_INT(mm_token_mint(NULL, MM_BYTE_ORDER_LITTLE, 1, 1, a, 1, 1000, 30, 15, b64, sizeof(b64)), ==, MM_ERR_INVALID);
+    MM_CHECK_INT(mm_token_mint(&key, MM_BYTE_ORDER_LITTLE, 1, 1, a, 1, 1000, 30, 15, b64, MM_TOKEN_BASE64_LEN), ==, MM_ERR_INVALID);
+    MM_CHECK_INT(mm_token_mint(&key, (mm_byte_order)2, 1, 1, a, 1, 1000, 30, 15, b64, sizeof(b64)), ==, MM_ERR_INVALID);
+    MM_CHECK_INT(mm_token_mint(&key, MM_BYTE_ORDER_LITTLE, 1, 1, a, 1, 1000, 0, 15, b64, sizeof(b64)), ==, MM_ERR_INVALID);
+    MM_CHECK_INT(mm_token_mint_raw(&key, MM_BYTE_ORDER_LITTLE, 1, 1, a, 1, UINT64_MAX - 5, 30, 15, raw), ==, MM_ERR_INVALID);
+    a[3].family = 5;
+    MM_CHECK_INT(mm_token_mint_raw(&key, MM_BYTE_ORDER_BIG, 1, 1, a, 4, 1000, 30, 15, raw), ==, MM_ERR_INVALID);
+
+    mm_token_params p = {.address_count = 1, .expire_seconds = 30};
+    p.addresses[0] = a[0];
+    MM_CHECK_INT(mm_token_build(&p, &key, raw), ==, MM_OK);
+    MM_CHECK_INT(mm_token_build(NULL, &key, raw), ==, MM_ERR_INVALID);
+    p.addresses[0].family = 0;
+    MM_CHECK_INT(mm_token_build(&p, &key, raw), ==, MM_ERR_INVALID);
+    MM_CHECK_INT(mm_token_to_base64(raw, b64, 100), ==, MM_ERR_INVALID);
+}
+
+int
+main(void)
+{
+    char why[200];
+    MM_REQUIRE(mm_crypto_init() == MM_OK);
+    MM_REQUIRE(mm_token_key_parse("[9,8,7,6,5,4,3,2,1,0,255,254,253,252,251,250,1,1,1,1,1,1,1,1,2,2,2,2,2,2,2,2]", &key, why,
+                                  sizeof(why)) == MM_OK);
+    mm_token_address v4 = addr("172.104.236.32:30004"), v6 = addr("[2001:db8::7]:30005");
+    mm_token_address mixed[3] = {addr("10.0.0.1:7777"), addr("[::1]:1"), addr("255.255.255.255:65535")};
+    mm_token_address many[MM_TOKEN_MAX_ADDRESSES]; /* the longest list: 32 IPv6 addresses */
+    for (int i = 0; i < MM_TOKEN_MAX_ADDRESSES; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "[fd00::%x]:%d", i + 1, 1000 + i);
+        many[i] = addr(text);
+    }
+    for (int o = 0; o < 2; o++) {
+        mm_byte_order order = o ? MM_BYTE_ORDER_BIG : MM_BYTE_ORDER_LITTLE;
+        roundtrip(order, &v4, 1, 42, 15);
+        roundtrip(order, &v6, 1, UINT64_MAX, -1);
+        roundtrip(order, mixed, 3, 0, 1);
+        roundtrip(order, many, MM_TOKEN_MAX_ADDRESSES, 0x8000000000000001ULL, INT32_MAX);
+    }
+    mints_differ();
+    bad_inputs();
+    mm_token_key_wipe(&key);
+    MM_CHECK(sodium_is_zero(key.bytes, sizeof(key.bytes)));
+    return MM_TEST_DONE();
+}
