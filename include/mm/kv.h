@@ -1,0 +1,93 @@
+/*
+ * JetStream state of SPEC.md section 4: the KV buckets and the session-delete stream, set up
+ * create-or-bind (never wiping data), plus small KV helpers that translate nats.c statuses.
+ *
+ * Bucket names and settings live in one table (src/net/kv_setup.c) and match the reference's
+ * exactly, descriptions included: a mixed fleet (one of ours, one Rust service) must be able to
+ * create the same buckets without a "stream name already in use with a different configuration"
+ * error. A bucket or stream that already exists is bound as it is; if its settings differ from the
+ * table, a warning says which, and nothing is changed or deleted.
+ *
+ * Thread-safety: an mm_js and its kvStore handles may be used from any thread (nats.c handles are
+ * thread-safe); mm_js_destroy() must not race with their use. The KV helpers block for at most
+ * the JetStream wait time (default 5 s): never call them on an event-loop thread.
+ */
+#ifndef MM_KV_H
+#define MM_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nats/nats.h>
+
+#include "mm/err.h"
+
+/** The KV buckets of SPEC section 4. */
+typedef enum mm_kv_bucket {
+    MM_KV_SESSIONS_EG2LY = 0, /* Edgegap session id -> Lightyear client id; max age 30 s, value <= 1024 B */
+    MM_KV_SESSIONS_LY2EG,     /* client id -> session id; max age 30 s, value <= 1024 B */
+    MM_KV_UNCLAIMED_SESSIONS, /* session id -> session id; value <= 1024 B */
+    MM_KV_ACTIVE_CONNECTIONS, /* session id -> client id; defaults */
+    MM_KV_CERT_DIGESTS,       /* game server public IP -> certificate digest; max age 14 days, value <= 1024 B */
+    MM_KV_BUCKET_COUNT
+} mm_kv_bucket;
+
+/** Bits for mm_js_setup()'s `needs`: one per bucket, one for the delete stream. */
+#define MM_JS_NEED_BUCKET(b) (1u << (unsigned)(b))
+#define MM_JS_NEED_DELETE_STREAM (1u << (unsigned)MM_KV_BUCKET_COUNT)
+#define MM_JS_NEED_ALL ((1u << ((unsigned)MM_KV_BUCKET_COUNT + 1u)) - 1u)
+
+/** The session-delete work queue. */
+#define MM_DELETE_SESSION_STREAM "DELETE_SESSION_STREAM"
+#define MM_DELETE_SESSION_SUBJECT_PREFIX "edgegap_delete_session_q." /* + session id */
+#define MM_DELETE_SESSION_SUBJECTS "edgegap_delete_session_q.*"
+
+/** One row of the settings table. */
+typedef struct mm_kv_bucket_spec {
+    const char *name;        /* bucket name, e.g. "cert_digests" (the stream is "KV_" + name) */
+    const char *description; /* as the reference sets it ("" when it sets none) */
+    int64_t max_age_ms;      /* 0: keep for ever */
+    int32_t max_value_size;  /* 0: unlimited */
+} mm_kv_bucket_spec;
+
+/** The settings of bucket b (a static row; b must be < MM_KV_BUCKET_COUNT). */
+const mm_kv_bucket_spec *mm_kv_bucket_spec_of(mm_kv_bucket b);
+
+/** A JetStream context plus the bound buckets and stream a service asked for. Opaque. */
+typedef struct mm_js mm_js;
+
+/**
+ * Creates a JetStream context on nc (which must outlive the mm_js) and binds every bucket and
+ * stream whose bit is in needs, creating the missing ones with the table's settings. wait_ms is
+ * the JetStream API and KV operation timeout (0: 5000). On failure returns MM_ERR_IO (NATS or
+ * JetStream unreachable, JetStream disabled, ...) or MM_ERR_NOMEM, with the reason in why.
+ */
+mm_err mm_js_setup(natsConnection *nc, unsigned needs, int64_t wait_ms, mm_js **out, char *why, size_t why_len);
+
+/** The bound bucket b, or NULL when it was not in needs. Owned by js. */
+kvStore *mm_js_kv(mm_js *js, mm_kv_bucket b);
+
+/** The JetStream context (for publishing to the delete stream). Owned by js. */
+jsCtx *mm_js_ctx(mm_js *js);
+
+/** Releases the buckets and the context (never deletes any server-side state). Accepts NULL. */
+void mm_js_destroy(mm_js *js);
+
+/**
+ * Reads key as a string into buf (NUL-terminated). MM_OK; MM_ERR_NOTFOUND when the key has no
+ * value (never written, deleted, purged or expired); MM_ERR_INVALID for a key nats.c refuses or a
+ * value that does not fit in buf; MM_ERR_IO for NATS failures (logged with bucket and key).
+ * *revision (may be NULL) receives the entry's revision.
+ */
+mm_err mm_kv_get_str(kvStore *kv, const char *key, char *buf, size_t len, uint64_t *revision);
+
+/** Puts value under key. *revision (may be NULL) receives the new revision. Errors as above. */
+mm_err mm_kv_put_str(kvStore *kv, const char *key, const char *value, uint64_t *revision);
+
+/** Deletes key (places a delete marker; deleting a missing key is MM_OK). Errors as above. */
+mm_err mm_kv_delete(kvStore *kv, const char *key);
+
+/** True when nats.c accepts key as a KV key ([-/_=\.a-zA-Z0-9]+, no leading/trailing/double dot). */
+int mm_kv_key_valid(const char *key);
+
+#endif

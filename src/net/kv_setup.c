@@ -1,0 +1,206 @@
+/*
+ * JetStream set-up: the one table of bucket settings, and create-or-bind (include/mm/kv.h).
+ *
+ * Order per bucket: bind (js_KeyValue); only when the stream does not exist, create it; if that
+ * create fails (another replica won a race with other settings), bind again. Existing state is
+ * never updated, purged or deleted: a bucket made by an older or foreign version keeps its data
+ * and its settings, and we log how they differ from the table. nats.c 3.4.1 copies kvConfig.TTL
+ * straight into the stream's MaxAge, which is in nanoseconds (LIBNOTES).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/kv.h"
+#include "mm/log.h"
+#include "nats_error.h"
+
+#define NS_PER_MS 1000000LL
+#define DAY_MS (24LL * 3600 * 1000)
+
+/* The settings of SPEC.md section 4, exactly as the reference creates them. */
+static const mm_kv_bucket_spec bucket_specs[MM_KV_BUCKET_COUNT] = {
+    [MM_KV_SESSIONS_EG2LY] = {.name = "sessions_eg2ly",
+                              .description = "Maps Edgegap Session IDs to Lightyear Client IDs",
+                              .max_age_ms = 30000,
+                              .max_value_size = 1024},
+    [MM_KV_SESSIONS_LY2EG] = {.name = "sessions_ly2eg",
+                              .description = "Maps Lightyear Client IDs to Edgegap Session IDs",
+                              .max_age_ms = 30000,
+                              .max_value_size = 1024},
+    [MM_KV_UNCLAIMED_SESSIONS] = {.name = "unclaimed_sessions",
+                                  .description = "Any session ids we get from the API are stored here, and if they key "
+                                                 "age gets too big, we delete the session via the API.",
+                                  .max_age_ms = 0,
+                                  .max_value_size = 1024},
+    [MM_KV_ACTIVE_CONNECTIONS] = {.name = "active_connections", .description = "", .max_age_ms = 0, .max_value_size = 0},
+    [MM_KV_CERT_DIGESTS] = {.name = "cert_digests",
+                            .description = "Maps server public ip to their self-signed cert digests",
+                            .max_age_ms = 14 * DAY_MS,
+                            .max_value_size = 1024},
+};
+
+struct mm_js {
+    jsCtx *ctx;
+    kvStore *kv[MM_KV_BUCKET_COUNT];
+};
+
+const mm_kv_bucket_spec *
+mm_kv_bucket_spec_of(mm_kv_bucket b)
+{
+    return &bucket_specs[b];
+}
+
+/* Logs how an existing bucket's stream differs from its row of the table. */
+static void
+bucket_check(jsCtx *ctx, const mm_kv_bucket_spec *spec)
+{
+    char stream[128], diff[512] = "";
+    size_t used = 0;
+    jsStreamInfo *si = NULL;
+    snprintf(stream, sizeof(stream), "KV_%s", spec->name);
+    if (js_GetStreamInfo(&si, ctx, stream, NULL, NULL) != NATS_OK) {
+        mm_warn("jetstream: cannot read the settings of bucket %s: %s", spec->name, mm__nats_error_text());
+        return;
+    }
+    const jsStreamConfig *c = si->Config;
+    int64_t want_age = spec->max_age_ms * NS_PER_MS;
+    int64_t want_size = spec->max_value_size > 0 ? spec->max_value_size : -1;
+    int64_t have_size = c->MaxMsgSize > 0 ? c->MaxMsgSize : -1;
+    if (c->MaxAge != want_age)
+        used += (size_t)snprintf(diff + used, sizeof(diff) - used, " max age %lld ms (table: %lld ms);",
+                                 (long long)(c->MaxAge / NS_PER_MS), (long long)spec->max_age_ms);
+    if (have_size != want_size && used < sizeof(diff))
+        used += (size_t)snprintf(diff + used, sizeof(diff) - used, " max value size %lld (table: %lld);", (long long)have_size,
+                                 (long long)want_size);
+    if (c->MaxMsgsPerSubject != 1 && used < sizeof(diff))
+        used += (size_t)snprintf(diff + used, sizeof(diff) - used, " history %lld (table: 1);", (long long)c->MaxMsgsPerSubject);
+    if (used > 0)
+        mm_warn("jetstream: bucket %s exists with other settings, used as it is:%s", spec->name, diff);
+    jsStreamInfo_Destroy(si);
+}
+
+static mm_err
+bucket_bind(jsCtx *ctx, const mm_kv_bucket_spec *spec, kvStore **kv, char *why, size_t why_len)
+{
+    natsStatus s = js_KeyValue(kv, ctx, spec->name);
+    if (s == NATS_OK) {
+        mm_debug("jetstream: bound existing bucket %s", spec->name);
+        bucket_check(ctx, spec);
+        return MM_OK;
+    }
+    if (s == NATS_NOT_FOUND) {
+        kvConfig cfg;
+        kvConfig_Init(&cfg);
+        cfg.Bucket = spec->name;
+        cfg.Description = spec->description;
+        cfg.History = 1;
+        cfg.TTL = spec->max_age_ms * NS_PER_MS;
+        cfg.MaxValueSize = spec->max_value_size;
+        cfg.StorageType = js_FileStorage;
+        s = js_CreateKeyValue(kv, ctx, &cfg);
+        if (s == NATS_OK) {
+            mm_info("jetstream: created bucket %s", spec->name);
+            return MM_OK;
+        }
+        mm_warn("jetstream: creating bucket %s failed (%s); binding it instead", spec->name, mm__nats_error_text());
+        if (js_KeyValue(kv, ctx, spec->name) == NATS_OK) {
+            bucket_check(ctx, spec);
+            return MM_OK;
+        }
+    }
+    snprintf(why, why_len, "cannot bind or create the KV bucket %s: %s", spec->name, mm__nats_error_text());
+    return MM_ERR_IO;
+}
+
+static mm_err
+delete_stream_bind(jsCtx *ctx, char *why, size_t why_len)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, ctx, MM_DELETE_SESSION_STREAM, NULL, &jerr);
+    if (s == NATS_NOT_FOUND) {
+        const char *subjects[] = {MM_DELETE_SESSION_SUBJECTS};
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        cfg.Name = MM_DELETE_SESSION_STREAM;
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Retention = js_WorkQueuePolicy;
+        cfg.Storage = js_FileStorage;
+        s = js_AddStream(&si, ctx, &cfg, NULL, &jerr);
+        if (s == NATS_OK)
+            mm_info("jetstream: created stream %s", MM_DELETE_SESSION_STREAM);
+        else if ((s = js_GetStreamInfo(&si, ctx, MM_DELETE_SESSION_STREAM, NULL, &jerr)) == NATS_OK)
+            mm_warn("jetstream: creating stream %s failed; bound the existing one", MM_DELETE_SESSION_STREAM);
+    }
+    if (s != NATS_OK) {
+        snprintf(why, why_len, "cannot bind or create the stream %s: %s", MM_DELETE_SESSION_STREAM, mm__nats_error_text());
+        return MM_ERR_IO;
+    }
+    const jsStreamConfig *c = si->Config;
+    int subject_ok = c->SubjectsLen == 1 && strcmp(c->Subjects[0], MM_DELETE_SESSION_SUBJECTS) == 0;
+    if (c->Retention != js_WorkQueuePolicy || !subject_ok)
+        mm_warn("jetstream: stream %s exists with other settings (retention %d, %d subjects%s%s), used as it is",
+                MM_DELETE_SESSION_STREAM, (int)c->Retention, c->SubjectsLen, c->SubjectsLen > 0 ? ", first " : "",
+                c->SubjectsLen > 0 ? c->Subjects[0] : "");
+    jsStreamInfo_Destroy(si);
+    return MM_OK;
+}
+
+mm_err
+mm_js_setup(natsConnection *nc, unsigned needs, int64_t wait_ms, mm_js **out, char *why, size_t why_len)
+{
+    mm_err err = MM_OK;
+    char reason[512] = "";
+    mm_js *js = calloc(1, sizeof(*js));
+    if (js == NULL)
+        return MM_ERR_NOMEM;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = wait_ms > 0 ? wait_ms : 5000;
+    if (natsConnection_JetStream(&js->ctx, nc, &o) != NATS_OK) {
+        snprintf(reason, sizeof(reason), "cannot create a JetStream context: %s", mm__nats_error_text());
+        err = MM_ERR_IO;
+        goto cleanup;
+    }
+    for (int b = 0; b < MM_KV_BUCKET_COUNT; b++) {
+        if ((needs & MM_JS_NEED_BUCKET(b)) == 0)
+            continue;
+        if ((err = bucket_bind(js->ctx, &bucket_specs[b], &js->kv[b], reason, sizeof(reason))) != MM_OK)
+            goto cleanup;
+    }
+    if ((needs & MM_JS_NEED_DELETE_STREAM) != 0 && (err = delete_stream_bind(js->ctx, reason, sizeof(reason))) != MM_OK)
+        goto cleanup;
+    *out = js;
+    js = NULL;
+
+cleanup:
+    mm_js_destroy(js);
+    if (err != MM_OK && why != NULL && why_len > 0)
+        snprintf(why, why_len, "%s", reason);
+    return err;
+}
+
+kvStore *
+mm_js_kv(mm_js *js, mm_kv_bucket b)
+{
+    return js->kv[b];
+}
+
+jsCtx *
+mm_js_ctx(mm_js *js)
+{
+    return js->ctx;
+}
+
+void
+mm_js_destroy(mm_js *js)
+{
+    if (js == NULL)
+        return;
+    for (int b = 0; b < MM_KV_BUCKET_COUNT; b++)
+        kvStore_Destroy(js->kv[b]);
+    jsCtx_Destroy(js->ctx);
+    free(js);
+}

@@ -1,0 +1,244 @@
+/*
+ * mm_js_setup() against a real nats-server with JetStream: every bucket and the delete stream are
+ * created with the table's settings (read back from the server), a second set-up binds without
+ * wiping, only the requested ones are made, an existing bucket with other settings is kept as it
+ * is, and the KV string helpers.
+ */
+#include <stdlib.h>
+
+#include "mm/kv.h"
+#include "mm/log.h"
+#include "mm/nats_env.h"
+#include "mm_test.h"
+
+#define NS_PER_MS 1000000LL
+
+static mm_nats *
+connect_env(const struct mm_test_nats *server)
+{
+    char host[64];
+    snprintf(host, sizeof(host), "127.0.0.1:%d", server->port);
+    setenv("NATS_HOST", host, 1);
+    setenv("NATS_INSECURE", "1", 1);
+    mm_nats_env *env = NULL;
+    mm_nats *nats = NULL;
+    char why[256];
+    MM_REQUIRE(mm_nats_env_read(&env, NULL, why, sizeof(why)) == MM_OK);
+    MM_REQUIRE(mm_nats_connect(env, &(mm_nats_connect_opts){.name = "test_kv_setup"}, &nats, why, sizeof(why)) == MM_OK);
+    mm_nats_env_destroy(env);
+    MM_REQUIRE(mm_nats_wait_connected(nats, 10000) == MM_OK);
+    return nats;
+}
+
+static int
+stream_exists(jsCtx *ctx, const char *name)
+{
+    jsStreamInfo *si = NULL;
+    natsStatus s = js_GetStreamInfo(&si, ctx, name, NULL, NULL);
+    jsStreamInfo_Destroy(si);
+    return s == NATS_OK;
+}
+
+static void
+check_bucket(mm_js *js, mm_kv_bucket b)
+{
+    const mm_kv_bucket_spec *spec = mm_kv_bucket_spec_of(b);
+    kvStore *kv = mm_js_kv(js, b);
+    MM_REQUIRE(kv != NULL);
+    MM_CHECK_STR(kvStore_Bucket(kv), spec->name);
+
+    kvStatus *st = NULL;
+    MM_REQUIRE(kvStore_Status(&st, kv) == NATS_OK);
+    MM_CHECK_STR(kvStatus_Bucket(st), spec->name);
+    MM_CHECK_INT(kvStatus_TTL(st), ==, spec->max_age_ms * NS_PER_MS);
+    MM_CHECK_INT(kvStatus_History(st), ==, 1);
+    kvStatus_Destroy(st);
+
+    char stream[64];
+    snprintf(stream, sizeof(stream), "KV_%s", spec->name);
+    jsStreamInfo *si = NULL;
+    MM_REQUIRE(js_GetStreamInfo(&si, mm_js_ctx(js), stream, NULL, NULL) == NATS_OK);
+    MM_CHECK_INT(si->Config->MaxAge, ==, spec->max_age_ms * NS_PER_MS);
+    MM_CHECK_INT(si->Config->MaxMsgSize, ==, spec->max_value_size > 0 ? spec->max_value_size : -1);
+    MM_CHECK_STR(si->Config->Description != NULL ? si->Config->Description : "", spec->description);
+    jsStreamInfo_Destroy(si);
+}
+
+/* The table itself, against SPEC section 4 written out independently here. */
+static void
+test_table(void)
+{
+    static const struct {
+        mm_kv_bucket b;
+        const char *name;
+        int64_t age_ms;
+        int32_t max_value;
+    } want[] = {
+        {MM_KV_SESSIONS_EG2LY, "sessions_eg2ly", 30000, 1024},           {MM_KV_SESSIONS_LY2EG, "sessions_ly2eg", 30000, 1024},
+        {MM_KV_UNCLAIMED_SESSIONS, "unclaimed_sessions", 0, 1024},       {MM_KV_ACTIVE_CONNECTIONS, "active_connections", 0, 0},
+        {MM_KV_CERT_DIGESTS, "cert_digests", 14LL * 86400 * 1000, 1024},
+    };
+    MM_CHECK_INT(sizeof(want) / sizeof(want[0]), ==, MM_KV_BUCKET_COUNT);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const mm_kv_bucket_spec *spec = mm_kv_bucket_spec_of(want[i].b);
+        MM_CHECK_STR(spec->name, want[i].name);
+        MM_CHECK_INT(spec->max_age_ms, ==, want[i].age_ms);
+        MM_CHECK_INT(spec->max_value_size, ==, want[i].max_value);
+    }
+}
+
+static void
+test_setup_all_and_rebind(natsConnection *nc)
+{
+    mm_js *js = NULL;
+    char why[512] = "";
+    MM_REQUIRE(mm_js_setup(nc, MM_JS_NEED_ALL, 0, &js, why, sizeof(why)) == MM_OK);
+    for (int b = 0; b < MM_KV_BUCKET_COUNT; b++)
+        check_bucket(js, (mm_kv_bucket)b);
+
+    jsStreamInfo *si = NULL;
+    MM_REQUIRE(js_GetStreamInfo(&si, mm_js_ctx(js), MM_DELETE_SESSION_STREAM, NULL, NULL) == NATS_OK);
+    MM_CHECK_INT(si->Config->Retention, ==, js_WorkQueuePolicy);
+    MM_CHECK_INT(si->Config->SubjectsLen, ==, 1);
+    if (si->Config->SubjectsLen == 1)
+        MM_CHECK_STR(si->Config->Subjects[0], "edgegap_delete_session_q.*");
+    jsStreamInfo_Destroy(si);
+
+    /* Data written now must survive a second set-up (by this or another service). */
+    uint64_t rev = 0;
+    MM_CHECK_INT(mm_kv_put_str(mm_js_kv(js, MM_KV_ACTIVE_CONNECTIONS), "950dd2eaff09-S", "1234", &rev), ==, MM_OK);
+    MM_CHECK_U64(rev, >, 0);
+    MM_CHECK_INT(mm_kv_put_str(mm_js_kv(js, MM_KV_CERT_DIGESTS), "127.1.0.5", "aa:bb", NULL), ==, MM_OK);
+    jsPubAck *ack = NULL;
+    MM_REQUIRE(js_Publish(&ack, mm_js_ctx(js), "edgegap_delete_session_q.abc-S", "abc-S", 5, NULL, NULL) == NATS_OK);
+    jsPubAck_Destroy(ack);
+    mm_js_destroy(js);
+
+    js = NULL;
+    MM_REQUIRE(mm_js_setup(nc, MM_JS_NEED_ALL, 0, &js, why, sizeof(why)) == MM_OK);
+    char value[64];
+    uint64_t rev2 = 0;
+    MM_CHECK_INT(mm_kv_get_str(mm_js_kv(js, MM_KV_ACTIVE_CONNECTIONS), "950dd2eaff09-S", value, sizeof(value), &rev2), ==, MM_OK);
+    MM_CHECK_STR(value, "1234");
+    MM_CHECK_U64(rev2, ==, rev);
+    MM_CHECK_INT(mm_kv_get_str(mm_js_kv(js, MM_KV_CERT_DIGESTS), "127.1.0.5", value, sizeof(value), NULL), ==, MM_OK);
+    MM_CHECK_STR(value, "aa:bb");
+    si = NULL;
+    MM_REQUIRE(js_GetStreamInfo(&si, mm_js_ctx(js), MM_DELETE_SESSION_STREAM, NULL, NULL) == NATS_OK);
+    MM_CHECK_U64(si->State.Msgs, ==, 1);
+    jsStreamInfo_Destroy(si);
+    mm_js_destroy(js);
+}
+
+static void
+test_kv_helpers(natsConnection *nc)
+{
+    mm_js *js = NULL;
+    char why[512] = "", value[16];
+    MM_REQUIRE(mm_js_setup(nc, MM_JS_NEED_BUCKET(MM_KV_SESSIONS_LY2EG), 0, &js, why, sizeof(why)) == MM_OK);
+    kvStore *kv = mm_js_kv(js, MM_KV_SESSIONS_LY2EG);
+    MM_CHECK(mm_js_kv(js, MM_KV_CERT_DIGESTS) == NULL);
+    MM_CHECK_INT(mm_kv_get_str(kv, "42", value, sizeof(value), NULL), ==, MM_ERR_NOTFOUND);
+    MM_CHECK_INT(mm_kv_put_str(kv, "42", "sess-42", NULL), ==, MM_OK);
+    MM_CHECK_INT(mm_kv_get_str(kv, "42", value, sizeof(value), NULL), ==, MM_OK);
+    MM_CHECK_STR(value, "sess-42");
+    MM_CHECK_INT(mm_kv_get_str(kv, "42", value, 4, NULL), ==, MM_ERR_INVALID); /* does not fit */
+    MM_CHECK_INT(mm_kv_delete(kv, "42"), ==, MM_OK);
+    MM_CHECK_INT(mm_kv_get_str(kv, "42", value, sizeof(value), NULL), ==, MM_ERR_NOTFOUND);
+    MM_CHECK_INT(mm_kv_delete(kv, "never-written"), ==, MM_OK);
+    MM_CHECK_INT(mm_kv_put_str(kv, "bad key", "x", NULL), ==, MM_ERR_INVALID);
+    MM_CHECK_INT(mm_kv_put_str(kv, ".dot", "x", NULL), ==, MM_ERR_INVALID);
+    MM_CHECK_INT(mm_kv_get_str(kv, "", value, sizeof(value), NULL), ==, MM_ERR_INVALID);
+    /* The bucket refuses values over 1024 bytes. */
+    char big[1100];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    MM_CHECK_INT(mm_kv_put_str(kv, "43", big, NULL), ==, MM_ERR_IO);
+    MM_CHECK(!mm_kv_key_valid("a..b") && mm_kv_key_valid("a.b") && mm_kv_key_valid("950dd2eaff09-S"));
+    mm_js_destroy(js);
+}
+
+/* Only what is asked for is made; a bucket that exists with other settings keeps them and its data. */
+static void
+test_subset_and_foreign_settings(void)
+{
+    struct mm_test_nats server;
+    MM_REQUIRE(mm_test_nats_start(&server) == 0);
+    mm_nats *nats = connect_env(&server);
+    natsConnection *nc = mm_nats_connection(nats);
+
+    jsCtx *ctx = NULL;
+    MM_REQUIRE(natsConnection_JetStream(&ctx, nc, NULL) == NATS_OK);
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = "cert_digests";
+    cfg.TTL = 3600LL * 1000 * NS_PER_MS; /* one hour, not 14 days */
+    kvStore *foreign = NULL;
+    MM_REQUIRE(js_CreateKeyValue(&foreign, ctx, &cfg) == NATS_OK);
+    MM_REQUIRE(kvStore_PutString(NULL, foreign, "10.0.0.1", "old:digest") == NATS_OK);
+    kvStore_Destroy(foreign);
+
+    mm_js *js = NULL;
+    char why[512] = "", value[64];
+    MM_REQUIRE(mm_js_setup(nc, MM_JS_NEED_BUCKET(MM_KV_CERT_DIGESTS), 0, &js, why, sizeof(why)) == MM_OK);
+    MM_CHECK_INT(mm_kv_get_str(mm_js_kv(js, MM_KV_CERT_DIGESTS), "10.0.0.1", value, sizeof(value), NULL), ==, MM_OK);
+    MM_CHECK_STR(value, "old:digest");
+    kvStatus *st = NULL;
+    MM_REQUIRE(kvStore_Status(&st, mm_js_kv(js, MM_KV_CERT_DIGESTS)) == NATS_OK);
+    MM_CHECK_INT(kvStatus_TTL(st), ==, 3600LL * 1000 * NS_PER_MS);
+    kvStatus_Destroy(st);
+    MM_CHECK(!stream_exists(ctx, "KV_sessions_eg2ly"));
+    MM_CHECK(!stream_exists(ctx, "KV_active_connections"));
+    MM_CHECK(!stream_exists(ctx, MM_DELETE_SESSION_STREAM));
+    mm_js_destroy(js);
+
+    MM_REQUIRE(mm_js_setup(nc, MM_JS_NEED_DELETE_STREAM, 0, &js, why, sizeof(why)) == MM_OK);
+    MM_CHECK(stream_exists(ctx, MM_DELETE_SESSION_STREAM));
+    MM_CHECK(!stream_exists(ctx, "KV_sessions_ly2eg"));
+    mm_js_destroy(js);
+
+    jsCtx_Destroy(ctx);
+    mm_nats_destroy(nats);
+    mm_test_nats_stop(&server);
+}
+
+/* A server without JetStream: set-up fails with a reason instead of hanging or crashing. */
+static void
+test_no_jetstream(void)
+{
+    int port = mm_test_free_port();
+    char port_text[16];
+    snprintf(port_text, sizeof(port_text), "%d", port);
+    char *argv[] = {NATS_SERVER_EXE, "-a", "127.0.0.1", "-p", port_text, NULL};
+    pid_t pid = mm_test_spawn(argv, "/dev/null");
+    MM_REQUIRE(pid > 0 && mm_test_wait_port(port, 10000) == 0);
+    struct mm_test_nats plain = {.pid = pid, .port = port};
+    mm_nats *nats = connect_env(&plain);
+    mm_js *js = NULL;
+    char why[512] = "";
+    MM_CHECK_INT(mm_js_setup(mm_nats_connection(nats), MM_JS_NEED_ALL, 1000, &js, why, sizeof(why)), ==, MM_ERR_IO);
+    MM_CHECK(js == NULL);
+    MM_CHECK(strstr(why, "sessions_eg2ly") != NULL);
+    mm_nats_destroy(nats);
+    mm_test_stop(pid, 5000);
+}
+
+int
+main(void)
+{
+    mm_log_setup("test_kv_setup", MM_LOG_INFO, MM_LOG_TEXT);
+    test_table();
+
+    struct mm_test_nats server;
+    MM_REQUIRE(mm_test_nats_start(&server) == 0);
+    mm_nats *nats = connect_env(&server);
+    test_setup_all_and_rebind(mm_nats_connection(nats));
+    test_kv_helpers(mm_nats_connection(nats));
+    mm_nats_destroy(nats);
+    mm_test_nats_stop(&server);
+
+    test_subset_and_foreign_settings();
+    test_no_jetstream();
+    nats_CloseAndWait(5000);
+    return MM_TEST_DONE();
+}
