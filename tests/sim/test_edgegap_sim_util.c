@@ -1,0 +1,278 @@
+/*
+ * Helpers shared by the edgegap_sim tests (test_edgegap_sim_util.h).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "mm_test.h"
+#include "test_edgegap_sim_util.h"
+
+int
+sim_start(sim_proc *sim, const char *const *extra)
+{
+    char exe[512], listen[64];
+    snprintf(exe, sizeof(exe), "%s/edgegap_sim", mm_test_build_dir());
+    for (int attempt = 0; attempt < 3; attempt++) {
+        const char *argv[64];
+        int n = 0;
+        sim->port = mm_test_free_port();
+        snprintf(listen, sizeof(listen), "127.0.0.1:%d", sim->port);
+        argv[n++] = exe;
+        argv[n++] = "--listen";
+        argv[n++] = listen;
+        argv[n++] = "--api-key";
+        argv[n++] = SIM_KEY;
+        argv[n++] = "--log-level";
+        argv[n++] = "warn";
+        for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
+            argv[n++] = extra[i];
+        argv[n] = NULL;
+        sim->pid = mm_test_spawn((char *const *)argv, NULL);
+        if (sim->pid > 0 && mm_test_wait_port(sim->port, 10000) == 0) {
+            snprintf(sim->base, sizeof(sim->base), "http://127.0.0.1:%d", sim->port);
+            return 0;
+        }
+        mm_test_stop(sim->pid, 1000);
+    }
+    return -1;
+}
+
+int
+sim_stop(sim_proc *sim)
+{
+    int rc = mm_test_stop(sim->pid, 5000);
+    sim->pid = 0;
+    return rc;
+}
+
+typedef struct buf {
+    char *data;
+    size_t len;
+} buf;
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *user)
+{
+    buf *b = user;
+    size_t add = size * n;
+    char *grown = realloc(b->data, b->len + add + 1);
+    if (grown == NULL)
+        return 0;
+    b->data = grown;
+    memcpy(b->data + b->len, p, add);
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
+static __thread CURL *shared_handle;
+
+void
+http_call(const char *method, const char *url, const char *auth, const char *body, long timeout_ms, bool fresh, http_reply *out)
+{
+    CURL *h = fresh ? curl_easy_init() : shared_handle;
+    if (h == NULL)
+        h = shared_handle = curl_easy_init();
+    else
+        curl_easy_reset(h);
+    buf b = {NULL, 0};
+    struct curl_slist *headers = NULL;
+    char auth_line[300];
+    if (auth != NULL) {
+        snprintf(auth_line, sizeof(auth_line), "authorization: %s", auth);
+        headers = curl_slist_append(headers, auth_line);
+    }
+    if (body != NULL)
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* keep "//v1/..." as written */
+    if (body != NULL) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    memset(out, 0, sizeof(*out));
+    out->curl_code = (int)curl_easy_perform(h);
+    if (out->curl_code == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    out->body = b.data != NULL ? b.data : strdup("");
+    out->json = json_loads(out->body, 0, NULL);
+    curl_slist_free_all(headers);
+    if (fresh)
+        curl_easy_cleanup(h);
+    else
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+}
+
+void
+http_cleanup(void)
+{
+    if (shared_handle != NULL)
+        curl_easy_cleanup(shared_handle);
+    shared_handle = NULL;
+}
+
+void
+http_reply_free(http_reply *reply)
+{
+    free(reply->body);
+    json_decref(reply->json);
+    memset(reply, 0, sizeof(*reply));
+}
+
+long
+sim_call(const sim_proc *sim, const char *method, const char *path, const char *body, json_t **json)
+{
+    char url[1024];
+    http_reply r;
+    snprintf(url, sizeof(url), "%s%s", sim->base, path);
+    http_call(method, url, SIM_KEY, body, 0, false, &r);
+    long status = r.status;
+    if (json != NULL) {
+        *json = r.json;
+        r.json = NULL;
+    }
+    http_reply_free(&r);
+    return status;
+}
+
+const char *
+sim_create_session(const sim_proc *sim, const char *body)
+{
+    static char id[32];
+    json_t *j = NULL;
+    long st = sim_call(sim, "POST", "/v1/session", body, &j);
+    const char *s = json_string_value(json_object_get(j, "session_id"));
+    if (st != 200 || s == NULL || strlen(s) >= sizeof(id)) {
+        fprintf(stderr, "POST /v1/session %s -> %ld\n", body, st);
+        json_decref(j);
+        return NULL;
+    }
+    snprintf(id, sizeof(id), "%s", s);
+    json_decref(j);
+    return id;
+}
+
+long long
+sim_stat(const sim_proc *sim, const char *key)
+{
+    json_t *j = NULL;
+    long long v = -1;
+    if (sim_call(sim, "GET", "/__sim/stats", NULL, &j) == 200 && json_is_integer(json_object_get(j, key)))
+        v = json_integer_value(json_object_get(j, key));
+    json_decref(j);
+    return v;
+}
+
+json_t *
+sim_wait_status(const sim_proc *sim, const char *id, const char *want, int timeout_ms)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/session/%s", id);
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        json_t *j = NULL;
+        sim_call(sim, "GET", path, NULL, &j);
+        const char *st = json_string_value(json_object_get(j, "status"));
+        if ((st != NULL && strcmp(st, want) == 0) || now_ms() >= deadline)
+            return j;
+        json_decref(j);
+        pause_ms(20);
+    }
+}
+
+static bool
+type_ok(const json_t *v, char t, bool nullable)
+{
+    if (v != NULL && json_is_null(v) && (nullable || t == 'n'))
+        return true;
+    switch (t) {
+    case 's':
+        return json_is_string(v);
+    case 'i':
+        return json_is_integer(v);
+    case 'r':
+        return json_is_real(v);
+    case 'b':
+        return json_is_boolean(v);
+    case 'o':
+        return json_is_object(v);
+    case 'a':
+        return json_is_array(v);
+    default:
+        return false;
+    }
+}
+
+bool
+check_shape(const json_t *obj, const char *spec, const char *where)
+{
+    bool ok = true, exact = spec[0] == '=';
+    size_t named = 0;
+    char copy[2048];
+    snprintf(copy, sizeof(copy), "%s", exact ? spec + 1 : spec);
+    if (!json_is_object(obj)) {
+        fprintf(stderr, "%s: not a JSON object\n", where);
+        MM_CHECK(json_is_object(obj));
+        return false;
+    }
+    char *save = NULL;
+    for (char *item = strtok_r(copy, " ", &save); item != NULL; item = strtok_r(NULL, " ", &save)) {
+        char *colon = strchr(item, ':');
+        if (colon == NULL)
+            continue;
+        *colon = '\0';
+        bool nullable = colon[2] == '?';
+        const json_t *v = json_object_get(obj, item);
+        named++;
+        if (v == NULL || !type_ok(v, colon[1], nullable)) {
+            fprintf(stderr, "%s: field '%s' is %s, expected type %c%s\n", where, item, v == NULL ? "missing" : "mistyped", colon[1],
+                    nullable ? " or null" : "");
+            ok = false;
+        }
+    }
+    if (exact && json_object_size(obj) != named) {
+        fprintf(stderr, "%s: %zu fields, expected exactly %zu\n", where, json_object_size(obj), named);
+        ok = false;
+    }
+    MM_CHECK(ok);
+    return ok;
+}
+
+bool
+is_edgegap_id(const char *text, bool session)
+{
+    if (text == NULL || strlen(text) != (session ? 14u : 12u))
+        return false;
+    for (int i = 0; i < 12; i++)
+        if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
+            return false;
+    return !session || strcmp(text + 12, "-S") == 0;
+}
+
+long long
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
