@@ -5,10 +5,12 @@
  * inbox is empty, sleep until the next deadline. Sleeping uses the inbox's wait_begin/wait_end
  * hand-shake, so producers only pay for a wake-up when this thread really sleeps.
  *
- * Stop is requested by a flag that only the stopping thread writes, after mm_inbox_close(),
- * followed by a wake-up. The actor thread finishes its batch, then drains the inbox to the end
- * in the requested mode. Nothing can be added behind that last drain (mm_inbox_close waits
- * out senders in progress), so every accepted message is handled or discarded exactly once.
+ * Stop, from the stopping thread: publish the mode, close the inbox (which waits out senders in
+ * progress), publish `stop_closed`, wake. From the moment the mode is visible, the actor thread
+ * treats each further message by it (a rejecting stop discards even the rest of the batch in
+ * hand); once `stop_closed` is visible it drains the inbox to the end and finishes. Nothing
+ * can be added behind that last drain, so every accepted message is handled or discarded
+ * exactly once.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -32,8 +34,9 @@ struct mm_actor {
     uint32_t batch_len;
     mm__timer_heap timers;
     pthread_t thread;
-    atomic_int stop_requested; /* 0, or 1 + mm_actor_stop_mode */
-    int joined;                /* touched only by the stopping thread */
+    atomic_int stop_mode;   /* 0 running, else 1 + mm_actor_stop_mode: set before the close */
+    atomic_int stop_closed; /* 1 once the inbox is closed: the last drain may run */
+    int joined;             /* touched only by the stopping thread */
 
     /* start hand-shake */
     pthread_mutex_t start_lock;
@@ -73,17 +76,16 @@ run_timers(mm_actor *a)
     return -1;
 }
 
+/* Handles or, once a rejecting stop was requested, discards each message. */
 static void
-drain_all(mm_actor *a, mm_actor_stop_mode mode)
+dispatch(mm_actor *a, mm_msg *msgs, size_t n)
 {
-    size_t got;
-    while ((got = mm_inbox_drain(a->inbox, a->batch, a->batch_len)) > 0)
-        for (size_t i = 0; i < got; i++) {
-            if (mode == MM_ACTOR_DRAIN)
-                a->ops->handle(a->state, a, &a->batch[i]);
-            else
-                a->ops->discard(a->state, &a->batch[i]);
-        }
+    for (size_t i = 0; i < n; i++) {
+        if (atomic_load_explicit(&a->stop_mode, memory_order_relaxed) == 1 + (int)MM_ACTOR_REJECT)
+            a->ops->discard(a->state, &msgs[i]);
+        else
+            a->ops->handle(a->state, a, &msgs[i]);
+    }
 }
 
 static void
@@ -118,28 +120,36 @@ actor_main(void *arg)
     if (err != MM_OK)
         return NULL;
 
-    int stop;
-    while ((stop = atomic_load_explicit(&a->stop_requested, memory_order_acquire)) == 0) {
+    while (atomic_load_explicit(&a->stop_closed, memory_order_acquire) == 0) {
         size_t got = mm_inbox_drain(a->inbox, a->batch, a->batch_len);
-        for (size_t i = 0; i < got; i++)
-            a->ops->handle(a->state, a, &a->batch[i]);
+        dispatch(a, a->batch, got);
         int timeout = run_timers(a);
         if (a->ops->idle != NULL)
             a->ops->idle(a->state, a);
         if (got == 0)
             sleep_until_work(a, timeout);
     }
-    drain_all(a, (mm_actor_stop_mode)(stop - 1));
+    size_t got;
+    while ((got = mm_inbox_drain(a->inbox, a->batch, a->batch_len)) > 0)
+        dispatch(a, a->batch, got);
     mm__timer_heap_clear(&a->timers);
     if (a->ops->stop != NULL)
         a->ops->stop(a->state);
     return NULL;
 }
 
+/* After a stop the inbox is empty; this only matters for an actor whose thread never ran. */
+static void
+discard_leftover(void *ctx, mm_msg *msg)
+{
+    mm_actor *a = ctx;
+    a->ops->discard(a->state, msg);
+}
+
 static void
 actor_free(mm_actor *a)
 {
-    mm_inbox_destroy(a->inbox, NULL, NULL);
+    mm_inbox_destroy(a->inbox, discard_leftover, a);
     pthread_mutex_destroy(&a->start_lock);
     pthread_cond_destroy(&a->start_cond);
     free(a->batch);
@@ -200,8 +210,9 @@ mm_actor_stop(mm_actor *a, mm_actor_stop_mode mode)
 {
     if (a == NULL || a->joined)
         return;
+    atomic_store_explicit(&a->stop_mode, 1 + (int)mode, memory_order_release);
     mm_inbox_close(a->inbox);
-    atomic_store_explicit(&a->stop_requested, 1 + (int)mode, memory_order_release);
+    atomic_store_explicit(&a->stop_closed, 1, memory_order_release);
     mm_inbox_wake(a->inbox);
     pthread_join(a->thread, NULL);
     a->joined = 1;
