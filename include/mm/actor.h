@@ -20,22 +20,9 @@
 #include <stdint.h>
 
 #include "mm/inbox.h"
+#include "mm/timer.h"
 
 typedef struct mm_actor mm_actor;
-typedef struct mm_timer mm_timer;
-
-typedef void (*mm_timer_cb)(mm_timer *timer);
-
-/**
- * A timer is embedded in the object it serves (like libuv handles): no allocation per timer.
- * Zero-initialise it; after it fired or was stopped it may be started again or freed.
- */
-struct mm_timer {
-    uint64_t deadline_ns;
-    uint64_t seq; /* ties broken by start order */
-    mm_timer_cb cb;
-    uint32_t heap_index; /* 0 = not pending; else index + 1 */
-};
 
 typedef struct mm_actor_ops {
     const char *name; /* thread name (15 characters are kept) and log prefix */
@@ -81,17 +68,13 @@ void mm_actor_destroy(mm_actor *actor);
 /** Inbox counters (see mm_inbox_get_stats). */
 void mm_actor_get_stats(mm_actor *actor, mm_inbox_stats *stats);
 
-/** Actor thread only: (re)arms timer to call cb after delay_ms. MM_ERR_NOMEM if it cannot. */
+/**
+ * Actor thread only: (re)arms timer (include/mm/timer.h) on the actor's timer heap to call cb
+ * after delay_ms. MM_ERR_NOMEM if the heap cannot grow, MM_ERR_INVALID if cb is NULL.
+ */
 mm_err mm_timer_start(mm_actor *actor, mm_timer *timer, uint64_t delay_ms, mm_timer_cb cb);
 
 /** Actor thread only: disarms timer if pending. */
 void mm_timer_stop(mm_actor *actor, mm_timer *timer);
-
-/** True while the timer is armed. */
-static inline bool
-mm_timer_active(const mm_timer *timer)
-{
-    return timer->heap_index != 0;
-}
 
 #endif

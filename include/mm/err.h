@@ -5,6 +5,8 @@
 #ifndef MM_ERR_H
 #define MM_ERR_H
 
+#include <stddef.h>
+
 typedef enum mm_err {
     MM_OK = 0,
     MM_ERR_INVALID,  /* an argument or an input is malformed or out of range */
@@ -22,5 +24,13 @@ typedef enum mm_err {
 
 /** A short, constant, human-readable name for err ("queue full"). Never NULL. */
 const char *mm_err_str(mm_err err);
+
+/**
+ * Formats a reason for a failure into the caller's buffer and returns err, so that a check reads
+ * `return mm_fail(MM_ERR_INVALID, why, why_len, "port %u is out of range", port);`. The reason is
+ * written (and truncated to fit, NUL-terminated) only when why != NULL and why_len > 0; otherwise
+ * nothing is touched. err is returned as given, MM_OK included.
+ */
+mm_err mm_fail(mm_err err, char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -19,7 +19,7 @@
 
 #include "mm/err.h"
 #include "mm/sim_edgegap_faults.h"
-#include "mm/sim_timer.h"
+#include "mm/timer.h"
 
 #define MM_SIM_NAME_MAX 64 /* app, version and port names, including the terminating NUL */
 #define MM_SIM_MAX_APPS 8
@@ -117,9 +117,9 @@ typedef struct mm_sim_webhook mm_sim_webhook;
 
 /**
  * Creates an empty world. cfg, timers and webhook (may be NULL: no deliveries) must outlive it;
- * faults is copied. The world arms its own timers in *timers.
+ * faults is copied. The world arms its own timers in *timers (the caller runs them).
  */
-void mm_sim_world_create(const mm_sim_edgegap_cfg *cfg, mm_sim_timers *timers, const mm_sim_faults *faults, mm_sim_webhook *webhook,
+void mm_sim_world_create(const mm_sim_edgegap_cfg *cfg, mm_timer_heap *timers, const mm_sim_faults *faults, mm_sim_webhook *webhook,
                          mm_sim_world **out);
 
 /** Frees every session and deployment and cancels their timers. Accepts NULL. */

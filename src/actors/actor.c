@@ -22,9 +22,10 @@
 #include "mm/actor.h"
 #include "mm/clock.h"
 #include "mm/log.h"
-#include "timer_heap.h"
+#include "mm/timer.h"
 
 #define DEFAULT_BATCH 256
+#define MAX_SLEEP_MS 60000 /* longest sleep while a timer is armed: far deadlines are approached in steps */
 
 struct mm_actor {
     const mm_actor_ops *ops;
@@ -32,7 +33,7 @@ struct mm_actor {
     mm_inbox *inbox;
     mm_msg *batch;
     uint32_t batch_len;
-    mm__timer_heap timers;
+    mm_timer_heap timers;
     pthread_t thread;
     atomic_int stop_mode;   /* 0 running, else 1 + mm_actor_stop_mode: set before the close */
     atomic_int stop_closed; /* 1 once the inbox is closed: the last drain may run */
@@ -48,32 +49,25 @@ struct mm_actor {
 mm_err
 mm_timer_start(mm_actor *a, mm_timer *t, uint64_t delay_ms, mm_timer_cb cb)
 {
-    t->cb = cb;
-    return mm__timer_heap_push(&a->timers, t, mm_now_ns() + delay_ms * 1000000u);
+    return mm_timer_heap_arm(&a->timers, t, mm_now_ns() + delay_ms * 1000000u, cb);
 }
 
 void
 mm_timer_stop(mm_actor *a, mm_timer *t)
 {
-    mm__timer_heap_remove(&a->timers, t);
+    mm_timer_heap_cancel(&a->timers, t);
 }
 
-/* Fires every due timer; returns the milliseconds until the next one (-1: none). */
+/*
+ * Fires the timers due now; returns the milliseconds until the next one (-1: none). One that
+ * falls due while the callbacks run gives 0: the loop comes round again without sleeping.
+ */
 static int
 run_timers(mm_actor *a)
 {
-    uint64_t now = mm_now_ns();
-    mm_timer *t;
-    while ((t = mm__timer_heap_peek(&a->timers)) != NULL) {
-        if (t->deadline_ns > now) {
-            uint64_t ms = (t->deadline_ns - now + 999999u) / 1000000u;
-            return ms > 60000 ? 60000 : (int)ms;
-        }
-        mm__timer_heap_remove(&a->timers, t);
-        t->cb(t); /* may free or re-arm t */
-        now = mm_now_ns();
-    }
-    return -1;
+    mm_timer_heap_run(&a->timers, mm_now_ns(), SIZE_MAX);
+    int64_t wait = mm_timer_heap_next_wait_ms(&a->timers, mm_now_ns());
+    return wait > MAX_SLEEP_MS ? MAX_SLEEP_MS : (int)wait;
 }
 
 /* Handles or, once a rejecting stop was requested, discards each message. */
@@ -132,7 +126,7 @@ actor_main(void *arg)
     size_t got;
     while ((got = mm_inbox_drain(a->inbox, a->batch, a->batch_len)) > 0)
         dispatch(a, a->batch, got);
-    mm__timer_heap_clear(&a->timers);
+    mm_timer_heap_dispose(&a->timers);
     if (a->ops->stop != NULL)
         a->ops->stop(a->state);
     return NULL;
@@ -166,6 +160,7 @@ mm_actor_start(const mm_actor_ops *ops, void *state, const mm_actor_config *conf
         return MM_ERR_NOMEM;
     a->ops = ops;
     a->state = state;
+    mm_timer_heap_init(&a->timers);
     a->batch_len = config != NULL && config->batch != 0 ? config->batch : DEFAULT_BATCH;
     a->batch = calloc(a->batch_len, sizeof(mm_msg));
     pthread_mutex_init(&a->start_lock, NULL);

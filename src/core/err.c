@@ -1,4 +1,10 @@
-/* Names for mm_err values, for logs and client-facing messages. */
+/*
+ * Names for mm_err values, for logs and client-facing messages, and mm_fail(): the one helper
+ * every module uses to return an error together with a formatted reason (include/mm/err.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "mm/err.h"
 
 const char *
@@ -31,4 +37,16 @@ mm_err_str(mm_err err)
         return "protocol error";
     }
     return "unknown error";
+}
+
+mm_err
+mm_fail(mm_err err, char *why, size_t why_len, const char *fmt, ...)
+{
+    if (why != NULL && why_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
+    }
+    return err;
 }

@@ -4,39 +4,27 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mm/parse.h"
 
-static mm_err
-fail(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (why != NULL && why_len > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_len, fmt, ap);
-        va_end(ap);
-    }
-    return MM_ERR_INVALID;
-}
-
 mm_err
 mm_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out, char *why, size_t why_len)
 {
     if (text == NULL || *text == '\0')
-        return fail(why, why_len, "empty value, expected a whole number");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "empty value, expected a whole number");
     for (const char *p = text; *p != '\0'; p++)
         if (*p < '0' || *p > '9')
-            return fail(why, why_len, "'%.40s' is not a whole number", text);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.40s' is not a whole number", text);
     errno = 0;
     unsigned long long v = strtoull(text, NULL, 10);
     if (errno == ERANGE)
-        return fail(why, why_len, "'%.40s' is too large (max %llu)", text, (unsigned long long)max);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "'%.40s' is too large (max %llu)", text, (unsigned long long)max);
     if (v < min || v > max)
-        return fail(why, why_len, "%llu is out of range %llu..%llu", v, (unsigned long long)min, (unsigned long long)max);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "%llu is out of range %llu..%llu", v, (unsigned long long)min,
+                       (unsigned long long)max);
     *out = v;
     return MM_OK;
 }
@@ -45,21 +33,21 @@ mm_err
 mm_parse_i64(const char *text, int64_t min, int64_t max, int64_t *out, char *why, size_t why_len)
 {
     if (text == NULL || *text == '\0')
-        return fail(why, why_len, "empty value, expected a whole number");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "empty value, expected a whole number");
     const char *p = text;
     if (*p == '-')
         p++;
     if (*p == '\0')
-        return fail(why, why_len, "'%.40s' is not a whole number", text);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "'%.40s' is not a whole number", text);
     for (; *p != '\0'; p++)
         if (*p < '0' || *p > '9')
-            return fail(why, why_len, "'%.40s' is not a whole number", text);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.40s' is not a whole number", text);
     errno = 0;
     long long v = strtoll(text, NULL, 10);
     if (errno == ERANGE)
-        return fail(why, why_len, "'%.40s' is out of range", text);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "'%.40s' is out of range", text);
     if (v < min || v > max)
-        return fail(why, why_len, "%lld is out of range %lld..%lld", v, (long long)min, (long long)max);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "%lld is out of range %lld..%lld", v, (long long)min, (long long)max);
     *out = v;
     return MM_OK;
 }
@@ -68,31 +56,31 @@ mm_err
 mm_parse_host_port(const char *text, char *host, size_t host_len, uint16_t *port, char *why, size_t why_len)
 {
     if (text == NULL || *text == '\0')
-        return fail(why, why_len, "empty address, expected HOST:PORT");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "empty address, expected HOST:PORT");
     const char *host_start = text, *host_end, *colon;
     if (*text == '[') {
         host_start = text + 1;
         host_end = strchr(host_start, ']');
         if (host_end == NULL || host_end[1] != ':')
-            return fail(why, why_len, "'%.60s' is not [IPV6]:PORT", text);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s' is not [IPV6]:PORT", text);
         colon = host_end + 1;
     } else {
         colon = strrchr(text, ':');
         if (colon == NULL)
-            return fail(why, why_len, "'%.60s' has no port, expected HOST:PORT", text);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s' has no port, expected HOST:PORT", text);
         if (memchr(text, ':', (size_t)(colon - text)) != NULL)
-            return fail(why, why_len, "'%.60s': write IPv6 addresses as [ADDR]:PORT", text);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s': write IPv6 addresses as [ADDR]:PORT", text);
         host_end = colon;
     }
     size_t n = (size_t)(host_end - host_start);
     if (n == 0)
-        return fail(why, why_len, "'%.60s' has an empty host", text);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s' has an empty host", text);
     if (n >= host_len)
-        return fail(why, why_len, "host in '%.60s' is too long", text);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "host in '%.60s' is too long", text);
     uint64_t p;
     char sub[128];
     if (mm_parse_u64(colon + 1, 1, 65535, &p, sub, sizeof(sub)) != MM_OK)
-        return fail(why, why_len, "bad port in '%.60s': %s", text, sub);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "bad port in '%.60s': %s", text, sub);
     memcpy(host, host_start, n);
     host[n] = '\0';
     *port = (uint16_t)p;

@@ -157,7 +157,7 @@ mm_err
 mm_token_from_base64(const char *b64, uint8_t out[MM_TOKEN_BYTES], char *why, size_t why_len)
 {
     if (b64 == NULL || out == NULL)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "no token given");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "no token given");
     const char *start = b64;
     while (isspace((unsigned char)*start))
         start++;
@@ -165,16 +165,16 @@ mm_token_from_base64(const char *b64, uint8_t out[MM_TOKEN_BYTES], char *why, si
     while (len > 0 && isspace((unsigned char)start[len - 1]))
         len--;
     if (len == 0)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "token is empty");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "token is empty");
     if (len != MM_TOKEN_BASE64_LEN)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "token is %zu characters long, expected %d (base64 of %d bytes)", len,
-                        MM_TOKEN_BASE64_LEN, MM_TOKEN_BYTES);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "token is %zu characters long, expected %d (base64 of %d bytes)", len,
+                       MM_TOKEN_BASE64_LEN, MM_TOKEN_BYTES);
     size_t bin_len = 0;
     const char *end = NULL;
     if (sodium_base642bin(out, MM_TOKEN_BYTES, start, len, NULL, &bin_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != start + len || bin_len != MM_TOKEN_BYTES) {
         sodium_memzero(out, MM_TOKEN_BYTES);
-        return mm__fail(MM_ERR_INVALID, why, why_len, "token is not valid base64 (standard alphabet, padded)");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "token is not valid base64 (standard alphabet, padded)");
     }
     return MM_OK;
 }

@@ -6,8 +6,6 @@
  */
 #include <pthread.h>
 #include <sodium.h>
-#include <stdarg.h>
-#include <stdio.h>
 
 #include "token_internal.h"
 
@@ -27,16 +25,4 @@ mm_crypto_init(void)
 {
     pthread_once(&init_once, crypto_init_once);
     return init_result;
-}
-
-mm_err
-mm__fail(mm_err err, char *why, size_t why_len, const char *fmt, ...)
-{
-    if (why != NULL && why_len > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_len, fmt, ap);
-        va_end(ap);
-    }
-    return err;
 }

@@ -14,21 +14,21 @@ mm_err
 mm_token_address_parse(const char *text, mm_token_address *addr, char *why, size_t why_len)
 {
     if (text == NULL || addr == NULL)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "no address given");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "no address given");
     char host[INET6_ADDRSTRLEN + 1];
     uint16_t port = 0;
     char sub[160];
     if (mm_parse_host_port(text, host, sizeof(host), &port, sub, sizeof(sub)) != MM_OK)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "%s", sub);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "%s", sub);
     mm_token_address a = {.port = port};
     if (text[0] == '[') {
         if (inet_pton(AF_INET6, host, a.ip) != 1)
-            return mm__fail(MM_ERR_INVALID, why, why_len, "'%.60s' is not an IPv6 address", host);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s' is not an IPv6 address", host);
         a.family = 6;
     } else {
         if (inet_pton(AF_INET, host, a.ip) != 1)
-            return mm__fail(MM_ERR_INVALID, why, why_len,
-                            "'%.60s' is not an IPv4 address (write IPv6 as [ADDR]:PORT; host names are not resolved)", host);
+            return mm_fail(MM_ERR_INVALID, why, why_len,
+                           "'%.60s' is not an IPv4 address (write IPv6 as [ADDR]:PORT; host names are not resolved)", host);
         a.family = 4;
     }
     *addr = a;

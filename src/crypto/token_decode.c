@@ -22,17 +22,17 @@ addresses_read(const uint8_t *p, size_t avail, mm_byte_order order, const char *
 {
     uint32_t n = mm__get_u32(p, order);
     if (n < 1 || n > MM_TOKEN_MAX_ADDRESSES)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "%s address count %" PRIu32 " is out of range 1..%d", where, n,
-                        MM_TOKEN_MAX_ADDRESSES);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "%s address count %" PRIu32 " is out of range 1..%d", where, n,
+                       MM_TOKEN_MAX_ADDRESSES);
     size_t off = 4;
     for (uint32_t i = 0; i < n; i++) {
         uint8_t type = p[off];
         size_t octets = type == MM__ADDR_TYPE_IPV4 ? 4 : type == MM__ADDR_TYPE_IPV6 ? 16 : 0;
         if (octets == 0)
-            return mm__fail(MM_ERR_INVALID, why, why_len, "%s address %" PRIu32 " has unknown type %u (1 = IPv4, 2 = IPv6)", where,
-                            i + 1, type);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "%s address %" PRIu32 " has unknown type %u (1 = IPv4, 2 = IPv6)", where,
+                           i + 1, type);
         if (off + 1 + octets + 2 > avail)
-            return mm__fail(MM_ERR_INVALID, why, why_len, "%s address list runs past its space", where);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "%s address list runs past its space", where);
         mm_token_address *a = &addresses[i];
         memset(a, 0, sizeof(*a));
         a->family = type == MM__ADDR_TYPE_IPV4 ? 4 : 6;
@@ -62,8 +62,8 @@ private_open(const uint8_t *token, const mm_token_key *key, mm_byte_order order,
     memcpy(ad + MM__VERSION_BYTES + 8, token + MM__OFF_EXPIRE, 8);
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, NULL, NULL, token + MM__OFF_PRIVATE, MM_TOKEN_PRIVATE_BYTES, ad,
                                                    sizeof(ad), token + MM__OFF_NONCE, key->bytes) != 0)
-        return mm__fail(MM_ERR_CRYPTO, why, why_len,
-                        "private data does not open with this key (wrong key or byte order, or a modified token)");
+        return mm_fail(MM_ERR_CRYPTO, why, why_len,
+                       "private data does not open with this key (wrong key or byte order, or a modified token)");
     out->client_id = mm__get_u64(plain, order);
     out->timeout_seconds = (int32_t)mm__get_u32(plain + 8, order);
     size_t len = 0;
@@ -73,7 +73,7 @@ private_open(const uint8_t *token, const mm_token_key *key, mm_byte_order order,
         return err;
     const uint8_t *p = plain + 12 + len;
     if ((size_t)(p - plain) + 64 + MM_TOKEN_USER_DATA_BYTES > MM__PLAIN_BYTES)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "private data is too long");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "private data is too long");
     memcpy(out->client_to_server_key, p, 32);
     memcpy(out->server_to_client_key, p + 32, 32);
     memcpy(out->user_data, p + 64, MM_TOKEN_USER_DATA_BYTES);
@@ -85,7 +85,7 @@ static mm_err
 public_check(const uint8_t *token, mm_byte_order order, const mm_token_decoded *out, char *why, size_t why_len)
 {
     if ((int32_t)mm__get_u32(token + MM__OFF_TIMEOUT, order) != out->timeout_seconds)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "public timeout does not match the private data");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "public timeout does not match the private data");
     mm_token_address public_addresses[MM_TOKEN_MAX_ADDRESSES];
     uint32_t count = 0;
     size_t len = 0;
@@ -94,19 +94,19 @@ public_check(const uint8_t *token, mm_byte_order order, const mm_token_decoded *
     if (err != MM_OK)
         return err;
     if (count != out->address_count)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "public address count %" PRIu32 " does not match the private %" PRIu32, count,
-                        out->address_count);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "public address count %" PRIu32 " does not match the private %" PRIu32, count,
+                       out->address_count);
     for (uint32_t i = 0; i < count; i++)
         if (!address_equal(&public_addresses[i], &out->addresses[i]))
-            return mm__fail(MM_ERR_INVALID, why, why_len, "public address %" PRIu32 " does not match the private data", i + 1);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "public address %" PRIu32 " does not match the private data", i + 1);
     const uint8_t *p = token + MM__OFF_ADDRESSES + len;
     if (MM_TOKEN_BYTES - (size_t)(p - token) < 64)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "public part is too long");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "public part is too long");
     if (sodium_memcmp(p, out->client_to_server_key, 32) != 0 || sodium_memcmp(p + 32, out->server_to_client_key, 32) != 0)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "public session keys do not match the private data");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "public session keys do not match the private data");
     p += 64;
     if (!sodium_is_zero(p, MM_TOKEN_BYTES - (size_t)(p - token)))
-        return mm__fail(MM_ERR_INVALID, why, why_len, "padding after the session keys is not zero");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "padding after the session keys is not zero");
     return MM_OK;
 }
 
@@ -115,34 +115,34 @@ mm_token_decode(const uint8_t token[MM_TOKEN_BYTES], const mm_token_key *key, mm
                 uint64_t now, mm_token_decoded *out, char *why, size_t why_len)
 {
     if (token == NULL || key == NULL || out == NULL || (order != MM_BYTE_ORDER_LITTLE && order != MM_BYTE_ORDER_BIG))
-        return mm__fail(MM_ERR_INVALID, why, why_len, "missing token, key or output, or unknown byte order");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "missing token, key or output, or unknown byte order");
     if (mm_crypto_init() != MM_OK)
-        return mm__fail(MM_ERR_CRYPTO, why, why_len, "libsodium could not be initialised");
+        return mm_fail(MM_ERR_CRYPTO, why, why_len, "libsodium could not be initialised");
     uint8_t plain[MM__PLAIN_BYTES];
     mm_err err = MM_ERR_INVALID;
     memset(out, 0, sizeof(*out));
 
     if (memcmp(token, MM__VERSION, MM__VERSION_BYTES) != 0) {
-        err = mm__fail(MM_ERR_INVALID, why, why_len, "version is not \"NETCODE 1.02\" (not a connect token)");
+        err = mm_fail(MM_ERR_INVALID, why, why_len, "version is not \"NETCODE 1.02\" (not a connect token)");
         goto cleanup;
     }
     out->protocol_id = mm__get_u64(token + MM__OFF_PROTOCOL, order);
     out->create_timestamp = mm__get_u64(token + MM__OFF_CREATE, order);
     out->expire_timestamp = mm__get_u64(token + MM__OFF_EXPIRE, order);
     if (out->protocol_id != protocol_id) {
-        err = mm__fail(MM_ERR_INVALID, why, why_len,
-                       "protocol id %" PRIu64 " is not the expected %" PRIu64 " (another game, or the wrong byte order)",
-                       out->protocol_id, protocol_id);
+        err = mm_fail(MM_ERR_INVALID, why, why_len,
+                      "protocol id %" PRIu64 " is not the expected %" PRIu64 " (another game, or the wrong byte order)",
+                      out->protocol_id, protocol_id);
         goto cleanup;
     }
     if (out->create_timestamp > out->expire_timestamp) {
-        err = mm__fail(MM_ERR_INVALID, why, why_len, "create timestamp %" PRIu64 " is after the expire timestamp %" PRIu64,
-                       out->create_timestamp, out->expire_timestamp);
+        err = mm_fail(MM_ERR_INVALID, why, why_len, "create timestamp %" PRIu64 " is after the expire timestamp %" PRIu64,
+                      out->create_timestamp, out->expire_timestamp);
         goto cleanup;
     }
     if (out->expire_timestamp <= now) {
-        err = mm__fail(MM_ERR_EXPIRED, why, why_len, "token expired at %" PRIu64 ", %" PRIu64 " s before now (%" PRIu64 ")",
-                       out->expire_timestamp, now - out->expire_timestamp, now);
+        err = mm_fail(MM_ERR_EXPIRED, why, why_len, "token expired at %" PRIu64 ", %" PRIu64 " s before now (%" PRIu64 ")",
+                      out->expire_timestamp, now - out->expire_timestamp, now);
         goto cleanup;
     }
     err = private_open(token, key, order, plain, out, why, why_len);

@@ -94,9 +94,6 @@ mm__get_u64(const uint8_t *p, mm_byte_order order)
     return v;
 }
 
-/** Writes a reason into why (why may be NULL) and returns err. */
-mm_err mm__fail(mm_err err, char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
 /**
  * Fills buf with len bytes from this thread's fast-key-erasure ChaCha20 generator, seeded from
  * libsodium's randombytes and reseeded after fork() and every few hundred kilobytes. The bytes

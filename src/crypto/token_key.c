@@ -32,19 +32,19 @@ key_number(const char *p, const char *end, int index, uint8_t *value, char *why,
     while (end > p && isspace((unsigned char)end[-1]))
         end--;
     if (p == end)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "number %d is empty", index);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "number %d is empty", index);
     uint32_t v = 0;
     for (const char *q = p; q < end; q++) {
         if (*q < '0' || *q > '9')
-            return mm__fail(MM_ERR_INVALID, why, why_len, "number %d is not a number (expected 0..255)", index);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "number %d is not a number (expected 0..255)", index);
         v = v * 10 + (uint32_t)(*q - '0');
         if (v > VALUE_CAP)
             v = VALUE_CAP + 1;
     }
     if (v > VALUE_CAP)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "number %d is out of range 0..255", index);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "number %d is out of range 0..255", index);
     if (v > 255)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "number %d is %u, out of range 0..255", index, v);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "number %d is %u, out of range 0..255", index, v);
     *value = (uint8_t)v;
     return MM_OK;
 }
@@ -53,7 +53,7 @@ mm_err
 mm_token_key_parse(const char *text, mm_token_key *key, char *why, size_t why_len)
 {
     if (text == NULL || key == NULL)
-        return mm__fail(MM_ERR_INVALID, why, why_len, "no key given");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "no key given");
     uint8_t bytes[MM_TOKEN_KEY_BYTES];
     mm_err err = MM_OK;
     const char *end = text + strlen(text);
@@ -61,13 +61,13 @@ mm_token_key_parse(const char *text, mm_token_key *key, char *why, size_t why_le
     while (end > p && isspace((unsigned char)end[-1]))
         end--;
     if (p == end) {
-        err = mm__fail(MM_ERR_INVALID, why, why_len, "key is empty, expected 32 numbers 0..255 separated by commas");
+        err = mm_fail(MM_ERR_INVALID, why, why_len, "key is empty, expected 32 numbers 0..255 separated by commas");
         goto cleanup;
     }
     int open = *p == '[', close = end[-1] == ']';
     if (open != close) {
-        err = mm__fail(MM_ERR_INVALID, why, why_len,
-                       open ? "key starts with [ but does not end with ]" : "key ends with ] but does not start with [");
+        err = mm_fail(MM_ERR_INVALID, why, why_len,
+                      open ? "key starts with [ but does not end with ]" : "key ends with ] but does not start with [");
         goto cleanup;
     }
     if (open) {
@@ -82,7 +82,7 @@ mm_token_key_parse(const char *text, mm_token_key *key, char *why, size_t why_le
         err = key_number(p, stop, count + 1, &v, why, why_len);
         if (err != MM_OK) {
             if (count == 0 && comma == NULL && skip_space(p, end) == end)
-                err = mm__fail(MM_ERR_INVALID, why, why_len, "key is empty, expected 32 numbers 0..255 separated by commas");
+                err = mm_fail(MM_ERR_INVALID, why, why_len, "key is empty, expected 32 numbers 0..255 separated by commas");
             goto cleanup;
         }
         if (count < MM_TOKEN_KEY_BYTES)
@@ -93,7 +93,7 @@ mm_token_key_parse(const char *text, mm_token_key *key, char *why, size_t why_le
         p = comma + 1;
     }
     if (count != MM_TOKEN_KEY_BYTES) {
-        err = mm__fail(MM_ERR_INVALID, why, why_len, "expected %d numbers, got %d", MM_TOKEN_KEY_BYTES, count);
+        err = mm_fail(MM_ERR_INVALID, why, why_len, "expected %d numbers, got %d", MM_TOKEN_KEY_BYTES, count);
         goto cleanup;
     }
     memcpy(key->bytes, bytes, sizeof(bytes));

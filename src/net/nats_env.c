@@ -8,7 +8,6 @@
  * which creates the file with mode 0600.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,20 +22,12 @@
 #define DEFAULT_PORT 4222
 #define MAX_SERVERS 16
 
-static mm_err fail(const char **var, const char *name, char *why, size_t why_len, mm_err err, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
+/* Names the variable at fault in *var (var may be NULL) and passes err through. */
 static mm_err
-fail(const char **var, const char *name, char *why, size_t why_len, mm_err err, const char *fmt, ...)
+blame(const char **var, const char *name, mm_err err)
 {
     if (var != NULL)
         *var = name;
-    if (why != NULL && why_len > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_len, fmt, ap);
-        va_end(ap);
-    }
     return err;
 }
 
@@ -73,9 +64,9 @@ server_url(const char *entry, size_t len, char **url, char *why, size_t why_len)
     int v6 = 0;
 
     if (len == 0)
-        return fail(NULL, NULL, why, why_len, MM_ERR_INVALID, "an empty server entry");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "an empty server entry");
     if (len >= sizeof(host))
-        return fail(NULL, NULL, why, why_len, MM_ERR_INVALID, "a server entry longer than %zu bytes", sizeof(host) - 1);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "a server entry longer than %zu bytes", sizeof(host) - 1);
     if (memmem(entry, len, "://", 3) != NULL) {
         *url = strndup(entry, len);
         return *url != NULL ? MM_OK : MM_ERR_NOMEM;
@@ -87,13 +78,13 @@ server_url(const char *entry, size_t len, char **url, char *why, size_t why_len)
     if (entry[0] == '[') {
         const char *close = memchr(entry, ']', len);
         if (close == NULL)
-            return fail(NULL, NULL, why, why_len, MM_ERR_INVALID, "'%.*s' has no closing ']'", (int)len, entry);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.*s' has no closing ']'", (int)len, entry);
         host_start = entry + 1;
         host_len = (size_t)(close - host_start);
         size_t rest = len - (size_t)(close + 1 - entry);
         if (rest > 0) {
             if (close[1] != ':')
-                return fail(NULL, NULL, why, why_len, MM_ERR_INVALID, "'%.*s' is not [IPV6]:PORT", (int)len, entry);
+                return mm_fail(MM_ERR_INVALID, why, why_len, "'%.*s' is not [IPV6]:PORT", (int)len, entry);
             port_start = close + 2;
         }
         v6 = 1;
@@ -113,18 +104,18 @@ server_url(const char *entry, size_t len, char **url, char *why, size_t why_len)
         }
     }
     if (!host_is_plain(host_start, host_len))
-        return fail(NULL, NULL, why, why_len, MM_ERR_INVALID, "'%.*s' has no valid host", (int)len, entry);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "'%.*s' has no valid host", (int)len, entry);
     memcpy(host, host_start, host_len);
     host[host_len] = '\0';
     if (port_start != NULL) {
         size_t plen = (size_t)(entry + len - port_start);
         if (plen == 0 || plen >= sizeof(port_text))
-            return fail(NULL, NULL, why, why_len, MM_ERR_INVALID, "'%.*s' has no valid port", (int)len, entry);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.*s' has no valid port", (int)len, entry);
         memcpy(port_text, port_start, plen);
         port_text[plen] = '\0';
         char reason[128];
         if (mm_parse_u64(port_text, 1, 65535, &port, reason, sizeof(reason)) != MM_OK)
-            return fail(NULL, NULL, why, why_len, MM_ERR_INVALID, "port of '%.*s': %s", (int)len, entry, reason);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "port of '%.*s': %s", (int)len, entry, reason);
     }
     if (asprintf(url, v6 ? "nats://[%s]:%u" : "nats://%s:%u", host, (unsigned)port) < 0) {
         *url = NULL;
@@ -149,13 +140,14 @@ parse_servers(mm_nats_env *env, const char *text, const char **var, char *why, s
         while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
             e--;
         if (env->server_count == MAX_SERVERS)
-            return fail(var, "NATS_HOST", why, why_len, MM_ERR_INVALID, "NATS_HOST lists more than %d servers", MAX_SERVERS);
+            return blame(var, "NATS_HOST",
+                         mm_fail(MM_ERR_INVALID, why, why_len, "NATS_HOST lists more than %d servers", MAX_SERVERS));
         char reason[200];
         mm_err err = server_url(s, (size_t)(e - s), &env->servers[env->server_count], reason, sizeof(reason));
         if (err == MM_ERR_NOMEM)
             return err;
         if (err != MM_OK)
-            return fail(var, "NATS_HOST", why, why_len, err, "NATS_HOST is invalid: %s", reason);
+            return blame(var, "NATS_HOST", mm_fail(err, why, why_len, "NATS_HOST is invalid: %s", reason));
         env->server_count++;
         if (comma == NULL)
             break;
@@ -176,8 +168,9 @@ write_ca_file(mm_nats_env *env, const char *pem, const char **var, char *why, si
     int fd = mkstemps(env->ca_path, 4);
     if (fd < 0) {
         int e = errno;
-        return fail(var, "NATS_CA_CONTENTS", why, why_len, MM_ERR_SYS, "NATS_CA_CONTENTS: cannot create a temp file like %s: %s",
-                    env->ca_path, strerror(e));
+        return blame(var, "NATS_CA_CONTENTS",
+                     mm_fail(MM_ERR_SYS, why, why_len, "NATS_CA_CONTENTS: cannot create a temp file like %s: %s", env->ca_path,
+                             strerror(e)));
     }
     env->ca_path_is_temp = true;
     size_t left = strlen(pem);
@@ -189,16 +182,16 @@ write_ca_file(mm_nats_env *env, const char *pem, const char **var, char *why, si
         if (w <= 0) {
             int e = errno;
             close(fd);
-            return fail(var, "NATS_CA_CONTENTS", why, why_len, MM_ERR_SYS, "NATS_CA_CONTENTS: cannot write %s: %s", env->ca_path,
-                        strerror(e));
+            return blame(var, "NATS_CA_CONTENTS",
+                         mm_fail(MM_ERR_SYS, why, why_len, "NATS_CA_CONTENTS: cannot write %s: %s", env->ca_path, strerror(e)));
         }
         at += w;
         left -= (size_t)w;
     }
     if (close(fd) != 0) {
         int e = errno;
-        return fail(var, "NATS_CA_CONTENTS", why, why_len, MM_ERR_SYS, "NATS_CA_CONTENTS: cannot write %s: %s", env->ca_path,
-                    strerror(e));
+        return blame(var, "NATS_CA_CONTENTS",
+                     mm_fail(MM_ERR_SYS, why, why_len, "NATS_CA_CONTENTS: cannot write %s: %s", env->ca_path, strerror(e)));
     }
     return MM_OK;
 }
@@ -217,7 +210,8 @@ mm_nats_env_read(mm_nats_env **out, const char **var, char *why, size_t why_len)
 
     const char *host = env_value("NATS_HOST");
     if (host == NULL) {
-        err = fail(var, "NATS_HOST", why, why_len, MM_ERR_INVALID, "NATS_HOST is not set (the NATS server as host or host:port)");
+        err = blame(var, "NATS_HOST",
+                    mm_fail(MM_ERR_INVALID, why, why_len, "NATS_HOST is not set (the NATS server as host or host:port)"));
         goto cleanup;
     }
     if ((err = parse_servers(env, host, var, why, why_len)) != MM_OK)
@@ -228,11 +222,12 @@ mm_nats_env_read(mm_nats_env **out, const char **var, char *why, size_t why_len)
     if (password == NULL)
         password = env_value("NATS_PASS");
     if (user != NULL && password == NULL) {
-        err = fail(var, "NATS_PASSWORD", why, why_len, MM_ERR_INVALID, "NATS_USER is set but NATS_PASSWORD (or NATS_PASS) is not");
+        err = blame(var, "NATS_PASSWORD",
+                    mm_fail(MM_ERR_INVALID, why, why_len, "NATS_USER is set but NATS_PASSWORD (or NATS_PASS) is not"));
         goto cleanup;
     }
     if (user == NULL && password != NULL) {
-        err = fail(var, "NATS_USER", why, why_len, MM_ERR_INVALID, "NATS_PASSWORD is set but NATS_USER is not");
+        err = blame(var, "NATS_USER", mm_fail(MM_ERR_INVALID, why, why_len, "NATS_PASSWORD is set but NATS_USER is not"));
         goto cleanup;
     }
     if (user != NULL && ((env->user = strdup(user)) == NULL || (env->password = strdup(password)) == NULL)) {
@@ -259,7 +254,7 @@ mm_nats_env_read(mm_nats_env **out, const char **var, char *why, size_t why_len)
 
 cleanup:
     if (err == MM_ERR_NOMEM)
-        fail(var, NULL, why, why_len, err, "out of memory reading the NATS environment");
+        blame(var, NULL, mm_fail(err, why, why_len, "out of memory reading the NATS environment"));
     mm_nats_env_destroy(env);
     return err;
 }

@@ -1,11 +1,13 @@
 /*
- * Abort-on-failure allocation wrappers for the simulators (include/mm/sim_alloc.h).
+ * Abort-on-failure allocation wrappers for the simulators (include/mm/sim_alloc.h), for plain
+ * memory and for the core's id maps and timer heaps.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "mm/clock.h"
 #include "mm/log.h"
 #include "mm/sim_alloc.h"
 
@@ -58,4 +60,24 @@ void
 mm_sim_json_use_xmalloc(void)
 {
     json_set_alloc_funcs(mm_sim_xmalloc, free);
+}
+
+void
+mm_sim_xidmap_put(mm_idmap *map, uint64_t key, void *value)
+{
+    mm_err err = mm_idmap_put(map, key, value);
+    if (err != MM_OK) {
+        mm_error("id map: cannot store id %llu (%s); aborting", (unsigned long long)key, mm_err_str(err));
+        abort();
+    }
+}
+
+void
+mm_sim_xtimer_arm(mm_timer_heap *heap, mm_timer *timer, uint64_t delay_ms, mm_timer_cb cb)
+{
+    mm_err err = mm_timer_heap_arm(heap, timer, mm_now_ns() + delay_ms * 1000000u, cb);
+    if (err != MM_OK) {
+        mm_error("timer heap: cannot arm a timer (%s); aborting", mm_err_str(err));
+        abort();
+    }
 }

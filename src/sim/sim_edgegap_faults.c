@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,18 +31,6 @@ mm_sim_endpoint_parse(const char *name)
         if (strcmp(name, endpoint_names[i]) == 0)
             return i;
     return -1;
-}
-
-static mm_err
-fail(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (why != NULL && why_len > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_len, fmt, ap);
-        va_end(ap);
-    }
-    return MM_ERR_INVALID;
 }
 
 static void
@@ -195,9 +182,9 @@ apply_key(mm_sim_fault_cfg *cfg, mm_sim_endpoint ep, const char *key, const char
         if (strcmp(key, key_defs[i].name) == 0)
             def = &key_defs[i];
     if (def == NULL)
-        return fail(why, why_len, "unknown fault key '%.40s' (see docs/edgegap_sim.md)", key);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "unknown fault key '%.40s' (see docs/edgegap_sim.md)", key);
     if (def->create_only && ep != MM_SIM_EP_SESSION_CREATE)
-        return fail(why, why_len, "%s applies to session_create only", def->name);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "%s applies to session_create only", def->name);
     char *field = (char *)cfg + def->offset;
     char sub[120];
     uint64_t u = 0;
@@ -208,17 +195,19 @@ apply_key(mm_sim_fault_cfg *cfg, mm_sim_endpoint ep, const char *key, const char
         uint64_t max = def->type == K_LATENCY ? MAX_LATENCY_MS : def->type == K_NEXT ? MAX_NEXT : 999;
         if (value != NULL) {
             if (!json_is_integer(value) || json_integer_value(value) < 0 || (uint64_t)json_integer_value(value) > max)
-                return fail(why, why_len, "%s must be a whole number in 0..%llu", def->name, (unsigned long long)max);
+                return mm_fail(MM_ERR_INVALID, why, why_len, "%s must be a whole number in 0..%llu", def->name,
+                               (unsigned long long)max);
             u = (uint64_t)json_integer_value(value);
         } else if (mm_parse_u64(text, 0, max, &u, sub, sizeof(sub)) != MM_OK) {
-            return fail(why, why_len, "%s: %s", def->name, sub);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "%s: %s", def->name, sub);
         }
         if (def->type == K_STATUS) {
             bool ok = false;
             for (size_t i = 0; i < sizeof(allowed_status) / sizeof(allowed_status[0]); i++)
                 ok = ok || (uint64_t)allowed_status[i] == u;
             if (!ok)
-                return fail(why, why_len, "error_status %llu is not one of 400 401 404 409 422 429 500 503", (unsigned long long)u);
+                return mm_fail(MM_ERR_INVALID, why, why_len, "error_status %llu is not one of 400 401 404 409 422 429 500 503",
+                               (unsigned long long)u);
             *(int *)(void *)field = (int)u;
         } else {
             *(uint64_t *)(void *)field = u;
@@ -229,13 +218,13 @@ apply_key(mm_sim_fault_cfg *cfg, mm_sim_endpoint ep, const char *key, const char
         double v = 0;
         if (value != NULL) {
             if (!json_is_number(value))
-                return fail(why, why_len, "%s must be a number in 0..1", def->name);
+                return mm_fail(MM_ERR_INVALID, why, why_len, "%s must be a number in 0..1", def->name);
             v = json_number_value(value);
         } else if (parse_rate_text(text, &v) != MM_OK) {
-            return fail(why, why_len, "%s: '%.40s' is not a number in 0..1", def->name, text);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "%s: '%.40s' is not a number in 0..1", def->name, text);
         }
         if (!(v >= 0.0 && v <= 1.0))
-            return fail(why, why_len, "%s must be in 0..1", def->name);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "%s must be in 0..1", def->name);
         *(double *)(void *)field = v;
         return MM_OK;
     }
@@ -243,16 +232,16 @@ apply_key(mm_sim_fault_cfg *cfg, mm_sim_endpoint ep, const char *key, const char
         const char *s = text;
         if (value != NULL) {
             if (!json_is_string(value))
-                return fail(why, why_len, "error_message must be a string");
+                return mm_fail(MM_ERR_INVALID, why, why_len, "error_message must be a string");
             s = json_string_value(value);
         }
         if (strlen(s) >= sizeof(cfg->error_message))
-            return fail(why, why_len, "error_message is longer than %zu bytes", sizeof(cfg->error_message) - 1);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "error_message is longer than %zu bytes", sizeof(cfg->error_message) - 1);
         snprintf(cfg->error_message, sizeof(cfg->error_message), "%s", s);
         return MM_OK;
     }
     }
-    return fail(why, why_len, "internal: unhandled key type");
+    return mm_fail(MM_ERR_INVALID, why, why_len, "internal: unhandled key type");
 }
 
 mm_err
@@ -260,26 +249,27 @@ mm_sim_faults_apply_flag(mm_sim_faults *faults, const char *spec, char *why, siz
 {
     const char *colon = strchr(spec, ':');
     if (colon == NULL || colon == spec)
-        return fail(why, why_len, "'%.60s' is not ENDPOINT:KEY=VALUE[,KEY=VALUE...]", spec);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s' is not ENDPOINT:KEY=VALUE[,KEY=VALUE...]", spec);
     char name[32];
     size_t n = (size_t)(colon - spec);
     if (n >= sizeof(name))
-        return fail(why, why_len, "unknown endpoint in '%.60s'", spec);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "unknown endpoint in '%.60s'", spec);
     memcpy(name, spec, n);
     name[n] = '\0';
     int ep = mm_sim_endpoint_parse(name);
     if (ep < 0)
-        return fail(why, why_len, "unknown endpoint '%s' (app, version, session_create, session_get, session_delete)", name);
+        return mm_fail(MM_ERR_INVALID, why, why_len,
+                       "unknown endpoint '%s' (app, version, session_create, session_get, session_delete)", name);
     mm_sim_fault_cfg cfg = faults->ep[ep];
     char pairs[512];
     if (strlen(colon + 1) >= sizeof(pairs) || colon[1] == '\0')
-        return fail(why, why_len, "'%.60s' has no KEY=VALUE or is too long", spec);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s' has no KEY=VALUE or is too long", spec);
     snprintf(pairs, sizeof(pairs), "%s", colon + 1);
     char *save = NULL;
     for (char *pair = strtok_r(pairs, ",", &save); pair != NULL; pair = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(pair, '=');
         if (eq == NULL)
-            return fail(why, why_len, "'%.40s' is not KEY=VALUE", pair);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.40s' is not KEY=VALUE", pair);
         *eq = '\0';
         mm_err err = apply_key(&cfg, (mm_sim_endpoint)ep, pair, eq + 1, NULL, why, why_len);
         if (err != MM_OK)
@@ -293,7 +283,7 @@ mm_err
 mm_sim_faults_apply_json(mm_sim_faults *faults, const json_t *body, char *why, size_t why_len)
 {
     if (!json_is_object(body))
-        return fail(why, why_len, "the body must be a JSON object keyed by endpoint name");
+        return mm_fail(MM_ERR_INVALID, why, why_len, "the body must be a JSON object keyed by endpoint name");
     mm_sim_fault_cfg next[MM_SIM_EP_COUNT];
     memcpy(next, faults->ep, sizeof(next));
     const char *name;
@@ -302,22 +292,22 @@ mm_sim_faults_apply_json(mm_sim_faults *faults, const json_t *body, char *why, s
     {
         int ep = mm_sim_endpoint_parse(name);
         if (ep < 0)
-            return fail(why, why_len,
-                        "unknown endpoint '%.40s' (app, version, session_create, session_get, "
-                        "session_delete)",
-                        name);
+            return mm_fail(MM_ERR_INVALID, why, why_len,
+                           "unknown endpoint '%.40s' (app, version, session_create, session_get, "
+                           "session_delete)",
+                           name);
         cfg_clear(&next[ep]);
         if (json_is_null(settings))
             continue;
         if (!json_is_object(settings))
-            return fail(why, why_len, "settings for %s must be an object", name);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "settings for %s must be an object", name);
         const char *key;
         json_t *value;
         json_object_foreach(settings, key, value)
         {
             char sub[160];
             if (apply_key(&next[ep], (mm_sim_endpoint)ep, key, NULL, value, sub, sizeof(sub)) != MM_OK)
-                return fail(why, why_len, "%s: %s", name, sub);
+                return mm_fail(MM_ERR_INVALID, why, why_len, "%s: %s", name, sub);
         }
     }
     memcpy(faults->ep, next, sizeof(next));

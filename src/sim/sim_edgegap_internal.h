@@ -15,8 +15,8 @@
 #include <stdint.h>
 
 #include "mm/sim_edgegap.h"
-#include "mm/sim_idmap.h"
-#include "mm/sim_timer.h"
+#include "mm/idmap.h"
+#include "mm/timer.h"
 
 /* ---- intrusive doubly linked lists (a node points to itself when unlinked) ---- */
 
@@ -96,7 +96,7 @@ typedef struct mm__sim_session {
     uint32_t nips;
     const char *error; /* static text while in error / unprocessable, else NULL */
     uint64_t wanted;   /* id of the deployment_request_id asked for (0: any), used at placement */
-    mm_sim_timer seek_timer;
+    mm_timer seek_timer;
 } mm__sim_session;
 
 struct mm__sim_deployment {
@@ -114,8 +114,8 @@ struct mm__sim_deployment {
     mm__sim_list in_open;  /* member of the version's open list while it has free seats */
     uint64_t seq;          /* creation order: open lists are kept sorted by it (oldest first) */
     bool will_fail;
-    mm_sim_timer ready_timer;
-    mm_sim_timer empty_timer;
+    mm_timer ready_timer;
+    mm_timer empty_timer;
 };
 
 /* Deployments of one app version that have free seats, by state. */
@@ -134,20 +134,20 @@ typedef struct mm__sim_counters {
 
 struct mm_sim_world {
     const mm_sim_edgegap_cfg *cfg;
-    mm_sim_timers *timers;
+    mm_timer_heap *timers;
     mm_sim_webhook *webhook;
     mm_sim_faults faults;
     uint64_t rng; /* ids */
 
-    mm_sim_idmap sessions;    /* id -> mm__sim_session * */
-    mm_sim_idmap deployments; /* id -> mm__sim_deployment * */
+    mm_idmap sessions;    /* id -> mm__sim_session * */
+    mm_idmap deployments; /* id -> mm__sim_deployment * */
     mm__sim_list session_list;
     mm__sim_list deployment_list;
     uint64_t live_sessions, live_deployments;
     mm__sim_version_rt rt[MM_SIM_MAX_APPS][MM_SIM_MAX_VERSIONS];
 
     /* deleted session ids: a map for lookups, a FIFO for expiry (one ttl, so FIFO = expiry order) */
-    mm_sim_idmap terminated;
+    mm_idmap terminated; /* a set: id -> a marker that is never NULL */
     uint64_t *term_ids, *term_due;
     uint64_t term_head, term_len, term_cap;
 
@@ -162,7 +162,7 @@ struct mm_sim_world {
 };
 
 /* sim_edgegap_world.c */
-uint64_t mm__sim_world_new_id(mm_sim_world *world, const mm_sim_idmap *avoid, bool avoid_terminated);
+uint64_t mm__sim_world_new_id(mm_sim_world *world, const mm_idmap *avoid, bool avoid_terminated);
 void mm__sim_format_id(uint64_t id, char *out, bool session);
 bool mm__sim_parse_session_id(const char *text, uint64_t *id);
 bool mm__sim_alloc_address(mm_sim_world *world, mm__sim_deployment *dep);

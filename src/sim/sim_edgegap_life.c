@@ -106,18 +106,18 @@ static void
 deployment_free(mm__sim_deployment *d)
 {
     mm_sim_world *w = d->world;
-    mm_sim_timers_cancel(w->timers, &d->ready_timer);
-    mm_sim_timers_cancel(w->timers, &d->empty_timer);
+    mm_timer_heap_cancel(w->timers, &d->ready_timer);
+    mm_timer_heap_cancel(w->timers, &d->empty_timer);
     mm__sim_list_unlink(&d->in_open);
     mm__sim_list_unlink(&d->in_world);
     mm__sim_free_address(w, d);
-    mm_sim_idmap_del(&w->deployments, d->id);
+    mm_idmap_remove(&w->deployments, d->id);
     w->live_deployments--;
     free(d);
 }
 
 static void
-on_empty_ttl(mm_sim_timer *timer)
+on_empty_ttl(mm_timer *timer)
 {
     mm__sim_deployment *d = MM__SIM_CONTAINER(timer, mm__sim_deployment, empty_timer);
     mm_sim_world *w = d->world;
@@ -127,7 +127,7 @@ on_empty_ttl(mm_sim_timer *timer)
 }
 
 static void
-on_deployment_ready(mm_sim_timer *timer)
+on_deployment_ready(mm_timer *timer)
 {
     mm__sim_deployment *d = MM__SIM_CONTAINER(timer, mm__sim_deployment, ready_timer);
     mm_sim_world *w = d->world;
@@ -168,15 +168,13 @@ deployment_start(mm_sim_world *w, uint16_t app, uint16_t version)
     mm__sim_list_init(&d->sessions);
     mm__sim_list_init(&d->in_world);
     mm__sim_list_init(&d->in_open);
-    mm_sim_timer_init(&d->ready_timer, on_deployment_ready);
-    mm_sim_timer_init(&d->empty_timer, on_empty_ttl);
     d->will_fail = mm_sim_faults_take(&w->faults, MM_SIM_FAULT_DEPLOY_FAIL);
     mm__sim_list_append(&w->deployment_list, &d->in_world);
-    mm_sim_idmap_put(&w->deployments, d->id, (uint64_t)(uintptr_t)d);
+    mm_sim_xidmap_put(&w->deployments, d->id, d);
     w->live_deployments++;
     w->counters.deployments_started++;
     open_list_add(d);
-    mm_sim_timers_arm(w->timers, &d->ready_timer, mm_now_ms() + w->cfg->deploy_delay_ms);
+    mm_sim_xtimer_arm(w->timers, &d->ready_timer, w->cfg->deploy_delay_ms, on_deployment_ready);
     mm_debug("deployment %s starting at %s", d->id_str, d->ip_str);
     return d;
 }
@@ -185,13 +183,13 @@ mm__sim_deployment *
 mm__sim_deployment_find(mm_sim_world *w, const char *request_id)
 {
     char probe[20];
-    uint64_t id, ptr;
+    uint64_t id;
     if (strlen(request_id) != 12)
         return NULL;
     snprintf(probe, sizeof(probe), "%s-S", request_id);
-    if (!mm__sim_parse_session_id(probe, &id) || !mm_sim_idmap_get(&w->deployments, id, &ptr))
+    if (!mm__sim_parse_session_id(probe, &id))
         return NULL;
-    return (mm__sim_deployment *)(uintptr_t)ptr;
+    return mm_idmap_get(&w->deployments, id);
 }
 
 /* ---- sessions ---- */
@@ -202,7 +200,7 @@ seat_take(mm__sim_session *s, mm__sim_deployment *d)
     s->dep = d;
     mm__sim_list_append(&d->sessions, &s->in_dep);
     d->seats_used++;
-    mm_sim_timers_cancel(s->world->timers, &d->empty_timer);
+    mm_timer_heap_cancel(s->world->timers, &d->empty_timer);
     if (d->seats_used >= version_of(s->world, d->app, d->version)->sockets)
         mm__sim_list_unlink(&d->in_open);
 }
@@ -217,7 +215,7 @@ seat_release(mm__sim_session *s)
     d->seats_used--;
     open_list_add(d);
     if (d->seats_used == 0)
-        mm_sim_timers_arm(w->timers, &d->empty_timer, mm_now_ms() + empty_ttl_ms(w, d));
+        mm_sim_xtimer_arm(w->timers, &d->empty_timer, empty_ttl_ms(w, d), on_empty_ttl);
 }
 
 static void
@@ -254,7 +252,7 @@ place(mm__sim_session *s)
 }
 
 static void
-on_seek_done(mm_sim_timer *timer)
+on_seek_done(mm_timer *timer)
 {
     place(MM__SIM_CONTAINER(timer, mm__sim_session, seek_timer));
 }
@@ -275,9 +273,8 @@ mm__sim_session_new(mm_sim_world *w, uint16_t app, uint16_t version)
     s->created_unix_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     mm__sim_list_init(&s->in_dep);
     mm__sim_list_init(&s->in_world);
-    mm_sim_timer_init(&s->seek_timer, on_seek_done);
     mm__sim_list_append(&w->session_list, &s->in_world);
-    mm_sim_idmap_put(&w->sessions, s->id, (uint64_t)(uintptr_t)s);
+    mm_sim_xidmap_put(&w->sessions, s->id, s);
     w->live_sessions++;
     w->counters.sessions_created++;
     return s;
@@ -292,7 +289,7 @@ mm__sim_session_start(mm__sim_session *s, uint64_t wanted, bool never_ready)
     }
     s->wanted = wanted;
     if (s->world->cfg->seek_delay_ms > 0)
-        mm_sim_timers_arm(s->world->timers, &s->seek_timer, mm_now_ms() + s->world->cfg->seek_delay_ms);
+        mm_sim_xtimer_arm(s->world->timers, &s->seek_timer, s->world->cfg->seek_delay_ms, on_seek_done);
     else
         place(s);
 }
@@ -300,8 +297,7 @@ mm__sim_session_start(mm__sim_session *s, uint64_t wanted, bool never_ready)
 mm__sim_session *
 mm__sim_session_find(mm_sim_world *w, uint64_t id)
 {
-    uint64_t ptr;
-    return mm_sim_idmap_get(&w->sessions, id, &ptr) ? (mm__sim_session *)(uintptr_t)ptr : NULL;
+    return mm_idmap_get(&w->sessions, id);
 }
 
 static void
@@ -318,11 +314,11 @@ void
 mm__sim_session_delete(mm__sim_session *s)
 {
     mm_sim_world *w = s->world;
-    mm_sim_timers_cancel(w->timers, &s->seek_timer);
+    mm_timer_heap_cancel(w->timers, &s->seek_timer);
     if (s->dep != NULL)
         seat_release(s);
     mm__sim_list_unlink(&s->in_world);
-    mm_sim_idmap_del(&w->sessions, s->id);
+    mm_idmap_remove(&w->sessions, s->id);
     w->live_sessions--;
     w->counters.sessions_deleted++;
     mm__sim_terminated_add(w, s->id);
@@ -334,10 +330,10 @@ mm__sim_destroy_all(mm_sim_world *w)
 {
     while (!mm__sim_list_empty(&w->session_list)) {
         mm__sim_session *s = MM__SIM_CONTAINER(w->session_list.next, mm__sim_session, in_world);
-        mm_sim_timers_cancel(w->timers, &s->seek_timer);
+        mm_timer_heap_cancel(w->timers, &s->seek_timer);
         mm__sim_list_unlink(&s->in_dep);
         mm__sim_list_unlink(&s->in_world);
-        mm_sim_idmap_del(&w->sessions, s->id);
+        mm_idmap_remove(&w->sessions, s->id);
         session_free(s);
     }
     while (!mm__sim_list_empty(&w->deployment_list))

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "mm/clock.h"
 #include "mm/log.h"
+#include "mm/sim_alloc.h"
 #include "sim_edgegap_server_internal.h"
 
 #define HANG_CHECK_MS 100
@@ -22,7 +22,7 @@
 typedef struct pending {
     mm_sim_server *srv;
     h2o_req_t *req;
-    mm_sim_timer timer;
+    mm_timer timer;
     mm__sim_list node; /* in srv->waiting or srv->hanging */
     bool hanging;
     mm__sim_route route;
@@ -33,7 +33,7 @@ typedef struct pending {
 static void
 pending_detach(pending *pd)
 {
-    mm_sim_timers_cancel(&pd->srv->timers, &pd->timer);
+    mm_timer_heap_cancel(&pd->srv->timers, &pd->timer);
     if (mm__sim_list_linked(&pd->node)) {
         mm__sim_list_unlink(&pd->node);
         if (pd->hanging)
@@ -50,7 +50,7 @@ pending_dispose(void *p)
 }
 
 static void
-on_delay_done(mm_sim_timer *timer)
+on_delay_done(mm_timer *timer)
 {
     pending *pd = MM__SIM_CONTAINER(timer, pending, timer);
     pending_detach(pd);
@@ -84,7 +84,7 @@ answer_and_close(pending *pd, int status, const char *message)
 }
 
 static void
-on_hang_check(mm_sim_timer *timer)
+on_hang_check(mm_timer *timer)
 {
     mm_sim_server *srv = MM__SIM_CONTAINER(timer, mm_sim_server, hang_check);
     mm__sim_list *n = srv->hanging.next;
@@ -97,7 +97,7 @@ on_hang_check(mm_sim_timer *timer)
         }
     }
     if (!mm__sim_list_empty(&srv->hanging))
-        mm_sim_timers_arm(&srv->timers, &srv->hang_check, mm_now_ms() + HANG_CHECK_MS);
+        mm_sim_xtimer_arm(&srv->timers, &srv->hang_check, HANG_CHECK_MS, on_hang_check);
 }
 
 static pending *
@@ -109,7 +109,6 @@ pending_new(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route, bool
     pd->req = req;
     pd->route = *route;
     pd->hanging = hanging;
-    mm_sim_timer_init(&pd->timer, on_delay_done);
     mm__sim_list_init(&pd->node);
     if (req->entity.base != NULL) /* keep the body with the request while it waits */
         req->entity = h2o_strdup(&req->pool, req->entity.base, req->entity.len);
@@ -122,12 +121,6 @@ pending_new(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route, bool
 }
 
 void
-mm__sim_pending_init(mm_sim_server *srv)
-{
-    mm_sim_timer_init(&srv->hang_check, on_hang_check);
-}
-
-void
 mm__sim_pending_delay(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route, uint64_t latency_ms, int status,
                       const char *message)
 {
@@ -136,15 +129,15 @@ mm__sim_pending_delay(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *r
         pd->status = status;
         pd->message = h2o_strdup(&req->pool, message, SIZE_MAX).base;
     }
-    mm_sim_timers_arm(&srv->timers, &pd->timer, mm_now_ms() + latency_ms);
+    mm_sim_xtimer_arm(&srv->timers, &pd->timer, latency_ms, on_delay_done);
 }
 
 void
 mm__sim_pending_hang(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route)
 {
     pending_new(srv, req, route, true);
-    if (!mm_sim_timer_armed(&srv->hang_check))
-        mm_sim_timers_arm(&srv->timers, &srv->hang_check, mm_now_ms() + HANG_CHECK_MS);
+    if (!mm_timer_active(&srv->hang_check))
+        mm_sim_xtimer_arm(&srv->timers, &srv->hang_check, HANG_CHECK_MS, on_hang_check);
 }
 
 void
@@ -154,5 +147,5 @@ mm__sim_pending_release_all(mm_sim_server *srv, const char *why)
     for (int i = 0; i < 2; i++)
         while (!mm__sim_list_empty(lists[i]))
             answer_and_close(MM__SIM_CONTAINER(lists[i]->next, pending, node), 503, why);
-    mm_sim_timers_cancel(&srv->timers, &srv->hang_check);
+    mm_timer_heap_cancel(&srv->timers, &srv->hang_check);
 }

@@ -331,5 +331,4 @@ mm__sim_routes_register(mm_sim_server *srv, h2o_pathconf_t *pathconf)
     struct handler *h = (struct handler *)h2o_create_handler(pathconf, sizeof(*h));
     h->super.on_req = on_req;
     h->srv = srv;
-    mm__sim_pending_init(srv);
 }

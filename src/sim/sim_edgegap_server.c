@@ -122,7 +122,7 @@ mm_sim_server_create(const mm_sim_edgegap_cfg *cfg, const mm_sim_faults *faults,
     mm__sim_list_init(&srv->conns);
     mm__sim_list_init(&srv->waiting);
     mm__sim_list_init(&srv->hanging);
-    mm_sim_timers_init(&srv->timers);
+    mm_timer_heap_init(&srv->timers);
 
     h2o_config_init(&srv->config);
     srv->config.server_name = h2o_iovec_init(H2O_STRLIT("edgegap_sim"));
@@ -183,7 +183,7 @@ drain(mm_sim_server *srv)
             for (mm__sim_list *n = srv->conns.next; n != &srv->conns; n = n->next)
                 shutdown(h2o_socket_get_fd(MM__SIM_CONTAINER(n, conn_track, node)->sock), SHUT_RDWR);
         spin(srv, 10);
-        mm_sim_timers_run(&srv->timers, mm_now_ms(), SIZE_MAX);
+        mm_timer_heap_run(&srv->timers, mm_now_ns(), SIZE_MAX);
     }
     return srv->nconns == 0;
 }
@@ -193,11 +193,11 @@ mm_sim_server_run(mm_sim_server *srv, volatile sig_atomic_t *stop)
 {
     bool fired = false;
     while (!*stop) {
-        int64_t wait = mm_sim_timers_next_wait(&srv->timers, mm_now_ms());
+        int64_t wait = mm_timer_heap_next_wait_ms(&srv->timers, mm_now_ns());
         if (wait < 0 || wait > MAX_SLEEP_MS)
             wait = MAX_SLEEP_MS;
         spin(srv, fired ? 0 : (int32_t)wait);
-        fired = mm_sim_timers_run(&srv->timers, mm_now_ms(), 10000) > 0;
+        fired = mm_timer_heap_run(&srv->timers, mm_now_ns(), 10000) > 0;
     }
     mm_info("stopping: %llu connections open, %llu requests waiting, %llu hanging", (unsigned long long)srv->nconns,
             (unsigned long long)srv->nwaiting, (unsigned long long)srv->nhanging);
@@ -228,7 +228,7 @@ mm_sim_server_destroy(mm_sim_server *srv)
     }
     mm_sim_world_destroy(srv->world);
     mm_sim_webhook_stop(srv->webhook);
-    mm_sim_timers_free(&srv->timers);
+    mm_timer_heap_dispose(&srv->timers);
     h2o_config_dispose(&srv->config);
     free(srv);
 }

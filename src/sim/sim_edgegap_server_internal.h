@@ -22,7 +22,7 @@ struct mm_sim_server {
     char address[80];
     bool context_ready;
 
-    mm_sim_timers timers;
+    mm_timer_heap timers;
     mm_sim_world *world;
     mm_sim_webhook *webhook;
 
@@ -31,7 +31,7 @@ struct mm_sim_server {
     mm__sim_list waiting; /* requests whose answer is delayed (added latency) */
     mm__sim_list hanging; /* requests that are never answered (until the client leaves) */
     uint64_t nwaiting, nhanging;
-    mm_sim_timer hang_check;
+    mm_timer hang_check;
 };
 
 typedef enum mm__sim_route_kind {
@@ -68,8 +68,6 @@ void mm__sim_respond_message(h2o_req_t *req, int status, const char *message);
 void mm__sim_serve_v1(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route);
 
 /* sim_edgegap_pending.c */
-
-void mm__sim_pending_init(mm_sim_server *srv);
 
 /** Answers after latency_ms: the operation's result, or the injected error status/message. */
 void mm__sim_pending_delay(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route, uint64_t latency_ms, int status,

@@ -17,7 +17,7 @@
 #include "sim_edgegap_internal.h"
 
 void
-mm_sim_world_create(const mm_sim_edgegap_cfg *cfg, mm_sim_timers *timers, const mm_sim_faults *faults, mm_sim_webhook *webhook,
+mm_sim_world_create(const mm_sim_edgegap_cfg *cfg, mm_timer_heap *timers, const mm_sim_faults *faults, mm_sim_webhook *webhook,
                     mm_sim_world **out)
 {
     mm_sim_world *w = mm_sim_xcalloc(1, sizeof(*w));
@@ -26,9 +26,9 @@ mm_sim_world_create(const mm_sim_edgegap_cfg *cfg, mm_sim_timers *timers, const 
     w->webhook = webhook;
     w->faults = *faults;
     w->rng = (cfg->seed != 0 ? cfg->seed : 1) ^ 0x5851f42d4c957f2dULL;
-    mm_sim_idmap_init(&w->sessions);
-    mm_sim_idmap_init(&w->deployments);
-    mm_sim_idmap_init(&w->terminated);
+    mm_idmap_init(&w->sessions);
+    mm_idmap_init(&w->deployments);
+    mm_idmap_init(&w->terminated);
     mm__sim_list_init(&w->session_list);
     mm__sim_list_init(&w->deployment_list);
     for (size_t a = 0; a < MM_SIM_MAX_APPS; a++)
@@ -47,7 +47,7 @@ mm_sim_world_create(const mm_sim_edgegap_cfg *cfg, mm_sim_timers *timers, const 
 static void
 terminated_clear(mm_sim_world *w)
 {
-    mm_sim_idmap_free(&w->terminated);
+    mm_idmap_dispose(&w->terminated);
     free(w->term_ids);
     free(w->term_due);
     w->term_ids = w->term_due = NULL;
@@ -60,8 +60,8 @@ mm_sim_world_destroy(mm_sim_world *w)
     if (w == NULL)
         return;
     mm__sim_destroy_all(w);
-    mm_sim_idmap_free(&w->sessions);
-    mm_sim_idmap_free(&w->deployments);
+    mm_idmap_dispose(&w->sessions);
+    mm_idmap_dispose(&w->deployments);
     terminated_clear(w);
     free(w->ip_used);
     free(w);
@@ -111,13 +111,13 @@ next_random(mm_sim_world *w)
 }
 
 uint64_t
-mm__sim_world_new_id(mm_sim_world *w, const mm_sim_idmap *avoid, bool avoid_terminated)
+mm__sim_world_new_id(mm_sim_world *w, const mm_idmap *avoid, bool avoid_terminated)
 {
     for (;;) {
         uint64_t id = next_random(w) & 0xffffffffffffULL;
-        if (id == 0 || mm_sim_idmap_get(avoid, id, NULL))
+        if (id == 0 || mm_idmap_get(avoid, id) != NULL)
             continue;
-        if (avoid_terminated && mm_sim_idmap_get(&w->terminated, id, NULL))
+        if (avoid_terminated && mm_idmap_get(&w->terminated, id) != NULL)
             continue;
         return id;
     }
@@ -218,11 +218,13 @@ mm__sim_free_address(mm_sim_world *w, mm__sim_deployment *dep)
 
 /* ---- deleted session ids ---- */
 
+static char terminated_mark; /* the value of every id in w->terminated: only presence counts */
+
 static void
 terminated_expire(mm_sim_world *w, uint64_t now)
 {
     while (w->term_len > 0 && w->term_due[w->term_head] <= now) {
-        mm_sim_idmap_del(&w->terminated, w->term_ids[w->term_head]);
+        mm_idmap_remove(&w->terminated, w->term_ids[w->term_head]);
         w->term_head = (w->term_head + 1) % w->term_cap;
         w->term_len--;
     }
@@ -236,7 +238,7 @@ mm__sim_terminated_add(mm_sim_world *w, uint64_t id)
         return;
     terminated_expire(w, now);
     if (w->term_len == max) { /* full: forget the oldest early */
-        mm_sim_idmap_del(&w->terminated, w->term_ids[w->term_head]);
+        mm_idmap_remove(&w->terminated, w->term_ids[w->term_head]);
         w->term_head = (w->term_head + 1) % w->term_cap;
         w->term_len--;
     }
@@ -259,14 +261,14 @@ mm__sim_terminated_add(mm_sim_world *w, uint64_t id)
     w->term_ids[tail] = id;
     w->term_due[tail] = now + w->cfg->terminated_ttl_ms;
     w->term_len++;
-    mm_sim_idmap_put(&w->terminated, id, 1);
+    mm_sim_xidmap_put(&w->terminated, id, &terminated_mark);
 }
 
 bool
 mm__sim_terminated_has(mm_sim_world *w, uint64_t id)
 {
     terminated_expire(w, mm_now_ms());
-    return mm_sim_idmap_get(&w->terminated, id, NULL);
+    return mm_idmap_get(&w->terminated, id) != NULL;
 }
 
 void

@@ -1,7 +1,8 @@
 /*
- * edgegap_sim's building blocks, driven directly (no server): the id map, the timer heap, fault
- * settings and decisions, config parsing, and the world model with its timers run by hand, so
- * deployment delays and empty_ttl are exercised without waiting for them.
+ * edgegap_sim's building blocks, driven directly (no server): fault settings and decisions,
+ * config parsing, and the world model with its timers run by hand, so deployment delays and
+ * empty_ttl are exercised without waiting for them. (The id map and timer heap it uses are the
+ * core's, tested in tests/core.)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,120 +10,9 @@
 
 #include "mm/sim_alloc.h"
 #include "mm/sim_edgegap.h"
-#include "mm/sim_idmap.h"
-#include "mm/sim_timer.h"
+#include "mm/timer.h"
 #include "mm_test.h"
 #include "test_edgegap_sim_util.h"
-
-static void
-test_idmap(void)
-{
-    enum { N = 20000 };
-    mm_sim_idmap m;
-    mm_sim_idmap_init(&m);
-    uint64_t *keys = mm_sim_xcalloc(N, sizeof(*keys));
-    uint64_t x = 88172645463325252ULL;
-    for (int i = 0; i < N; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        keys[i] = (i % 3 == 0) ? (uint64_t)i + 1 : (x | 1); /* sequential and random keys */
-        mm_sim_idmap_put(&m, keys[i], (uint64_t)i);
-    }
-    MM_CHECK_U64(m.len, ==, N);
-    int bad = 0;
-    for (int i = 0; i < N; i++) {
-        uint64_t v = 0;
-        bad += !mm_sim_idmap_get(&m, keys[i], &v) || v != (uint64_t)i;
-    }
-    MM_CHECK_INT(bad, ==, 0);
-    for (int i = 0; i < N; i += 2)
-        bad += !mm_sim_idmap_del(&m, keys[i]);
-    MM_CHECK_INT(bad, ==, 0);
-    for (int i = 0; i < N; i++)
-        bad += mm_sim_idmap_get(&m, keys[i], NULL) != (i % 2 == 1);
-    MM_CHECK_INT(bad, ==, 0);
-    MM_CHECK(!mm_sim_idmap_del(&m, keys[0]));
-    MM_CHECK(!mm_sim_idmap_get(&m, 0, NULL));
-    mm_sim_idmap_put(&m, keys[1], 7); /* replace */
-    uint64_t v = 0;
-    MM_CHECK(mm_sim_idmap_get(&m, keys[1], &v) && v == 7);
-    MM_CHECK_U64(m.len, ==, N / 2);
-    free(keys);
-    mm_sim_idmap_free(&m);
-    mm_sim_idmap_free(NULL);
-}
-
-static int fired_order[8], nfired;
-static mm_sim_timers *timers_under_test;
-
-typedef struct tagged {
-    mm_sim_timer t;
-    int tag;
-} tagged;
-
-static void
-on_fire(mm_sim_timer *t)
-{
-    tagged *tg = (tagged *)(void *)t;
-    fired_order[nfired++] = tg->tag;
-    if (tg->tag == 3) /* a callback may re-arm its own timer */
-        mm_sim_timers_arm(timers_under_test, t, 500);
-}
-
-static void
-test_timers(void)
-{
-    mm_sim_timers ts;
-    mm_sim_timers_init(&ts);
-    timers_under_test = &ts;
-    tagged t[5];
-    static const uint64_t due[5] = {300, 100, 200, 100, 50};
-    for (int i = 0; i < 5; i++) {
-        mm_sim_timer_init(&t[i].t, on_fire);
-        t[i].tag = i;
-        mm_sim_timers_arm(&ts, &t[i].t, due[i]);
-    }
-    MM_CHECK_INT(mm_sim_timers_next_wait(&ts, 0), ==, 50);
-    mm_sim_timers_cancel(&ts, &t[2].t);
-    mm_sim_timers_cancel(&ts, &t[2].t);   /* twice is harmless */
-    mm_sim_timers_arm(&ts, &t[0].t, 150); /* re-arm earlier */
-    MM_CHECK(!mm_sim_timer_armed(&t[2].t));
-    MM_CHECK_INT(mm_sim_timers_run(&ts, 99, 100), ==, 1);
-    MM_CHECK_INT(mm_sim_timers_run(&ts, 400, 100), ==, 3);
-    MM_CHECK_INT(nfired, ==, 4);
-    MM_CHECK_INT(fired_order[0], ==, 4);
-    MM_CHECK_INT(fired_order[1], ==, 1); /* equal deadlines: first armed first */
-    MM_CHECK_INT(fired_order[2], ==, 3);
-    MM_CHECK_INT(fired_order[3], ==, 0);
-    MM_CHECK(mm_sim_timer_armed(&t[3].t));
-    MM_CHECK_INT(mm_sim_timers_next_wait(&ts, 400), ==, 100);
-    MM_CHECK_INT(mm_sim_timers_next_wait(&ts, 600), ==, 0);
-    mm_sim_timers_cancel(&ts, &t[3].t);
-    MM_CHECK_INT(mm_sim_timers_next_wait(&ts, 0), ==, -1);
-    /* many timers come out sorted */
-    enum { M = 1000 };
-    tagged *many = mm_sim_xcalloc(M, sizeof(*many));
-    for (int i = 0; i < M; i++) {
-        mm_sim_timer_init(&many[i].t, on_fire);
-        mm_sim_timers_arm(&ts, &many[i].t, (uint64_t)((i * 7919) % M));
-    }
-    for (int i = 0; i < M; i += 3)
-        mm_sim_timers_cancel(&ts, &many[i].t);
-    uint64_t last = 0;
-    int ok = 1, ran = 0;
-    while (ts.len > 0) {
-        uint64_t d = ts.heap[0]->due_ms;
-        ok &= d >= last;
-        last = d;
-        nfired = 0;
-        ran += (int)mm_sim_timers_run(&ts, d, 1);
-    }
-    MM_CHECK(ok);
-    MM_CHECK_INT(ran, ==, M - (M + 2) / 3);
-    free(many);
-    mm_sim_timers_free(&ts);
-}
 
 static void
 test_faults(void)
@@ -308,21 +198,21 @@ test_world(void)
     cfg->empty_ttl_ms = 1000;
     cfg->terminated_max = 2;
     cfg->max_sessions = 3;
-    mm_sim_timers ts;
-    mm_sim_timers_init(&ts);
+    mm_timer_heap ts;
+    mm_timer_heap_init(&ts);
     mm_sim_faults f;
     mm_sim_faults_init(&f, cfg->seed);
     mm_sim_world *w = NULL;
     mm_sim_world_create(cfg, &ts, &f, NULL, &w);
     const char *body = "{\"app_name\":\"bevygap-spaceships\"}";
     char a[32], b[32], c[32], st[32];
-    uint64_t far = UINT64_MAX / 4; /* "now" for running timers: everything is due */
+    uint64_t far = UINT64_MAX / 4; /* "now" (ns) for running timers: everything is due */
 
     MM_CHECK_INT(call_create(w, body, a), ==, 200);
     MM_CHECK_STR(status_of(w, a, st), "Status.DEPLOYING");
     MM_CHECK_INT(call_create(w, body, b), ==, 200); /* waits on the same deployment */
     MM_CHECK_INT(deployments_listed(w), ==, 1);
-    MM_CHECK_INT(mm_sim_timers_run(&ts, far, 100), ==, 1); /* the deployment is ready */
+    MM_CHECK_INT(mm_timer_heap_run(&ts, far, 100), ==, 1); /* the deployment is ready */
     MM_CHECK_STR(status_of(w, a, st), "Status.READY");
     MM_CHECK_STR(status_of(w, b, st), "Status.READY");
     MM_CHECK_INT(call_create(w, body, c), ==, 200); /* two sockets: a second deployment */
@@ -333,7 +223,7 @@ test_world(void)
     MM_CHECK_INT(mm_sim_api_session_delete(w, c, &j), ==, 200);
     json_decref(j);
     /* empty_ttl (1 s) runs out before the deploy delay (2 s): it stops without ever being ready */
-    MM_CHECK_INT(mm_sim_timers_run(&ts, far, 100), ==, 1);
+    MM_CHECK_INT(mm_timer_heap_run(&ts, far, 100), ==, 1);
     MM_CHECK_INT(deployments_listed(w), ==, 1);
     MM_CHECK_INT(mm_sim_api_session_delete(w, c, &j), ==, 410);
     json_decref(j);
@@ -346,7 +236,7 @@ test_world(void)
     json_decref(j);
     MM_CHECK_INT(mm_sim_api_session_delete(w, b, &j), ==, 410);
     json_decref(j);
-    MM_CHECK_INT(mm_sim_timers_run(&ts, far, 100), ==, 1);
+    MM_CHECK_INT(mm_timer_heap_run(&ts, far, 100), ==, 1);
     MM_CHECK_INT(deployments_listed(w), ==, 0);
 
     json_t *stats = mm_sim_world_stats(w);
@@ -358,12 +248,13 @@ test_world(void)
     /* a session left waiting is freed with the world, its deployment's timer cancelled */
     MM_CHECK_INT(call_create(w, body, a), ==, 200);
     mm_sim_world_reset(w);
-    MM_CHECK_INT(ts.len, ==, 0);
+    MM_CHECK(mm_timer_heap_peek(&ts) == NULL);
     MM_CHECK_INT(call_create(w, body, a), ==, 200);
+    MM_CHECK(mm_timer_heap_peek(&ts) != NULL);
     mm_sim_world_destroy(w);
-    MM_CHECK_INT(ts.len, ==, 0);
+    MM_CHECK(mm_timer_heap_peek(&ts) == NULL);
     mm_sim_world_destroy(NULL);
-    mm_sim_timers_free(&ts);
+    mm_timer_heap_dispose(&ts);
     free(cfg);
 }
 
@@ -371,8 +262,6 @@ int
 main(void)
 {
     mm_sim_json_use_xmalloc();
-    test_idmap();
-    test_timers();
     test_faults();
     test_config();
     test_world();
