@@ -13,23 +13,7 @@
 #include "mm/log.h"
 #include "mm/nats_env.h"
 #include "mm_test.h"
-
-static mm_nats *
-connect_env(const struct mm_test_nats *server)
-{
-    char host[64], why[256];
-    snprintf(host, sizeof(host), "127.0.0.1:%d", server->port);
-    setenv("NATS_HOST", host, 1);
-    setenv("NATS_INSECURE", "1", 1);
-    mm_nats_env *env = NULL;
-    mm_nats *nats = NULL;
-    MM_REQUIRE(mm_nats_env_read(&env, NULL, why, sizeof(why)) == MM_OK);
-    mm_nats_connect_opts o = {.name = "test_delete_queue", .reconnect_wait_ms = 50, .reconnect_max_wait_ms = 200};
-    MM_REQUIRE(mm_nats_connect(env, &o, &nats, why, sizeof(why)) == MM_OK);
-    mm_nats_env_destroy(env);
-    MM_REQUIRE(mm_nats_wait_connected(nats, 10000) == MM_OK);
-    return nats;
-}
+#include "mm_test_nats_client.h"
 
 static uint64_t
 stream_msgs(jsCtx *js)
@@ -145,7 +129,7 @@ main(void)
     test_ids();
     struct mm_test_nats server;
     MM_REQUIRE(mm_test_nats_start(&server) == 0);
-    mm_nats *nats = connect_env(&server);
+    mm_nats *nats = mm_test_nats_connect(&server, "test_delete_queue");
     test_no_stream(mm_nats_connection(nats));
 
     mm_js *js = NULL;

@@ -10,25 +10,9 @@
 #include "mm/log.h"
 #include "mm/nats_env.h"
 #include "mm_test.h"
+#include "mm_test_nats_client.h"
 
 #define NS_PER_MS 1000000LL
-
-static mm_nats *
-connect_env(const struct mm_test_nats *server)
-{
-    char host[64];
-    snprintf(host, sizeof(host), "127.0.0.1:%d", server->port);
-    setenv("NATS_HOST", host, 1);
-    setenv("NATS_INSECURE", "1", 1);
-    mm_nats_env *env = NULL;
-    mm_nats *nats = NULL;
-    char why[256];
-    MM_REQUIRE(mm_nats_env_read(&env, NULL, why, sizeof(why)) == MM_OK);
-    MM_REQUIRE(mm_nats_connect(env, &(mm_nats_connect_opts){.name = "test_kv_setup"}, &nats, why, sizeof(why)) == MM_OK);
-    mm_nats_env_destroy(env);
-    MM_REQUIRE(mm_nats_wait_connected(nats, 10000) == MM_OK);
-    return nats;
-}
 
 static int
 stream_exists(jsCtx *ctx, const char *name)
@@ -164,7 +148,7 @@ test_subset_and_foreign_settings(void)
 {
     struct mm_test_nats server;
     MM_REQUIRE(mm_test_nats_start(&server) == 0);
-    mm_nats *nats = connect_env(&server);
+    mm_nats *nats = mm_test_nats_connect(&server, "test_kv_setup");
     natsConnection *nc = mm_nats_connection(nats);
 
     jsCtx *ctx = NULL;
@@ -213,7 +197,7 @@ test_no_jetstream(void)
     pid_t pid = mm_test_spawn(argv, "/dev/null");
     MM_REQUIRE(pid > 0 && mm_test_wait_port(port, 10000) == 0);
     struct mm_test_nats plain = {.pid = pid, .port = port};
-    mm_nats *nats = connect_env(&plain);
+    mm_nats *nats = mm_test_nats_connect(&plain, "test_kv_setup");
     mm_js *js = NULL;
     char why[512] = "";
     MM_CHECK_INT(mm_js_setup(mm_nats_connection(nats), MM_JS_NEED_ALL, 1000, &js, why, sizeof(why)), ==, MM_ERR_IO);
@@ -231,7 +215,7 @@ main(void)
 
     struct mm_test_nats server;
     MM_REQUIRE(mm_test_nats_start(&server) == 0);
-    mm_nats *nats = connect_env(&server);
+    mm_nats *nats = mm_test_nats_connect(&server, "test_kv_setup");
     test_setup_all_and_rebind(mm_nats_connection(nats));
     test_kv_helpers(mm_nats_connection(nats));
     mm_nats_destroy(nats);

@@ -16,6 +16,7 @@
 #include "mm/log.h"
 #include "mm/nats_env.h"
 #include "mm_test.h"
+#include "mm_test_nats_client.h"
 
 enum { MSG_KV = 7 };
 #define MAX_EVENTS 4096
@@ -126,23 +127,6 @@ unix_ns(void)
 }
 
 /* ---- NATS ---- */
-
-static mm_nats *
-connect_env(const struct mm_test_nats *server)
-{
-    char host[64], why[256];
-    snprintf(host, sizeof(host), "127.0.0.1:%d", server->port);
-    setenv("NATS_HOST", host, 1);
-    setenv("NATS_INSECURE", "1", 1);
-    mm_nats_env *env = NULL;
-    mm_nats *nats = NULL;
-    MM_REQUIRE(mm_nats_env_read(&env, NULL, why, sizeof(why)) == MM_OK);
-    mm_nats_connect_opts o = {.name = "test_kv_watch", .reconnect_wait_ms = 50, .reconnect_max_wait_ms = 200};
-    MM_REQUIRE(mm_nats_connect(env, &o, &nats, why, sizeof(why)) == MM_OK);
-    mm_nats_env_destroy(env);
-    MM_REQUIRE(mm_nats_wait_connected(nats, 10000) == MM_OK);
-    return nats;
-}
 
 static mm_actor *
 start_recorder(struct recorder *r, uint32_t capacity)
@@ -415,7 +399,7 @@ main(void)
     mm_log_setup("test_kv_watch", MM_LOG_INFO, MM_LOG_TEXT);
     struct mm_test_nats server;
     MM_REQUIRE(mm_test_nats_start(&server) == 0);
-    mm_nats *nats = connect_env(&server);
+    mm_nats *nats = mm_test_nats_connect(&server, "test_kv_watch");
     mm_js *js = NULL, *js_partial = NULL;
     char why[512] = "";
     MM_REQUIRE(mm_js_setup(mm_nats_connection(nats), MM_JS_NEED_ALL, 3000, &js, why, sizeof(why)) == MM_OK);

@@ -17,26 +17,10 @@
 #include "mm/reply.h"
 #include "mm/request.h"
 #include "mm_test.h"
+#include "mm_test_nats_client.h"
 
 #define WAIT_MS 10000
 #define SENTINEL "--sentinel--"
-
-static mm_nats *
-connect_env(const struct mm_test_nats *server, const char *name)
-{
-    char host[64], why[256];
-    snprintf(host, sizeof(host), "127.0.0.1:%d", server->port);
-    setenv("NATS_HOST", host, 1);
-    setenv("NATS_INSECURE", "1", 1);
-    mm_nats_env *env = NULL;
-    mm_nats *nats = NULL;
-    MM_REQUIRE(mm_nats_env_read(&env, NULL, why, sizeof(why)) == MM_OK);
-    mm_nats_connect_opts o = {.name = name};
-    MM_REQUIRE(mm_nats_connect(env, &o, &nats, why, sizeof(why)) == MM_OK);
-    mm_nats_env_destroy(env);
-    MM_REQUIRE(mm_nats_wait_connected(nats, WAIT_MS) == MM_OK);
-    return nats;
-}
 
 static natsSubscription *
 subscribe(natsConnection *nc, const char *subject)
@@ -396,8 +380,8 @@ main(void)
 {
     struct mm_test_nats server;
     MM_REQUIRE(mm_test_nats_start(&server) == 0);
-    mm_nats *a = connect_env(&server, "test_reply_pub");
-    mm_nats *b = connect_env(&server, "test_reply_sub");
+    mm_nats *a = mm_test_nats_connect(&server, "test_reply_pub");
+    mm_nats *b = mm_test_nats_connect(&server, "test_reply_sub");
     natsConnection *pub = mm_nats_connection(a), *subc = mm_nats_connection(b);
 
     test_stream_success(pub, subc);
