@@ -58,14 +58,10 @@ mm_timer_stop(mm_actor *a, mm_timer *t)
     mm_timer_heap_cancel(&a->timers, t);
 }
 
-/*
- * Fires the timers due now; returns the milliseconds until the next one (-1: none). One that
- * falls due while the callbacks run gives 0: the loop comes round again without sleeping.
- */
+/* Milliseconds until the next timer (-1: none, 0: one is due), capped at MAX_SLEEP_MS. */
 static int
-run_timers(mm_actor *a)
+next_wait_ms(mm_actor *a)
 {
-    mm_timer_heap_run(&a->timers, mm_now_ns(), SIZE_MAX);
     int64_t wait = mm_timer_heap_next_wait_ms(&a->timers, mm_now_ns());
     return wait > MAX_SLEEP_MS ? MAX_SLEEP_MS : (int)wait;
 }
@@ -117,11 +113,12 @@ actor_main(void *arg)
     while (atomic_load_explicit(&a->stop_closed, memory_order_acquire) == 0) {
         size_t got = mm_inbox_drain(a->inbox, a->batch, a->batch_len);
         dispatch(a, a->batch, got);
-        int timeout = run_timers(a);
+        mm_timer_heap_run(&a->timers, mm_now_ns(), SIZE_MAX);
         if (a->ops->idle != NULL)
             a->ops->idle(a->state, a);
+        /* The wait is computed last: handlers, timers and the idle hook may all arm timers. */
         if (got == 0)
-            sleep_until_work(a, timeout);
+            sleep_until_work(a, next_wait_ms(a));
     }
     size_t got;
     while ((got = mm_inbox_drain(a->inbox, a->batch, a->batch_len)) > 0)
