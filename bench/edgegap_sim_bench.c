@@ -38,7 +38,7 @@ struct conn {
 struct bench {
     CURLM *multi;
     struct curl_slist *headers;
-    char base[64];
+    char base[80]; /* "http://" + host:port (at most 63) */
     char **ids;
     size_t nids, cap_ids, next_id;
     uint64_t done, failed;
@@ -232,9 +232,8 @@ main(int argc, char **argv)
         double rate = run_phase(&b, conns, (int)nconn, (enum phase)p, (double)seconds);
         if (p == PHASE_404)
             base = rate;
-        printf("  %-16s %10.0f req/s  ratio %.2f  (%llu requests, %llu failed)%s\n", phase_names[p], rate,
-               base > 0 ? rate / base : 0, (unsigned long long)b.done, (unsigned long long)b.failed,
-               p == PHASE_CREATE ? "" : "");
+        printf("  %-16s %10.0f req/s  ratio %.2f  (%llu requests, %llu failed)\n", phase_names[p], rate,
+               base > 0 ? rate / base : 0, (unsigned long long)b.done, (unsigned long long)b.failed);
         if (p == PHASE_CREATE)
             printf("  %-16s %10zu sessions live at once\n", "", b.nids);
     }

@@ -129,7 +129,7 @@ test_session_lifecycle(mm_edgegap *eg)
     MM_CHECK_STR(json_string_value(json_object_get(j, "version")), "1");
     json_decref(j);
     MM_REQUIRE(created.outcome == MM_EDGEGAP_OK);
-    char id[32];
+    char id[sizeof(created.session_id)];
     snprintf(id, sizeof(id), "%s", created.session_id);
 
     eg_rec ready = poll_until_ready(eg, id, NULL, &saw_deploying);
@@ -183,7 +183,7 @@ test_session_lifecycle(mm_edgegap *eg)
     MM_REQUIRE(eg_drive(eg, &done, 4, 10000));
     MM_CHECK_INT(del_again.outcome, ==, MM_EDGEGAP_HTTP_ERROR);
     MM_CHECK_INT(del_again.status, ==, 410);
-    char path[64];
+    char path[192];
     snprintf(path, sizeof(path), "/v1/session/%s", id);
     MM_CHECK_STR(del_again.message, eg_sim_message(&sim, "DELETE", path, EG_KEY));
     MM_CHECK(!del_again.retryable);

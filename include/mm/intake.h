@@ -1,0 +1,51 @@
+/*
+ * Intake (ARCHITECTURE.md, "Threads of the matchmaker"): the NATS subscriptions through which
+ * session requests arrive. Stateless: its callbacks run on nats.c's delivery threads, validate
+ * the request (include/mm/request.h), make its reply sink (include/mm/reply.h) and hand both to
+ * the provisioner. Bad payload -> Error(400, reason) and the end; provisioner full or stopping
+ * -> Error(503, ...) and the end; a request without a reply subject is logged and dropped.
+ *
+ *   matchmaker.request.<app>.<version>  queue group "matchmaker", streaming sink
+ *   session.gensession                  queue group "session_queue", one-shot sink
+ *
+ * When app or version is not a valid name (e.g. the reference's default "v0.0.1", whose dots
+ * split the subject), the subject is still subscribed as written and only the payload's
+ * client_ip is read.
+ *
+ * Threads: start/stop/destroy from one owner thread. nc and the provisioner are borrowed and
+ * must outlive the intake (stop the intake first).
+ */
+#ifndef MM_INTAKE_H
+#define MM_INTAKE_H
+
+#include <stddef.h>
+
+#include <nats/nats.h>
+
+#include "mm/err.h"
+#include "mm/provisioner.h"
+
+#define MM_INTAKE_QUEUE "matchmaker"
+
+typedef struct mm_intake_config {
+    natsConnection *nc;
+    mm_provisioner *provisioner;
+    const char *app;     /* required */
+    const char *version; /* required */
+} mm_intake_config;
+
+typedef struct mm_intake mm_intake;
+
+/** Subscribes both subjects. MM_ERR_INVALID, MM_ERR_NOMEM, MM_ERR_IO (why says which). */
+mm_err mm_intake_start(const mm_intake_config *config, mm_intake **out, char *why, size_t why_len);
+
+/**
+ * Unsubscribes (draining: messages already delivered are still handed over) and waits up to
+ * timeout_ms for the callbacks in progress. Idempotent.
+ */
+void mm_intake_stop(mm_intake *intake, int64_t timeout_ms);
+
+/** Stops if needed and frees. Accepts NULL. */
+void mm_intake_destroy(mm_intake *intake);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * The provisioner actor (ARCHITECTURE.md, "Threads of the matchmaker"): owns every session
+ * request's state machine, the Edgegap client (one libcurl multi, driven by the actor's `wait`
+ * op) and the cert-digest cache.
+ *
+ * One request, as SPEC.md section 5 describes it:
+ *   Acknowledged -> POST /v1/session -> SessionRequestAccepted(id) + async put
+ *   unclaimed_sessions[id] -> GET /v1/session/{id} after poll_delay_ms, then every
+ *   poll_interval_ms, each answer a ProgressReport -> ready: port and cert digest (waited for up
+ *   to cert_wait_ms) -> MINT to the minter -> TOKEN_READY: async puts sessions_ly2eg and
+ *   sessions_eg2ly, SessionReady, end.
+ * Failures: Edgegap's own error -> Error(status, message); no answer -> Error(504 on a timeout,
+ * else 500); not ready within session_timeout_ms -> Error(408, "session still not ready, timed
+ * out.") and the session's deletion enqueued; no cert digest -> Error(500, ...) and deletion.
+ * Every path ends and frees the request's reply sink exactly once.
+ *
+ * Threads: mm_provisioner_submit() and mm_provisioner_actor() from any thread; start, stop and
+ * destroy from one owner thread. The NATS connection, js and the minter are borrowed and must
+ * outlive the provisioner; stop the provisioner before the minter.
+ */
+#ifndef MM_PROVISIONER_H
+#define MM_PROVISIONER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nats/nats.h>
+
+#include "mm/actor.h"
+#include "mm/err.h"
+#include "mm/kv.h"
+#include "mm/minter.h"
+#include "mm/reply.h"
+
+/* Message type of the cert_digests watcher's events (mm_kv_watch_config.msg_type). */
+#define MM_PROVISIONER_MSG_CERT_EVENT 3u
+
+typedef struct mm_provisioner_config {
+    natsConnection *nc;          /* borrowed */
+    mm_js *js;                   /* borrowed; needs the session buckets and the delete stream */
+    mm_minter *minter;           /* borrowed */
+    const char *edgegap_url;     /* NULL: MM_EDGEGAP_DEFAULT_BASE_URL */
+    const char *api_key;         /* required: the authorization value; never logged */
+    const char *app;             /* required */
+    const char *version;         /* required */
+    const char *webhook_url;     /* NULL: none */
+    const char *port_name;       /* NULL: the deployment's only port */
+    uint32_t max_in_flight;      /* Edgegap calls at once; 0: 16 */
+    uint64_t poll_delay_ms;      /* 0: 200 */
+    uint64_t poll_interval_ms;   /* 0: 200 */
+    uint64_t session_timeout_ms; /* 0: 60000 */
+    uint64_t cert_wait_ms;       /* 0: 5000 */
+    uint32_t inbox_capacity;     /* requests queued per submitting thread; 0: 1023 */
+} mm_provisioner_config;
+
+typedef struct mm_provisioner mm_provisioner;
+
+/** Starts the actor (config's strings are copied). MM_ERR_INVALID (why says what), MM_ERR_NOMEM, MM_ERR_SYS. */
+mm_err mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, char *why, size_t why_len);
+
+/**
+ * Any thread: hands a new request to the provisioner. client_ip is the canonical address. On
+ * MM_OK the provisioner owns sink; otherwise (MM_ERR_FULL, MM_ERR_STOPPED, MM_ERR_NOMEM,
+ * MM_ERR_INVALID) the caller still owns it and should answer Error(503, ...).
+ */
+mm_err mm_provisioner_submit(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip);
+
+/** The actor, as the target of the cert_digests watcher (MM_PROVISIONER_MSG_CERT_EVENT). */
+mm_actor *mm_provisioner_actor(mm_provisioner *p);
+
+/**
+ * Stops taking requests, lets those in flight finish for up to deadline_ms, then stops the
+ * actor: requests still running are answered Error(503, ...) by their freed sinks. Idempotent.
+ */
+void mm_provisioner_stop(mm_provisioner *p, uint64_t deadline_ms);
+
+/** Stops if needed (deadline 0) and frees. Accepts NULL. */
+void mm_provisioner_destroy(mm_provisioner *p);
+
+#endif

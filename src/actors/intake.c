@@ -1,0 +1,170 @@
+/*
+ * Intake (include/mm/intake.h): two queue subscriptions whose callbacks, on nats.c's delivery
+ * threads, validate a request, make its reply sink and submit it to the provisioner. No state
+ * besides the subscriptions; nothing blocks (publishing is buffered).
+ */
+#include "mm/intake.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/log.h"
+#include "mm/reply.h"
+#include "mm/request.h"
+
+struct mm_intake {
+    natsConnection *nc;
+    mm_provisioner *provisioner;
+    bool names_valid; /* app and version are request names: validate the subject too */
+    natsSubscription *sub_request, *sub_gensession;
+    bool stopped;
+};
+
+/* Gives the request to the provisioner, or answers 503. Takes sink. */
+static void
+submit(mm_intake *in, mm_reply_sink *sink, const char *client_ip)
+{
+    mm_err err = mm_provisioner_submit(in->provisioner, sink, client_ip);
+    if (err == MM_OK)
+        return;
+    mm_warn("intake: request refused: %s", err == MM_ERR_FULL ? "busy" : mm_err_str(err));
+    mm_reply_error(sink, 503, err == MM_ERR_FULL ? "busy" : "the matchmaker is stopping");
+    mm_reply_free(sink);
+}
+
+static void
+refuse(mm_reply_sink *sink, const char *why)
+{
+    mm_info("intake: bad request: %s", why);
+    mm_reply_error(sink, 400, why);
+    mm_reply_free(sink);
+}
+
+static void
+on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub;
+    mm_intake *in = closure;
+    const char *reply = natsMsg_GetReply(msg);
+    mm_reply_sink *sink = NULL;
+    if (reply == NULL || reply[0] == '\0') {
+        mm_warn("intake: a request on %s without a reply subject: dropped", natsMsg_GetSubject(msg));
+        goto cleanup;
+    }
+    if (mm_reply_nats_stream(nc, reply, &sink) != MM_OK) {
+        mm_error("intake: could not make a reply sink for %s", natsMsg_GetSubject(msg));
+        goto cleanup;
+    }
+    char why[160];
+    const char *data = natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    if (in->names_valid) {
+        mm_session_request req;
+        if (mm_request_parse_nats(natsMsg_GetSubject(msg), data ? data : "", len, &req, why, sizeof(why)) != MM_OK)
+            refuse(sink, why);
+        else
+            submit(in, sink, req.client_ip);
+    } else {
+        char ip[MM_IP_TEXT_LEN];
+        if (mm_request_parse_gensession(data ? data : "", len, ip, why, sizeof(why)) != MM_OK)
+            refuse(sink, why);
+        else
+            submit(in, sink, ip);
+    }
+cleanup:
+    natsMsg_Destroy(msg);
+}
+
+static void
+on_gensession(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub;
+    mm_intake *in = closure;
+    const char *reply = natsMsg_GetReply(msg);
+    mm_reply_sink *sink = NULL;
+    if (reply == NULL || reply[0] == '\0') {
+        mm_warn("intake: a gensession request without a reply subject: dropped");
+        goto cleanup;
+    }
+    if (mm_reply_nats_oneshot(nc, reply, &sink) != MM_OK) {
+        mm_error("intake: could not make a gensession reply sink");
+        goto cleanup;
+    }
+    char why[160];
+    char ip[MM_IP_TEXT_LEN];
+    const char *data = natsMsg_GetData(msg);
+    if (mm_request_parse_gensession(data ? data : "", (size_t)natsMsg_GetDataLength(msg), ip, why, sizeof(why)) != MM_OK)
+        refuse(sink, why);
+    else
+        submit(in, sink, ip);
+cleanup:
+    natsMsg_Destroy(msg);
+}
+
+mm_err
+mm_intake_start(const mm_intake_config *config, mm_intake **out, char *why, size_t why_len)
+{
+    *out = NULL;
+    if (config == NULL || config->nc == NULL || config->provisioner == NULL || config->app == NULL || config->version == NULL)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "intake: nc, provisioner, app and version are required");
+    mm_intake *in = calloc(1, sizeof(*in));
+    if (in == NULL)
+        return mm_fail(MM_ERR_NOMEM, why, why_len, "intake: out of memory");
+    in->nc = config->nc;
+    in->provisioner = config->provisioner;
+    in->names_valid = mm_request_name_valid(config->app) && mm_request_name_valid(config->version);
+    char subject[512];
+    snprintf(subject, sizeof(subject), "%s%s.%s", MM_REQUEST_SUBJECT_PREFIX, config->app, config->version);
+    mm_err err = MM_OK;
+    natsStatus s = natsConnection_QueueSubscribe(&in->sub_request, in->nc, subject, MM_INTAKE_QUEUE, on_request, in);
+    if (s == NATS_OK)
+        s = natsConnection_QueueSubscribe(&in->sub_gensession, in->nc, MM_GENSESSION_SUBJECT, MM_GENSESSION_QUEUE, on_gensession,
+                                          in);
+    if (s == NATS_OK)
+        s = natsConnection_Flush(in->nc);
+    if (s != NATS_OK) {
+        err = mm_fail(MM_ERR_IO, why, why_len, "intake: subscribing %s failed: %s", subject, natsStatus_GetText(s));
+        goto cleanup;
+    }
+    mm_info("intake: serving %s (queue %s) and %s (queue %s)", subject, MM_INTAKE_QUEUE, MM_GENSESSION_SUBJECT,
+            MM_GENSESSION_QUEUE);
+    *out = in;
+    return MM_OK;
+cleanup:
+    mm_intake_destroy(in);
+    return err;
+}
+
+static void
+drain_sub(natsSubscription *sub, int64_t timeout_ms)
+{
+    if (sub == NULL)
+        return;
+    if (natsSubscription_Drain(sub) == NATS_OK)
+        natsSubscription_WaitForDrainCompletion(sub, timeout_ms > 0 ? timeout_ms : 1);
+    else
+        natsSubscription_Unsubscribe(sub);
+}
+
+void
+mm_intake_stop(mm_intake *in, int64_t timeout_ms)
+{
+    if (in == NULL || in->stopped)
+        return;
+    in->stopped = true;
+    drain_sub(in->sub_request, timeout_ms);
+    drain_sub(in->sub_gensession, timeout_ms);
+}
+
+void
+mm_intake_destroy(mm_intake *in)
+{
+    if (in == NULL)
+        return;
+    mm_intake_stop(in, 2000);
+    natsSubscription_Destroy(in->sub_request);
+    natsSubscription_Destroy(in->sub_gensession);
+    free(in);
+}

@@ -1,0 +1,311 @@
+/*
+ * One session request's state machine on the provisioner thread (include/mm/provisioner.h has
+ * the sequence). Each step either makes one Edgegap call (the request is its callback's ctx and
+ * is `busy` until it answers), arms a timer, or sends a MINT; every failure goes through
+ * req_fail(), every end through prov_req_finish(), so the sink is ended and freed exactly once.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/clock.h"
+#include "mm/feedback.h"
+#include "mm/log.h"
+#include "mm/minter.h"
+#include "provisioner_internal.h"
+
+#define REQ_OF(t, field) ((prov_req *)(void *)((char *)(t)-offsetof(prov_req, field)))
+
+static void poll_now(prov_req *r);
+
+static void
+req_release(prov_req *r)
+{
+    if (!r->busy)
+        free(r);
+}
+
+void
+prov_req_finish(prov_req *r)
+{
+    prov *p = r->p;
+    if (r->done)
+        return;
+    r->done = true;
+    if (!p->stopping) {
+        mm_timer_stop(p->self, &r->timer);
+        mm_timer_stop(p->self, &r->deadline);
+    }
+    mm_reply_free(r->sink);
+    r->sink = NULL;
+    mm_idmap_remove(&p->reqs, r->id);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        p->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    atomic_fetch_sub(&p->active, 1);
+    req_release(r);
+}
+
+/* Sends the text an encoder just wrote into *text (pointers: the encoder runs before this). */
+static void
+req_send(prov_req *r, mm_err enc, char **text, const size_t *len)
+{
+    if (enc == MM_OK)
+        mm_reply_send(r->sink, *text, *len);
+    else
+        mm_error("provisioner: request %llu: could not encode a feedback message", (unsigned long long)r->id);
+    free(*text);
+    *text = NULL;
+}
+
+/* Error(status, message), the end; the session (if any) is deleted when delete_session. */
+static void
+req_fail(prov_req *r, uint16_t status, const char *message, bool delete_session)
+{
+    mm_warn("provisioner: request %llu (session %s) failed: %u %s", (unsigned long long)r->id,
+            r->session_id[0] ? r->session_id : "-", status, message);
+    mm_reply_error(r->sink, status, message);
+    if (delete_session && r->session_id[0])
+        prov_enqueue_delete(r->p, r->session_id);
+    prov_req_finish(r);
+}
+
+static uint16_t
+status_of(const mm_edgegap_result *res)
+{
+    if (res->outcome == MM_EDGEGAP_HTTP_ERROR && res->status > 0 && res->status < 1000)
+        return (uint16_t)res->status;
+    if (res->outcome == MM_EDGEGAP_TRANSPORT && (strstr(res->message, "timed out") || strstr(res->message, "timeout")))
+        return 504;
+    return 500;
+}
+
+/* A callback's common start: false when the request is gone (and then it was released). */
+static bool
+callback_enter(prov_req *r, const mm_edgegap_result *res)
+{
+    r->busy = false;
+    if (r->done || r->p->stopping) {
+        if (r->done && res->op == MM_EDGEGAP_SESSION_CREATE && res->outcome == MM_EDGEGAP_OK && res->session_id != NULL &&
+            !r->p->stopping)
+            prov_enqueue_delete(r->p, res->session_id); /* created after the request had given up */
+        if (r->done)
+            free(r);
+        return false;
+    }
+    return true;
+}
+
+static void
+on_deadline(mm_timer *t)
+{
+    prov_req *r = REQ_OF(t, deadline);
+    req_fail(r, 408, "session still not ready, timed out.", true);
+}
+
+static void
+on_poll_timer(mm_timer *t)
+{
+    poll_now(REQ_OF(t, timer));
+}
+
+static void
+on_cert_timer(mm_timer *t)
+{
+    prov_req *r = REQ_OF(t, timer);
+    char msg[200];
+    snprintf(msg, sizeof(msg), "no certificate digest for game server %s within %llu ms", r->ip,
+             (unsigned long long)r->p->cert_wait_ms);
+    req_fail(r, 500, msg, true);
+}
+
+/* Arms t; on failure the request is failed (and may be freed): false. */
+static bool
+arm(prov_req *r, mm_timer *t, uint64_t ms, mm_timer_cb cb)
+{
+    if (mm_timer_start(r->p->self, t, ms, cb) == MM_OK)
+        return true;
+    req_fail(r, 500, "the matchmaker is out of memory", true);
+    return false;
+}
+
+static void
+on_session_get(void *ctx, const mm_edgegap_result *res)
+{
+    prov_req *r = ctx;
+    if (!callback_enter(r, res))
+        return;
+    if (res->outcome != MM_EDGEGAP_OK) {
+        if (mm_edgegap_retryable(res)) { /* keep polling until the deadline */
+            mm_warn("provisioner: polling session %s: %s (retrying)", r->session_id, res->message);
+            arm(r, &r->timer, r->p->poll_interval_ms, on_poll_timer);
+            return;
+        }
+        req_fail(r, status_of(res), res->message, true);
+        return;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    req_send(r, mm_feedback_progress(res->session_status ? res->session_status : "", res->elapsed, &text, &len), &text, &len);
+    if (!res->ready || res->public_ip == NULL) {
+        arm(r, &r->timer, r->p->poll_interval_ms, on_poll_timer);
+        return;
+    }
+    char why[160];
+    uint16_t port = 0;
+    if (mm_edgegap_session_port(res, r->p->port_name, &port, why, sizeof(why)) != MM_OK) {
+        req_fail(r, 500, why, true);
+        return;
+    }
+    snprintf(r->ip, sizeof(r->ip), "%s", res->public_ip);
+    r->port = port;
+    const char *digest = prov_cert_digest(r->p, r->ip);
+    if (digest != NULL) {
+        prov_mint(r, digest);
+        return;
+    }
+    r->phase = PHASE_CERT_WAIT;
+    arm(r, &r->timer, r->p->cert_wait_ms, on_cert_timer);
+}
+
+static void
+poll_now(prov_req *r)
+{
+    mm_err err = mm_edgegap_session_get(r->p->eg, r->session_id, on_session_get, r);
+    if (err == MM_OK) {
+        r->busy = true;
+        return;
+    }
+    if (err == MM_ERR_FULL) {
+        arm(r, &r->timer, r->p->poll_interval_ms, on_poll_timer);
+        return;
+    }
+    req_fail(r, 500, mm_edgegap_last_error(r->p->eg), true);
+}
+
+static void
+on_session_create(void *ctx, const mm_edgegap_result *res)
+{
+    prov_req *r = ctx;
+    if (!callback_enter(r, res))
+        return;
+    if (res->outcome != MM_EDGEGAP_OK) {
+        req_fail(r, status_of(res), res->message, false);
+        return;
+    }
+    if (!mm_session_id_valid(res->session_id)) {
+        req_fail(r, 500, "Edgegap answered with an invalid session id", false);
+        return;
+    }
+    snprintf(r->session_id, sizeof(r->session_id), "%s", res->session_id);
+    mm_info("provisioner: request %llu: session %s created", (unsigned long long)r->id, r->session_id);
+    char *text = NULL;
+    size_t len = 0;
+    req_send(r, mm_feedback_accepted(r->session_id, &text, &len), &text, &len);
+    prov_kv_put_async(r->p, MM_KV_UNCLAIMED_SESSIONS, r->session_id, r->session_id);
+    r->phase = PHASE_POLLING;
+    arm(r, &r->timer, r->p->poll_delay_ms, on_poll_timer);
+}
+
+void
+prov_req_begin(prov *p, mm_reply_sink *sink, const char *client_ip)
+{
+    prov_req *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        mm_reply_error(sink, 503, "the matchmaker is out of memory");
+        mm_reply_free(sink);
+        atomic_fetch_sub(&p->active, 1);
+        return;
+    }
+    r->p = p;
+    r->sink = sink;
+    r->start_ms = mm_now_ms();
+    snprintf(r->client_ip, sizeof(r->client_ip), "%s", client_ip);
+    if (mm_idmap_add(&p->reqs, r, &r->id) != MM_OK) {
+        mm_reply_error(sink, 503, "the matchmaker is out of memory");
+        mm_reply_free(sink);
+        atomic_fetch_sub(&p->active, 1);
+        free(r);
+        return;
+    }
+    r->next = p->head;
+    if (p->head)
+        p->head->prev = r;
+    p->head = r;
+    r->phase = PHASE_CREATING;
+
+    char *text = NULL;
+    size_t len = 0;
+    req_send(r, mm_feedback_acknowledged(&text, &len), &text, &len);
+    if (!arm(r, &r->deadline, p->session_timeout_ms, on_deadline))
+        return;
+    char resolved[MM_IP_TEXT_LEN];
+    char why[160];
+    if (mm_client_ip_resolve(client_ip, NULL, resolved, NULL, why, sizeof(why)) != MM_OK) {
+        req_fail(r, 400, why, false);
+        return;
+    }
+    const char *ips[1] = {resolved};
+    mm_err err = mm_edgegap_session_create(p->eg, p->app, p->version, ips, 1, p->webhook_url, on_session_create, r);
+    if (err == MM_OK) {
+        r->busy = true;
+        return;
+    }
+    req_fail(r, err == MM_ERR_FULL ? 503 : 500, mm_edgegap_last_error(p->eg), false);
+}
+
+void
+prov_mint(prov_req *r, const char *digest)
+{
+    prov *p = r->p;
+    if (!p->stopping && r->phase == PHASE_CERT_WAIT)
+        mm_timer_stop(p->self, &r->timer);
+    snprintf(r->digest, sizeof(r->digest), "%s", digest);
+    r->phase = PHASE_MINTING;
+    char addr_text[MM_IP_TEXT_LEN + 10];
+    if (strchr(r->ip, ':') != NULL)
+        snprintf(addr_text, sizeof(addr_text), "[%s]:%u", r->ip, r->port);
+    else
+        snprintf(addr_text, sizeof(addr_text), "%s:%u", r->ip, r->port);
+    mm_mint_request mr = {
+        .request_id = r->id,
+        .reply_to = p->actor,
+        .reply_type = prov_token_ready_type(),
+        .client_id = mm_minter_client_id(),
+    };
+    char why[160];
+    if (mm_token_address_parse(addr_text, &mr.address, why, sizeof(why)) != MM_OK) {
+        req_fail(r, 500, why, true);
+        return;
+    }
+    mm_err err = mm_minter_send_mint(p->minter, &mr);
+    if (err != MM_OK)
+        req_fail(r, err == MM_ERR_FULL ? 503 : 500, "the token minter is not available", true);
+}
+
+void
+prov_token_ready(prov_req *r, const mm_minter_result *res)
+{
+    if (r->phase != PHASE_MINTING)
+        return;
+    if (res->err != MM_OK) {
+        req_fail(r, 500, res->why[0] ? res->why : "minting the connect token failed", true);
+        return;
+    }
+    char client_id[24];
+    snprintf(client_id, sizeof(client_id), "%llu", (unsigned long long)res->client_id);
+    prov_kv_put_async(r->p, MM_KV_SESSIONS_LY2EG, client_id, r->session_id);
+    prov_kv_put_async(r->p, MM_KV_SESSIONS_EG2LY, r->session_id, client_id);
+    char *text = NULL;
+    size_t len = 0;
+    req_send(r, mm_feedback_ready(res->token, r->ip, r->port, r->digest, &text, &len), &text, &len);
+    mm_info("provisioner: request %llu: session %s ready at %s:%u after %llu ms", (unsigned long long)r->id, r->session_id, r->ip,
+            r->port, (unsigned long long)(mm_now_ms() - r->start_ms));
+    mm_reply_end(r->sink);
+    prov_req_finish(r);
+}

@@ -1,0 +1,77 @@
+/*
+ * Internals shared by provisioner.c (actor plumbing, cert cache, public API) and
+ * provisioner_flow.c (one request's state machine). Everything here runs on the provisioner's
+ * actor thread, except the atomics `closing` and `active`.
+ */
+#ifndef MM_PROVISIONER_INTERNAL_H
+#define MM_PROVISIONER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mm/delete_queue.h"
+#include "mm/edgegap.h"
+#include "mm/idmap.h"
+#include "mm/provisioner.h"
+#include "mm/request.h"
+#include "mm/timer.h"
+
+typedef enum prov_phase { PHASE_CREATING = 1, PHASE_POLLING, PHASE_CERT_WAIT, PHASE_MINTING } prov_phase;
+
+typedef struct prov prov;
+
+typedef struct prov_req {
+    prov *p;
+    uint64_t id; /* in p->reqs */
+    mm_reply_sink *sink;
+    prov_phase phase;
+    bool busy; /* an Edgegap call is running with this request as its ctx */
+    bool done; /* finished: only waiting for that call's callback to be freed */
+    uint64_t start_ms;
+    char client_ip[MM_IP_TEXT_LEN];
+    char session_id[MM_SESSION_ID_MAX + 1]; /* "" until created */
+    char ip[MM_IP_TEXT_LEN];                /* the game server, once ready */
+    uint16_t port;
+    char digest[128];
+    mm_timer timer;    /* poll, then cert wait */
+    mm_timer deadline; /* session timeout */
+    struct prov_req *prev, *next;
+} prov_req;
+
+typedef struct prov_cert {
+    char ip[MM_IP_TEXT_LEN];
+    char digest[128];
+} prov_cert;
+
+struct prov {
+    natsConnection *nc;
+    mm_js *js;
+    mm_minter *minter;
+    mm_actor *actor, *self;
+    mm_edgegap *eg;
+    char *app, *version, *webhook_url, *port_name;
+    uint64_t poll_delay_ms, poll_interval_ms, session_timeout_ms, cert_wait_ms;
+    mm_idmap reqs;
+    prov_req *head;
+    prov_cert *certs;
+    size_t n_certs, cap_certs;
+    bool stopping; /* actor thread: in op_stop */
+    atomic_bool closing;
+    atomic_long active; /* requests submitted and not yet finished */
+};
+
+/* provisioner.c */
+const char *prov_cert_digest(prov *p, const char *ip);
+void prov_kv_put_async(prov *p, mm_kv_bucket bucket, const char *key, const char *value);
+void prov_enqueue_delete(prov *p, const char *session_id);
+uint32_t prov_token_ready_type(void);
+
+/* provisioner_flow.c */
+void prov_req_begin(prov *p, mm_reply_sink *sink, const char *client_ip);
+void prov_mint(prov_req *r, const char *digest);
+void prov_token_ready(prov_req *r, const mm_minter_result *res);
+/** Ends the request (freeing its sink, which answers 503 if not ended yet) and releases it. */
+void prov_req_finish(prov_req *r);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * bevygap_matchmaker's flags: the reference's (--app-name, --app-version, --lightyear-private-key,
+ * --lightyear-protocol-id, --session-webhook-url) plus ours, each with a default shown in --help.
+ * `--flag value` and `--flag=value` both work. Errors are one line naming the flag; the private
+ * key's text is never printed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "matchmaker.h"
+#include "mm/parse.h"
+
+static const char usage[] =
+    "usage: bevygap_matchmaker [flags]   (environment: NATS_HOST, NATS_USER, NATS_PASSWORD, NATS_INSECURE,\n"
+    "                                     NATS_CA, NATS_CA_CONTENTS, EDGEGAP_API_KEY (required))\n"
+    "  --app-name NAME               Edgegap app (default spacepit_server)\n"
+    "  --app-version VERSION         Edgegap app version (default v0.0.1)\n"
+    "  --lightyear-private-key KEY   32 comma-separated numbers 0..255 (default all zeros)\n"
+    "  --lightyear-protocol-id N     protocol id of the connect tokens (default 1982)\n"
+    "  --session-webhook-url URL     webhook Edgegap calls for sessions (default none)\n"
+    "  --edgegap-url URL             Edgegap API base URL (default https://api.edgegap.com)\n"
+    "  --poll-delay-ms MS            first session poll after creation (default 200)\n"
+    "  --poll-interval-ms MS         later session polls (default 200)\n"
+    "  --session-timeout-ms MS       a session not ready by then is deleted: Error 408 (default 60000)\n"
+    "  --cert-wait-ms MS             how long a ready session waits for its cert digest (default 5000)\n"
+    "  --port-name NAME              deployment port given to players (default: the only port)\n"
+    "  --byte-order little|big       token integer byte order (default little: Lightyear <= 0.19)\n"
+    "  --max-edgegap-in-flight N     Edgegap calls at once (default 16)\n"
+    "  --reaper-age-ms MS            unclaimed session age limit (default 60000)\n"
+    "  --reaper-margin-ms MS         added to the age limit (default 15000)\n"
+    "  --reaper-scan-ms MS           reaper scan period (default 5000)\n"
+    "  --stop-deadline-ms MS         on SIGTERM, how long requests in flight may finish (default 10000)\n"
+    "  --log-format text|json        (default text)\n"
+    "  --log-level debug|info|warn|error (default info)\n"
+    "  --help                        this text\n";
+
+static int
+bad(const char *flag, const char *why)
+{
+    fprintf(stderr, "bevygap_matchmaker: %s: %s (see --help)\n", flag, why);
+    return 2;
+}
+
+static int
+ms_flag(const char *flag, const char *v, uint64_t min, uint64_t *out)
+{
+    char why[160];
+    if (mm_parse_u64(v, min, 86400000, out, why, sizeof(why)) != MM_OK)
+        return bad(flag, why);
+    return 0;
+}
+
+static int
+one(const char *name, const char *v, mm_matchmaker_flags *f)
+{
+    char why[160];
+    if (strcmp(name, "--app-name") == 0)
+        f->app_name = v;
+    else if (strcmp(name, "--app-version") == 0)
+        f->app_version = v;
+    else if (strcmp(name, "--lightyear-private-key") == 0) {
+        if (mm_token_key_parse(v, &f->key, why, sizeof(why)) != MM_OK)
+            return bad(name, "not 32 comma-separated numbers 0..255");
+    } else if (strcmp(name, "--lightyear-protocol-id") == 0) {
+        if (mm_parse_u64(v, 0, UINT64_MAX, &f->protocol_id, why, sizeof(why)) != MM_OK)
+            return bad(name, why);
+    } else if (strcmp(name, "--session-webhook-url") == 0)
+        f->webhook_url = v[0] ? v : NULL;
+    else if (strcmp(name, "--edgegap-url") == 0)
+        f->edgegap_url = v;
+    else if (strcmp(name, "--poll-delay-ms") == 0)
+        return ms_flag(name, v, 1, &f->poll_delay_ms);
+    else if (strcmp(name, "--poll-interval-ms") == 0)
+        return ms_flag(name, v, 1, &f->poll_interval_ms);
+    else if (strcmp(name, "--session-timeout-ms") == 0)
+        return ms_flag(name, v, 1, &f->session_timeout_ms);
+    else if (strcmp(name, "--cert-wait-ms") == 0)
+        return ms_flag(name, v, 1, &f->cert_wait_ms);
+    else if (strcmp(name, "--port-name") == 0)
+        f->port_name = v;
+    else if (strcmp(name, "--byte-order") == 0) {
+        if (strcmp(v, "little") == 0)
+            f->byte_order = MM_BYTE_ORDER_LITTLE;
+        else if (strcmp(v, "big") == 0)
+            f->byte_order = MM_BYTE_ORDER_BIG;
+        else
+            return bad(name, "must be little or big");
+    } else if (strcmp(name, "--max-edgegap-in-flight") == 0) {
+        if (mm_parse_u64(v, 1, 1024, &f->max_edgegap_in_flight, why, sizeof(why)) != MM_OK)
+            return bad(name, why);
+    } else if (strcmp(name, "--reaper-age-ms") == 0)
+        return ms_flag(name, v, 1, &f->reaper_age_ms);
+    else if (strcmp(name, "--reaper-margin-ms") == 0)
+        return ms_flag(name, v, 1, &f->reaper_margin_ms);
+    else if (strcmp(name, "--reaper-scan-ms") == 0)
+        return ms_flag(name, v, 1, &f->reaper_scan_ms);
+    else if (strcmp(name, "--stop-deadline-ms") == 0)
+        return ms_flag(name, v, 0, &f->stop_deadline_ms);
+    else if (strcmp(name, "--log-format") == 0) {
+        if (strcmp(v, "text") == 0)
+            f->log_format = MM_LOG_TEXT;
+        else if (strcmp(v, "json") == 0)
+            f->log_format = MM_LOG_JSON;
+        else
+            return bad(name, "must be text or json");
+    } else if (strcmp(name, "--log-level") == 0) {
+        int lvl = mm_log_level_parse(v);
+        if (lvl < 0)
+            return bad(name, "must be debug, info, warn or error");
+        f->log_level = (mm_log_level)lvl;
+    } else
+        return bad(name, "unknown flag");
+    return 0;
+}
+
+int
+mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->app_name = "spacepit_server";
+    f->app_version = "v0.0.1";
+    f->protocol_id = 1982;
+    f->edgegap_url = "https://api.edgegap.com";
+    f->poll_delay_ms = 200;
+    f->poll_interval_ms = 200;
+    f->session_timeout_ms = 60000;
+    f->cert_wait_ms = 5000;
+    f->max_edgegap_in_flight = 16;
+    f->stop_deadline_ms = 10000;
+    f->log_level = MM_LOG_INFO;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0)
+            return bad(arg, "not a flag");
+        char name[64];
+        const char *value;
+        const char *eq = strchr(arg, '=');
+        if (eq != NULL) {
+            size_t n = (size_t)(eq - arg);
+            if (n >= sizeof(name))
+                return bad("flag", "name too long");
+            memcpy(name, arg, n);
+            name[n] = '\0';
+            value = eq + 1;
+        } else {
+            if (strlen(arg) >= sizeof(name))
+                return bad("flag", "name too long");
+            strcpy(name, arg);
+            if (i + 1 >= argc)
+                return bad(name, "needs a value");
+            value = argv[++i];
+        }
+        int rc = one(name, value, f);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void
+mm_matchmaker_flags_dispose(mm_matchmaker_flags *flags)
+{
+    if (flags != NULL)
+        mm_token_key_wipe(&flags->key);
+}

@@ -1,0 +1,257 @@
+/*
+ * bevygap_matchmaker: the drop-in for the reference matchmaker (SPEC.md sections 3-5, 8;
+ * ARCHITECTURE.md, "Threads of the matchmaker"). main() only wires the blocks together:
+ * flags and environment -> NATS + JetStream setup -> Edgegap app/version check -> minter,
+ * provisioner, cert_digests watcher, reaper, delete worker, intake -> wait for SIGTERM/SIGINT
+ * -> stop in reverse order (intake first, so no request arrives at a stopped actor).
+ * Exit status: 0 after a signal, 1 a runtime failure (NATS, unknown app), 2 a bad flag or
+ * environment variable.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nats/nats.h>
+
+#include "matchmaker.h"
+#include "mm/deleter.h"
+#include "mm/edgegap.h"
+#include "mm/intake.h"
+#include "mm/kv.h"
+#include "mm/kv_watch.h"
+#include "mm/log.h"
+#include "mm/minter.h"
+#include "mm/nats_env.h"
+#include "mm/provisioner.h"
+#include "mm/reaper.h"
+#include "mm/request.h"
+
+typedef struct app_check {
+    bool done;
+    mm_edgegap_outcome outcome;
+    long status;
+    bool is_active;
+    char message[MM_EDGEGAP_MAX_MESSAGE + 1];
+} app_check;
+
+static void
+on_check(void *ctx, const mm_edgegap_result *res)
+{
+    app_check *c = ctx;
+    c->done = true;
+    c->outcome = res->outcome;
+    c->status = res->status;
+    c->is_active = res->is_active;
+    snprintf(c->message, sizeof(c->message), "%s", res->message);
+}
+
+static bool
+signalled(const sigset_t *set)
+{
+    struct timespec zero = {0, 0};
+    return sigtimedwait(set, NULL, &zero) > 0;
+}
+
+/* Runs the app and version checks on a client of our own. Returns the exit status (0: go on). */
+static int
+check_app(const mm_matchmaker_flags *f, const char *api_key, const sigset_t *sigs)
+{
+    char why[200];
+    mm_edgegap *eg = NULL;
+    mm_edgegap_config ec = {.base_url = f->edgegap_url, .api_key = api_key};
+    if (mm_edgegap_create(&ec, &eg, why, sizeof(why)) != MM_OK) {
+        fprintf(stderr, "bevygap_matchmaker: --edgegap-url: %s\n", why);
+        return 2;
+    }
+    int rc = 0;
+    app_check app = {0}, version = {0};
+    if (mm_edgegap_app_get(eg, f->app_name, on_check, &app) != MM_OK ||
+        mm_edgegap_version_get(eg, f->app_name, f->app_version, on_check, &version) != MM_OK) {
+        mm_error("cannot check app %s version %s: %s", f->app_name, f->app_version, mm_edgegap_last_error(eg));
+        rc = 1;
+        goto cleanup;
+    }
+    while (!(app.done && version.done)) {
+        if (signalled(sigs)) {
+            rc = 1;
+            goto cleanup;
+        }
+        mm_edgegap_fds_wait(eg, -1, 200);
+        mm_edgegap_perform(eg);
+    }
+    if (app.outcome == MM_EDGEGAP_HTTP_ERROR && app.status == 404) {
+        mm_error("Edgegap app '%s' not found (404: %s)", f->app_name, app.message);
+        rc = 1;
+    } else if (app.outcome != MM_EDGEGAP_OK) {
+        mm_error("checking Edgegap app '%s' failed: %ld %s", f->app_name, app.status, app.message);
+        rc = 1;
+    } else if (version.outcome != MM_EDGEGAP_OK) {
+        mm_error("Edgegap app '%s' version '%s': %ld %s", f->app_name, f->app_version, version.status, version.message);
+    } else if (!version.is_active) {
+        mm_error("Edgegap app '%s' version '%s' is not active: sessions will fail", f->app_name, f->app_version);
+    } else {
+        mm_info("Edgegap app '%s' version '%s' is active", f->app_name, f->app_version);
+    }
+cleanup:
+    mm_edgegap_destroy(eg);
+    return rc;
+}
+
+typedef struct services {
+    mm_nats_env *env;
+    mm_nats *nats;
+    mm_js *js;
+    mm_minter *minter;
+    mm_provisioner *prov;
+    mm_kv_watch *certs;
+    mm_reaper *reaper;
+    mm_deleter *deleter;
+    mm_intake *intake;
+} services;
+
+static int
+start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
+{
+    char why[256];
+    natsConnection *nc = mm_nats_connection(s->nats);
+    mm_minter_config mc = {.key = &f->key, .protocol_id = f->protocol_id, .byte_order = f->byte_order};
+    if (mm_minter_start(&mc, &s->minter) != MM_OK) {
+        mm_error("the token minter did not start");
+        return 1;
+    }
+    mm_provisioner_config pc = {
+        .nc = nc,
+        .js = s->js,
+        .minter = s->minter,
+        .edgegap_url = f->edgegap_url,
+        .api_key = api_key,
+        .app = f->app_name,
+        .version = f->app_version,
+        .webhook_url = f->webhook_url,
+        .port_name = f->port_name,
+        .max_in_flight = (uint32_t)f->max_edgegap_in_flight,
+        .poll_delay_ms = f->poll_delay_ms,
+        .poll_interval_ms = f->poll_interval_ms,
+        .session_timeout_ms = f->session_timeout_ms,
+        .cert_wait_ms = f->cert_wait_ms,
+    };
+    if (mm_provisioner_start(&pc, &s->prov, why, sizeof(why)) != MM_OK) {
+        mm_error("%s", why);
+        return 1;
+    }
+    mm_kv_watch_config wc = {
+        .nc = nc,
+        .js = s->js,
+        .bucket = MM_KV_CERT_DIGESTS,
+        .target = mm_provisioner_actor(s->prov),
+        .msg_type = MM_PROVISIONER_MSG_CERT_EVENT,
+    };
+    if (mm_kv_watch_start(&wc, &s->certs, why, sizeof(why)) != MM_OK) {
+        mm_error("cert_digests watcher: %s", why);
+        return 1;
+    }
+    mm_reaper_config rc = {.age_limit_ms = f->reaper_age_ms, .margin_ms = f->reaper_margin_ms, .scan_period_ms = f->reaper_scan_ms};
+    if (mm_reaper_start(&rc, nc, s->js, &s->reaper, why, sizeof(why)) != MM_OK) {
+        mm_error("reaper: %s", why);
+        return 1;
+    }
+    mm_deleter_config dc = {.base_url = f->edgegap_url, .api_key = api_key};
+    if (mm_deleter_start(&dc, s->js, &s->deleter, why, sizeof(why)) != MM_OK) {
+        mm_error("delete worker: %s", why);
+        return 1;
+    }
+    mm_intake_config ic = {.nc = nc, .provisioner = s->prov, .app = f->app_name, .version = f->app_version};
+    if (mm_intake_start(&ic, &s->intake, why, sizeof(why)) != MM_OK) {
+        mm_error("%s", why);
+        return 1;
+    }
+    return 0;
+}
+
+static void
+stop_services(services *s, const mm_matchmaker_flags *f)
+{
+    mm_intake_stop(s->intake, 2000);
+    mm_provisioner_stop(s->prov, f->stop_deadline_ms);
+    mm_kv_watch_destroy(s->certs);
+    mm_provisioner_destroy(s->prov);
+    mm_reaper_destroy(s->reaper);
+    mm_deleter_destroy(s->deleter);
+    mm_minter_destroy(s->minter);
+    mm_intake_destroy(s->intake);
+    mm_js_destroy(s->js);
+    mm_nats_destroy(s->nats);
+    mm_nats_env_destroy(s->env);
+}
+
+int
+main(int argc, char **argv)
+{
+    mm_matchmaker_flags f;
+    int rc = mm_matchmaker_flags_parse(argc, argv, &f);
+    if (rc != 0) {
+        mm_matchmaker_flags_dispose(&f);
+        return rc == 1 ? 0 : 2;
+    }
+    mm_log_setup("bevygap_matchmaker", f.log_level, f.log_format);
+    services s = {0};
+    char why[256];
+    const char *var = NULL;
+    /* signals are taken with sigtimedwait/sigwait: block them before any thread starts */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    const char *api_key = getenv("EDGEGAP_API_KEY");
+    if (api_key == NULL || api_key[0] == '\0') {
+        fprintf(stderr, "bevygap_matchmaker: EDGEGAP_API_KEY is not set\n");
+        rc = 2;
+        goto cleanup;
+    }
+    mm_err err = mm_nats_env_read(&s.env, &var, why, sizeof(why));
+    if (err != MM_OK) {
+        fprintf(stderr, "bevygap_matchmaker: %s\n", why);
+        rc = err == MM_ERR_INVALID ? 2 : 1;
+        goto cleanup;
+    }
+    if (!mm_request_name_valid(f.app_name) || !mm_request_name_valid(f.app_version))
+        mm_warn("app name '%s' or version '%s' is not one NATS subject token of [A-Za-z0-9_-]: fronts building "
+                "matchmaker.request.<game>.<version> will not reach this matchmaker",
+                f.app_name, f.app_version);
+    rc = check_app(&f, api_key, &sigs);
+    if (rc != 0)
+        goto cleanup;
+    mm_nats_connect_opts co = {.name = "bevygap_matchmaker"};
+    if (mm_nats_connect(s.env, &co, &s.nats, why, sizeof(why)) != MM_OK) {
+        mm_error("NATS: %s", why);
+        rc = 1;
+        goto cleanup;
+    }
+    while (mm_nats_wait_connected(s.nats, 500) != MM_OK) {
+        if (signalled(&sigs))
+            goto cleanup;
+    }
+    if (mm_js_setup(mm_nats_connection(s.nats), MM_JS_NEED_ALL, 0, &s.js, why, sizeof(why)) != MM_OK) {
+        mm_error("JetStream: %s", why);
+        rc = 1;
+        goto cleanup;
+    }
+    rc = start_services(&s, &f, api_key);
+    if (rc != 0)
+        goto cleanup;
+    mm_info("matchmaker ready: app %s version %s, Edgegap %s", f.app_name, f.app_version, f.edgegap_url);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    mm_info("signal %d: stopping", sig);
+cleanup:
+    stop_services(&s, &f);
+    mm_matchmaker_flags_dispose(&f);
+    nats_Close();
+    return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * bevygap_matchmaker's command line (flags.c) shared with main.c. docs/matchmaker.md lists every
+ * flag. The private key is held only in `key` (wiped by mm_matchmaker_flags_dispose).
+ */
+#ifndef MM_MATCHMAKER_H
+#define MM_MATCHMAKER_H
+
+#include <stdint.h>
+
+#include "mm/log.h"
+#include "mm/token.h"
+
+typedef struct mm_matchmaker_flags {
+    const char *app_name;                                     /* default spacepit_server */
+    const char *app_version;                                  /* default v0.0.1 */
+    mm_token_key key;                                         /* default 32 zeros */
+    uint64_t protocol_id;                                     /* default 1982 */
+    const char *webhook_url;                                  /* NULL: none */
+    const char *edgegap_url;                                  /* default https://api.edgegap.com */
+    uint64_t poll_delay_ms;                                   /* 200 */
+    uint64_t poll_interval_ms;                                /* 200 */
+    uint64_t session_timeout_ms;                              /* 60000 */
+    uint64_t cert_wait_ms;                                    /* 5000 */
+    const char *port_name;                                    /* NULL: the only port */
+    mm_byte_order byte_order;                                 /* little */
+    uint64_t max_edgegap_in_flight;                           /* 16 */
+    uint64_t reaper_age_ms, reaper_margin_ms, reaper_scan_ms; /* 0: the reaper's defaults */
+    uint64_t stop_deadline_ms;                                /* 10000 */
+    mm_log_format log_format;
+    mm_log_level log_level;
+} mm_matchmaker_flags;
+
+/**
+ * Parses argv. Returns 0 (go on), 1 (--help was printed: exit 0) or 2 (a bad flag: one line on
+ * stderr said which; never the key's text).
+ */
+int mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *out);
+
+/** Wipes the key. */
+void mm_matchmaker_flags_dispose(mm_matchmaker_flags *flags);
+
+#endif
