@@ -23,6 +23,7 @@
 #include "mm/nats_env.h"
 #include "mm/reaper.h"
 #include "mm_test.h"
+#include "mm_test_nats_client.h"
 
 #define LIMIT_MS 2000
 #define MARGIN_MS 100
@@ -51,17 +52,8 @@ wall_ms(void)
 static struct node
 node_open(const struct mm_test_nats *server, const char *name)
 {
-    char host[64], why[512];
-    snprintf(host, sizeof(host), "127.0.0.1:%d", server->port);
-    setenv("NATS_HOST", host, 1);
-    setenv("NATS_INSECURE", "1", 1);
-    mm_nats_env *env = NULL;
-    struct node n = {0};
-    MM_REQUIRE(mm_nats_env_read(&env, NULL, why, sizeof(why)) == MM_OK);
-    mm_nats_connect_opts o = {.name = name, .reconnect_wait_ms = 50, .reconnect_max_wait_ms = 200};
-    MM_REQUIRE(mm_nats_connect(env, &o, &n.nats, why, sizeof(why)) == MM_OK);
-    mm_nats_env_destroy(env);
-    MM_REQUIRE(mm_nats_wait_connected(n.nats, 10000) == MM_OK);
+    char why[512];
+    struct node n = {.nats = mm_test_nats_connect(server, name)};
     unsigned needs =
         MM_JS_NEED_BUCKET(MM_KV_UNCLAIMED_SESSIONS) | MM_JS_NEED_BUCKET(MM_KV_ACTIVE_CONNECTIONS) | MM_JS_NEED_DELETE_STREAM;
     MM_REQUIRE(mm_js_setup(mm_nats_connection(n.nats), needs, 2000, &n.js, why, sizeof(why)) == MM_OK);

@@ -51,6 +51,18 @@ sim_has_no_live_sessions(const harness *h)
     return strstr(body, "\"live_session_ids\":[]") != NULL && strstr(body, "\"sessions_created\":1") != NULL;
 }
 
+/* Polls (with a deadline) until the delete worker has removed every session at the simulator. */
+static bool
+wait_sessions_deleted(const harness *h)
+{
+    uint64_t until = mm_now_ms() + DELETE_SETTLE_MS;
+    while (!sim_has_no_live_sessions(h) && mm_now_ms() < until) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return sim_has_no_live_sessions(h);
+}
+
 static void
 test_timeout_deletes(void)
 {
@@ -70,12 +82,7 @@ test_timeout_deletes(void)
     MM_CHECK(strncmp(r[1], "{\"SessionRequestAccepted\":", 26) == 0);
     MM_CHECK_STR(r[n - 1], "{\"Error\":[408,\"session still not ready, timed out.\"]}");
     h_free_replies(r, n);
-    uint64_t until = mm_now_ms() + DELETE_SETTLE_MS;
-    while (!sim_has_no_live_sessions(&h) && mm_now_ms() < until) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    MM_CHECK(sim_has_no_live_sessions(&h));
+    MM_CHECK(wait_sessions_deleted(&h));
     h_stop(&h);
 }
 
@@ -96,12 +103,7 @@ test_cert_missing(void)
     MM_REQUIRE(n >= 3);
     MM_CHECK(strncmp(r[n - 1], "{\"Error\":[500,\"no certificate digest for game server ", 52) == 0);
     h_free_replies(r, n);
-    uint64_t until = mm_now_ms() + DELETE_SETTLE_MS;
-    while (!sim_has_no_live_sessions(&h) && mm_now_ms() < until) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    MM_CHECK(sim_has_no_live_sessions(&h));
+    MM_CHECK(wait_sessions_deleted(&h));
     h_stop(&h);
 }
 
