@@ -93,6 +93,10 @@ typedef struct mm_edgegap_result {
     const char *subject; /* what the call named: the app (app/version get, create) or session id */
     uint64_t latency_ms; /* from the accepted call to the answer, queueing included */
     const json_t *json;  /* borrowed: the parsed body when it was JSON, else NULL (diagnostics) */
+    /* TRANSPORT only: */
+    bool timed_out; /* no complete answer within request_timeout_ms (Edgegap hangs) */
+    bool not_sent;  /* the request never reached a server (name or connect failure, our OOM):
+                       even a POST is safe to repeat */
 
     /* APP_GET, VERSION_GET */
     const char *name;

@@ -74,6 +74,15 @@ jsCtx *mm_js_ctx(mm_js *js);
 void mm_js_destroy(mm_js *js);
 
 /**
+ * Asynchronous publishes on an mm_js context (js_PublishAsync, js_PublishMsgAsync) that fail are
+ * resent from nats.c's thread, up to this many attempts in all, then logged as lost.
+ */
+#define MM_JS_ASYNC_ATTEMPTS 4
+
+/** Process-wide counts of asynchronous publishes resent, and lost after the last attempt. */
+void mm_js_async_stats(uint64_t *resent, uint64_t *lost);
+
+/**
  * Reads key as a string into buf (NUL-terminated). MM_OK; MM_ERR_NOTFOUND when the key has no
  * value (never written, deleted, purged or expired); MM_ERR_INVALID for a key nats.c refuses or a
  * value that does not fit in buf; MM_ERR_IO for NATS failures (logged with bucket and key).

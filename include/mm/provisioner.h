@@ -9,10 +9,21 @@
  *   poll_interval_ms, each answer a ProgressReport -> ready: port and cert digest (waited for up
  *   to cert_wait_ms) -> MINT to the minter -> TOKEN_READY: async puts sessions_ly2eg and
  *   sessions_eg2ly, SessionReady, end.
+ * Queueing: at most max_in_flight Edgegap calls run at once; more wait in the client's FIFO (at
+ * most max_queued). A request whose session create has to wait is told so at once with
+ * ProgressReport("Waiting for Edgegap: <n> requests ahead (0)").
+ * Retries: a session create answered 429 or 503, or that never reached Edgegap (connect
+ * failure), is repeated after an exponential, jittered backoff (backoff_base_ms doubling up to
+ * backoff_max_ms), at most create_retries times and only while the session deadline allows.
+ * Other create failures are not repeated: Edgegap may have made the session (a 500, a timeout),
+ * and a second one would be billed. A failed poll (429, 5xx, no answer) is repeated with the same
+ * backoff (never sooner than poll_interval_ms) until the deadline.
  * Failures: Edgegap's own error -> Error(status, message); no answer -> Error(504 on a timeout,
  * else 500); not ready within session_timeout_ms -> Error(408, "session still not ready, timed
  * out.") and the session's deletion enqueued; no cert digest -> Error(500, ...) and deletion.
  * Every path ends and frees the request's reply sink exactly once.
+ * Logs: one line per milestone (received, queued, created, ready / failed), each naming the
+ * request id ("request 12") and, once known, the session.
  *
  * Threads: mm_provisioner_submit() and mm_provisioner_actor() from any thread; start, stop and
  * destroy from one owner thread. The NATS connection, js and the minter are borrowed and must
@@ -46,6 +57,11 @@ typedef struct mm_provisioner_config {
     const char *webhook_url;     /* NULL: none */
     const char *port_name;       /* NULL: the deployment's only port */
     uint32_t max_in_flight;      /* Edgegap calls at once; 0: 16 */
+    uint32_t max_queued;         /* Edgegap calls waiting for a slot; 0: 1024 */
+    uint32_t edgegap_timeout_ms; /* one Edgegap call (a hang ends as Error 504); 0: 10000 */
+    uint32_t create_retries;     /* repeats of a session create (see above); 0: none */
+    uint64_t backoff_base_ms;    /* 0: 250 */
+    uint64_t backoff_max_ms;     /* 0: 5000 */
     uint64_t poll_delay_ms;      /* 0: 200 */
     uint64_t poll_interval_ms;   /* 0: 200 */
     uint64_t session_timeout_ms; /* 0: 60000 */
@@ -54,6 +70,17 @@ typedef struct mm_provisioner_config {
 } mm_provisioner_config;
 
 typedef struct mm_provisioner mm_provisioner;
+
+/** Counters since start, readable from any thread (for /metrics). */
+typedef struct mm_provisioner_stats {
+    uint64_t submitted; /* requests taken */
+    uint64_t ready;     /* ended with SessionReady */
+    uint64_t failed;    /* ended with an Error */
+    uint64_t retries;   /* Edgegap calls repeated after a retryable failure */
+    uint64_t active;    /* requests taken and not yet ended */
+} mm_provisioner_stats;
+
+void mm_provisioner_get_stats(mm_provisioner *p, mm_provisioner_stats *out);
 
 /** Starts the actor (config's strings are copied). MM_ERR_INVALID (why says what), MM_ERR_NOMEM, MM_ERR_SYS. */
 mm_err mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, char *why, size_t why_len);

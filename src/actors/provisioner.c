@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "mm/clock.h"
 #include "mm/delete_queue.h"
 #include "mm/edgegap.h"
@@ -257,6 +259,9 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     p->poll_interval_ms = config->poll_interval_ms ? config->poll_interval_ms : 200;
     p->session_timeout_ms = config->session_timeout_ms ? config->session_timeout_ms : 60000;
     p->cert_wait_ms = config->cert_wait_ms ? config->cert_wait_ms : 5000;
+    p->backoff_base_ms = config->backoff_base_ms ? config->backoff_base_ms : 250;
+    p->backoff_max_ms = config->backoff_max_ms ? config->backoff_max_ms : 5000;
+    p->create_retries = config->create_retries;
     mm_idmap_init(&p->reqs);
     mm_err err = MM_OK;
     if (!ok) {
@@ -267,6 +272,8 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
         .base_url = config->edgegap_url,
         .api_key = config->api_key,
         .max_in_flight = config->max_in_flight,
+        .max_queued = config->max_queued,
+        .request_timeout_ms = config->edgegap_timeout_ms,
     };
     err = mm_edgegap_create(&ec, &p->eg, why, why_len);
     if (err != MM_OK)
@@ -305,8 +312,34 @@ mm_provisioner_submit(mm_provisioner *mp, mm_reply_sink *sink, const char *clien
     if (err != MM_OK) {
         atomic_fetch_sub(&p->active, 1);
         free(nr);
+        return err;
     }
-    return err;
+    atomic_fetch_add(&p->n_submitted, 1);
+    return MM_OK;
+}
+
+void
+mm_provisioner_get_stats(mm_provisioner *mp, mm_provisioner_stats *out)
+{
+    prov *p = (prov *)mp;
+    memset(out, 0, sizeof(*out));
+    if (p == NULL)
+        return;
+    out->submitted = atomic_load(&p->n_submitted);
+    out->ready = atomic_load(&p->n_ready);
+    out->failed = atomic_load(&p->n_failed);
+    out->retries = atomic_load(&p->n_retries);
+    long active = atomic_load(&p->active);
+    out->active = active > 0 ? (uint64_t)active : 0;
+}
+
+uint64_t
+prov_backoff_ms(prov *p, unsigned attempt, uint64_t floor_ms)
+{
+    uint64_t random = 0;
+    randombytes_buf(&random, sizeof(random));
+    uint64_t ms = mm_edgegap_backoff_ms(attempt, p->backoff_base_ms, p->backoff_max_ms, random);
+    return ms < floor_ms ? floor_ms : ms;
 }
 
 mm_actor *

@@ -70,6 +70,7 @@ req_fail(prov_req *r, uint16_t status, const char *message, bool delete_session)
     mm_warn("provisioner: request %llu (session %s) failed: %u %s", (unsigned long long)r->id,
             r->session_id[0] ? r->session_id : "-", status, message);
     mm_reply_error(r->sink, status, message);
+    atomic_fetch_add(&r->p->n_failed, 1);
     if (delete_session && r->session_id[0])
         prov_enqueue_delete(r->p, r->session_id);
     prov_req_finish(r);
@@ -80,9 +81,25 @@ status_of(const mm_edgegap_result *res)
 {
     if (res->outcome == MM_EDGEGAP_HTTP_ERROR && res->status > 0 && res->status < 1000)
         return (uint16_t)res->status;
-    if (res->outcome == MM_EDGEGAP_TRANSPORT && (strstr(res->message, "timed out") || strstr(res->message, "timeout")))
+    if (res->outcome == MM_EDGEGAP_TRANSPORT && res->timed_out)
         return 504;
     return 500;
+}
+
+/* A create that surely made no session: rate-limited, unavailable, or never sent. */
+static bool
+create_repeatable(const mm_edgegap_result *res)
+{
+    if (res->outcome == MM_EDGEGAP_TRANSPORT)
+        return res->not_sent;
+    return res->outcome == MM_EDGEGAP_HTTP_ERROR && (res->status == 429 || res->status == 503);
+}
+
+/* True when a step may run again after wait_ms: the session deadline is not reached by then. */
+static bool
+time_left(const prov_req *r, uint64_t wait_ms)
+{
+    return mm_now_ms() + wait_ms < r->start_ms + r->p->session_timeout_ms;
 }
 
 /* A callback's common start: false when the request is gone (and then it was released). */
@@ -141,14 +158,18 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
     if (!callback_enter(r, res))
         return;
     if (res->outcome != MM_EDGEGAP_OK) {
-        if (mm_edgegap_retryable(res)) { /* keep polling until the deadline */
-            mm_warn("provisioner: polling session %s: %s (retrying)", r->session_id, res->message);
-            arm(r, &r->timer, r->p->poll_interval_ms, on_poll_timer);
+        if (mm_edgegap_retryable(res)) { /* keep polling, backing off, until the deadline */
+            uint64_t wait = prov_backoff_ms(r->p, ++r->attempt, r->p->poll_interval_ms);
+            mm_warn("provisioner: request %llu: polling session %s: %s (again in %llu ms)", (unsigned long long)r->id,
+                    r->session_id, res->message, (unsigned long long)wait);
+            atomic_fetch_add(&r->p->n_retries, 1);
+            arm(r, &r->timer, wait, on_poll_timer);
             return;
         }
         req_fail(r, status_of(res), res->message, true);
         return;
     }
+    r->attempt = 0;
     char *text = NULL;
     size_t len = 0;
     req_send(r, mm_feedback_progress(res->session_status ? res->session_status : "", res->elapsed, &text, &len), &text, &len);
@@ -188,6 +209,14 @@ poll_now(prov_req *r)
     req_fail(r, 500, mm_edgegap_last_error(r->p->eg), true);
 }
 
+static void create_now(prov_req *r);
+
+static void
+on_create_timer(mm_timer *t)
+{
+    create_now(REQ_OF(t, timer));
+}
+
 static void
 on_session_create(void *ctx, const mm_edgegap_result *res)
 {
@@ -195,9 +224,20 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
     if (!callback_enter(r, res))
         return;
     if (res->outcome != MM_EDGEGAP_OK) {
+        if (create_repeatable(res) && r->attempt < r->p->create_retries) {
+            uint64_t wait = prov_backoff_ms(r->p, ++r->attempt, r->p->backoff_base_ms / 2);
+            if (time_left(r, wait)) {
+                mm_warn("provisioner: request %llu: session create: %s (attempt %u of %u, again in %llu ms)",
+                        (unsigned long long)r->id, res->message, r->attempt, r->p->create_retries + 1, (unsigned long long)wait);
+                atomic_fetch_add(&r->p->n_retries, 1);
+                arm(r, &r->timer, wait, on_create_timer);
+                return;
+            }
+        }
         req_fail(r, status_of(res), res->message, false);
         return;
     }
+    r->attempt = 0;
     if (!mm_session_id_valid(res->session_id)) {
         req_fail(r, 500, "Edgegap answered with an invalid session id", false);
         return;
@@ -250,13 +290,36 @@ prov_req_begin(prov *p, mm_reply_sink *sink, const char *client_ip)
         req_fail(r, 400, why, false);
         return;
     }
-    const char *ips[1] = {resolved};
+    snprintf(r->client_ip, sizeof(r->client_ip), "%s", resolved);
+    mm_info("provisioner: request %llu: received for client %s", (unsigned long long)r->id, r->client_ip);
+    create_now(r);
+}
+
+static void
+create_now(prov_req *r)
+{
+    prov *p = r->p;
+    const char *ips[1] = {r->client_ip};
     mm_err err = mm_edgegap_session_create(p->eg, p->app, p->version, ips, 1, p->webhook_url, on_session_create, r);
-    if (err == MM_OK) {
-        r->busy = true;
+    if (err != MM_OK) {
+        req_fail(r, err == MM_ERR_FULL ? 503 : 500,
+                 err == MM_ERR_FULL ? "the matchmaker is busy: too many Edgegap calls waiting, try again"
+                                    : mm_edgegap_last_error(p->eg),
+                 false);
         return;
     }
-    req_fail(r, err == MM_ERR_FULL ? 503 : 500, mm_edgegap_last_error(p->eg), false);
+    r->busy = true;
+    mm_edgegap_stats st;
+    mm_edgegap_get_stats(p->eg, &st);
+    if (st.queued > 0) { /* ours is the newest in the FIFO: the others are ahead of it */
+        char status[96];
+        snprintf(status, sizeof(status), "Waiting for Edgegap: %u requests ahead", st.queued - 1);
+        mm_info("provisioner: request %llu: queued behind %u Edgegap calls (%u running)", (unsigned long long)r->id,
+                st.queued - 1, st.in_flight);
+        char *text = NULL;
+        size_t len = 0;
+        req_send(r, mm_feedback_progress(status, (int64_t)((mm_now_ms() - r->start_ms) / 1000), &text, &len), &text, &len);
+    }
 }
 
 void
@@ -304,6 +367,7 @@ prov_token_ready(prov_req *r, const mm_minter_result *res)
     char *text = NULL;
     size_t len = 0;
     req_send(r, mm_feedback_ready(res->token, r->ip, r->port, r->digest, &text, &len), &text, &len);
+    atomic_fetch_add(&r->p->n_ready, 1);
     mm_info("provisioner: request %llu: session %s ready at %s:%u after %llu ms", (unsigned long long)r->id, r->session_id, r->ip,
             r->port, (unsigned long long)(mm_now_ms() - r->start_ms));
     mm_reply_end(r->sink);

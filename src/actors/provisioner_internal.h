@@ -28,6 +28,7 @@ typedef struct prov_req {
     prov_phase phase;
     bool busy; /* an Edgegap call is running with this request as its ctx */
     bool done; /* finished: only waiting for that call's callback to be freed */
+    unsigned attempt; /* failed attempts of the current step (create, or polls in a row) */
     uint64_t start_ms;
     char client_ip[MM_IP_TEXT_LEN];
     char session_id[MM_SESSION_ID_MAX + 1]; /* "" until created */
@@ -52,6 +53,8 @@ struct prov {
     mm_edgegap *eg;
     char *app, *version, *webhook_url, *port_name;
     uint64_t poll_delay_ms, poll_interval_ms, session_timeout_ms, cert_wait_ms;
+    uint64_t backoff_base_ms, backoff_max_ms;
+    uint32_t create_retries;
     mm_idmap reqs;
     prov_req *head;
     prov_cert *certs;
@@ -59,6 +62,7 @@ struct prov {
     bool stopping; /* actor thread: in op_stop */
     atomic_bool closing;
     atomic_long active; /* requests submitted and not yet finished */
+    atomic_ullong n_submitted, n_ready, n_failed, n_retries;
 };
 
 /* provisioner.c */
@@ -66,6 +70,8 @@ const char *prov_cert_digest(prov *p, const char *ip);
 void prov_kv_put_async(prov *p, mm_kv_bucket bucket, const char *key, const char *value);
 void prov_enqueue_delete(prov *p, const char *session_id);
 uint32_t prov_token_ready_type(void);
+/** The backoff before repeat number `attempt` (1, 2, ...), jittered, never below floor_ms. */
+uint64_t prov_backoff_ms(prov *p, unsigned attempt, uint64_t floor_ms);
 
 /* provisioner_flow.c */
 void prov_req_begin(prov *p, mm_reply_sink *sink, const char *client_ip);

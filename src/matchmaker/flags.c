@@ -26,6 +26,10 @@ static const char usage[] =
     "  --port-name NAME              deployment port given to players (default: the only port)\n"
     "  --byte-order little|big       token integer byte order (default little: Lightyear <= 0.19)\n"
     "  --max-edgegap-in-flight N     Edgegap calls at once (default 16)\n"
+    "  --max-edgegap-queued N        Edgegap calls waiting behind those; more is Error 503 (default 1024)\n"
+    "  --edgegap-timeout-ms MS       one Edgegap call; a hang ends as Error 504 (default 10000)\n"
+    "  --edgegap-retries N           repeats of a session create answered 429/503 or not sent (default 3)\n"
+    "  --edgegap-backoff-ms MS       first retry backoff, doubling, jittered, up to 5000 (default 250)\n"
     "  --reaper-age-ms MS            unclaimed session age limit (default 60000)\n"
     "  --reaper-margin-ms MS         added to the age limit (default 15000)\n"
     "  --reaper-scan-ms MS           reaper scan period (default 5000)\n"
@@ -88,7 +92,17 @@ one(const char *name, const char *v, mm_matchmaker_flags *f)
     } else if (strcmp(name, "--max-edgegap-in-flight") == 0) {
         if (mm_parse_u64(v, 1, 1024, &f->max_edgegap_in_flight, why, sizeof(why)) != MM_OK)
             return bad(name, why);
-    } else if (strcmp(name, "--reaper-age-ms") == 0)
+    } else if (strcmp(name, "--max-edgegap-queued") == 0) {
+        if (mm_parse_u64(v, 1, 1048576, &f->max_edgegap_queued, why, sizeof(why)) != MM_OK)
+            return bad(name, why);
+    } else if (strcmp(name, "--edgegap-timeout-ms") == 0)
+        return ms_flag(name, v, 100, &f->edgegap_timeout_ms);
+    else if (strcmp(name, "--edgegap-retries") == 0) {
+        if (mm_parse_u64(v, 0, 100, &f->edgegap_retries, why, sizeof(why)) != MM_OK)
+            return bad(name, why);
+    } else if (strcmp(name, "--edgegap-backoff-ms") == 0)
+        return ms_flag(name, v, 1, &f->edgegap_backoff_ms);
+    else if (strcmp(name, "--reaper-age-ms") == 0)
         return ms_flag(name, v, 1, &f->reaper_age_ms);
     else if (strcmp(name, "--reaper-margin-ms") == 0)
         return ms_flag(name, v, 1, &f->reaper_margin_ms);
@@ -126,6 +140,10 @@ mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
     f->session_timeout_ms = 60000;
     f->cert_wait_ms = 5000;
     f->max_edgegap_in_flight = 16;
+    f->max_edgegap_queued = 1024;
+    f->edgegap_timeout_ms = 10000;
+    f->edgegap_retries = 3;
+    f->edgegap_backoff_ms = 250;
     f->stop_deadline_ms = 10000;
     f->log_level = MM_LOG_INFO;
     for (int i = 1; i < argc; i++) {

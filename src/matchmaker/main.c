@@ -61,7 +61,7 @@ check_app(const mm_matchmaker_flags *f, const char *api_key, const sigset_t *sig
 {
     char why[200];
     mm_edgegap *eg = NULL;
-    mm_edgegap_config ec = {.base_url = f->edgegap_url, .api_key = api_key};
+    mm_edgegap_config ec = {.base_url = f->edgegap_url, .api_key = api_key, .request_timeout_ms = (uint32_t)f->edgegap_timeout_ms};
     if (mm_edgegap_create(&ec, &eg, why, sizeof(why)) != MM_OK) {
         fprintf(stderr, "bevygap_matchmaker: --edgegap-url: %s\n", why);
         return 2;
@@ -133,6 +133,10 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         .webhook_url = f->webhook_url,
         .port_name = f->port_name,
         .max_in_flight = (uint32_t)f->max_edgegap_in_flight,
+        .max_queued = (uint32_t)f->max_edgegap_queued,
+        .edgegap_timeout_ms = (uint32_t)f->edgegap_timeout_ms,
+        .create_retries = (uint32_t)f->edgegap_retries,
+        .backoff_base_ms = f->edgegap_backoff_ms,
         .poll_delay_ms = f->poll_delay_ms,
         .poll_interval_ms = f->poll_interval_ms,
         .session_timeout_ms = f->session_timeout_ms,
@@ -158,7 +162,11 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         mm_error("reaper: %s", why);
         return 1;
     }
-    mm_deleter_config dc = {.base_url = f->edgegap_url, .api_key = api_key};
+    mm_deleter_config dc = {
+        .base_url = f->edgegap_url,
+        .api_key = api_key,
+        .request_timeout_ms = f->edgegap_timeout_ms < 20000 ? (uint32_t)f->edgegap_timeout_ms : 20000, /* < the 30 s ack wait */
+    };
     if (mm_deleter_start(&dc, s->js, &s->deleter, why, sizeof(why)) != MM_OK) {
         mm_error("delete worker: %s", why);
         return 1;

@@ -24,6 +24,10 @@ typedef struct mm_matchmaker_flags {
     const char *port_name;                                    /* NULL: the only port */
     mm_byte_order byte_order;                                 /* little */
     uint64_t max_edgegap_in_flight;                           /* 16 */
+    uint64_t max_edgegap_queued;                              /* 1024 */
+    uint64_t edgegap_timeout_ms;                              /* 10000 */
+    uint64_t edgegap_retries;                                 /* 3 */
+    uint64_t edgegap_backoff_ms;                              /* 250 */
     uint64_t reaper_age_ms, reaper_margin_ms, reaper_scan_ms; /* 0: the reaper's defaults */
     uint64_t stop_deadline_ms;                                /* 10000 */
     mm_log_format log_format;

@@ -330,10 +330,14 @@ mm__eg_result_fill(const mm__eg_answer *a, mm__eg_scratch *s, mm_edgegap_result 
     s->message[0] = '\0';
     if (a->start_failed || a->body_nomem) {
         r->outcome = MM_EDGEGAP_TRANSPORT;
+        r->not_sent = a->start_failed;
         snprintf(s->message, sizeof(s->message), "%s",
                  a->start_failed ? "out of memory starting the request" : "out of memory reading the answer");
     } else if (a->code != CURLE_OK && !too_large) {
         r->outcome = MM_EDGEGAP_TRANSPORT;
+        r->timed_out = a->code == CURLE_OPERATION_TIMEDOUT;
+        r->not_sent = a->code == CURLE_COULDNT_CONNECT || a->code == CURLE_COULDNT_RESOLVE_HOST ||
+                      a->code == CURLE_COULDNT_RESOLVE_PROXY;
         transport_message(a, s->message, sizeof(s->message));
     } else if (a->status < 100 || a->status > 999) {
         r->outcome = MM_EDGEGAP_TRANSPORT;

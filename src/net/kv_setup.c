@@ -6,7 +6,16 @@
  * never updated, purged or deleted: a bucket made by an older or foreign version keeps its data
  * and its settings, and we log how they differ from the table. nats.c 3.4.1 copies kvConfig.TTL
  * straight into the stream's MaxAge, which is in nanoseconds (LIBNOTES).
+ *
+ * Asynchronous publishes (KV puts of the provisioner, delete-queue enqueues) are acknowledged on
+ * nats.c's thread. A failed one (no ack within its MaxWait, "no responders" during a stream
+ * leader election, a JetStream error) reaches on_async_error(), which resends it up to
+ * MM_JS_ASYNC_ATTEMPTS times in all, counting attempts in a header of the message; losing one
+ * silently would leak a session (an unclaimed_sessions key the reaper never sees, a deletion
+ * never queued). Resending is safe: a delete-queue message carries its Nats-Msg-Id (duplicates
+ * are dropped by the stream) and a KV put writes the same value again.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +53,57 @@ struct mm_js {
     jsCtx *ctx;
     kvStore *kv[MM_KV_BUCKET_COUNT];
 };
+
+#define ATTEMPT_HEADER "Mm-Publish-Attempt"
+
+/* Process-wide (the handler may run while its mm_js is being destroyed, so it touches no mm_js). */
+static atomic_ullong async_resent, async_lost;
+
+static void
+on_async_error(jsCtx *ctx, jsPubAckErr *pae, void *closure)
+{
+    (void)closure;
+    natsMsg *msg = pae->Msg;
+    const char *subject = msg ? natsMsg_GetSubject(msg) : "?";
+    const char *text = pae->ErrText && *pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err);
+    int attempt = 1;
+    const char *prev = NULL;
+    if (msg != NULL && natsMsgHeader_Get(msg, ATTEMPT_HEADER, &prev) == NATS_OK && prev != NULL)
+        attempt = atoi(prev);
+    if (msg == NULL || attempt < 1 || attempt >= MM_JS_ASYNC_ATTEMPTS) {
+        atomic_fetch_add(&async_lost, 1);
+        mm_error("jetstream: publish to %s failed %d times, giving up: %s", subject, attempt, text);
+        return;
+    }
+    char next[12];
+    snprintf(next, sizeof(next), "%d", attempt + 1);
+    if (natsMsgHeader_Set(msg, ATTEMPT_HEADER, next) != NATS_OK) {
+        atomic_fetch_add(&async_lost, 1);
+        mm_error("jetstream: publish to %s failed (%s) and could not be resent: %s", subject, text, mm__nats_error_text());
+        return;
+    }
+    char subject_copy[256];
+    snprintf(subject_copy, sizeof(subject_copy), "%s", subject);
+    /* on success the library owns the message again and clears pae->Msg */
+    natsStatus s = js_PublishMsgAsync(ctx, &pae->Msg, NULL);
+    if (s != NATS_OK) {
+        atomic_fetch_add(&async_lost, 1);
+        mm_error("jetstream: publish to %s failed (%s) and resending it failed too: %s", subject_copy, text, natsStatus_GetText(s));
+        return;
+    }
+    atomic_fetch_add(&async_resent, 1);
+    mm_warn("jetstream: publish to %s failed (%s): resent (attempt %d of %d)", subject_copy, text, attempt + 1,
+            MM_JS_ASYNC_ATTEMPTS);
+}
+
+void
+mm_js_async_stats(uint64_t *resent, uint64_t *lost)
+{
+    if (resent != NULL)
+        *resent = atomic_load(&async_resent);
+    if (lost != NULL)
+        *lost = atomic_load(&async_lost);
+}
 
 const mm_kv_bucket_spec *
 mm_kv_bucket_spec_of(mm_kv_bucket b)
@@ -159,6 +219,7 @@ mm_js_setup(natsConnection *nc, unsigned needs, int64_t wait_ms, mm_js **out, ch
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = wait_ms > 0 ? wait_ms : 5000;
+    o.PublishAsync.ErrHandler = on_async_error;
     if (natsConnection_JetStream(&js->ctx, nc, &o) != NATS_OK) {
         snprintf(reason, sizeof(reason), "cannot create a JetStream context: %s", mm__nats_error_text());
         err = MM_ERR_IO;

@@ -75,6 +75,8 @@ test_hang_times_out(void)
     MM_CHECK_INT(hung.status, ==, 0);
     MM_CHECK(eg_contains(hung.message, "timed out"));
     MM_CHECK(hung.retryable);
+    MM_CHECK(hung.timed_out);
+    MM_CHECK(!hung.not_sent); /* it reached the server: a POST must not be repeated blindly */
     MM_CHECK(!hung.has_json);
     MM_CHECK_INT(mm_edgegap_in_flight(eg), ==, 0);
     /* The client closed that connection: the simulator frees the hanging request. */
@@ -111,6 +113,8 @@ test_connection_refused(void)
     MM_CHECK_INT(rec.status, ==, 0);
     MM_CHECK(eg_contains(rec.message, "connection refused"));
     MM_CHECK(rec.retryable);
+    MM_CHECK(rec.not_sent);
+    MM_CHECK(!rec.timed_out);
     mm_edgegap_destroy(eg);
 }
 
@@ -128,7 +132,9 @@ test_latency(void)
     MM_REQUIRE(eg_drive(eg, &done, 2, 10000));
     MM_CHECK_INT(slow.outcome, ==, MM_EDGEGAP_TRANSPORT);
     MM_CHECK(eg_contains(slow.message, "timed out"));
+    MM_CHECK(slow.timed_out);
     MM_CHECK_INT(fine.outcome, ==, MM_EDGEGAP_OK);
+    MM_CHECK(!fine.timed_out && !fine.not_sent);
     MM_REQUIRE(eg_sim_faults(&sim, "{\"app\": null, \"version\": null}"));
     mm_edgegap_destroy(eg);
 }

@@ -179,6 +179,8 @@ eg_record(void *ctx, const mm_edgegap_result *r)
     rec->outcome = r->outcome;
     rec->status = r->status;
     rec->retryable = mm_edgegap_retryable(r);
+    rec->timed_out = r->timed_out;
+    rec->not_sent = r->not_sent;
     rec->has_json = r->json != NULL;
     copy(rec->message, sizeof(rec->message), r->message);
     copy(rec->subject, sizeof(rec->subject), r->subject);

@@ -47,7 +47,7 @@ typedef struct eg_rec {
     mm_edgegap_op op;
     mm_edgegap_outcome outcome;
     long status;
-    bool retryable, has_json;
+    bool retryable, has_json, timed_out, not_sent;
     char message[MM_EDGEGAP_MAX_MESSAGE];
     char subject[MM_EDGEGAP_MAX_SEGMENT + 1];
     char name[64], session_id[MM_EDGEGAP_MAX_SEGMENT + 1], session_status[64], error[128], public_ip[64];

@@ -2,10 +2,12 @@
  * mm_js_setup() against a real nats-server with JetStream: every bucket and the delete stream are
  * created with the table's settings (read back from the server), a second set-up binds without
  * wiping, only the requested ones are made, an existing bucket with other settings is kept as it
- * is, and the KV string helpers.
+ * is, and the KV string helpers. A failed asynchronous publish is resent up to
+ * MM_JS_ASYNC_ATTEMPTS times in all, then counted as lost; a good one is neither.
  */
 #include <stdlib.h>
 
+#include "mm/clock.h"
 #include "mm/kv.h"
 #include "mm/log.h"
 #include "mm/nats_env.h"
@@ -207,6 +209,41 @@ test_no_jetstream(void)
     mm_test_stop(pid, 5000);
 }
 
+/* A publish to a subject no stream listens on fails at once ("no responders"): resent, then lost. */
+static void
+test_async_resend(natsConnection *nc)
+{
+    char why[256];
+    mm_js *js = NULL;
+    MM_REQUIRE(mm_js_setup(nc, MM_JS_NEED_BUCKET(MM_KV_UNCLAIMED_SESSIONS), 0, &js, why, sizeof(why)) == MM_OK);
+    uint64_t resent0 = 0, lost0 = 0, resent = 0, lost = 0;
+    mm_js_async_stats(&resent0, &lost0);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 2000;
+    MM_REQUIRE(js_PublishAsync(mm_js_ctx(js), "$KV.unclaimed_sessions.good", "v", 1, &po) == NATS_OK);
+    jsPubOptions cw;
+    jsPubOptions_Init(&cw);
+    cw.MaxWait = 10000;
+    MM_CHECK(js_PublishAsyncComplete(mm_js_ctx(js), &cw) == NATS_OK);
+    mm_js_async_stats(&resent, &lost);
+    MM_CHECK_U64(resent, ==, resent0);
+    MM_CHECK_U64(lost, ==, lost0);
+    char value[16];
+    MM_CHECK_INT(mm_kv_get_str(mm_js_kv(js, MM_KV_UNCLAIMED_SESSIONS), "good", value, sizeof(value), NULL), ==, MM_OK);
+
+    MM_REQUIRE(js_PublishAsync(mm_js_ctx(js), "mm.test.no.stream.here", "v", 1, &po) == NATS_OK);
+    /* the resends happen inside the error callbacks; wait until the last attempt is given up */
+    uint64_t until = mm_now_ms() + 20000;
+    do {
+        (void)js_PublishAsyncComplete(mm_js_ctx(js), &cw);
+        mm_js_async_stats(&resent, &lost);
+    } while (lost == lost0 && mm_now_ms() < until);
+    MM_CHECK_U64(lost - lost0, ==, 1);
+    MM_CHECK_U64(resent - resent0, ==, MM_JS_ASYNC_ATTEMPTS - 1);
+    mm_js_destroy(js);
+}
+
 int
 main(void)
 {
@@ -218,6 +255,7 @@ main(void)
     mm_nats *nats = mm_test_nats_connect(&server, "test_kv_setup");
     test_setup_all_and_rebind(mm_nats_connection(nats));
     test_kv_helpers(mm_nats_connection(nats));
+    test_async_resend(mm_nats_connection(nats));
     mm_nats_destroy(nats);
     mm_test_nats_stop(&server);
 
