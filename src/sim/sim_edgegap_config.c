@@ -207,7 +207,7 @@ static mm_err
 load_port(const json_t *doc, mm_sim_port_cfg *p, const char *what, char *why, size_t why_len)
 {
     static const char *const keys[] = {"name", "port", "protocol", "tls_upgrade", "to_check", NULL};
-    uint64_t num;
+    uint64_t num = 0;
     mm_err err;
     memset(p, 0, sizeof(*p));
     if (!json_is_object(doc))
@@ -233,7 +233,7 @@ load_version(const json_t *doc, mm_sim_version_cfg *v, const char *app, char *wh
     static const char *const keys[] = {"name", "is_active", "session_config", "ports", NULL};
     static const char *const sc_keys[] = {"kind", "sockets", "autodeploy", "empty_ttl", NULL};
     char what[160];
-    uint64_t num;
+    uint64_t num = 0;
     mm_err err;
     snprintf(what, sizeof(what), "app %.63s: a version", app);
     if (!json_is_object(doc))
