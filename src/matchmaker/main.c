@@ -86,10 +86,16 @@ check_app(const mm_matchmaker_flags *f, const char *api_key, const sigset_t *sig
         mm_error("Edgegap app '%s' not found (404: %s)", f->app_name, app.message);
         rc = 1;
     } else if (app.outcome != MM_EDGEGAP_OK) {
-        mm_error("checking Edgegap app '%s' failed: %ld %s", f->app_name, app.status, app.message);
+        if (app.status > 0)
+            mm_error("checking Edgegap app '%s' failed: HTTP %ld: %s", f->app_name, app.status, app.message);
+        else
+            mm_error("checking Edgegap app '%s' failed: no answer from %s: %s", f->app_name, f->edgegap_url, app.message);
         rc = 1;
     } else if (version.outcome != MM_EDGEGAP_OK) {
-        mm_error("Edgegap app '%s' version '%s': %ld %s", f->app_name, f->app_version, version.status, version.message);
+        if (version.status > 0)
+            mm_error("Edgegap app '%s' version '%s': HTTP %ld: %s", f->app_name, f->app_version, version.status, version.message);
+        else
+            mm_error("Edgegap app '%s' version '%s': no answer: %s", f->app_name, f->app_version, version.message);
     } else if (!version.is_active) {
         mm_error("Edgegap app '%s' version '%s' is not active: sessions will fail", f->app_name, f->app_version);
     } else {
