@@ -244,10 +244,11 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
     }
     snprintf(r->session_id, sizeof(r->session_id), "%s", res->session_id);
     mm_info("provisioner: request %llu: session %s created", (unsigned long long)r->id, r->session_id);
+    /* recorded before the client hears of it, so the reaper knows every session a client saw */
+    prov_kv_put_async(r->p, MM_KV_UNCLAIMED_SESSIONS, r->session_id, r->session_id);
     char *text = NULL;
     size_t len = 0;
     req_send(r, mm_feedback_accepted(r->session_id, &text, &len), &text, &len);
-    prov_kv_put_async(r->p, MM_KV_UNCLAIMED_SESSIONS, r->session_id, r->session_id);
     r->phase = PHASE_POLLING;
     arm(r, &r->timer, r->p->poll_delay_ms, on_poll_timer);
 }

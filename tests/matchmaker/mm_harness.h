@@ -57,4 +57,71 @@ long h_http_get(const char *url, char *buf, size_t len);
 /** True when the file at path contains needle. */
 bool h_file_contains(const char *path, const char *needle);
 
+/* ---- session lifecycle helpers (mm_harness_life.c) ---- */
+
+#define H_MAX_LIVE 64
+
+/** What the simulator's /__sim/stats says about sessions. */
+typedef struct h_sim_stats {
+    long created, deleted, live;   /* sessions_created, sessions_deleted, live session count */
+    char live_ids[H_MAX_LIVE][32]; /* the first H_MAX_LIVE of live_session_ids */
+} h_sim_stats;
+
+/** Reads /__sim/stats; false (counters -1) when the simulator did not answer with valid JSON. */
+bool h_sim_stats_get(const harness *h, h_sim_stats *st);
+/** True when session_id is among st's live sessions. */
+bool h_sim_is_live(const h_sim_stats *st, const char *session_id);
+/** Polls until the simulator holds no live session, at most timeout_ms; *st is the last answer. */
+bool h_wait_sim_empty(const harness *h, int timeout_ms, h_sim_stats *st);
+
+/** A matchmaker request kept open on its own inbox while the test does other things. */
+typedef struct h_stream {
+    natsInbox *inbox;
+    natsSubscription *sub;
+    natsStatus publish_status; /* of the request's publish (not NATS_OK: nothing will come) */
+    int replies;               /* non-empty replies so far */
+    bool acked;                /* "Acknowledged" came */
+    bool ended;                /* the empty end message came */
+    bool no_responders;        /* NATS answered "no responders" (nobody serves the subject) */
+    char session[64];          /* from SessionRequestAccepted ("" before it) */
+    uint64_t accepted_ms;      /* mm_now_ms() when h_stream_wait took SessionRequestAccepted */
+    char last[4096];           /* the last non-empty reply */
+} h_stream;
+
+typedef enum h_until { H_UNTIL_ACCEPTED, H_UNTIL_END } h_until;
+
+/** Publishes a request for client_ip on matchmaker.request.H_APP.H_VERSION (stops the test if it cannot subscribe). */
+void h_stream_open(harness *h, h_stream *s, const char *client_ip);
+/**
+ * Reads replies until SessionRequestAccepted (H_UNTIL_ACCEPTED) or the end (H_UNTIL_END), or
+ * until no responders or timeout_ms. True when the condition was reached.
+ */
+bool h_stream_wait(h_stream *s, h_until until, int timeout_ms);
+/** True when the stream ended and its last reply is SessionReady. */
+bool h_stream_ready(const h_stream *s);
+/** The SessionReady token into token (len >= 4096); false when there is none. */
+bool h_stream_token(const h_stream *s, char *token, size_t len);
+/** Releases the inbox and subscription; the struct may be reused. */
+void h_stream_close(h_stream *s);
+
+/** True when key has a value in kv (mm_kv_get_str). */
+bool h_kv_has(kvStore *kv, const char *key);
+/** Polls until key's presence is `present`, at most timeout_ms. */
+bool h_wait_kv(kvStore *kv, const char *key, bool present, int timeout_ms);
+
+/** Requests gameserver_sim.<verb> (connect / disconnect); reply gets the text; true on "ok": true. */
+bool h_gs_call(harness *h, const char *verb, const char *payload, char *reply, size_t len);
+
+/** Connects the test's client like h_connect, but reconnecting for ever every 50 ms. */
+void h_connect_reconnecting(harness *h);
+/** Stops nats-server (its store stays); h_nats_up starts it again on the same port and store. */
+void h_nats_down(harness *h);
+void h_nats_up(harness *h);
+/** kill -9 of a child and reap it; true when it died of SIGKILL. */
+bool h_kill9(pid_t pid);
+/** True while the child runs (does not reap it). */
+bool h_alive(pid_t pid);
+/** Copies the last lines of a log file to stderr. */
+void h_dump_log(const char *path, int lines);
+
 #endif
