@@ -190,6 +190,8 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
         prov_mint(r, digest);
         return;
     }
+    mm_info("provisioner: request %llu: session %s ready at %s:%u; waiting up to %llu ms for its cert digest",
+            (unsigned long long)r->id, r->session_id, r->ip, r->port, (unsigned long long)r->p->cert_wait_ms);
     r->phase = PHASE_CERT_WAIT;
     arm(r, &r->timer, r->p->cert_wait_ms, on_cert_timer);
 }

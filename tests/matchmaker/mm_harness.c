@@ -54,10 +54,20 @@ h_start_sim(harness *h, const char *deploy_delay_ms, const char *const *extra)
 void
 h_start_gameserver(harness *h)
 {
+    h_start_gameserver_with(h, NULL);
+}
+
+void
+h_start_gameserver_with(harness *h, const char *const *extra)
+{
     char exe[512];
     snprintf(exe, sizeof(exe), "%s/gameserver_sim", mm_test_build_dir());
-    char *argv[] = {exe, "--edgegap-sim", h->sim_url, "--poll-ms", "50", "--log-level", "warn", NULL};
-    h->gs = mm_test_spawn(argv, NULL);
+    const char *argv[24] = {exe, "--edgegap-sim", h->sim_url, "--poll-ms", "50", "--log-level", "warn"};
+    int n = 7;
+    for (int i = 0; extra && extra[i] && n < 22; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    h->gs = mm_test_spawn((char *const *)argv, NULL);
     MM_REQUIRE(h->gs > 0);
 }
 

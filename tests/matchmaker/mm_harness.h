@@ -34,6 +34,8 @@ void h_start_nats(harness *h);
 void h_start_sim(harness *h, const char *deploy_delay_ms, const char *const *extra);
 /** Starts gameserver_sim polling the sim (all-zero key, protocol 1982). */
 void h_start_gameserver(harness *h);
+/** The same with extra gameserver_sim arguments (NULL-terminated, may be NULL). */
+void h_start_gameserver_with(harness *h, const char *const *extra);
 /**
  * Starts the matchmaker (after h_start_nats and h_start_sim) with the extra arguments and waits
  * for its "matchmaker ready" line. Its log goes to a file in the NATS store dir (removed by h_stop).

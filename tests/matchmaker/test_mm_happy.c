@@ -6,6 +6,8 @@
  *     deployment's ip:port, then the empty end; KV holds both session mappings.
  *   - session.gensession: one {"connect_token",...} reply whose token opens the same way.
  *   - a bad payload: Error 400, then the end.
+ *   - a cert digest written 800 ms after the deployment is ready (within --cert-wait-ms 3000):
+ *     the matchmaker waits for it (its log says so) and answers SessionReady with it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +133,36 @@ test_bad_payload(harness *h)
     h_free_replies(r, n);
 }
 
+static void
+test_cert_late(void)
+{
+    harness h = {0};
+    h_start_nats(&h);
+    h_start_sim(&h, "100", NULL);
+    const char *gs_args[] = {"--cert-delay-ms", "800", NULL};
+    h_start_gameserver_with(&h, gs_args);
+    h_start_matchmaker(&h, NULL);
+    h_connect(&h);
+    char *r[H_MAX_REPLIES];
+    bool ended = false;
+    int n = h_request(&h, "matchmaker.request." H_APP "." H_VERSION, "{\"client_ip\":\"81.2.3.4\"}", r, H_MAX_REPLIES, &ended,
+                      20000);
+    MM_CHECK(ended);
+    MM_REQUIRE(n >= 3);
+    mm_feedback fb;
+    char why[160];
+    MM_REQUIRE(mm_feedback_decode(r[n - 1], strlen(r[n - 1]), &fb, why, sizeof(why)) == MM_OK);
+    MM_CHECK_INT(fb.kind, ==, MM_FEEDBACK_READY);
+    if (fb.kind == MM_FEEDBACK_READY) {
+        MM_CHECK(strlen(fb.cert_digest) == 95);
+        MM_CHECK(check_token(fb.token, fb.ip, fb.port) != 0);
+    }
+    mm_feedback_clear(&fb);
+    h_free_replies(r, n);
+    MM_CHECK(h_file_contains(h.mm_log, "for its cert digest"));
+    h_stop(&h);
+}
+
 int
 main(void)
 {
@@ -149,6 +181,7 @@ main(void)
     test_bad_payload(&h);
     mm_js_destroy(js);
     h_stop(&h);
+    test_cert_late();
     nats_Close();
     return MM_TEST_DONE();
 }
