@@ -9,6 +9,7 @@ PKGS=(
   libh2o-evloop-dev libwslay-dev
   libck-dev libsodium-dev libjansson-dev libcurl4-openssl-dev
   python3 clang libclang-rt-14-dev
+  gnuplot-nox
 )
 
 missing=()

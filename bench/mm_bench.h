@@ -1,0 +1,205 @@
+/*
+ * mm_bench, the load-test tool for /matchmaker/ws (docs/mm_bench.md). Modules, one file each:
+ *
+ *   mm_bench_flags.c    command line -> mm_bench_config (mm_bench_usage.c: --help)
+ *   mm_bench_config.c   address, client_ip spread, open-loop schedule
+ *   mm_bench_run.c      the epoll loop: schedules requests (open or closed loop), timers
+ *   mm_bench_conn.c     one client connection's I/O: connect, writes, reads, deadlines, teardown
+ *   mm_bench_conn_read.c  what a connection reads: the 101, frames, messages, the close
+ *   mm_bench_ws.c       WebSocket codec (+ mm_bench_sha1.c for the accept key)
+ *   mm_bench_session.c  message order, outcome classes, token verification
+ *   mm_bench_stats.c    counts, per-phase histograms (mm_bench_hist.c), timeline, reasons
+ *   mm_bench_report.c   live progress line, final table, --json
+ *   mm_bench_plot.c     --plot through gnuplot
+ *
+ * Everything runs on one thread; nothing here is thread-safe.
+ */
+#ifndef MM_BENCH_H
+#define MM_BENCH_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "mm/err.h"
+#include "mm_bench_hist.h"
+#include "mm_bench_session.h"
+
+#define MM_BENCH_NAME_MAX 64         /* --game / --version bytes (the server decides what is valid) */
+#define MM_BENCH_MAX_MESSAGE 65536   /* largest message accepted from a server */
+
+typedef enum mm_bench_mode { MM_BENCH_OPEN_LOOP = 1, MM_BENCH_CLOSED_LOOP } mm_bench_mode;
+
+/** Everything the command line says. Holds the verification key: mm_bench_config_wipe(). */
+typedef struct mm_bench_config {
+    char url[600];
+    char host[256]; /* from the URL, without IPv6 brackets */
+    uint16_t port;
+    char path[256];
+    char host_header[300];
+    struct sockaddr_storage addr; /* filled by mm_bench_config_resolve() */
+    socklen_t addr_len;
+
+    mm_bench_mode mode;
+    double rate;           /* open loop: requests started per second after the ramp */
+    uint64_t duration_ns;  /* open loop: how long to start requests; closed loop: 0 = no limit */
+    uint64_t ramp_ns;      /* open loop: linear ramp from 0 to rate over this time */
+    uint32_t concurrency;  /* closed loop: requests in flight */
+    uint64_t requests;     /* closed loop: requests in all; 0 = no limit (then duration is set) */
+
+    char game[MM_BENCH_NAME_MAX + 1];
+    char version[MM_BENCH_NAME_MAX + 1];
+    int have_ip_range;
+    uint32_t ip_first;     /* host order */
+    uint64_t ip_count;     /* 1 .. 2^32 */
+
+    uint64_t timeout_ns;     /* per request, from its start to its final message */
+    uint64_t close_grace_ns; /* after the final message, for the server's close */
+
+    int verify;
+    mm_bench_verifier verifier;
+
+    const char *json_path;
+    const char *plot_path;
+    int progress; /* live line on stderr: 1 yes, 0 no */
+} mm_bench_config;
+
+/**
+ * Parses the command line into cfg (defaults first). Returns 0 to run, -1 when --help was
+ * printed (exit 0), or 2 after printing a one-line usage error on stderr. A --verify-key value
+ * is overwritten in argv once parsed (kept out of /proc/PID/cmdline).
+ */
+int mm_bench_flags_parse(mm_bench_config *cfg, int argc, char **argv);
+
+/** The --help text (stdout). */
+void mm_bench_flags_usage(FILE *out);
+
+/** Resolves cfg->host:port into cfg->addr (first answer); MM_ERR_INVALID with why. */
+mm_err mm_bench_config_resolve(mm_bench_config *cfg, char *why, size_t why_len);
+
+/** Wipes the verification key. Accepts NULL. */
+void mm_bench_config_wipe(mm_bench_config *cfg);
+
+/** The k-th client_ip of the range (k counted from 0, wrapping) as dotted text into buf[16]. */
+void mm_bench_config_client_ip(const mm_bench_config *cfg, uint64_t k, char buf[16]);
+
+/** Open loop: the start time of request k relative to the run start, in ns (ramp included). */
+uint64_t mm_bench_open_loop_offset(const mm_bench_config *cfg, uint64_t k);
+
+/** Open loop: how many requests start before duration. */
+uint64_t mm_bench_open_loop_total(const mm_bench_config *cfg);
+
+/* ---- statistics (mm_bench_stats.c) ---- */
+
+/** The phases timed for each request, all measured from the request's start. */
+typedef enum mm_bench_phase {
+    MM_BENCH_PHASE_CONNECT = 0,   /* TCP connected */
+    MM_BENCH_PHASE_UPGRADE,       /* 101 Switching Protocols read */
+    MM_BENCH_PHASE_FIRST_MESSAGE, /* first text message */
+    MM_BENCH_PHASE_ACCEPTED,      /* SessionRequestAccepted */
+    MM_BENCH_PHASE_READY,         /* SessionReady, for requests whose outcome is ready = time-to-ready */
+    MM_BENCH_PHASE_COUNT
+} mm_bench_phase;
+
+const char *mm_bench_phase_name(mm_bench_phase phase);
+
+/** One second of the run. Latencies are those of the ready outcomes decided in that second. */
+typedef struct mm_bench_second {
+    uint64_t started, ready, failed;
+    uint64_t in_flight; /* at the end of the second */
+    uint64_t p50_us, p90_us, p99_us, max_us; /* valid when ready > 0 */
+} mm_bench_second;
+
+#define MM_BENCH_MAX_REASONS 48
+
+/** A distinct reason of a non-ready outcome, counted. */
+typedef struct mm_bench_reason {
+    mm_bench_outcome outcome;
+    uint16_t code;
+    char text[MM_BENCH_REASON_LEN];
+    uint64_t count;
+} mm_bench_reason;
+
+typedef struct mm_bench_stats {
+    uint64_t start_ns, end_ns;      /* monotonic: the run's start and end */
+    uint64_t last_start_ns;         /* the last request's start */
+    uint64_t last_decided_ns;       /* the last outcome's decision */
+    uint64_t started, decided, in_flight;
+    uint64_t outcomes[MM_BENCH_OUTCOME_COUNT];
+    uint64_t *error_codes;          /* 65536 counters (owned): the error_<code> classes */
+    uint64_t tokens_verified;
+    uint64_t max_lag_ns;            /* open loop: largest delay of a start behind its schedule */
+    mm_bench_hist phases[MM_BENCH_PHASE_COUNT];
+    mm_bench_hist window;           /* ready latencies of the current second */
+    mm_bench_second *seconds;       /* owned; second_count rows, the last one still open */
+    size_t second_count, second_cap;
+    int timeline_truncated;         /* a row could not be allocated: later seconds merged */
+    mm_bench_reason reasons[MM_BENCH_MAX_REASONS];
+    size_t reason_count;
+    uint64_t reasons_other;         /* outcomes whose reason did not fit the table */
+    double cpu_start_user_s, cpu_start_sys_s; /* this process's CPU time when the run began */
+    double cpu_user_s, cpu_sys_s;   /* CPU time the run took (set by mm_bench_stats_close) */
+    int interrupted;
+} mm_bench_stats;
+
+/** Allocates histograms and tables; the run starts at start_ns. MM_ERR_NOMEM (st freed). */
+mm_err mm_bench_stats_init(mm_bench_stats *st, uint64_t start_ns);
+
+/** Frees everything. Accepts NULL and a zeroed struct. */
+void mm_bench_stats_free(mm_bench_stats *st);
+
+/** Closes the seconds that ended before now (call before recording at now). */
+void mm_bench_stats_tick(mm_bench_stats *st, uint64_t now_ns);
+
+/** A request started at now, lag_ns behind its schedule. */
+void mm_bench_stats_started(mm_bench_stats *st, uint64_t now_ns, uint64_t lag_ns);
+
+/**
+ * A request's outcome was decided at now: session holds it (session->done), t0 is its start,
+ * at[phase] the time each phase was reached (0 = never).
+ */
+void mm_bench_stats_decided(mm_bench_stats *st, const mm_bench_session *session, uint64_t t0,
+                            const uint64_t at[MM_BENCH_PHASE_COUNT], uint64_t now_ns);
+
+/** Ends the run at end_ns: closes the last second and works out the CPU time the run took. */
+void mm_bench_stats_close(mm_bench_stats *st, uint64_t end_ns);
+
+/** Requests decided with a non-ready outcome. */
+uint64_t mm_bench_stats_errors(const mm_bench_stats *st);
+
+/* ---- the run (mm_bench_run.c) ---- */
+
+/**
+ * Runs the load described by cfg until every request is decided, recording into st (which
+ * mm_bench_run initialises: free it with mm_bench_stats_free even on failure). *stop becoming
+ * non-zero (a signal handler) ends the run early: requests in flight become "interrupted".
+ * MM_OK, or MM_ERR_SYS / MM_ERR_NOMEM with why when the loop itself could not run.
+ */
+mm_err mm_bench_run(const mm_bench_config *cfg, mm_bench_stats *st, volatile sig_atomic_t *stop, char *why, size_t why_len);
+
+/* ---- output (mm_bench_report.c, mm_bench_plot.c) ---- */
+
+/** Rewrites the live progress line on stderr (call about 4 times a second). */
+void mm_bench_report_progress(const mm_bench_stats *st, uint64_t now_ns);
+
+/** Ends the progress line (a newline) if one was written. */
+void mm_bench_report_progress_end(void);
+
+/** Prints the final table. */
+void mm_bench_report_table(FILE *out, const mm_bench_config *cfg, const mm_bench_stats *st);
+
+/** Writes the --json document to path ("-": stdout). MM_ERR_IO / MM_ERR_NOMEM with why. */
+mm_err mm_bench_report_json(const char *path, const mm_bench_config *cfg, const mm_bench_stats *st, char *why, size_t why_len);
+
+/**
+ * Before the run: the --plot path is usable (no quotes, backslashes or newlines; the file can be
+ * created) and gnuplot is on PATH, so a long run does not end in a missing picture. MM_OK, or
+ * MM_ERR_INVALID / MM_ERR_NOTFOUND / MM_ERR_IO with why.
+ */
+mm_err mm_bench_plot_check(const char *path, char *why, size_t why_len);
+
+/** Draws the --plot PNG with gnuplot. MM_ERR_NOTFOUND (no gnuplot) / MM_ERR_IO / MM_ERR_SYS with why. */
+mm_err mm_bench_plot(const char *path, const mm_bench_config *cfg, const mm_bench_stats *st, char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * What mm_bench prints (mm_bench.h): the live progress line (stderr, rewritten in place, only
+ * when enabled), the final table (stdout) and the --json document (jansson). Every figure is
+ * derived here from mm_bench_stats, by the definitions docs/mm_bench.md gives:
+ *
+ *   rate          ready outcomes per second, from the run's start to the last decision
+ *   started_rate  starts per second: (requests - 1) / (last start - first start)
+ *   latency_ms    time-to-ready (start -> SessionReady) of the ready outcomes
+ *   cpu.percent   this process's user + system CPU over the run's wall time (100 = one core)
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "mm_bench.h"
+
+#define NS_PER_S 1e9
+
+static int progress_shown;
+
+static double
+seconds(uint64_t ns)
+{
+    return (double)ns / NS_PER_S;
+}
+
+static double
+ms(uint64_t us)
+{
+    return (double)us / 1000.0;
+}
+
+static double
+ready_rate(const mm_bench_stats *st)
+{
+    uint64_t span = st->last_decided_ns > st->start_ns ? st->last_decided_ns - st->start_ns : 0;
+    return span > 0 ? (double)st->outcomes[MM_BENCH_READY] / seconds(span) : 0;
+}
+
+static double
+started_rate(const mm_bench_stats *st)
+{
+    uint64_t span = st->last_start_ns > st->start_ns ? st->last_start_ns - st->start_ns : 0;
+    return st->started > 1 && span > 0 ? (double)(st->started - 1) / seconds(span) : 0;
+}
+
+static double
+cpu_percent(const mm_bench_stats *st)
+{
+    double wall = seconds(st->end_ns - st->start_ns);
+    return wall > 0 ? 100.0 * (st->cpu_user_s + st->cpu_sys_s) / wall : 0;
+}
+
+void
+mm_bench_report_progress(const mm_bench_stats *st, uint64_t now_ns)
+{
+    struct rusage ru;
+    double cpu = 0, wall = seconds(now_ns - st->start_ns);
+    /* rates of the last whole second; during the first one, of the time so far */
+    double started = 0, ready_now = 0;
+    if (st->second_count >= 2) {
+        started = (double)st->seconds[st->second_count - 2].started;
+        ready_now = (double)st->seconds[st->second_count - 2].ready;
+    } else if (wall > 0) {
+        started = (double)st->seconds[0].started / wall;
+        ready_now = (double)st->seconds[0].ready / wall;
+    }
+    if (getrusage(RUSAGE_SELF, &ru) == 0 && wall > 0)
+        cpu = 100.0 *
+              ((double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+               (double)ru.ru_stime.tv_usec / 1e6 - st->cpu_start_user_s - st->cpu_start_sys_s) /
+              wall;
+    const mm_bench_hist *ready = &st->phases[MM_BENCH_PHASE_READY];
+    fprintf(stderr,
+            "\r%7.1fs  started %6.0f/s  ready %6.0f/s  in flight %6llu  ready %8llu  errors %6llu  p99 %8.2f ms  cpu %3.0f%%\033[K",
+            wall, started, ready_now, (unsigned long long)st->in_flight, (unsigned long long)st->outcomes[MM_BENCH_READY],
+            (unsigned long long)mm_bench_stats_errors(st), ms(mm_bench_hist_quantile(ready, 0.99)), cpu);
+    fflush(stderr);
+    progress_shown = 1;
+}
+
+void
+mm_bench_report_progress_end(void)
+{
+    if (progress_shown)
+        fputc('\n', stderr);
+    progress_shown = 0;
+}
+
+/* Reasons sorted by count, most frequent first. */
+static int
+reason_cmp(const void *a, const void *b)
+{
+    const mm_bench_reason *x = *(const mm_bench_reason *const *)a, *y = *(const mm_bench_reason *const *)b;
+    return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+}
+
+/* "error_503", "timeout", ... into buf */
+static void
+class_name(mm_bench_outcome outcome, uint16_t code, char *buf, size_t len)
+{
+    if (outcome == MM_BENCH_ERROR)
+        snprintf(buf, len, "error_%u", (unsigned)code);
+    else
+        snprintf(buf, len, "%s", mm_bench_outcome_name(outcome));
+}
+
+static void
+table_phases(FILE *out, const mm_bench_stats *st)
+{
+    static const char *const labels[MM_BENCH_PHASE_COUNT] = {"connect", "upgrade (101)", "first message", "accepted",
+                                                             "ready (time-to-ready)"};
+    fprintf(out, "phase, ms from start      count        p50        p90        p99      p99.9        max\n");
+    for (int p = 0; p < MM_BENCH_PHASE_COUNT; p++) {
+        const mm_bench_hist *h = &st->phases[p];
+        fprintf(out, "  %-22s %10llu", labels[p], (unsigned long long)h->total);
+        if (h->total == 0) {
+            fputs("          -          -          -          -          -\n", out);
+            continue;
+        }
+        fprintf(out, " %10.3f %10.3f %10.3f %10.3f %10.3f\n", ms(mm_bench_hist_quantile(h, 0.5)), ms(mm_bench_hist_quantile(h, 0.9)),
+                ms(mm_bench_hist_quantile(h, 0.99)), ms(mm_bench_hist_quantile(h, 0.999)), ms(h->max));
+    }
+}
+
+void
+mm_bench_report_table(FILE *out, const mm_bench_config *cfg, const mm_bench_stats *st)
+{
+    char name[32];
+    fprintf(out, "mm_bench   %s  game %s  version %s%s\n", cfg->url, cfg->game, cfg->version,
+            st->interrupted ? "  (INTERRUPTED)" : "");
+    if (cfg->mode == MM_BENCH_OPEN_LOOP)
+        fprintf(out, "load       open loop, %g/s for %.1f s (ramp %.1f s), timeout %.1f s\n", cfg->rate, seconds(cfg->duration_ns),
+                seconds(cfg->ramp_ns), seconds(cfg->timeout_ns));
+    else
+        fprintf(out, "load       closed loop, %u in flight, %s%llu requests%s, timeout %.1f s\n", cfg->concurrency,
+                cfg->requests ? "" : "(no limit: ", (unsigned long long)cfg->requests, cfg->requests ? "" : ")",
+                seconds(cfg->timeout_ns));
+    fprintf(out, "run        %llu requests in %.2f s: %llu ready (%.1f/s), %llu not ready; started at %.1f/s\n",
+            (unsigned long long)st->started, seconds(st->end_ns - st->start_ns), (unsigned long long)st->outcomes[MM_BENCH_READY],
+            ready_rate(st), (unsigned long long)mm_bench_stats_errors(st), started_rate(st));
+    fprintf(out, "outcomes   ready %llu", (unsigned long long)st->outcomes[MM_BENCH_READY]);
+    for (unsigned code = 0; code < 65536; code++)
+        if (st->error_codes[code] > 0)
+            fprintf(out, "  error_%u %llu", code, (unsigned long long)st->error_codes[code]);
+    for (int o = MM_BENCH_ERR_REFUSED; o < MM_BENCH_OUTCOME_COUNT; o++)
+        if (st->outcomes[o] > 0)
+            fprintf(out, "  %s %llu", mm_bench_outcome_name((mm_bench_outcome)o), (unsigned long long)st->outcomes[o]);
+    fputc('\n', out);
+    if (st->reason_count > 0) {
+        const mm_bench_reason *sorted[MM_BENCH_MAX_REASONS];
+        for (size_t i = 0; i < st->reason_count; i++)
+            sorted[i] = &st->reasons[i];
+        qsort(sorted, st->reason_count, sizeof(sorted[0]), reason_cmp);
+        fprintf(out, "reasons (most frequent first)\n");
+        for (size_t i = 0; i < st->reason_count && i < 10; i++) {
+            class_name(sorted[i]->outcome, sorted[i]->code, name, sizeof(name));
+            fprintf(out, "  %10llu  %-18s %s\n", (unsigned long long)sorted[i]->count, name, sorted[i]->text);
+        }
+        if (st->reason_count > 10 || st->reasons_other > 0)
+            fprintf(out, "  (more in --json)\n");
+    }
+    table_phases(out, st);
+    if (cfg->verify)
+        fprintf(out, "tokens     %llu verified (protocol id %llu, %s-endian, first address = SessionReady ip:port)\n",
+                (unsigned long long)st->tokens_verified, (unsigned long long)cfg->verifier.protocol_id,
+                cfg->verifier.order == MM_BYTE_ORDER_BIG ? "big" : "little");
+    else
+        fprintf(out, "tokens     not verified (no --verify-key)\n");
+    fprintf(out, "mm_bench   cpu %.2f s user + %.2f s sys = %.1f%% of one core; largest start lag %.3f ms\n", st->cpu_user_s,
+            st->cpu_sys_s, cpu_percent(st), ms(st->max_lag_ns / 1000));
+}
+
+/* {"count", "p50", "p90", "p99", "p999", "max", "min", "mean"} in ms; percentiles null when empty. */
+static json_t *
+json_latency(const mm_bench_hist *h)
+{
+    if (h->total == 0)
+        return json_pack("{s:i, s:n, s:n, s:n, s:n, s:n, s:n, s:n}", "count", 0, "p50", "p90", "p99", "p999", "max", "min", "mean");
+    return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "count", (json_int_t)h->total, "p50",
+                     ms(mm_bench_hist_quantile(h, 0.5)), "p90", ms(mm_bench_hist_quantile(h, 0.9)), "p99",
+                     ms(mm_bench_hist_quantile(h, 0.99)), "p999", ms(mm_bench_hist_quantile(h, 0.999)), "max", ms(h->max), "min",
+                     ms(h->min), "mean", mm_bench_hist_mean(h) / 1000.0);
+}
+
+static json_t *
+json_config(const mm_bench_config *cfg)
+{
+    char range[40] = "";
+    if (cfg->have_ip_range) {
+        char first[16], last[16];
+        mm_bench_config_client_ip(cfg, 0, first);
+        mm_bench_config_client_ip(cfg, cfg->ip_count - 1, last);
+        snprintf(range, sizeof(range), "%s-%s", first, last);
+    }
+    json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:b}", "url", cfg->url, "mode",
+                          cfg->mode == MM_BENCH_OPEN_LOOP ? "open" : "closed", "game", cfg->game, "version", cfg->version,
+                          "duration_s", seconds(cfg->duration_ns), "timeout_s", seconds(cfg->timeout_ns), "close_grace_s",
+                          seconds(cfg->close_grace_ns), "verify_tokens", cfg->verify);
+    if (c == NULL)
+        return NULL;
+    int bad = 0;
+    if (cfg->mode == MM_BENCH_OPEN_LOOP) {
+        bad |= json_object_set_new(c, "target_rate", json_real(cfg->rate));
+        bad |= json_object_set_new(c, "ramp_s", json_real(seconds(cfg->ramp_ns)));
+    } else {
+        bad |= json_object_set_new(c, "concurrency", json_integer(cfg->concurrency));
+        bad |= json_object_set_new(c, "requests", cfg->requests ? json_integer((json_int_t)cfg->requests) : json_null());
+    }
+    bad |= json_object_set_new(c, "client_ip_range", cfg->have_ip_range ? json_string(range) : json_null());
+    if (cfg->verify) {
+        char id[24];
+        snprintf(id, sizeof(id), "%llu", (unsigned long long)cfg->verifier.protocol_id);
+        bad |= json_object_set_new(c, "protocol_id", json_string(id));
+        bad |= json_object_set_new(c, "byte_order", json_string(cfg->verifier.order == MM_BYTE_ORDER_BIG ? "big" : "little"));
+    }
+    if (bad) {
+        json_decref(c);
+        return NULL;
+    }
+    return c;
+}
+
+static json_t *
+json_outcomes(const mm_bench_stats *st)
+{
+    char name[32];
+    json_t *o = json_object();
+    int bad = o == NULL;
+    for (int i = 0; !bad && i < MM_BENCH_OUTCOME_COUNT; i++)
+        if (i != MM_BENCH_ERROR)
+            bad |= json_object_set_new(o, mm_bench_outcome_name((mm_bench_outcome)i), json_integer((json_int_t)st->outcomes[i]));
+    for (unsigned code = 0; !bad && code < 65536; code++)
+        if (st->error_codes[code] > 0) {
+            class_name(MM_BENCH_ERROR, (uint16_t)code, name, sizeof(name));
+            bad |= json_object_set_new(o, name, json_integer((json_int_t)st->error_codes[code]));
+        }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *
+json_reasons(const mm_bench_stats *st)
+{
+    char name[32];
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < st->reason_count; i++) {
+        const mm_bench_reason *r = &st->reasons[i];
+        class_name(r->outcome, r->code, name, sizeof(name));
+        /* a reason quotes the server's bytes, which need not be UTF-8 */
+        json_t *text = json_stringn_nocheck(r->text, strlen(r->text));
+        if (json_array_append_new(a, json_pack("{s:s, s:o, s:I}", "outcome", name, "reason", text, "count",
+                                               (json_int_t)r->count)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static json_t *
+json_timeline(const mm_bench_stats *st)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < st->second_count; i++) {
+        const mm_bench_second *s = &st->seconds[i];
+        json_t *row = json_pack("{s:I, s:I, s:I, s:I, s:I}", "t", (json_int_t)i, "started", (json_int_t)s->started, "ready",
+                                (json_int_t)s->ready, "failed", (json_int_t)s->failed, "in_flight", (json_int_t)s->in_flight);
+        if (row != NULL && s->ready > 0)
+            json_object_update_new(row, json_pack("{s:f, s:f, s:f, s:f}", "p50_ms", ms(s->p50_us), "p90_ms", ms(s->p90_us),
+                                                  "p99_ms", ms(s->p99_us), "max_ms", ms(s->max_us)));
+        if (json_array_append_new(a, row) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+mm_err
+mm_bench_report_json(const char *path, const mm_bench_config *cfg, const mm_bench_stats *st, char *why, size_t why_len)
+{
+    mm_err err = MM_ERR_NOMEM;
+    json_t *phases = json_object(), *doc = NULL;
+    for (int p = 0; phases != NULL && p < MM_BENCH_PHASE_COUNT; p++)
+        if (json_object_set_new(phases, mm_bench_phase_name((mm_bench_phase)p), json_latency(&st->phases[p])) != 0) {
+            json_decref(phases);
+            phases = NULL;
+        }
+    doc = json_pack("{s:s, s:I, s:I, s:I, s:o, s:o, s:I, s:o, s:f, s:f, s:o, s:o, s:I, s:f, s:I, s:{s:f, s:f, s:f}, s:f, "
+                    "s:b, s:b, s:o, s:f}",
+                    "tool", "mm_bench", "requests", (json_int_t)st->started, "ready", (json_int_t)st->outcomes[MM_BENCH_READY],
+                    "errors", (json_int_t)mm_bench_stats_errors(st), "outcomes", json_outcomes(st), "latency_ms",
+                    json_latency(&st->phases[MM_BENCH_PHASE_READY]), "decided", (json_int_t)st->decided, "phases_ms", phases,
+                    "rate", ready_rate(st), "started_rate", started_rate(st), "config", json_config(cfg), "reasons",
+                    json_reasons(st), "reasons_other", (json_int_t)st->reasons_other, "elapsed_s",
+                    seconds(st->end_ns - st->start_ns), "tokens_verified", (json_int_t)st->tokens_verified, "cpu", "user_s",
+                    st->cpu_user_s, "sys_s", st->cpu_sys_s, "percent", cpu_percent(st), "max_start_lag_ms",
+                    ms(st->max_lag_ns / 1000), "interrupted", st->interrupted, "timeline_truncated", st->timeline_truncated,
+                    "timeline", json_timeline(st), "histogram_precision", mm_bench_hist_precision(&st->phases[0]));
+    if (doc == NULL) {
+        mm_fail(err, why, why_len, "out of memory building the JSON");
+        goto cleanup;
+    }
+    int flags = JSON_INDENT(1) | JSON_PRESERVE_ORDER;
+    int rc = strcmp(path, "-") == 0 ? json_dumpf(doc, stdout, flags) : json_dump_file(doc, path, flags);
+    if (rc != 0) {
+        err = mm_fail(MM_ERR_IO, why, why_len, "cannot write %s: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    if (strcmp(path, "-") == 0)
+        fputc('\n', stdout);
+    err = MM_OK;
+cleanup:
+    json_decref(doc);
+    return err;
+}

@@ -1,0 +1,206 @@
+/*
+ * What a run measured (mm_bench.h): outcome counts (with one counter per Error status code),
+ * a full-precision histogram per phase, a table of distinct failure reasons, and a timeline of
+ * one row per second. A row is closed when the clock passes its end: the ready latencies of
+ * that second (kept in a separate window histogram, reset each second) become its percentiles.
+ * Recording is O(1) (a few counters and bucket increments); only closing a second walks a
+ * histogram, once per second.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "mm_bench.h"
+
+#define HIST_BITS 11 /* ~0.1% relative precision */
+#define NS_PER_S 1000000000ULL
+
+static const char *const phase_names[MM_BENCH_PHASE_COUNT] = {
+    [MM_BENCH_PHASE_CONNECT] = "connect",
+    [MM_BENCH_PHASE_UPGRADE] = "upgrade",
+    [MM_BENCH_PHASE_FIRST_MESSAGE] = "first_message",
+    [MM_BENCH_PHASE_ACCEPTED] = "accepted",
+    [MM_BENCH_PHASE_READY] = "ready",
+};
+
+const char *
+mm_bench_phase_name(mm_bench_phase phase)
+{
+    return (unsigned)phase < MM_BENCH_PHASE_COUNT ? phase_names[phase] : "unknown";
+}
+
+/* This process's user and system CPU seconds so far. */
+static void
+cpu_now(double *user, double *sys)
+{
+    struct rusage ru;
+    *user = *sys = 0;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        *user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+        *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    }
+}
+
+mm_err
+mm_bench_stats_init(mm_bench_stats *st, uint64_t start_ns)
+{
+    memset(st, 0, sizeof(*st));
+    st->start_ns = st->end_ns = start_ns;
+    cpu_now(&st->cpu_start_user_s, &st->cpu_start_sys_s);
+    st->error_codes = calloc(65536, sizeof(*st->error_codes));
+    st->second_cap = 64;
+    st->seconds = calloc(st->second_cap, sizeof(*st->seconds));
+    mm_err err = st->error_codes != NULL && st->seconds != NULL ? MM_OK : MM_ERR_NOMEM;
+    for (int i = 0; i < MM_BENCH_PHASE_COUNT && err == MM_OK; i++)
+        err = mm_bench_hist_init(&st->phases[i], HIST_BITS);
+    if (err == MM_OK)
+        err = mm_bench_hist_init(&st->window, HIST_BITS);
+    if (err != MM_OK) {
+        mm_bench_stats_free(st);
+        return err;
+    }
+    st->second_count = 1;
+    return MM_OK;
+}
+
+void
+mm_bench_stats_free(mm_bench_stats *st)
+{
+    if (st == NULL)
+        return;
+    for (int i = 0; i < MM_BENCH_PHASE_COUNT; i++)
+        mm_bench_hist_free(&st->phases[i]);
+    mm_bench_hist_free(&st->window);
+    free(st->error_codes);
+    free(st->seconds);
+    memset(st, 0, sizeof(*st));
+}
+
+/* Writes the open second's in-flight count and ready percentiles into row. */
+static void
+row_fill(mm_bench_stats *st, mm_bench_second *row)
+{
+    row->in_flight = st->in_flight;
+    if (st->window.total > 0) {
+        row->p50_us = mm_bench_hist_quantile(&st->window, 0.50);
+        row->p90_us = mm_bench_hist_quantile(&st->window, 0.90);
+        row->p99_us = mm_bench_hist_quantile(&st->window, 0.99);
+        row->max_us = st->window.max;
+    }
+}
+
+/* Closes the open row with the window's figures and opens the next (or keeps the last). */
+static void
+second_close(mm_bench_stats *st)
+{
+    mm_bench_second *row = &st->seconds[st->second_count - 1];
+    row_fill(st, row);
+    mm_bench_hist_reset(&st->window);
+    if (st->second_count == st->second_cap) {
+        size_t cap = st->second_cap * 2;
+        mm_bench_second *grown = realloc(st->seconds, cap * sizeof(*grown));
+        if (grown == NULL) {
+            /* keep counting into the last row; the JSON says the timeline was cut short */
+            st->timeline_truncated = 1;
+            memset(row, 0, sizeof(*row));
+            return;
+        }
+        st->seconds = grown;
+        st->second_cap = cap;
+    }
+    memset(&st->seconds[st->second_count], 0, sizeof(*st->seconds));
+    st->second_count++;
+}
+
+void
+mm_bench_stats_tick(mm_bench_stats *st, uint64_t now_ns)
+{
+    if (now_ns < st->start_ns || st->timeline_truncated)
+        return;
+    uint64_t second = (now_ns - st->start_ns) / NS_PER_S;
+    while (st->second_count <= second && !st->timeline_truncated)
+        second_close(st);
+}
+
+void
+mm_bench_stats_started(mm_bench_stats *st, uint64_t now_ns, uint64_t lag_ns)
+{
+    mm_bench_stats_tick(st, now_ns);
+    st->started++;
+    st->in_flight++;
+    st->last_start_ns = now_ns;
+    if (lag_ns > st->max_lag_ns)
+        st->max_lag_ns = lag_ns;
+    st->seconds[st->second_count - 1].started++;
+}
+
+/* Counts a reason in the table (distinct by outcome, code and text). */
+static void
+reason_count(mm_bench_stats *st, const mm_bench_session *s)
+{
+    for (size_t i = 0; i < st->reason_count; i++) {
+        mm_bench_reason *r = &st->reasons[i];
+        if (r->outcome == s->outcome && r->code == s->error_code && strcmp(r->text, s->reason) == 0) {
+            r->count++;
+            return;
+        }
+    }
+    if (st->reason_count == MM_BENCH_MAX_REASONS) {
+        st->reasons_other++;
+        return;
+    }
+    mm_bench_reason *r = &st->reasons[st->reason_count++];
+    r->outcome = s->outcome;
+    r->code = s->error_code;
+    memcpy(r->text, s->reason, sizeof(r->text));
+    r->count = 1;
+}
+
+void
+mm_bench_stats_decided(mm_bench_stats *st, const mm_bench_session *s, uint64_t t0, const uint64_t at[MM_BENCH_PHASE_COUNT],
+                       uint64_t now_ns)
+{
+    mm_bench_stats_tick(st, now_ns);
+    mm_bench_second *row = &st->seconds[st->second_count - 1];
+    st->decided++;
+    st->in_flight--;
+    st->last_decided_ns = now_ns;
+    st->outcomes[s->outcome]++;
+    if (s->outcome == MM_BENCH_ERROR)
+        st->error_codes[s->error_code]++;
+    int ready = s->outcome == MM_BENCH_READY;
+    for (int p = 0; p < MM_BENCH_PHASE_COUNT; p++) {
+        if (at[p] == 0 || (p == MM_BENCH_PHASE_READY && !ready))
+            continue;
+        uint64_t us = at[p] > t0 ? (at[p] - t0) / 1000 : 0;
+        mm_bench_hist_record(&st->phases[p], us);
+        if (p == MM_BENCH_PHASE_READY)
+            mm_bench_hist_record(&st->window, us);
+    }
+    if (ready) {
+        row->ready++;
+        st->tokens_verified += s->token_verified ? 1 : 0;
+    } else {
+        row->failed++;
+        reason_count(st, s);
+    }
+}
+
+void
+mm_bench_stats_close(mm_bench_stats *st, uint64_t end_ns)
+{
+    st->end_ns = end_ns > st->start_ns ? end_ns : st->start_ns;
+    mm_bench_stats_tick(st, st->end_ns);
+    /* the last, partial second: its figures, without opening another */
+    row_fill(st, &st->seconds[st->second_count - 1]);
+    double user, sys;
+    cpu_now(&user, &sys);
+    st->cpu_user_s = user - st->cpu_start_user_s;
+    st->cpu_sys_s = sys - st->cpu_start_sys_s;
+}
+
+uint64_t
+mm_bench_stats_errors(const mm_bench_stats *st)
+{
+    return st->decided - st->outcomes[MM_BENCH_READY];
+}
