@@ -15,6 +15,7 @@
 #ifndef MM_KV_H
 #define MM_KV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,17 @@ typedef struct mm_js mm_js;
  * JetStream unreachable, JetStream disabled, ...) or MM_ERR_NOMEM, with the reason in why.
  */
 mm_err mm_js_setup(natsConnection *nc, unsigned needs, int64_t wait_ms, mm_js **out, char *why, size_t why_len);
+
+/** How buckets and the stream are made when they do not exist yet (existing ones are kept). */
+typedef struct mm_js_options {
+    int64_t wait_ms;     /* as mm_js_setup's; 0: 5000 */
+    int replicas;        /* 0 or 1: R1; 3 for a clustered JetStream; at most 5 (else MM_ERR_INVALID) */
+    bool memory_storage; /* false: file storage (survives a server restart) */
+} mm_js_options;
+
+/** mm_js_setup with options (NULL: the defaults). An existing bucket or stream with another
+ * replica count is used as it is, with a warning. */
+mm_err mm_js_setup_with(natsConnection *nc, unsigned needs, const mm_js_options *options, mm_js **out, char *why, size_t why_len);
 
 /** The bound bucket b, or NULL when it was not in needs. Owned by js. */
 kvStore *mm_js_kv(mm_js *js, mm_kv_bucket b);

@@ -317,8 +317,8 @@ create_now(prov_req *r)
     if (st.queued > 0) { /* ours is the newest in the FIFO: the others are ahead of it */
         char status[96];
         snprintf(status, sizeof(status), "Waiting for Edgegap: %u requests ahead", st.queued - 1);
-        mm_info("provisioner: request %llu: queued behind %u Edgegap calls (%u running)", (unsigned long long)r->id,
-                st.queued - 1, st.in_flight);
+        mm_info("provisioner: request %llu: queued behind %u Edgegap calls (%u running)", (unsigned long long)r->id, st.queued - 1,
+                st.in_flight);
         char *text = NULL;
         size_t len = 0;
         req_send(r, mm_feedback_progress(status, (int64_t)((mm_now_ms() - r->start_ms) / 1000), &text, &len), &text, &len);

@@ -4,7 +4,11 @@
  * `--flag value` and `--flag=value` both work. Errors are one line naming the flag; the private
  * key's text is never printed.
  */
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "matchmaker.h"
@@ -15,7 +19,9 @@ static const char usage[] =
     "                                     NATS_CA, NATS_CA_CONTENTS, EDGEGAP_API_KEY (required))\n"
     "  --app-name NAME               Edgegap app (default spacepit_server)\n"
     "  --app-version VERSION         Edgegap app version (default v0.0.1)\n"
-    "  --lightyear-private-key KEY   32 comma-separated numbers 0..255 (default all zeros)\n"
+    "  --lightyear-private-key KEY   32 comma-separated numbers 0..255 (default: the file below, else\n"
+    "                                $LIGHTYEAR_PRIVATE_KEY, else all zeros as the reference; visible in ps)\n"
+    "  --lightyear-private-key-file FILE  the key's text in a file (e.g. a mounted Secret)\n"
     "  --lightyear-protocol-id N     protocol id of the connect tokens (default 1982)\n"
     "  --session-webhook-url URL     webhook Edgegap calls for sessions (default none)\n"
     "  --edgegap-url URL             Edgegap API base URL (default https://api.edgegap.com)\n"
@@ -25,6 +31,9 @@ static const char usage[] =
     "  --cert-wait-ms MS             how long a ready session waits for its cert digest (default 5000)\n"
     "  --port-name NAME              deployment port given to players (default: the only port)\n"
     "  --byte-order little|big       token integer byte order (default little: Lightyear <= 0.19)\n"
+    "  --kv-replicas N               replicas of new KV buckets and the delete stream: 1, or 3 in a\n"
+    "                                JetStream cluster (default 1; existing ones are kept as they are)\n"
+    "  --kv-storage file|memory      storage of new buckets and the stream (default file)\n"
     "  --max-edgegap-in-flight N     Edgegap calls at once (default 16)\n"
     "  --max-edgegap-queued N        Edgegap calls waiting behind those; more is Error 503 (default 1024)\n"
     "  --edgegap-timeout-ms MS       one Edgegap call; a hang ends as Error 504 (default 10000)\n"
@@ -65,6 +74,21 @@ one(const char *name, const char *v, mm_matchmaker_flags *f)
     else if (strcmp(name, "--lightyear-private-key") == 0) {
         if (mm_token_key_parse(v, &f->key, why, sizeof(why)) != MM_OK)
             return bad(name, "not 32 comma-separated numbers 0..255");
+        f->key_source = "--lightyear-private-key";
+    } else if (strcmp(name, "--lightyear-private-key-file") == 0)
+        f->key_file = v;
+    else if (strcmp(name, "--kv-replicas") == 0) {
+        uint64_t n = 0;
+        if (mm_parse_u64(v, 1, 5, &n, why, sizeof(why)) != MM_OK)
+            return bad(name, why);
+        f->kv_replicas = (int)n;
+    } else if (strcmp(name, "--kv-storage") == 0) {
+        if (strcmp(v, "file") == 0)
+            f->kv_memory = false;
+        else if (strcmp(v, "memory") == 0)
+            f->kv_memory = true;
+        else
+            return bad(name, "must be file or memory");
     } else if (strcmp(name, "--lightyear-protocol-id") == 0) {
         if (mm_parse_u64(v, 0, UINT64_MAX, &f->protocol_id, why, sizeof(why)) != MM_OK)
             return bad(name, why);
@@ -127,6 +151,64 @@ one(const char *name, const char *v, mm_matchmaker_flags *f)
     return 0;
 }
 
+/* Reads the key from path: its text (at most 4 KB, surrounding white space ignored). */
+static int
+key_from_file(const char *path, mm_token_key *key)
+{
+    static const char flag[] = "--lightyear-private-key-file";
+    char text[4097];
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        fprintf(stderr, "bevygap_matchmaker: %s: cannot open %s: %s\n", flag, path, strerror(errno));
+        return 2;
+    }
+    size_t n = fread(text, 1, sizeof(text), fp);
+    bool err = ferror(fp) != 0;
+    fclose(fp);
+    int rc = 0;
+    if (err)
+        rc = bad(flag, "reading the file failed");
+    else if (n == sizeof(text))
+        rc = bad(flag, "the file is larger than 4096 bytes");
+    else {
+        text[n] = '\0';
+        char *start = text, *end = text + n;
+        while (start < end && isspace((unsigned char)*start))
+            start++;
+        while (end > start && isspace((unsigned char)end[-1]))
+            *--end = '\0';
+        char why[160];
+        if (mm_token_key_parse(start, key, why, sizeof(why)) != MM_OK)
+            rc = bad(flag, "the file does not hold 32 comma-separated numbers 0..255");
+    }
+    explicit_bzero(text, sizeof(text));
+    return rc;
+}
+
+/* The key's source: the flag, else the file, else $LIGHTYEAR_PRIVATE_KEY, else all zeros. */
+static int
+resolve_key(mm_matchmaker_flags *f)
+{
+    if (f->key_source != NULL && f->key_file != NULL)
+        return bad("--lightyear-private-key-file", "give the key once: --lightyear-private-key or the file, not both");
+    if (f->key_source != NULL)
+        return 0;
+    if (f->key_file != NULL) {
+        f->key_source = "--lightyear-private-key-file";
+        return key_from_file(f->key_file, &f->key);
+    }
+    const char *env = getenv("LIGHTYEAR_PRIVATE_KEY");
+    if (env != NULL && env[0] != '\0') {
+        char why[160];
+        if (mm_token_key_parse(env, &f->key, why, sizeof(why)) != MM_OK)
+            return bad("LIGHTYEAR_PRIVATE_KEY", "not 32 comma-separated numbers 0..255");
+        f->key_source = "LIGHTYEAR_PRIVATE_KEY";
+        return 0;
+    }
+    f->key_source = NULL; /* the all-zero default */
+    return 0;
+}
+
 int
 mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
 {
@@ -140,6 +222,7 @@ mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
     f->session_timeout_ms = 60000;
     f->cert_wait_ms = 5000;
     f->max_edgegap_in_flight = 16;
+    f->kv_replicas = 1;
     f->max_edgegap_queued = 1024;
     f->edgegap_timeout_ms = 10000;
     f->edgegap_retries = 3;
@@ -176,7 +259,7 @@ mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
         if (rc != 0)
             return rc;
     }
-    return 0;
+    return resolve_key(f);
 }
 
 void

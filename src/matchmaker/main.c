@@ -211,6 +211,11 @@ main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     }
     mm_log_setup("bevygap_matchmaker", f.log_level, f.log_format);
+    if (f.key_source == NULL)
+        mm_warn("no Lightyear private key given: using the all-zero key (the reference's default); set "
+                "--lightyear-private-key-file or LIGHTYEAR_PRIVATE_KEY for anything public");
+    else
+        mm_info("Lightyear private key from %s", f.key_source);
     services s = {0};
     char why[256];
     const char *var = NULL;
@@ -256,7 +261,8 @@ main(int argc, char **argv)
         if (signalled(&sigs))
             goto cleanup;
     }
-    if (mm_js_setup(mm_nats_connection(s.nats), MM_JS_NEED_ALL, 0, &s.js, why, sizeof(why)) != MM_OK) {
+    mm_js_options jo = {.replicas = f.kv_replicas, .memory_storage = f.kv_memory};
+    if (mm_js_setup_with(mm_nats_connection(s.nats), MM_JS_NEED_ALL, &jo, &s.js, why, sizeof(why)) != MM_OK) {
         mm_error("JetStream: %s", why);
         rc = 1;
         goto cleanup;

@@ -5,6 +5,7 @@
 #ifndef MM_MATCHMAKER_H
 #define MM_MATCHMAKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mm/log.h"
@@ -14,6 +15,10 @@ typedef struct mm_matchmaker_flags {
     const char *app_name;                                     /* default spacepit_server */
     const char *app_version;                                  /* default v0.0.1 */
     mm_token_key key;                                         /* default 32 zeros */
+    const char *key_source;                                   /* the flag or variable it came from; NULL: default */
+    const char *key_file;                                     /* --lightyear-private-key-file */
+    int kv_replicas;                                          /* 1 */
+    bool kv_memory;                                           /* false: file storage */
     uint64_t protocol_id;                                     /* default 1982 */
     const char *webhook_url;                                  /* NULL: none */
     const char *edgegap_url;                                  /* default https://api.edgegap.com */

@@ -113,7 +113,7 @@ mm_kv_bucket_spec_of(mm_kv_bucket b)
 
 /* Logs how an existing bucket's stream differs from its row of the table. */
 static void
-bucket_check(jsCtx *ctx, const mm_kv_bucket_spec *spec)
+bucket_check(jsCtx *ctx, const mm_kv_bucket_spec *spec, const mm_js_options *o)
 {
     char stream[128], diff[512] = "";
     size_t used = 0;
@@ -135,18 +135,20 @@ bucket_check(jsCtx *ctx, const mm_kv_bucket_spec *spec)
                                  (long long)want_size);
     if (c->MaxMsgsPerSubject != 1 && used < sizeof(diff))
         used += (size_t)snprintf(diff + used, sizeof(diff) - used, " history %lld (table: 1);", (long long)c->MaxMsgsPerSubject);
+    if (c->Replicas != o->replicas && used < sizeof(diff))
+        used += (size_t)snprintf(diff + used, sizeof(diff) - used, " %d replicas (asked: %d);", (int)c->Replicas, o->replicas);
     if (used > 0)
         mm_warn("jetstream: bucket %s exists with other settings, used as it is:%s", spec->name, diff);
     jsStreamInfo_Destroy(si);
 }
 
 static mm_err
-bucket_bind(jsCtx *ctx, const mm_kv_bucket_spec *spec, kvStore **kv, char *why, size_t why_len)
+bucket_bind(jsCtx *ctx, const mm_kv_bucket_spec *spec, const mm_js_options *o, kvStore **kv, char *why, size_t why_len)
 {
     natsStatus s = js_KeyValue(kv, ctx, spec->name);
     if (s == NATS_OK) {
         mm_debug("jetstream: bound existing bucket %s", spec->name);
-        bucket_check(ctx, spec);
+        bucket_check(ctx, spec, o);
         return MM_OK;
     }
     if (s == NATS_NOT_FOUND) {
@@ -157,24 +159,33 @@ bucket_bind(jsCtx *ctx, const mm_kv_bucket_spec *spec, kvStore **kv, char *why, 
         cfg.History = 1;
         cfg.TTL = spec->max_age_ms * NS_PER_MS;
         cfg.MaxValueSize = spec->max_value_size;
-        cfg.StorageType = js_FileStorage;
+        cfg.StorageType = o->memory_storage ? js_MemoryStorage : js_FileStorage;
+        cfg.Replicas = o->replicas;
         s = js_CreateKeyValue(kv, ctx, &cfg);
         if (s == NATS_OK) {
             mm_info("jetstream: created bucket %s", spec->name);
             return MM_OK;
         }
-        mm_warn("jetstream: creating bucket %s failed (%s); binding it instead", spec->name, mm__nats_error_text());
+        char create_error[256];
+        snprintf(create_error, sizeof(create_error), "%s",
+                 s == NATS_ERR || s == NATS_TIMEOUT ? mm__nats_error_text() : natsStatus_GetText(s));
+        if (strcmp(create_error, "unknown error") == 0)
+            snprintf(create_error, sizeof(create_error), "%s", natsStatus_GetText(s));
+        mm_warn("jetstream: creating bucket %s failed (%s); binding it instead", spec->name, create_error);
         if (js_KeyValue(kv, ctx, spec->name) == NATS_OK) {
-            bucket_check(ctx, spec);
+            bucket_check(ctx, spec, o);
             return MM_OK;
         }
+        snprintf(why, why_len, "cannot create the KV bucket %s (%d replicas, %s storage): %s", spec->name, o->replicas,
+                 o->memory_storage ? "memory" : "file", create_error);
+        return MM_ERR_IO;
     }
     snprintf(why, why_len, "cannot bind or create the KV bucket %s: %s", spec->name, mm__nats_error_text());
     return MM_ERR_IO;
 }
 
 static mm_err
-delete_stream_bind(jsCtx *ctx, char *why, size_t why_len)
+delete_stream_bind(jsCtx *ctx, const mm_js_options *o, char *why, size_t why_len)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -187,7 +198,8 @@ delete_stream_bind(jsCtx *ctx, char *why, size_t why_len)
         cfg.Subjects = subjects;
         cfg.SubjectsLen = 1;
         cfg.Retention = js_WorkQueuePolicy;
-        cfg.Storage = js_FileStorage;
+        cfg.Storage = o->memory_storage ? js_MemoryStorage : js_FileStorage;
+        cfg.Replicas = o->replicas;
         s = js_AddStream(&si, ctx, &cfg, NULL, &jerr);
         if (s == NATS_OK)
             mm_info("jetstream: created stream %s", MM_DELETE_SESSION_STREAM);
@@ -200,6 +212,9 @@ delete_stream_bind(jsCtx *ctx, char *why, size_t why_len)
     }
     const jsStreamConfig *c = si->Config;
     int subject_ok = c->SubjectsLen == 1 && strcmp(c->Subjects[0], MM_DELETE_SESSION_SUBJECTS) == 0;
+    if (c->Replicas != o->replicas)
+        mm_warn("jetstream: stream %s has %d replicas (asked: %d), used as it is", MM_DELETE_SESSION_STREAM, (int)c->Replicas,
+                o->replicas);
     if (c->Retention != js_WorkQueuePolicy || !subject_ok)
         mm_warn("jetstream: stream %s exists with other settings (retention %d, %d subjects%s%s), used as it is",
                 MM_DELETE_SESSION_STREAM, (int)c->Retention, c->SubjectsLen, c->SubjectsLen > 0 ? ", first " : "",
@@ -211,14 +226,29 @@ delete_stream_bind(jsCtx *ctx, char *why, size_t why_len)
 mm_err
 mm_js_setup(natsConnection *nc, unsigned needs, int64_t wait_ms, mm_js **out, char *why, size_t why_len)
 {
+    mm_js_options opts = {.wait_ms = wait_ms};
+    return mm_js_setup_with(nc, needs, &opts, out, why, why_len);
+}
+
+mm_err
+mm_js_setup_with(natsConnection *nc, unsigned needs, const mm_js_options *options, mm_js **out, char *why, size_t why_len)
+{
     mm_err err = MM_OK;
     char reason[512] = "";
+    mm_js_options opt = options != NULL ? *options : (mm_js_options){0};
+    if (opt.replicas == 0)
+        opt.replicas = 1;
+    if (opt.replicas < 1 || opt.replicas > 5) {
+        if (why != NULL && why_len > 0)
+            snprintf(why, why_len, "jetstream: %d replicas asked; 1 to 5 are possible", opt.replicas);
+        return MM_ERR_INVALID;
+    }
     mm_js *js = calloc(1, sizeof(*js));
     if (js == NULL)
         return MM_ERR_NOMEM;
     jsOptions o;
     jsOptions_Init(&o);
-    o.Wait = wait_ms > 0 ? wait_ms : 5000;
+    o.Wait = opt.wait_ms > 0 ? opt.wait_ms : 5000;
     o.PublishAsync.ErrHandler = on_async_error;
     if (natsConnection_JetStream(&js->ctx, nc, &o) != NATS_OK) {
         snprintf(reason, sizeof(reason), "cannot create a JetStream context: %s", mm__nats_error_text());
@@ -228,10 +258,10 @@ mm_js_setup(natsConnection *nc, unsigned needs, int64_t wait_ms, mm_js **out, ch
     for (int b = 0; b < MM_KV_BUCKET_COUNT; b++) {
         if ((needs & MM_JS_NEED_BUCKET(b)) == 0)
             continue;
-        if ((err = bucket_bind(js->ctx, &bucket_specs[b], &js->kv[b], reason, sizeof(reason))) != MM_OK)
+        if ((err = bucket_bind(js->ctx, &bucket_specs[b], &opt, &js->kv[b], reason, sizeof(reason))) != MM_OK)
             goto cleanup;
     }
-    if ((needs & MM_JS_NEED_DELETE_STREAM) != 0 && (err = delete_stream_bind(js->ctx, reason, sizeof(reason))) != MM_OK)
+    if ((needs & MM_JS_NEED_DELETE_STREAM) != 0 && (err = delete_stream_bind(js->ctx, &opt, reason, sizeof(reason))) != MM_OK)
         goto cleanup;
     *out = js;
     js = NULL;

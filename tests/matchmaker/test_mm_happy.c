@@ -145,8 +145,8 @@ test_cert_late(void)
     h_connect(&h);
     char *r[H_MAX_REPLIES];
     bool ended = false;
-    int n = h_request(&h, "matchmaker.request." H_APP "." H_VERSION, "{\"client_ip\":\"81.2.3.4\"}", r, H_MAX_REPLIES, &ended,
-                      20000);
+    int n =
+        h_request(&h, "matchmaker.request." H_APP "." H_VERSION, "{\"client_ip\":\"81.2.3.4\"}", r, H_MAX_REPLIES, &ended, 20000);
     MM_CHECK(ended);
     MM_REQUIRE(n >= 3);
     mm_feedback fb;

@@ -5,7 +5,9 @@
  * is, and the KV string helpers. A failed asynchronous publish is resent up to
  * MM_JS_ASYNC_ATTEMPTS times in all, then counted as lost; a good one is neither.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mm/clock.h"
 #include "mm/kv.h"
@@ -209,6 +211,39 @@ test_no_jetstream(void)
     mm_test_stop(pid, 5000);
 }
 
+/* mm_js_setup_with: memory storage is used for new buckets and the stream; 3 replicas on a
+ * single server cannot be made (a clear error naming the bucket); 7 is refused before asking. */
+static void
+test_options(void)
+{
+    struct mm_test_nats server;
+    MM_REQUIRE(mm_test_nats_start(&server) == 0);
+    mm_nats *nats = mm_test_nats_connect(&server, "test_kv_setup_options");
+    natsConnection *nc = mm_nats_connection(nats);
+    char why[512] = "";
+    mm_js *js = NULL;
+    mm_js_options bad = {.replicas = 7};
+    MM_CHECK_INT(mm_js_setup_with(nc, MM_JS_NEED_ALL, &bad, &js, why, sizeof(why)), ==, MM_ERR_INVALID);
+    MM_CHECK(strstr(why, "7 replicas") != NULL);
+    mm_js_options r3 = {.replicas = 3, .wait_ms = 2000};
+    MM_CHECK_INT(mm_js_setup_with(nc, MM_JS_NEED_BUCKET(MM_KV_CERT_DIGESTS), &r3, &js, why, sizeof(why)), ==, MM_ERR_IO);
+    fprintf(stderr, "R3 on one server: %s\n", why);
+    MM_CHECK(strstr(why, "cert_digests") != NULL);
+    mm_js_options mem = {.memory_storage = true};
+    MM_REQUIRE(mm_js_setup_with(nc, MM_JS_NEED_ALL, &mem, &js, why, sizeof(why)) == MM_OK);
+    const char *streams[] = {"KV_sessions_eg2ly", "KV_unclaimed_sessions", MM_DELETE_SESSION_STREAM};
+    for (size_t i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
+        jsStreamInfo *si = NULL;
+        MM_REQUIRE(js_GetStreamInfo(&si, mm_js_ctx(js), streams[i], NULL, NULL) == NATS_OK);
+        MM_CHECK_INT(si->Config->Storage, ==, js_MemoryStorage);
+        MM_CHECK_INT(si->Config->Replicas, ==, 1);
+        jsStreamInfo_Destroy(si);
+    }
+    mm_js_destroy(js);
+    mm_nats_destroy(nats);
+    mm_test_nats_stop(&server);
+}
+
 /* A publish to a subject no stream listens on fails at once ("no responders"): resent, then lost. */
 static void
 test_async_resend(natsConnection *nc)
@@ -259,6 +294,7 @@ main(void)
     mm_nats_destroy(nats);
     mm_test_nats_stop(&server);
 
+    test_options();
     test_subset_and_foreign_settings();
     test_no_jetstream();
     nats_CloseAndWait(5000);
