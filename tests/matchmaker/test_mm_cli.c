@@ -46,6 +46,11 @@ main(void)
     MM_CHECK(strstr(out, "EDGEGAP_API_KEY") != NULL);
     setenv("EDGEGAP_API_KEY", H_API_KEY, 1);
 
+    MM_CHECK_INT(run("--lightyear-protocol-id 12x", out, sizeof(out)), ==, 2);
+    MM_CHECK(strstr(out, "--lightyear-protocol-id") != NULL);
+    MM_CHECK_INT(run("--lightyear-protocol-id 18446744073709551616", out, sizeof(out)), ==, 2);
+    MM_CHECK(strstr(out, "--lightyear-protocol-id") != NULL);
+
     MM_CHECK_INT(run("--kv-replicas 7", out, sizeof(out)), ==, 2);
     MM_CHECK(strstr(out, "--kv-replicas") != NULL);
     MM_CHECK_INT(run("--kv-storage disk", out, sizeof(out)), ==, 2);
