@@ -48,8 +48,8 @@ struct ring_slot {
     _Alignas(CACHELINE) atomic_uint busy;
     atomic_uint owned;
     atomic_uint_fast64_t full;
-    /* Consumer-written. */
-    _Alignas(CACHELINE) uint64_t received;
+    /* Consumer-written (single writer; atomic so mm_inbox_get_stats may read it from any thread). */
+    _Alignas(CACHELINE) atomic_uint_fast64_t received;
 };
 
 struct mm_inbox {
@@ -325,7 +325,8 @@ slot_drain(struct ring_slot *s, mm_msg *out, size_t quota)
     size_t got = 0;
     while (got < quota && slot_pop(s, &out[got]))
         got++;
-    s->received += got;
+    if (got > 0)
+        atomic_store_explicit(&s->received, atomic_load_explicit(&s->received, memory_order_relaxed) + got, memory_order_relaxed);
     return got;
 }
 
@@ -438,8 +439,9 @@ mm_inbox_get_stats(mm_inbox *ib, mm_inbox_stats *st)
         struct ring_slot *s = &ib->slots[i];
         if (i >= n && (i != ib->max_producers || !atomic_load(&ib->shared_used)))
             continue;
-        st->received += s->received;
-        st->sent += s->received + ck_ring_size(&s->ring);
+        uint64_t received = atomic_load_explicit(&s->received, memory_order_relaxed);
+        st->received += received;
+        st->sent += received + ck_ring_size(&s->ring);
         st->full += atomic_load_explicit(&s->full, memory_order_relaxed);
         st->producers++;
     }

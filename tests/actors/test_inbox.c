@@ -34,6 +34,15 @@ producer_main(void *p)
         mm_err err = mm_inbox_send(arg->inbox, &m);
         if (err == MM_OK) {
             seq++;
+            if (arg->index == 0 && seq % 1024 == 0) { /* stats read while the consumer drains (TSan) */
+                mm_inbox_stats st;
+                mm_inbox_get_stats(arg->inbox, &st);
+                if (st.received > st.sent) {
+                    fprintf(stderr, "stats: received %llu > sent %llu\n", (unsigned long long)st.received,
+                            (unsigned long long)st.sent);
+                    abort();
+                }
+            }
         } else if (err == MM_ERR_FULL) {
             arg->fulls++;
             sched_yield();
