@@ -9,8 +9,13 @@ PKGS=(
   libh2o-evloop-dev libwslay-dev
   libck-dev libsodium-dev libjansson-dev libcurl4-openssl-dev
   python3 clang libclang-rt-14-dev
-  gnuplot-nox
+  gnuplot-nox libssl-dev
+  chromium
 )
+# Node.js and npm run the headless-browser tests (playwright-core). A machine that has them from
+# elsewhere (e.g. NodeSource's nodejs package, which includes npm) keeps them.
+if ! command -v node >/dev/null 2>&1; then PKGS+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then PKGS+=(npm); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,201 @@
+/*
+ * Which client a request is for (SPEC.md section 2), and which address it is counted against.
+ *
+ * Two different questions:
+ *   - the IP sent to Edgegap (the backend's client_ip): a `client_ip` query parameter or JSON
+ *     field (a development override, off with --no-client-ip-override), else the first address
+ *     of X-Forwarded-For when the TCP peer is a trusted proxy, else the TCP peer; loopback
+ *     becomes --fake-ip.
+ *   - the address the limits count (the origin's key): never an override, which the client
+ *     chooses freely; the trusted X-Forwarded-For address or the peer.
+ * Everything a client can put in these places is parsed strictly; a malformed address makes
+ * the request fail with a reason (ERR / 400), never a guess.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "front_internal.h"
+
+static int
+hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes s[0..n) (and '+' as a space) into out; false on a broken escape, NUL or overflow. */
+static bool
+url_decode(const char *s, size_t n, char *out, size_t out_len)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 1 < n ? hex_value(s[i + 1]) : -1, lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return false;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (k + 1 >= out_len)
+            return false;
+        out[k++] = c;
+    }
+    out[k] = '\0';
+    return true;
+}
+
+bool
+mm__front_query_param(const char *query, size_t len, const char *name, char *out, size_t out_len, bool *malformed)
+{
+    size_t nlen = strlen(name);
+    *malformed = false;
+    for (size_t at = 0; at < len;) {
+        const char *amp = memchr(query + at, '&', len - at);
+        size_t end = amp != NULL ? (size_t)(amp - query) : len;
+        const char *eq = memchr(query + at, '=', end - at);
+        size_t key_end = eq != NULL ? (size_t)(eq - query) : end;
+        if (key_end - at == nlen && memcmp(query + at, name, nlen) == 0) {
+            size_t v = eq != NULL ? key_end + 1 : end;
+            if (!url_decode(query + v, end - v, out, out_len)) {
+                *malformed = true;
+                return false;
+            }
+            return true;
+        }
+        at = end + 1;
+    }
+    return false;
+}
+
+/* The 16-byte form of the peer; false for a family we do not know. */
+static bool
+sockaddr_bytes(const struct sockaddr *sa, uint8_t out[16])
+{
+    if (sa->sa_family == AF_INET) {
+        mm__front_addr_from_v4((const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr, out);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+static void
+key_of(const uint8_t addr[16], uint8_t key[16])
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memcpy(key, addr, 16);
+    if (memcmp(addr, mapped, 12) != 0)
+        memset(key + 8, 0, 8); /* IPv6: the /64 */
+}
+
+static bool
+trusted(const mm_front_config *cfg, const uint8_t addr[16])
+{
+    for (size_t i = 0; i < cfg->n_proxies; i++)
+        if (mm__front_cidr_contains(&cfg->proxies[i], addr))
+            return true;
+    return false;
+}
+
+/* The first element of an X-Forwarded-For list, trimmed, as canonical text; false if malformed. */
+static bool
+xff_first(const char *xff, size_t len, char out[MM_IP_TEXT_LEN])
+{
+    const char *comma = memchr(xff, ',', len);
+    size_t n = comma != NULL ? (size_t)(comma - xff) : len;
+    while (n > 0 && (*xff == ' ' || *xff == '\t'))
+        xff++, n--;
+    while (n > 0 && (xff[n - 1] == ' ' || xff[n - 1] == '\t'))
+        n--;
+    char text[MM_IP_TEXT_LEN];
+    if (n == 0 || n >= sizeof(text))
+        return false;
+    memcpy(text, xff, n);
+    text[n] = '\0';
+    return mm_client_ip_parse(text, out, NULL, 0) == MM_OK;
+}
+
+void
+mm__front_origin_resolve(const mm_front_config *cfg, const struct sockaddr *peer, const char *xff, size_t xff_len,
+                         const char *query, size_t query_len, mm__front_origin *out)
+{
+    uint8_t addr[16] = {0};
+    memset(out, 0, sizeof(*out));
+    if (peer == NULL || !sockaddr_bytes(peer, addr)) {
+        snprintf(out->error, sizeof(out->error), "the connection has no IP address");
+        return;
+    }
+    if (xff != NULL && trusted(cfg, addr)) {
+        if (!xff_first(xff, xff_len, out->net_ip)) {
+            snprintf(out->error, sizeof(out->error), "X-Forwarded-For does not start with an IPv4 or IPv6 address");
+            return;
+        }
+        mm__front_addr_parse(out->net_ip, addr, NULL);
+    } else {
+        /* an IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d: report it as IPv4 */
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        char text[MM_IP_TEXT_LEN];
+        if (memcmp(addr, mapped, 12) == 0)
+            inet_ntop(AF_INET, addr + 12, text, sizeof(text));
+        else
+            inet_ntop(AF_INET6, addr, text, sizeof(text));
+        if (mm_client_ip_parse(text, out->net_ip, NULL, 0) != MM_OK) {
+            snprintf(out->error, sizeof(out->error), "the connection has no usable IP address");
+            return;
+        }
+    }
+    key_of(addr, out->key);
+    if (query == NULL || !cfg->client_ip_override)
+        return;
+    char raw[128];
+    bool malformed;
+    if (mm__front_query_param(query, query_len, "client_ip", raw, sizeof(raw), &malformed) && raw[0] != '\0') {
+        if (mm_client_ip_parse(raw, out->query_ip, NULL, 0) != MM_OK) {
+            snprintf(out->error, sizeof(out->error), "client_ip is not an IPv4 or IPv6 address");
+            return;
+        }
+        out->has_query_ip = true;
+    } else if (malformed) {
+        snprintf(out->error, sizeof(out->error), "client_ip is not an IPv4 or IPv6 address");
+    }
+}
+
+void
+mm__front_origin_from_req(const mm_front_config *cfg, h2o_req_t *req, mm__front_origin *out)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    const struct sockaddr *peer = NULL;
+    if (req->conn->callbacks->get_peername != NULL && req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) > 0)
+        peer = (const struct sockaddr *)&ss;
+    ssize_t h = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-for"), -1);
+    const char *xff = h >= 0 ? req->headers.entries[h].value.base : NULL;
+    size_t xff_len = h >= 0 ? req->headers.entries[h].value.len : 0;
+    const char *query = NULL;
+    size_t query_len = 0;
+    if (req->query_at != SIZE_MAX) {
+        query = req->path.base + req->query_at + 1;
+        query_len = req->path.len - req->query_at - 1;
+    }
+    mm__front_origin_resolve(cfg, peer, xff, xff_len, query, query_len, out);
+}
+
+mm_err
+mm__front_origin_client_ip(const mm_front_config *cfg, const mm__front_origin *o, const char *json_ip, char out[MM_IP_TEXT_LEN],
+                           char *why, size_t why_len)
+{
+    const char *ip = o->net_ip;
+    if (cfg->client_ip_override && o->has_query_ip)
+        ip = o->query_ip;
+    else if (cfg->client_ip_override && json_ip != NULL && json_ip[0] != '\0')
+        ip = json_ip;
+    return mm_client_ip_resolve(ip, cfg->fake_ip, out, NULL, why, why_len);
+}

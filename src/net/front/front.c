@@ -1,0 +1,204 @@
+/*
+ * The web front's life cycle (include/mm/front.h): the listening sockets, the shared h2o
+ * configuration, the limits, and one thread per event loop.
+ *
+ * mm_front_start binds every address on the calling thread, so that a bad or busy address is
+ * an error the caller sees at once, then hands each loop a duplicate of every listening socket
+ * (the kernel gives each new connection to one of the loops that wait on it). mm_front_stop
+ * sets the stop flag and the deadline, wakes each loop through its relay eventfd and joins it;
+ * each loop then runs its own orderly stop (loop.c).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mm/clock.h"
+#include "mm/log.h"
+#include "front_internal.h"
+
+/* Binds and listens on text ("HOST:PORT"); returns the fd (or -1 with why) and the real port. */
+static int
+listen_on(const char *text, uint16_t *port_out, char *why, size_t why_len)
+{
+    char host[64], reason[160];
+    uint16_t port;
+    if (mm__front_bind_parse(text, host, sizeof(host), &port, reason, sizeof(reason)) != MM_OK) {
+        mm_fail(MM_ERR_IO, why, why_len, "bind %s: %s", text, reason);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        sl = sizeof(*v4);
+    } else {
+        inet_pton(AF_INET6, host, &v6->sin6_addr);
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        sl = sizeof(*v6);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+    if (fd < 0) {
+        mm_fail(MM_ERR_IO, why, why_len, "bind %s: socket: %s", text, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0) {
+        mm_fail(MM_ERR_IO, why, why_len, "cannot listen on %s: %s", text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *port_out = ntohs(ss.ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port);
+    if (ss.ss_family == AF_INET6)
+        mm_info("web front listening on [%s]:%u", host, *port_out);
+    else
+        mm_info("web front listening on %s:%u", host, *port_out);
+    return fd;
+}
+
+static mm_err
+check_config(const mm_front_config *c, const mm_front_backend *b, char *why, size_t why_len)
+{
+    if (b == NULL || b->submit == NULL)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "the web front needs a backend with a submit function");
+    if (c->n_binds == 0 || c->n_binds > MM_FRONT_MAX_BINDS)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "the web front needs 1..%d listen addresses", MM_FRONT_MAX_BINDS);
+    if (c->threads == 0 || c->threads > 64)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "--http-threads must be 1..64");
+    if (c->n_proxies > MM_FRONT_MAX_PROXIES)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "too many trusted proxy ranges");
+    char ip[MM_IP_TEXT_LEN];
+    if (mm_client_ip_parse(c->fake_ip, ip, NULL, 0) != MM_OK || mm_client_ip_is_loopback(ip))
+        return mm_fail(MM_ERR_INVALID, why, why_len, "--fake-ip must be a non-loopback IPv4 or IPv6 address");
+    if (c->max_message_bytes < 64 || c->first_message_timeout_ms == 0 || c->request_timeout_ms == 0 ||
+        c->per_ip_concurrent == 0 || c->per_ip_rate == 0 || c->per_ip_burst == 0 || c->global_concurrent == 0 ||
+        c->ping_interval_ms == 0 || c->max_connections == 0 || c->relay_ring_capacity == 0)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "every limit of the web front must be positive (max message at least 64)");
+    return MM_OK;
+}
+
+mm_err
+mm_front_start(const mm_front_config *config, const mm_front_backend *backend, mm_front **out, char *why, size_t why_len)
+{
+    if (config == NULL || out == NULL)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "mm_front_start: missing argument");
+    mm_err err = check_config(config, backend, why, why_len);
+    if (err != MM_OK)
+        return err;
+    /* h2o writes with writev: a client gone mid-write would raise SIGPIPE and kill the process */
+    signal(SIGPIPE, SIG_IGN);
+    mm_front *front = calloc(1, sizeof(*front));
+    if (front == NULL)
+        return mm_fail(MM_ERR_NOMEM, why, why_len, "out of memory");
+    front->cfg = *config;
+    front->backend = *backend;
+    for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
+        front->listen_fds[i] = -1;
+    if ((err = mm__front_limits_create(config, &front->limits)) != MM_OK) {
+        mm_fail(err, why, why_len, "cannot set up the limits: %s", mm_err_str(err));
+        goto cleanup;
+    }
+    h2o_config_init(&front->h2o_config);
+    front->h2o_config_ready = true;
+    front->h2o_config.server_name = h2o_iovec_init(H2O_STRLIT("")); /* the reference sends no Server header */
+    front->h2o_config.max_request_entity_size = config->max_message_bytes;
+    front->h2o_config.http1.req_timeout = config->first_message_timeout_ms; /* slow request headers */
+    front->h2o_config.http1.upgrade_to_http2 = 0;
+    mm__front_routes_register(front, h2o_config_register_host(&front->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535));
+    for (size_t i = 0; i < config->n_binds; i++) {
+        front->listen_fds[i] = listen_on(config->bind[i], &front->ports[i], why, why_len);
+        if (front->listen_fds[i] < 0) {
+            err = MM_ERR_IO;
+            goto cleanup;
+        }
+        front->n_listen++;
+    }
+    front->loops = calloc(config->threads, sizeof(*front->loops));
+    if (front->loops == NULL) {
+        err = mm_fail(MM_ERR_NOMEM, why, why_len, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < config->threads; i++) {
+        err = mm__front_loop_create(front, i, &front->loops[i], why, why_len);
+        front->n_loops = i + 1;
+        if (err != MM_OK)
+            goto cleanup;
+    }
+    for (size_t i = 0; i < front->n_loops; i++) {
+        int rc = pthread_create(&front->loops[i]->thread, NULL, mm__front_loop_main, front->loops[i]);
+        if (rc != 0) {
+            err = mm_fail(MM_ERR_SYS, why, why_len, "cannot start an event-loop thread: %s", strerror(rc));
+            goto cleanup;
+        }
+        front->loops[i]->thread_started = true;
+    }
+    mm_info("web front: %zu event loop(s), CORS origin %s, fake IP %s, client_ip override %s", front->n_loops,
+            config->cors_origin, config->fake_ip, config->client_ip_override ? "on" : "off");
+    *out = front;
+    return MM_OK;
+cleanup:
+    mm_front_destroy(front);
+    return err;
+}
+
+uint16_t
+mm_front_port(const mm_front *front, size_t i)
+{
+    return front != NULL && i < front->n_listen ? front->ports[i] : 0;
+}
+
+void
+mm_front_stop(mm_front *front, uint32_t deadline_ms)
+{
+    if (front == NULL || front->stopped)
+        return;
+    front->stopped = true;
+    atomic_store(&front->stop_deadline_ns, mm_now_ns() + (uint64_t)deadline_ms * 1000000);
+    atomic_store(&front->stopping, true);
+    for (size_t i = 0; i < front->n_loops; i++)
+        if (front->loops[i]->thread_started)
+            mm_inbox_wake(front->loops[i]->inbox);
+    for (size_t i = 0; i < front->n_loops; i++)
+        if (front->loops[i]->thread_started) {
+            pthread_join(front->loops[i]->thread, NULL);
+            front->loops[i]->thread_started = false;
+        }
+    /* the loops closed their copies; this closes the sockets (the kernel stops accepting) */
+    for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
+        if (front->listen_fds[i] >= 0) {
+            close(front->listen_fds[i]);
+            front->listen_fds[i] = -1;
+        }
+    mm_info("web front stopped");
+}
+
+void
+mm_front_destroy(mm_front *front)
+{
+    if (front == NULL)
+        return;
+    mm_front_stop(front, 0);
+    for (size_t i = 0; i < front->n_loops; i++)
+        mm__front_loop_destroy(front->loops[i]);
+    free(front->loops);
+    for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
+        if (front->listen_fds[i] >= 0)
+            close(front->listen_fds[i]);
+    if (front->h2o_config_ready)
+        h2o_config_dispose(&front->h2o_config);
+    mm__front_limits_destroy(front->limits);
+    free(front);
+}

@@ -1,0 +1,357 @@
+/*
+ * One event loop of the web front: a thread running an h2o evloop that owns every connection
+ * it accepted (front_internal.h).
+ *
+ * A turn: announce the intent to sleep on the relay inbox (mm_inbox_wait_begin), run h2o (its
+ * epoll also watches the inbox's eventfd, registered as an h2o socket h2o never reads), then
+ * relay a bounded batch of wake-ups and flush the WebSockets they touched with one write each.
+ * h2o runs the callbacks of writes made outside h2o_evloop_run only on its next run, so a turn
+ * that relayed anything is followed by one that does not sleep. h2o_evloop_run returns -1 on
+ * EINTR: the loop runs on the front's stop flag, never on that result.
+ *
+ * Every accepted socket is tracked (on_close frees the tracker), which gives the open
+ * connection count, the max-connections refusal (a canned 503 written before h2o sees the
+ * socket), and, at stop, the list of what must be closed.
+ *
+ * Stop: stop accepting, disable keep-alive, refuse WebSockets still waiting for their first
+ * message; let requests finish until the deadline; abandon the rest with Error(503); give the
+ * connections MM__FRONT_CLOSE_ALL_MS to close (shutting down idle keep-alive sockets after a
+ * short grace), then drop what is left. Only a loop with no socket left disposes its h2o
+ * context; otherwise it is leaked with a warning, because h2o cannot dispose it safely.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mm/clock.h"
+#include "mm/log.h"
+#include "ws_conn.h"
+
+#define ACCEPTS_PER_WAKEUP 64
+#define STOP_GRACE_TURNS 20 /* x 10 ms before idle keep-alive sockets are shut down */
+
+static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                 "Content-Type: text/plain; charset=utf-8\r\n"
+                                 "Content-Length: 40\r\n"
+                                 "Connection: close\r\n"
+                                 "\r\n"
+                                 "too many connections; try again shortly\n";
+
+static void
+on_sock_close(void *data)
+{
+    mm__front_sock *t = data;
+    mm__front_loop *loop = t->loop;
+    if (t->ws != NULL)
+        t->ws->track = NULL;
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        loop->socks = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    loop->nsocks--;
+    atomic_fetch_sub(&loop->front->open_conns, 1);
+    atomic_fetch_sub_explicit(&loop->front->metrics.conns_open, 1, memory_order_relaxed);
+    free(t);
+}
+
+static void
+on_refused_written(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    h2o_socket_close(sock);
+}
+
+static void
+on_resume_accept(h2o_timeout_entry_t *e);
+
+static void
+on_accept(h2o_socket_t *listener, const char *err)
+{
+    mm__front_loop *loop = listener->data;
+    mm_front *front = loop->front;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        errno = 0;
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* out of descriptors: the listener would stay readable and spin the loop */
+                mm_warn("front: cannot accept (%s); pausing accepts for 100 ms", strerror(errno));
+                for (size_t k = 0; k < front->n_listen; k++)
+                    if (loop->listeners[k] != NULL)
+                        h2o_socket_read_stop(loop->listeners[k]);
+                if (!h2o_timeout_is_linked(&loop->resume_entry))
+                    h2o_timeout_link(loop->evloop, &loop->t_resume, &loop->resume_entry);
+            }
+            return;
+        }
+        mm__front_sock *t = calloc(1, sizeof(*t));
+        if (t == NULL) {
+            h2o_socket_close(sock);
+            continue;
+        }
+        t->sock = sock;
+        t->loop = loop;
+        t->next = loop->socks;
+        if (loop->socks != NULL)
+            loop->socks->prev = t;
+        loop->socks = t;
+        loop->nsocks++;
+        sock->on_close.cb = on_sock_close;
+        sock->on_close.data = t;
+        uint64_t open = atomic_fetch_add(&front->open_conns, 1) + 1;
+        atomic_fetch_add_explicit(&front->metrics.conns_open, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&front->metrics.conns_total, 1, memory_order_relaxed);
+        if (open > front->cfg.max_connections) {
+            mm__front_count_refusal(front, MM__REF_CONNECTIONS);
+            h2o_iovec_t v = h2o_iovec_init(refuse_503, sizeof(refuse_503) - 1);
+            h2o_socket_write(sock, &v, 1, on_refused_written);
+            continue;
+        }
+        h2o_accept(&loop->accept_ctx, sock);
+    }
+}
+
+static void
+on_resume_accept(h2o_timeout_entry_t *e)
+{
+    mm__front_loop *loop = MM__CONTAINER(e, mm__front_loop, resume_entry);
+    if (loop->stopping)
+        return;
+    for (size_t k = 0; k < loop->front->n_listen; k++)
+        if (loop->listeners[k] != NULL)
+            h2o_socket_read_start(loop->listeners[k], on_accept);
+}
+
+static void
+on_inbox_readable(h2o_socket_t *sock, const char *err)
+{
+    (void)sock; /* nothing to do here: the turn drains the inbox after h2o_evloop_run returns */
+    (void)err;
+}
+
+mm_err
+mm__front_loop_create(mm_front *front, size_t index, mm__front_loop **out, char *why, size_t why_len)
+{
+    mm__front_loop *loop = calloc(1, sizeof(*loop));
+    if (loop == NULL)
+        return mm_fail(MM_ERR_NOMEM, why, why_len, "out of memory");
+    loop->front = front;
+    loop->index = index;
+    mm_idmap_init(&loop->reqs);
+    *out = loop;
+    mm_inbox_config ic = {.capacity = front->cfg.relay_ring_capacity, .max_producers = 64};
+    mm_err err = mm_inbox_create(&ic, &loop->inbox);
+    if (err != MM_OK)
+        return mm_fail(err, why, why_len, "cannot create the relay inbox of loop %zu: %s", index, mm_err_str(err));
+    loop->evloop = h2o_evloop_create();
+    h2o_context_init(&loop->ctx, loop->evloop, &front->h2o_config);
+    loop->ctx_ready = true;
+    loop->accept_ctx.ctx = &loop->ctx;
+    loop->accept_ctx.hosts = front->h2o_config.hosts;
+    h2o_timeout_init(loop->evloop, &loop->t_first, front->cfg.first_message_timeout_ms);
+    h2o_timeout_init(loop->evloop, &loop->t_request, front->cfg.request_timeout_ms);
+    h2o_timeout_init(loop->evloop, &loop->t_ping, front->cfg.ping_interval_ms);
+    h2o_timeout_init(loop->evloop, &loop->t_linger, MM__FRONT_LINGER_MS);
+    h2o_timeout_init(loop->evloop, &loop->t_resume, 100);
+    loop->resume_entry.cb = on_resume_accept;
+    loop->timeouts_ready = true;
+    int efd = fcntl(mm_inbox_fd(loop->inbox), F_DUPFD_CLOEXEC, 0);
+    if (efd < 0)
+        return mm_fail(MM_ERR_SYS, why, why_len, "dup of the relay eventfd: %s", strerror(errno));
+    loop->inbox_sock = h2o_evloop_socket_create(loop->evloop, efd, H2O_SOCKET_FLAG_DONT_READ);
+    h2o_socket_read_start(loop->inbox_sock, on_inbox_readable);
+    for (size_t i = 0; i < front->n_listen; i++) {
+        int fd = fcntl(front->listen_fds[i], F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            return mm_fail(MM_ERR_SYS, why, why_len, "dup of a listening socket: %s", strerror(errno));
+        loop->listeners[i] = h2o_evloop_socket_create(loop->evloop, fd, H2O_SOCKET_FLAG_DONT_READ);
+        loop->listeners[i]->data = loop;
+        h2o_socket_read_start(loop->listeners[i], on_accept);
+    }
+    return MM_OK;
+}
+
+void
+mm__front_loop_turn(mm__front_loop *loop, int32_t max_wait_ms)
+{
+    bool sleeping = !loop->kick && mm_inbox_wait_begin(loop->inbox);
+    loop->kick = false;
+    if (h2o_evloop_run(loop->evloop, sleeping ? max_wait_ms : 0) != 0 && errno != EINTR)
+        mm_warn("front: event loop %zu: %s", loop->index, strerror(errno));
+    if (sleeping)
+        mm_inbox_wait_end(loop->inbox);
+    size_t n = mm__front_relay_drain(loop, MM__FRONT_LOOP_BATCH);
+    if (n > 0 || loop->dirty != NULL)
+        loop->kick = true;
+    mm__front_ws_flush_dirty(loop);
+    mm_inbox_stats st;
+    mm_inbox_get_stats(loop->inbox, &st);
+    atomic_store_explicit(&loop->snap_queue_depth, st.sent > st.received ? st.sent - st.received : 0, memory_order_relaxed);
+    atomic_store_explicit(&loop->snap_live, loop->nlive, memory_order_relaxed);
+    atomic_store_explicit(&loop->snap_h2o_413, loop->ctx.emitted_error_status[H2O_STATUS_ERROR_413], memory_order_relaxed);
+    atomic_store_explicit(&loop->snap_h2o_400, loop->ctx.emitted_error_status[H2O_STATUS_ERROR_400], memory_order_relaxed);
+}
+
+/* Turns until cond_done() or the deadline, sleeping at most 10 ms at a time. */
+static void
+turn_until(mm__front_loop *loop, uint64_t deadline_ns, bool (*done)(mm__front_loop *))
+{
+    while (!done(loop)) {
+        uint64_t now = mm_now_ns();
+        if (now >= deadline_ns)
+            return;
+        uint64_t left_ms = (deadline_ns - now + 999999) / 1000000;
+        mm__front_loop_turn(loop, left_ms < 10 ? (int32_t)left_ms : 10);
+    }
+}
+
+static bool
+no_requests(mm__front_loop *loop)
+{
+    return loop->nlive == 0;
+}
+
+static bool
+no_sockets(mm__front_loop *loop)
+{
+    return loop->nsocks == 0;
+}
+
+static void
+shutdown_sockets(mm__front_loop *loop, bool websockets_too)
+{
+    for (mm__front_sock *t = loop->socks; t != NULL; t = t->next)
+        if (websockets_too || t->ws == NULL)
+            shutdown(h2o_socket_get_fd(t->sock), SHUT_RDWR);
+}
+
+static void
+stop_loop(mm__front_loop *loop)
+{
+    mm_front *front = loop->front;
+    loop->stopping = true;
+    loop->ctx.shutdown_requested = 1;
+    h2o_timeout_unlink(&loop->resume_entry);
+    for (size_t i = 0; i < front->n_listen; i++)
+        if (loop->listeners[i] != NULL) {
+            h2o_socket_read_stop(loop->listeners[i]);
+            h2o_socket_close(loop->listeners[i]);
+            loop->listeners[i] = NULL;
+        }
+    mm__front_ws_stop_idle(loop);
+    loop->kick = true;
+    turn_until(loop, atomic_load(&front->stop_deadline_ns), no_requests);
+    if (loop->nlive > 0)
+        mm_info("front: loop %zu: %zu requests still open at the stop deadline; answering them 503", loop->index, loop->nlive);
+    mm__front_req *next;
+    for (mm__front_req *r = loop->live; r != NULL; r = next) {
+        next = r->next;
+        mm__front_count_refusal(front, MM__REF_STOPPING);
+        r->ops->abandon(r, 503, "the matchmaker front is stopping", MM__OUT_STOPPED);
+    }
+    mm__front_ws_flush_dirty(loop);
+    loop->kick = true;
+    uint64_t close_by = mm_now_ns() + (uint64_t)MM__FRONT_CLOSE_ALL_MS * 1000000;
+    turn_until(loop, mm_now_ns() + (uint64_t)STOP_GRACE_TURNS * 10 * 1000000, no_sockets);
+    shutdown_sockets(loop, false); /* idle keep-alives and stuck writes; WebSockets are closing */
+    turn_until(loop, close_by, no_sockets);
+    if (loop->nsocks > 0) {
+        mm__front_ws_kill_all(loop);
+        shutdown_sockets(loop, true);
+        loop->kick = true;
+        turn_until(loop, mm_now_ns() + 500 * 1000000ull, no_sockets);
+    }
+    if (loop->nsocks > 0)
+        mm_warn("front: loop %zu: %zu connections did not close; leaving them", loop->index, loop->nsocks);
+}
+
+/*
+ * h2o 2.2.5 keeps freed buffers and memory-pool chunks for reuse in thread-local lists that
+ * nothing frees when the thread ends. A loop thread empties them before it exits: the socket
+ * buffers through their public prototype; the pool chunks (whose list is private) by taking
+ * every recycled chunk into a pool of its own and freeing it directly. Without this each loop
+ * thread would leave up to ~200 KiB behind, which LeakSanitizer rightly reports.
+ */
+static void
+release_thread_caches(void)
+{
+    h2o_mem_recycle_t *buffers = &h2o_socket_buffer_prototype.allocator;
+    while (buffers->cnt > 0)
+        free(h2o_mem_alloc_recycle(buffers, 1));
+    for (int i = 0; i < 64; i++) { /* more than the recycler ever keeps (16) */
+        h2o_mem_pool_t pool;
+        h2o_mem_init_pool(&pool);
+        h2o_mem_alloc_pool(&pool, 1); /* a recycled chunk while there is one, then fresh ones */
+        free(pool.chunks);            /* the pool's only chunk, with nothing shared or direct */
+    }
+}
+
+/* Disposes the h2o side of a loop on the calling thread (only once no socket is left). */
+static void
+dispose_h2o(mm__front_loop *loop)
+{
+    if (!loop->ctx_ready)
+        return;
+    if (loop->nsocks > 0 || loop->ws_list != NULL) {
+        mm_warn("front: loop %zu: leaving its event loop with %zu open connections", loop->index, loop->nsocks);
+        return;
+    }
+    for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
+        if (loop->listeners[i] != NULL) {
+            h2o_socket_close(loop->listeners[i]);
+            loop->listeners[i] = NULL;
+        }
+    if (loop->inbox_sock != NULL) {
+        h2o_socket_close(loop->inbox_sock);
+        loop->inbox_sock = NULL;
+    }
+    h2o_evloop_run(loop->evloop, 0); /* closed sockets are freed on the next run */
+    if (loop->timeouts_ready) {
+        h2o_timeout_unlink(&loop->resume_entry);
+        h2o_timeout_dispose(loop->evloop, &loop->t_first);
+        h2o_timeout_dispose(loop->evloop, &loop->t_request);
+        h2o_timeout_dispose(loop->evloop, &loop->t_ping);
+        h2o_timeout_dispose(loop->evloop, &loop->t_linger);
+        h2o_timeout_dispose(loop->evloop, &loop->t_resume);
+        loop->timeouts_ready = false;
+    }
+    /* h2o 2.2.5 (evloop) closes the context's message queue but never frees its struct */
+    h2o_multithread_queue_t *queue = loop->ctx.queue;
+    h2o_context_dispose(&loop->ctx);
+    h2o_evloop_run(loop->evloop, 0);
+    free(queue);
+    h2o_evloop_destroy(loop->evloop);
+    loop->evloop = NULL;
+    loop->ctx_ready = false;
+}
+
+void *
+mm__front_loop_main(void *arg)
+{
+    mm__front_loop *loop = arg;
+    while (!atomic_load(&loop->front->stopping))
+        mm__front_loop_turn(loop, MM__FRONT_MAX_WAIT_MS);
+    stop_loop(loop);
+    dispose_h2o(loop);
+    if (!loop->ctx_ready)
+        release_thread_caches();
+    return NULL;
+}
+
+void
+mm__front_loop_destroy(mm__front_loop *loop)
+{
+    if (loop == NULL)
+        return;
+    dispose_h2o(loop); /* a loop whose thread never ran */
+    mm_inbox_destroy(loop->inbox, NULL, NULL);
+    mm_idmap_dispose(&loop->reqs);
+    free(loop);
+}
