@@ -1,32 +1,42 @@
 #!/usr/bin/env bash
-# The local stack (`make run`): builds, then starts nats-server with JetStream, the Edgegap
-# simulator and the game-server simulator on loopback, prints every address, and stays in the
-# foreground. Ctrl-C (or SIGTERM) stops everything it started; nothing is left running.
+# The local stack (`make run`): builds, then starts on loopback nats-server with JetStream and the
+# reference's local users, the Edgegap simulator, the game-server simulator, bevygap_matchmaker
+# with the seed's flags and bevygap_matchmaker_httpd --cors http://127.0.0.1; prints every
+# address and stays in the foreground. Ctrl-C (or SIGTERM) stops everything it started; nothing
+# is left running.
 #
-# The matchmaker and its web front join this script with the issues that build them.
+# NATS users (as the reference's local setup): matchmaker, matchmaker_httpd and gameserver, each
+# with its own name as password; TLS off on loopback (NATS_INSECURE=1).
 #
-# Overridable by environment: MM_NATS_PORT (4222), MM_EDGEGAP_PORT (8800),
-# MM_PROTOCOL_ID (80085), MM_PRIVATE_KEY (the seed's key), MM_RUN_DIR (.run).
+# Overridable by environment: MM_NATS_PORT (4222), MM_EDGEGAP_PORT (8800), MM_HTTP_PORT (3000),
+# MM_PROTOCOL_ID (80085), MM_PRIVATE_KEY (the seed's key), MM_RUN_DIR (.run),
+# MM_MATCHMAKER_ARGS (extra flags for bevygap_matchmaker), MM_SKIP_BUILD=1 (use the programs as
+# they are), MM_BUILD_DIR (build; tests point it at their own build tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NATS_PORT=${MM_NATS_PORT:-4222}
 EDGEGAP_PORT=${MM_EDGEGAP_PORT:-8800}
+HTTP_PORT=${MM_HTTP_PORT:-3000}
 PROTOCOL_ID=${MM_PROTOCOL_ID:-80085}
 PRIVATE_KEY=${MM_PRIVATE_KEY:-'1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1'}
 RUN_DIR=${MM_RUN_DIR:-.run}
+mkdir -p "$RUN_DIR" && RUN_DIR=$(cd "$RUN_DIR" && pwd)
 API_KEY='token local-dev-key'
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+BIN=${MM_BUILD_DIR:-build}
+if [ "${MM_SKIP_BUILD:-0}" != 1 ]; then
+    cmake -S . -B "$BIN" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BIN" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+fi
 
 NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
 mkdir -p "$RUN_DIR/nats" "$RUN_DIR/logs"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$NATS_PORT" "$EDGEGAP_PORT"; do
+for p in "$NATS_PORT" "$EDGEGAP_PORT" "$HTTP_PORT"; do
     if port_busy "$p"; then
-        echo "run-local: port $p on 127.0.0.1 is already in use (set MM_NATS_PORT / MM_EDGEGAP_PORT)" >&2
+        echo "run-local: port $p on 127.0.0.1 is already in use (set MM_NATS_PORT / MM_EDGEGAP_PORT / MM_HTTP_PORT)" >&2
         exit 1
     fi
 done
@@ -55,34 +65,69 @@ wait_port() { # port name
     exit 1
 }
 
-"$NATS_SERVER" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$RUN_DIR/nats" >"$RUN_DIR/logs/nats-server.log" 2>&1 &
+cat >"$RUN_DIR/nats.conf" <<CONF
+# written by deploy/run-local.sh: the reference's local users (each its own name as password)
+listen: 127.0.0.1:$NATS_PORT
+jetstream { store_dir: "$RUN_DIR/nats" }
+authorization {
+  users: [
+    { user: matchmaker, password: matchmaker }
+    { user: matchmaker_httpd, password: matchmaker_httpd }
+    { user: gameserver, password: gameserver }
+  ]
+}
+CONF
+"$NATS_SERVER" -c "$RUN_DIR/nats.conf" >"$RUN_DIR/logs/nats-server.log" 2>&1 &
 pids+=($!)
 wait_port "$NATS_PORT" nats-server
 
-build/edgegap_sim --listen "127.0.0.1:$EDGEGAP_PORT" --api-key "$API_KEY" \
+"$BIN"/edgegap_sim --listen "127.0.0.1:$EDGEGAP_PORT" --api-key "$API_KEY" \
     --app bevygap-spaceships --app-version 1 >"$RUN_DIR/logs/edgegap_sim.log" 2>&1 &
 pids+=($!)
 wait_port "$EDGEGAP_PORT" edgegap_sim
 
 export NATS_HOST="127.0.0.1:$NATS_PORT" NATS_INSECURE=1
-MM_PRIVATE_KEY="$PRIVATE_KEY" build/gameserver_sim --edgegap-sim "http://127.0.0.1:$EDGEGAP_PORT" \
+NATS_USER=gameserver NATS_PASSWORD=gameserver MM_PRIVATE_KEY="$PRIVATE_KEY" \
+    "$BIN"/gameserver_sim --edgegap-sim "http://127.0.0.1:$EDGEGAP_PORT" \
     --protocol-id "$PROTOCOL_ID" --private-key-env MM_PRIVATE_KEY --auto \
     >"$RUN_DIR/logs/gameserver_sim.log" 2>&1 &
 pids+=($!)
 
+# shellcheck disable=SC2086 # MM_MATCHMAKER_ARGS is a list of flags
+NATS_USER=matchmaker NATS_PASSWORD=matchmaker EDGEGAP_API_KEY="$API_KEY" \
+    "$BIN"/bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 \
+    --lightyear-protocol-id "$PROTOCOL_ID" --lightyear-private-key "$PRIVATE_KEY" \
+    --edgegap-url "http://127.0.0.1:$EDGEGAP_PORT" ${MM_MATCHMAKER_ARGS:-} \
+    >"$RUN_DIR/logs/bevygap_matchmaker.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do
+    grep -q "matchmaker ready" "$RUN_DIR/logs/bevygap_matchmaker.log" && break
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+done
+if ! grep -q "matchmaker ready" "$RUN_DIR/logs/bevygap_matchmaker.log"; then
+    echo "run-local: bevygap_matchmaker did not start:" >&2
+    tail -5 "$RUN_DIR/logs/bevygap_matchmaker.log" >&2
+    exit 1
+fi
+
+NATS_USER=matchmaker_httpd NATS_PASSWORD=matchmaker_httpd \
+    "$BIN"/bevygap_matchmaker_httpd --cors http://127.0.0.1 --bind "0.0.0.0:$HTTP_PORT" \
+    >"$RUN_DIR/logs/bevygap_matchmaker_httpd.log" 2>&1 &
+pids+=($!)
+wait_port "$HTTP_PORT" bevygap_matchmaker_httpd
+
 cat <<TXT
 run-local: the local stack is up (logs in $RUN_DIR/logs/):
-  nats-server     nats://127.0.0.1:$NATS_PORT  (JetStream, data in $RUN_DIR/nats)
+  web front       http://localhost:$HTTP_PORT/  (open it and press Play; WebSocket ws://localhost:$HTTP_PORT/matchmaker/ws)
+  nats-server     nats://127.0.0.1:$NATS_PORT  (JetStream, data in $RUN_DIR/nats; users matchmaker,
+                  matchmaker_httpd, gameserver, each with its own name as password)
   edgegap_sim     http://127.0.0.1:$EDGEGAP_PORT  (EDGEGAP_API_KEY='$API_KEY', app bevygap-spaceships version 1)
-  gameserver_sim  NATS subjects gameserver_sim.connect / gameserver_sim.disconnect (auto mode on)
+  gameserver_sim  plays the game servers and their players (auto mode)
+  matchmaker      bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 --lightyear-protocol-id $PROTOCOL_ID
+  metrics         http://localhost:$HTTP_PORT/metrics
 
-Try the Edgegap API (docs/edgegap_sim.md):
-  curl -s -H 'authorization: $API_KEY' -H 'content-type: application/json' \\
-       -d '{"app_name":"bevygap-spaceships","version_name":"1","ip_list":["81.128.157.100"]}' \\
-       http://127.0.0.1:$EDGEGAP_PORT/v1/session
-
-The matchmaker (bevygap_matchmaker) and its web front on http://localhost:3000 arrive with
-the next issues. Press Ctrl-C to stop everything.
+Open http://localhost:$HTTP_PORT/ and press Play. Press Ctrl-C to stop everything.
 TXT
 
 # Stay up until a child dies or we are told to stop.

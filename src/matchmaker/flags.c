@@ -45,7 +45,10 @@ static const char usage[] =
     "  --stop-deadline-ms MS         on SIGTERM, how long requests in flight may finish (default 10000)\n"
     "  --log-format text|json        (default text)\n"
     "  --log-level debug|info|warn|error (default info)\n"
-    "  --help                        this text\n";
+    "  --http ADDR                   also serve the web front (all-in-one mode: requests go straight to\n"
+    "                                this matchmaker, no NATS hop) on ADDR, e.g. 0.0.0.0:3000 (default off)\n"
+    "  --help                        this text\n"
+    "Web front (with --http; --bind adds addresses):\n";
 
 static int
 bad(const char *flag, const char *why)
@@ -146,8 +149,21 @@ one(const char *name, const char *v, mm_matchmaker_flags *f)
         if (lvl < 0)
             return bad(name, "must be debug, info, warn or error");
         f->log_level = (mm_log_level)lvl;
-    } else
-        return bad(name, "unknown flag");
+    } else if (strcmp(name, "--http") == 0) {
+        char why_front[256];
+        if (mm_front_config_flag(&f->front, "--bind", v, NULL, why_front, sizeof(why_front)) != 1)
+            return bad(name, why_front);
+        f->http = v;
+    } else {
+        char why_front[256];
+        int rc = mm_front_config_flag(&f->front, name, v, NULL, why_front, sizeof(why_front));
+        if (rc == 0)
+            return bad(name, "unknown flag");
+        if (rc < 0) {
+            fprintf(stderr, "bevygap_matchmaker: %s (see --help)\n", why_front);
+            return 2;
+        }
+    }
     return 0;
 }
 
@@ -213,6 +229,7 @@ int
 mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
 {
     memset(f, 0, sizeof(*f));
+    mm_front_config_init(&f->front);
     f->app_name = "spacepit_server";
     f->app_version = "v0.0.1";
     f->protocol_id = 1982;
@@ -233,6 +250,7 @@ mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(usage, stdout);
+            fputs(mm_front_config_usage(), stdout);
             return 1;
         }
         if (strncmp(arg, "--", 2) != 0)
@@ -251,6 +269,12 @@ mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
             if (strlen(arg) >= sizeof(name))
                 return bad("flag", "name too long");
             strcpy(name, arg);
+            bool takes = true;
+            mm_front_config probe = f->front;
+            if (mm_front_config_flag(&probe, name, NULL, &takes, NULL, 0) == 1 && !takes) {
+                f->front = probe; /* a web-front flag without a value */
+                continue;
+            }
             if (i + 1 >= argc)
                 return bad(name, "needs a value");
             value = argv[++i];

@@ -18,7 +18,9 @@
 
 #include "matchmaker.h"
 #include "mm/deleter.h"
+#include "mm/direct_backend.h"
 #include "mm/edgegap.h"
+#include "mm/front.h"
 #include "mm/intake.h"
 #include "mm/kv.h"
 #include "mm/kv_watch.h"
@@ -116,6 +118,8 @@ typedef struct services {
     mm_reaper *reaper;
     mm_deleter *deleter;
     mm_intake *intake;
+    mm_direct_backend *direct; /* --http only */
+    mm_front *front;           /* --http only */
 } services;
 
 static int
@@ -182,16 +186,36 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         mm_error("%s", why);
         return 1;
     }
+    if (f->http != NULL) {
+        /* all-in-one: the web front's requests go straight to the provisioner */
+        mm_direct_backend_config bc = {.provisioner = s->prov, .nc = nc, .app = f->app_name, .version = f->app_version};
+        if (mm_direct_backend_create(&bc, &s->direct, why, sizeof(why)) != MM_OK) {
+            mm_error("%s", why);
+            return 1;
+        }
+        mm_front_backend backend;
+        mm_direct_backend_backend(s->direct, &backend);
+        if (mm_front_start(&f->front, &backend, &s->front, why, sizeof(why)) != MM_OK) {
+            mm_error("%s", why);
+            return 1;
+        }
+    }
     return 0;
 }
 
 static void
 stop_services(services *s, const mm_matchmaker_flags *f)
 {
+    /* the web front first (include/mm/front.h): stop accepting, let its requests finish */
+    if (s->front != NULL)
+        mm_front_stop(s->front, (uint32_t)f->stop_deadline_ms);
+    mm_direct_backend_close(s->direct);
     mm_intake_stop(s->intake, 2000);
     mm_provisioner_stop(s->prov, f->stop_deadline_ms);
     mm_kv_watch_destroy(s->certs);
     mm_provisioner_destroy(s->prov);
+    mm_front_destroy(s->front); /* after the provisioner freed the relay sinks it held */
+    mm_direct_backend_destroy(s->direct);
     mm_reaper_destroy(s->reaper);
     mm_deleter_destroy(s->deleter);
     mm_minter_destroy(s->minter);

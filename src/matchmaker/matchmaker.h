@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mm/front.h"
 #include "mm/log.h"
 #include "mm/token.h"
 
@@ -20,6 +21,8 @@ typedef struct mm_matchmaker_flags {
     int kv_replicas;                                          /* 1 */
     bool kv_memory;                                           /* false: file storage */
     uint64_t protocol_id;                                     /* default 1982 */
+    const char *http;                                         /* --http ADDR: all-in-one web front; NULL: none */
+    mm_front_config front;                                    /* the web front's flags (used with --http) */
     const char *webhook_url;                                  /* NULL: none */
     const char *edgegap_url;                                  /* default https://api.edgegap.com */
     uint64_t poll_delay_ms;                                   /* 200 */

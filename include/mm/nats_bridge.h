@@ -1,0 +1,112 @@
+/*
+ * The NATS bridge: the backend of bevygap_matchmaker_httpd (include/mm/front.h; SPEC.md section
+ * 3; ARCHITECTURE.md, "Threads of the web front"). An actor that turns each request of the web
+ * front into a NATS request and relays every reply to the request's sink, in order.
+ *
+ *   WS / chunked   core request on matchmaker.request.<game>.<version>, payload
+ *                  {"client_ip","game","version"} (mm_request_payload); every reply is one
+ *                  feedback text passed to the sink as it is; the EMPTY reply ends the request.
+ *   WANNAPLAY      NATS service request on session.gensession, payload {"client_ip"}; the one
+ *                  reply {"connect_token",...} becomes a SessionReady text followed by the end;
+ *                  an error reply (headers Nats-Service-Error-Code / Nats-Service-Error) becomes
+ *                  Error(code, message); a malformed reply Error(502, ...).
+ *
+ * Replies come back on ONE wildcard subscription, <inbox>.*, where <inbox> is a fresh
+ * _INBOX.<nuid> per bridge and the last token is the request's id: one subscription for every
+ * request instead of one per request.
+ *
+ * Answers the bridge gives itself (each followed by the end):
+ *   Error(503, "no matchmaker is serving <game> <version>")  the server said "no responders"
+ *       (nats-server 2.2+ answers a request nobody subscribes to with a 503 status at once;
+ *       for WANNAPLAY the message names session.gensession instead);
+ *   Error(503, ...)  NATS is not connected when the request arrives, or the connection was lost
+ *       or re-made while it was in flight (core NATS replies sent meanwhile are gone, so waiting
+ *       would only end in the timeout);
+ *   Error(408, ...)  no end within request_timeout_ms of the publish;
+ *   Error(503, "the web front is stopping")  still in flight when the bridge stops.
+ *
+ * Threads: mm_nats_bridge_submit (the backend's submit), ready, metrics and get_stats from any
+ * thread, never blocking; start, stop and destroy from one owner thread. The NATS subscription's
+ * callback runs on nats.c's delivery thread and only posts the message to the actor; when the
+ * actor's inbox is full it waits for room (backpressure onto nats.c's pending queue for the
+ * subscription), so no reply of a live request is ever dropped by the bridge. The connection is
+ * borrowed and must outlive the bridge. Shutdown order (front.h): mm_front_stop, then
+ * mm_nats_bridge_stop, then mm_front_destroy, then mm_nats_bridge_destroy.
+ */
+#ifndef MM_NATS_BRIDGE_H
+#define MM_NATS_BRIDGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nats/nats.h>
+
+#include "mm/err.h"
+#include "mm/front.h"
+#include "mm/reply.h"
+
+#define MM_NATS_BRIDGE_DEFAULT_TIMEOUT_MS 90000u /* the matchmaker's own limit is 60 s */
+
+typedef struct mm_nats_bridge_config {
+    natsConnection *nc;          /* borrowed; required */
+    uint32_t request_timeout_ms; /* publish to end; 0: MM_NATS_BRIDGE_DEFAULT_TIMEOUT_MS */
+    uint32_t check_interval_ms;  /* connection check while requests are in flight; 0: 250 */
+    uint32_t inbox_capacity;     /* messages queued per sending thread; 0: 4095 */
+} mm_nats_bridge_config;
+
+typedef struct mm_nats_bridge_stats {
+    uint64_t submitted;     /* requests accepted by submit */
+    uint64_t refused;       /* submits refused (inbox full or stopping) */
+    uint64_t published;     /* requests published on NATS (streaming and gensession) */
+    uint64_t completed;     /* requests that ended with the matchmaker's own end or answer */
+    uint64_t no_responders; /* answered 503: nobody serves that subject */
+    uint64_t nats_down;     /* answered 503: NATS not connected, or the connection was lost */
+    uint64_t timeouts;      /* answered 408 */
+    uint64_t failed;        /* answered 500/502: publish failed, malformed gensession answer, ... */
+    uint64_t replies;       /* reply messages received */
+    uint64_t late_replies;  /* replies for requests no longer in flight (dropped) */
+    uint64_t full_waits;    /* times the delivery thread waited for room in the inbox */
+    uint64_t in_flight;     /* requests accepted and not finished, now */
+    uint64_t inbox_depth;   /* messages waiting in the actor's inbox, now (approximate) */
+} mm_nats_bridge_stats;
+
+typedef struct mm_nats_bridge mm_nats_bridge;
+
+/**
+ * Subscribes the reply inbox and starts the actor. MM_ERR_INVALID (no connection), MM_ERR_NOMEM,
+ * MM_ERR_IO (subscribing failed), MM_ERR_SYS; why says which. The connection need not be
+ * connected yet: requests are answered 503 until it is.
+ */
+mm_err mm_nats_bridge_start(const mm_nats_bridge_config *config, mm_nats_bridge **out, char *why, size_t why_len);
+
+/**
+ * The backend's submit (front.h): copies req and posts it with sink to the actor. MM_OK: the
+ * bridge owns sink and will end and free it. MM_ERR_FULL (the calling thread's queue is full),
+ * MM_ERR_STOPPED, MM_ERR_NOMEM, MM_ERR_INVALID (unknown route): the caller still owns sink.
+ */
+mm_err mm_nats_bridge_submit(mm_nats_bridge *bridge, const mm_front_request *req, mm_reply_sink *sink);
+
+/** The backend's ready: NATS connected and the bridge not stopping. */
+bool mm_nats_bridge_ready(mm_nats_bridge *bridge);
+
+/** The backend's metrics: the counters above in Prometheus text form (front.h contract). */
+size_t mm_nats_bridge_metrics(mm_nats_bridge *bridge, char *buf, size_t len);
+
+/** Fills *out with ctx = bridge and the three functions above. */
+void mm_nats_bridge_backend(mm_nats_bridge *bridge, mm_front_backend *out);
+
+/** Counters (approximate while requests flow). */
+void mm_nats_bridge_get_stats(mm_nats_bridge *bridge, mm_nats_bridge_stats *out);
+
+/**
+ * Unsubscribes (waiting until the delivery callback has returned), stops the actor: requests
+ * queued or in flight get Error(503, "the web front is stopping") and their sinks are freed.
+ * Later submits return MM_ERR_STOPPED. Idempotent.
+ */
+void mm_nats_bridge_stop(mm_nats_bridge *bridge);
+
+/** Stops if needed and frees. No thread may call submit any more. Accepts NULL. */
+void mm_nats_bridge_destroy(mm_nats_bridge *bridge);
+
+#endif

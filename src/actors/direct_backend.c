@@ -1,0 +1,160 @@
+/*
+ * The all-in-one backend (include/mm/direct_backend.h): the web front's requests go straight to
+ * the provisioner actor. No state of its own besides the served game/version and counters, all
+ * read-only or atomic, so every function is safe on any front loop thread and never blocks
+ * (mm_provisioner_submit only posts to a bounded inbox).
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/direct_backend.h"
+#include "mm/log.h"
+#include "mm/request.h"
+#include "prom_text.h"
+
+struct mm_direct_backend {
+    mm_provisioner *provisioner;
+    natsConnection *nc;
+    char app[128], version[128];
+    atomic_bool closed;
+    atomic_uint_fast64_t submitted, other_game, busy, stopped, failed;
+};
+
+mm_err
+mm_direct_backend_create(const mm_direct_backend_config *config, mm_direct_backend **out, char *why, size_t why_len)
+{
+    if (out == NULL)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "direct backend: out is required");
+    *out = NULL;
+    if (config == NULL || config->provisioner == NULL || config->nc == NULL || config->app == NULL || config->version == NULL)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "direct backend: provisioner, connection, app and version are required");
+    mm_direct_backend *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return mm_fail(MM_ERR_NOMEM, why, why_len, "direct backend: out of memory");
+    if (strlen(config->app) >= sizeof(d->app) || strlen(config->version) >= sizeof(d->version)) {
+        free(d);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "direct backend: app or version longer than %zu bytes", sizeof(d->app) - 1);
+    }
+    d->provisioner = config->provisioner;
+    d->nc = config->nc;
+    snprintf(d->app, sizeof(d->app), "%s", config->app);
+    snprintf(d->version, sizeof(d->version), "%s", config->version);
+    if (!mm_request_name_valid(d->app) || !mm_request_name_valid(d->version))
+        mm_warn("direct backend: app '%s' or version '%s' is not a valid request name: only wannaplay requests can reach it",
+                d->app, d->version);
+    *out = d;
+    return MM_OK;
+}
+
+mm_err
+mm_direct_backend_submit(mm_direct_backend *d, const mm_front_request *req, mm_reply_sink *sink)
+{
+    if (d == NULL || req == NULL || sink == NULL)
+        return MM_ERR_INVALID;
+    if (atomic_load(&d->closed)) {
+        atomic_fetch_add(&d->stopped, 1);
+        return MM_ERR_STOPPED;
+    }
+    if (req->route != MM_FRONT_WANNAPLAY && (strcmp(req->req.game, d->app) != 0 || strcmp(req->req.version, d->version) != 0)) {
+        char text[128];
+        snprintf(text, sizeof(text), "no matchmaker is serving %s %s", req->req.game, req->req.version);
+        atomic_fetch_add(&d->other_game, 1);
+        mm_reply_error(sink, 503, text);
+        mm_reply_free(sink);
+        return MM_OK;
+    }
+    mm_err err = mm_provisioner_submit(d->provisioner, sink, req->req.client_ip);
+    switch (err) {
+    case MM_OK:
+        atomic_fetch_add(&d->submitted, 1);
+        break;
+    case MM_ERR_FULL:
+        atomic_fetch_add(&d->busy, 1);
+        break;
+    case MM_ERR_STOPPED:
+        atomic_fetch_add(&d->stopped, 1);
+        break;
+    default:
+        atomic_fetch_add(&d->failed, 1);
+        mm_warn("direct backend: request %llu refused by the provisioner: %s", (unsigned long long)req->id, mm_err_str(err));
+        break;
+    }
+    return err;
+}
+
+bool
+mm_direct_backend_ready(mm_direct_backend *d)
+{
+    return d != NULL && !atomic_load(&d->closed) && natsConnection_Status(d->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+void
+mm_direct_backend_get_stats(mm_direct_backend *d, mm_direct_backend_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (d == NULL)
+        return;
+    st->submitted = atomic_load(&d->submitted);
+    st->other_game = atomic_load(&d->other_game);
+    st->busy = atomic_load(&d->busy);
+    st->stopped = atomic_load(&d->stopped);
+    st->failed = atomic_load(&d->failed);
+}
+
+size_t
+mm_direct_backend_metrics(mm_direct_backend *d, char *buf, size_t len)
+{
+    mm_direct_backend_stats st;
+    mm__prom p = {.buf = buf, .len = len};
+    mm_direct_backend_get_stats(d, &st);
+    mm__prom_line(&p, "# HELP mm_direct_requests_total Requests of the web front in the all-in-one mode, by outcome.");
+    mm__prom_line(&p, "# TYPE mm_direct_requests_total counter");
+    mm__prom_line(&p, "mm_direct_requests_total{outcome=\"submitted\"} %llu", (unsigned long long)st.submitted);
+    mm__prom_line(&p, "mm_direct_requests_total{outcome=\"other_game\"} %llu", (unsigned long long)st.other_game);
+    mm__prom_line(&p, "mm_direct_requests_total{outcome=\"busy\"} %llu", (unsigned long long)st.busy);
+    mm__prom_line(&p, "mm_direct_requests_total{outcome=\"stopped\"} %llu", (unsigned long long)st.stopped);
+    mm__prom_line(&p, "mm_direct_requests_total{outcome=\"failed\"} %llu", (unsigned long long)st.failed);
+    return p.used;
+}
+
+static mm_err
+backend_submit(void *ctx, const mm_front_request *req, mm_reply_sink *sink)
+{
+    return mm_direct_backend_submit(ctx, req, sink);
+}
+
+static bool
+backend_ready(void *ctx)
+{
+    return mm_direct_backend_ready(ctx);
+}
+
+static size_t
+backend_metrics(void *ctx, char *buf, size_t len)
+{
+    return mm_direct_backend_metrics(ctx, buf, len);
+}
+
+void
+mm_direct_backend_backend(mm_direct_backend *d, mm_front_backend *out)
+{
+    out->ctx = d;
+    out->submit = backend_submit;
+    out->ready = backend_ready;
+    out->metrics = backend_metrics;
+}
+
+void
+mm_direct_backend_close(mm_direct_backend *d)
+{
+    if (d != NULL)
+        atomic_store(&d->closed, true);
+}
+
+void
+mm_direct_backend_destroy(mm_direct_backend *d)
+{
+    free(d);
+}

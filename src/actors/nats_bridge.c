@@ -1,0 +1,314 @@
+/*
+ * The NATS bridge actor (include/mm/nats_bridge.h): the backend of bevygap_matchmaker_httpd.
+ *
+ * Owns: every request in flight (a bridge_req, under its reply token in an mm_idmap and on a
+ * list), each with its reply sink and deadline timer; a connection-check timer, armed while any
+ * request is in flight; a natsStatistics object to read the reconnect count.
+ * Receives: SUBMIT (a bridge_req made by mm_nats_bridge_submit on a front loop thread) and REPLY
+ * (a natsMsg posted by the <inbox>.* subscription's callback on nats.c's delivery thread).
+ * Sends: requests with the reply subject <inbox>.<token> (natsConnection_PublishRequest only
+ * appends to the connection's buffer: it never blocks); feedback texts to the sinks.
+ * Never: calls a blocking NATS function; lets another thread touch a request; ends a request
+ * twice (every path goes through req_finish, which unlinks it first, so a late reply or timer
+ * finds nothing).
+ *
+ * Order: one subscription delivers on one nats.c thread, which is one producer ring of the
+ * actor's inbox, so the replies of a request reach its sink in the order the server sent them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/feedback.h"
+#include "mm/log.h"
+#include "mm/parse.h"
+#include "nats_bridge_internal.h"
+
+#define STOPPING_MESSAGE "the web front is stopping"
+#define DOWN_MESSAGE "the matchmaker cannot be reached (NATS is not connected); try again"
+#define LOST_MESSAGE "the connection to the matchmaker was lost; try again"
+
+/* ---- requests ---- */
+
+static void
+req_unlink(mm_nats_bridge *b, bridge_req *r)
+{
+    if (!r->linked)
+        return;
+    r->linked = false;
+    mm_idmap_remove(&b->reqs, r->token);
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        b->head = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    mm_timer_stop(b->self, &r->deadline);
+}
+
+/* Ends r (with Error(status, message) first when message is not NULL) and frees it. */
+static void
+req_finish(mm_nats_bridge *b, bridge_req *r, uint16_t status, const char *message)
+{
+    req_unlink(b, r);
+    if (message != NULL)
+        mm_reply_error(r->sink, status, message);
+    else
+        mm_reply_end(r->sink);
+    mm_reply_free(r->sink);
+    free(r);
+    atomic_fetch_sub(&b->in_flight, 1);
+}
+
+static size_t
+fail_all(mm_nats_bridge *b, atomic_uint_fast64_t *counter, const char *message)
+{
+    size_t n = 0;
+    while (b->head != NULL) {
+        atomic_fetch_add(counter, 1);
+        req_finish(b, b->head, 503, message);
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Reads the connection's state. Requests in flight are answered 503 when it is down or was
+ * re-made since the last check: core NATS replies sent to us meanwhile are lost for good.
+ * Returns true when connected.
+ */
+static bool
+connection_check(mm_nats_bridge *b)
+{
+    bool up = natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;
+    uint64_t in_msgs, in_bytes, out_msgs, out_bytes, reconnects = b->reconnects;
+    if (b->nstats != NULL && natsConnection_GetStats(b->nc, b->nstats) == NATS_OK)
+        natsStatistics_GetCounts(b->nstats, &in_msgs, &in_bytes, &out_msgs, &out_bytes, &reconnects);
+    if ((!up || reconnects != b->reconnects) && b->head != NULL) {
+        size_t n = fail_all(b, &b->nats_down, LOST_MESSAGE);
+        mm_warn("bridge: the NATS connection was lost; %zu requests in flight answered 503", n);
+    }
+    b->reconnects = reconnects;
+    return up;
+}
+
+static void
+check_timer_fired(mm_timer *t)
+{
+    mm_nats_bridge *b = (mm_nats_bridge *)((char *)t - offsetof(mm_nats_bridge, check_timer));
+    connection_check(b);
+    if (b->head != NULL && mm_timer_start(b->self, &b->check_timer, b->check_ms, check_timer_fired) != MM_OK)
+        mm_error("bridge: cannot re-arm the connection check (out of memory)");
+}
+
+static void
+deadline_fired(mm_timer *t)
+{
+    bridge_req *r = (bridge_req *)t; /* the timer is the first member */
+    mm_nats_bridge *b = r->bridge;
+    char text[96];
+    atomic_fetch_add(&b->timeouts, 1);
+    mm_info("bridge: request %llu: no end from the matchmaker within %u ms", (unsigned long long)r->front_id, b->timeout_ms);
+    snprintf(text, sizeof(text), "timed out waiting for the matchmaker (%u s)", (b->timeout_ms + 999) / 1000);
+    req_finish(b, r, 408, text);
+}
+
+/* Builds the subject and payload of r. MM_OK, or the reply already went out (returns non-OK). */
+static mm_err
+req_message(mm_nats_bridge *b, bridge_req *r, char *subject, size_t subject_len, char **payload, size_t *len)
+{
+    char why[160];
+    mm_err err;
+    if (r->route == MM_FRONT_WANNAPLAY) {
+        snprintf(subject, subject_len, "%s", MM_GENSESSION_SUBJECT);
+        err = mm_request_gensession_payload(r->req.client_ip, payload, len, why, sizeof(why));
+    } else {
+        err = mm_request_subject(r->req.game, r->req.version, subject, subject_len, why, sizeof(why));
+        if (err == MM_OK)
+            err = mm_request_payload(r->req.client_ip, r->req.game, r->req.version, payload, len, why, sizeof(why));
+    }
+    if (err != MM_OK) {
+        atomic_fetch_add(&b->failed, 1);
+        req_finish(b, r, err == MM_ERR_INVALID ? 400 : 500, err == MM_ERR_INVALID ? why : "out of memory");
+    }
+    return err;
+}
+
+static void
+on_submit(mm_nats_bridge *b, bridge_req *r)
+{
+    char subject[MM_REQUEST_SUBJECT_LEN], reply[96];
+    char *payload = NULL;
+    size_t len = 0;
+    if (!connection_check(b)) {
+        atomic_fetch_add(&b->nats_down, 1);
+        req_finish(b, r, 503, DOWN_MESSAGE);
+        return;
+    }
+    if (req_message(b, r, subject, sizeof(subject), &payload, &len) != MM_OK)
+        return;
+    if (mm_idmap_add(&b->reqs, r, &r->token) != MM_OK ||
+        mm_timer_start(b->self, &r->deadline, b->timeout_ms, deadline_fired) != MM_OK) {
+        mm_idmap_remove(&b->reqs, r->token); /* token 0 (never added) is a no-op */
+        atomic_fetch_add(&b->failed, 1);
+        req_finish(b, r, 500, "out of memory");
+        goto cleanup;
+    }
+    r->linked = true;
+    r->prev = NULL;
+    r->next = b->head;
+    if (b->head != NULL)
+        b->head->prev = r;
+    b->head = r;
+    snprintf(reply, sizeof(reply), "%s.%llu", b->inbox, (unsigned long long)r->token);
+    natsStatus s = natsConnection_PublishRequest(b->nc, subject, reply, payload, (int)len);
+    if (s != NATS_OK) {
+        mm_warn("bridge: request %llu: publishing on %s failed: %s", (unsigned long long)r->front_id, subject,
+                natsStatus_GetText(s));
+        atomic_fetch_add(&b->nats_down, 1);
+        req_finish(b, r, 503, DOWN_MESSAGE);
+        goto cleanup;
+    }
+    atomic_fetch_add(&b->published, 1);
+    if (!mm_timer_active(&b->check_timer) && mm_timer_start(b->self, &b->check_timer, b->check_ms, check_timer_fired) != MM_OK)
+        mm_error("bridge: cannot arm the connection check (out of memory)");
+cleanup:
+    free(payload);
+}
+
+/* The one answer of session.gensession: SessionReady and the end, or the service error. */
+static void
+on_gensession_answer(mm_nats_bridge *b, bridge_req *r, natsMsg *msg)
+{
+    const char *code = NULL, *text = NULL;
+    if (natsMsgHeader_Get(msg, MM_NATS_SERVICE_ERROR_CODE, &code) == NATS_OK && code != NULL) {
+        uint64_t status = 500;
+        char why[96];
+        if (mm_parse_u64(code, 100, 999, &status, why, sizeof(why)) != MM_OK)
+            status = 500;
+        if (natsMsgHeader_Get(msg, MM_NATS_SERVICE_ERROR, &text) != NATS_OK || text == NULL || text[0] == '\0')
+            text = "unknown error";
+        atomic_fetch_add(&b->completed, 1);
+        req_finish(b, r, (uint16_t)status, text);
+        return;
+    }
+    const char *data = natsMsg_GetData(msg);
+    int len = natsMsg_GetDataLength(msg);
+    mm_session_response resp;
+    char why[160] = "empty";
+    char *ready = NULL;
+    size_t ready_len = 0;
+    if (data == NULL || len <= 0 || mm_session_response_decode(data, (size_t)len, &resp, why, sizeof(why)) != MM_OK) {
+        mm_warn("bridge: request %llu: malformed session.gensession answer (%s)", (unsigned long long)r->front_id, why);
+        atomic_fetch_add(&b->failed, 1);
+        req_finish(b, r, 502, "the matchmaker sent a malformed answer");
+        return;
+    }
+    mm_err err =
+        mm_feedback_ready(resp.connect_token, resp.gameserver_ip, resp.gameserver_port, resp.cert_digest, &ready, &ready_len);
+    mm_session_response_clear(&resp);
+    if (err != MM_OK) {
+        atomic_fetch_add(&b->failed, 1);
+        req_finish(b, r, 500, "out of memory");
+        return;
+    }
+    mm_reply_send(r->sink, ready, ready_len);
+    free(ready);
+    atomic_fetch_add(&b->completed, 1);
+    req_finish(b, r, 0, NULL);
+}
+
+static void
+on_reply(mm_nats_bridge *b, natsMsg *msg)
+{
+    atomic_fetch_add(&b->replies, 1);
+    const char *subject = natsMsg_GetSubject(msg);
+    uint64_t token = 0;
+    bridge_req *r = NULL;
+    char why[96];
+    if (subject != NULL && strncmp(subject, b->inbox, b->inbox_len) == 0 && subject[b->inbox_len] == '.' &&
+        mm_parse_u64(subject + b->inbox_len + 1, 1, UINT64_MAX, &token, why, sizeof(why)) == MM_OK)
+        r = mm_idmap_get(&b->reqs, token);
+    if (r == NULL) {
+        atomic_fetch_add(&b->late, 1);
+        mm_debug("bridge: a reply on %s for no request in flight: dropped", subject != NULL ? subject : "?");
+    } else if (natsMsg_IsNoResponders(msg)) {
+        char text[128];
+        if (r->route == MM_FRONT_WANNAPLAY)
+            snprintf(text, sizeof(text), "no matchmaker is serving %s", MM_GENSESSION_SUBJECT);
+        else
+            snprintf(text, sizeof(text), "no matchmaker is serving %s %s", r->req.game, r->req.version);
+        atomic_fetch_add(&b->no_responders, 1);
+        mm_info("bridge: request %llu: %s", (unsigned long long)r->front_id, text);
+        req_finish(b, r, 503, text);
+    } else if (r->route == MM_FRONT_WANNAPLAY) {
+        on_gensession_answer(b, r, msg);
+    } else if (natsMsg_GetDataLength(msg) <= 0) {
+        atomic_fetch_add(&b->completed, 1);
+        req_finish(b, r, 0, NULL);
+    } else if (mm_reply_send(r->sink, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg)) != MM_OK) {
+        /* The sink refused (its client is gone, or the text is unusable): nothing more to relay. */
+        mm_debug("bridge: request %llu: the reply sink refused a message; request ended", (unsigned long long)r->front_id);
+        atomic_fetch_add(&b->failed, 1);
+        req_finish(b, r, 0, NULL);
+    }
+    natsMsg_Destroy(msg);
+}
+
+/* ---- the actor ---- */
+
+static void
+bridge_handle(void *state, mm_actor *self, mm_msg *msg)
+{
+    (void)self;
+    mm_nats_bridge *b = state;
+    atomic_fetch_sub(&b->queued, 1);
+    if (msg->type == MM__BRIDGE_SUBMIT)
+        on_submit(b, msg->ptr);
+    else
+        on_reply(b, msg->ptr);
+}
+
+static void
+bridge_discard(void *state, mm_msg *msg)
+{
+    mm_nats_bridge *b = state;
+    atomic_fetch_sub(&b->queued, 1);
+    if (msg->type == MM__BRIDGE_SUBMIT) {
+        bridge_req *r = msg->ptr;
+        req_finish(b, r, 503, STOPPING_MESSAGE);
+    } else {
+        natsMsg_Destroy(msg->ptr);
+    }
+}
+
+static mm_err
+bridge_start_cb(void *state, mm_actor *self)
+{
+    mm_nats_bridge *b = state;
+    b->self = self;
+    if (natsStatistics_Create(&b->nstats) != NATS_OK)
+        return MM_ERR_NOMEM;
+    connection_check(b);
+    return MM_OK;
+}
+
+static void
+bridge_stop_cb(void *state)
+{
+    mm_nats_bridge *b = state;
+    size_t n = fail_all(b, &b->failed, STOPPING_MESSAGE);
+    if (n > 0)
+        mm_warn("bridge: stopping with %zu requests in flight: answered 503", n);
+    mm_idmap_dispose(&b->reqs);
+    natsStatistics_Destroy(b->nstats);
+    b->nstats = NULL;
+}
+
+const mm_actor_ops mm__bridge_ops = {
+    .name = "nats-bridge",
+    .start = bridge_start_cb,
+    .handle = bridge_handle,
+    .discard = bridge_discard,
+    .stop = bridge_stop_cb,
+};

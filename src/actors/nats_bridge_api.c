@@ -1,0 +1,271 @@
+/*
+ * The NATS bridge's outside (include/mm/nats_bridge.h): start and stop, the reply subscription's
+ * callback on nats.c's delivery thread (it only posts to the actor, waiting while the inbox is
+ * full), submit from the front's loop threads, and the counters. The actor itself is in
+ * nats_bridge.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mm/clock.h"
+#include "mm/log.h"
+#include "nats_bridge_internal.h"
+#include "prom_text.h"
+
+#define DEFAULT_CHECK_MS 250u
+#define DEFAULT_CAPACITY 4095u
+#define SUB_CLOSE_WAIT_MS 5000
+#define FULL_BACKOFF_MAX_US 2000L
+#define FULL_LOG_EVERY_MS 10000u
+
+/* ---- the subscription (nats.c's delivery thread) ---- */
+
+/* Posts the reply to the actor, waiting while its inbox is full (backpressure, never a drop). */
+static void
+on_nats_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    mm_nats_bridge *b = closure;
+    mm_msg m = {.type = MM__BRIDGE_REPLY, .ptr = msg};
+    long backoff_us = 20;
+    while (!atomic_load(&b->stopping)) {
+        atomic_fetch_add(&b->queued, 1);
+        mm_err err = mm_actor_send(b->actor, &m);
+        if (err == MM_OK)
+            return;
+        atomic_fetch_sub(&b->queued, 1);
+        if (err != MM_ERR_FULL)
+            break;
+        uint64_t waits = atomic_fetch_add(&b->full_waits, 1) + 1;
+        uint64_t now = mm_now_ms(), last = atomic_load(&b->full_logged_ms);
+        if ((last == 0 || now - last >= FULL_LOG_EVERY_MS) && atomic_compare_exchange_strong(&b->full_logged_ms, &last, now))
+            mm_warn("bridge: inbox full; the NATS delivery thread waits for room (%llu waits so far)", (unsigned long long)waits);
+        struct timespec ts = {0, backoff_us * 1000L};
+        nanosleep(&ts, NULL);
+        backoff_us = backoff_us * 2 > FULL_BACKOFF_MAX_US ? FULL_BACKOFF_MAX_US : backoff_us * 2;
+    }
+    natsMsg_Destroy(msg);
+}
+
+static void
+on_sub_complete(void *closure)
+{
+    mm_nats_bridge *b = closure;
+    pthread_mutex_lock(&b->mu);
+    b->sub_closed = true;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- public ---- */
+
+mm_err
+mm_nats_bridge_start(const mm_nats_bridge_config *config, mm_nats_bridge **out, char *why, size_t why_len)
+{
+    if (out == NULL)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "bridge: out is required");
+    *out = NULL;
+    if (config == NULL || config->nc == NULL)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "bridge: a NATS connection is required");
+    mm_nats_bridge *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return mm_fail(MM_ERR_NOMEM, why, why_len, "bridge: out of memory");
+    b->nc = config->nc;
+    b->timeout_ms = config->request_timeout_ms != 0 ? config->request_timeout_ms : MM_NATS_BRIDGE_DEFAULT_TIMEOUT_MS;
+    b->check_ms = config->check_interval_ms != 0 ? config->check_interval_ms : DEFAULT_CHECK_MS;
+    b->sub_closed = true; /* nothing to wait for until subscribed */
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    mm_idmap_init(&b->reqs);
+    mm_err err = MM_OK;
+    natsInbox *inbox = NULL;
+    if (natsInbox_Create(&inbox) != NATS_OK) {
+        err = mm_fail(MM_ERR_NOMEM, why, why_len, "bridge: cannot make an inbox name");
+        goto cleanup;
+    }
+    snprintf(b->inbox, sizeof(b->inbox), "%s", inbox);
+    b->inbox_len = strlen(b->inbox);
+    natsInbox_Destroy(inbox);
+
+    mm_actor_config ac = {.inbox = {.capacity = config->inbox_capacity != 0 ? config->inbox_capacity : DEFAULT_CAPACITY}};
+    err = mm_actor_start(&mm__bridge_ops, b, &ac, &b->actor);
+    if (err != MM_OK) {
+        err = mm_fail(err, why, why_len, "bridge: cannot start the actor: %s", mm_err_str(err));
+        goto cleanup;
+    }
+    char subject[80];
+    snprintf(subject, sizeof(subject), "%s.*", b->inbox);
+    b->sub_closed = false;
+    natsStatus s = natsConnection_Subscribe(&b->sub, b->nc, subject, on_nats_reply, b);
+    if (s == NATS_OK)
+        s = natsSubscription_SetOnCompleteCB(b->sub, on_sub_complete, b);
+    if (s != NATS_OK) {
+        if (b->sub == NULL)
+            b->sub_closed = true;
+        err = mm_fail(MM_ERR_IO, why, why_len, "bridge: subscribing %s failed: %s", subject, natsStatus_GetText(s));
+        goto cleanup;
+    }
+    mm_info("bridge: replies on %s; request timeout %u ms", subject, b->timeout_ms);
+    *out = b;
+    return MM_OK;
+cleanup:
+    mm_nats_bridge_destroy(b);
+    return err;
+}
+
+mm_err
+mm_nats_bridge_submit(mm_nats_bridge *b, const mm_front_request *req, mm_reply_sink *sink)
+{
+    if (b == NULL || req == NULL || sink == NULL)
+        return MM_ERR_INVALID;
+    if (req->route != MM_FRONT_WS && req->route != MM_FRONT_CHUNKED && req->route != MM_FRONT_WANNAPLAY)
+        return MM_ERR_INVALID;
+    if (atomic_load(&b->stopping)) {
+        atomic_fetch_add(&b->refused, 1);
+        return MM_ERR_STOPPED;
+    }
+    bridge_req *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return MM_ERR_NOMEM;
+    r->bridge = b;
+    r->front_id = req->id;
+    r->route = req->route;
+    r->req = req->req;
+    r->sink = sink;
+    atomic_fetch_add(&b->in_flight, 1);
+    mm_msg m = {.type = MM__BRIDGE_SUBMIT, .target = req->id, .ptr = r};
+    atomic_fetch_add(&b->queued, 1);
+    mm_err err = mm_actor_send(b->actor, &m);
+    if (err != MM_OK) {
+        atomic_fetch_sub(&b->queued, 1);
+        atomic_fetch_sub(&b->in_flight, 1);
+        atomic_fetch_add(&b->refused, 1);
+        free(r);
+        return err;
+    }
+    atomic_fetch_add(&b->submitted, 1);
+    return MM_OK;
+}
+
+bool
+mm_nats_bridge_ready(mm_nats_bridge *b)
+{
+    return b != NULL && !atomic_load(&b->stopping) && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+void
+mm_nats_bridge_get_stats(mm_nats_bridge *b, mm_nats_bridge_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (b == NULL)
+        return;
+    st->submitted = atomic_load(&b->submitted);
+    st->refused = atomic_load(&b->refused);
+    st->published = atomic_load(&b->published);
+    st->completed = atomic_load(&b->completed);
+    st->no_responders = atomic_load(&b->no_responders);
+    st->nats_down = atomic_load(&b->nats_down);
+    st->timeouts = atomic_load(&b->timeouts);
+    st->failed = atomic_load(&b->failed);
+    st->replies = atomic_load(&b->replies);
+    st->late_replies = atomic_load(&b->late);
+    st->full_waits = atomic_load(&b->full_waits);
+    st->in_flight = atomic_load(&b->in_flight);
+    st->inbox_depth = atomic_load(&b->queued);
+}
+
+size_t
+mm_nats_bridge_metrics(mm_nats_bridge *b, char *buf, size_t len)
+{
+    mm_nats_bridge_stats st;
+    mm__prom p = {.buf = buf, .len = len};
+    mm_nats_bridge_get_stats(b, &st);
+    mm__prom_metric(&p, "mm_bridge_submitted_total", "counter", "Requests the NATS bridge accepted.", st.submitted);
+    mm__prom_metric(&p, "mm_bridge_refused_total", "counter", "Requests refused by the bridge (queue full or stopping).",
+                    st.refused);
+    mm__prom_metric(&p, "mm_bridge_published_total", "counter", "Requests published on NATS.", st.published);
+    mm__prom_line(&p, "# HELP mm_bridge_answers_total Requests finished, by outcome.");
+    mm__prom_line(&p, "# TYPE mm_bridge_answers_total counter");
+    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"completed\"} %llu", (unsigned long long)st.completed);
+    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"no_responders\"} %llu", (unsigned long long)st.no_responders);
+    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"nats_down\"} %llu", (unsigned long long)st.nats_down);
+    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"timeout\"} %llu", (unsigned long long)st.timeouts);
+    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"failed\"} %llu", (unsigned long long)st.failed);
+    mm__prom_metric(&p, "mm_bridge_replies_total", "counter", "Reply messages received from NATS.", st.replies);
+    mm__prom_metric(&p, "mm_bridge_late_replies_total", "counter", "Replies for requests no longer in flight (dropped).",
+                    st.late_replies);
+    mm__prom_metric(&p, "mm_bridge_inbox_full_waits_total", "counter",
+                    "Times the NATS delivery thread waited for room in the bridge's inbox.", st.full_waits);
+    mm__prom_metric(&p, "mm_bridge_in_flight", "gauge", "Requests in the bridge now.", st.in_flight);
+    mm__prom_metric(&p, "mm_bridge_inbox_depth", "gauge", "Messages waiting in the bridge's inbox now.", st.inbox_depth);
+    return p.used;
+}
+
+static mm_err
+backend_submit(void *ctx, const mm_front_request *req, mm_reply_sink *sink)
+{
+    return mm_nats_bridge_submit(ctx, req, sink);
+}
+
+static bool
+backend_ready(void *ctx)
+{
+    return mm_nats_bridge_ready(ctx);
+}
+
+static size_t
+backend_metrics(void *ctx, char *buf, size_t len)
+{
+    return mm_nats_bridge_metrics(ctx, buf, len);
+}
+
+void
+mm_nats_bridge_backend(mm_nats_bridge *b, mm_front_backend *out)
+{
+    out->ctx = b;
+    out->submit = backend_submit;
+    out->ready = backend_ready;
+    out->metrics = backend_metrics;
+}
+
+void
+mm_nats_bridge_stop(mm_nats_bridge *b)
+{
+    if (b == NULL || b->stopped)
+        return;
+    b->stopped = true;
+    atomic_store(&b->stopping, true);
+    if (b->sub != NULL) {
+        natsSubscription_Unsubscribe(b->sub);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += SUB_CLOSE_WAIT_MS / 1000;
+        pthread_mutex_lock(&b->mu);
+        while (!b->sub_closed && pthread_cond_timedwait(&b->cond, &b->mu, &until) == 0)
+            ;
+        b->sub_stuck = !b->sub_closed;
+        pthread_mutex_unlock(&b->mu);
+        if (b->sub_stuck)
+            mm_error("bridge: the NATS delivery callback did not finish within %d ms; leaking the bridge", SUB_CLOSE_WAIT_MS);
+    }
+    mm_actor_stop(b->actor, MM_ACTOR_REJECT);
+}
+
+void
+mm_nats_bridge_destroy(mm_nats_bridge *b)
+{
+    if (b == NULL)
+        return;
+    mm_nats_bridge_stop(b);
+    if (b->sub_stuck)
+        return; /* the callback may still run: freeing would be worse than this leak */
+    natsSubscription_Destroy(b->sub);
+    mm_actor_destroy(b->actor);
+    mm_idmap_dispose(&b->reqs);
+    pthread_cond_destroy(&b->cond);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}

@@ -1,0 +1,67 @@
+/*
+ * Internal to the NATS bridge (include/mm/nats_bridge.h): its state, shared by the actor
+ * (nats_bridge.c: requests, replies, timers, all on the actor thread) and the outside
+ * (nats_bridge_api.c: start/stop, the subscription callback, submit and counters, any thread).
+ * Fields are grouped by the thread that owns them; counters are atomics.
+ */
+#ifndef MM_ACTORS_NATS_BRIDGE_INTERNAL_H
+#define MM_ACTORS_NATS_BRIDGE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mm/actor.h"
+#include "mm/idmap.h"
+#include "mm/nats_bridge.h"
+#include "mm/request.h"
+
+enum { MM__BRIDGE_SUBMIT = 1, MM__BRIDGE_REPLY = 2 };
+
+/* One request in flight; owned by the actor thread once submitted. */
+typedef struct bridge_req bridge_req;
+struct bridge_req {
+    mm_timer deadline;
+    mm_nats_bridge *bridge;
+    bridge_req *prev, *next; /* the in-flight list, while linked */
+    bool linked;             /* in the id map and the list */
+    uint64_t token;          /* the reply subject's last token */
+    uint64_t front_id;       /* for logs */
+    mm_front_route route;
+    mm_session_request req;
+    mm_reply_sink *sink;
+};
+
+struct mm_nats_bridge {
+    natsConnection *nc;
+    uint32_t timeout_ms, check_ms;
+    mm_actor *actor;
+    natsSubscription *sub;
+    char inbox[64]; /* _INBOX.<nuid>: replies arrive on <inbox>.<token> */
+    size_t inbox_len;
+    atomic_bool stopping;
+    bool stopped;   /* owner thread */
+    bool sub_stuck; /* owner thread: the delivery callback did not finish in time */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool sub_closed;                     /* guarded by mu: the delivery callback returned for good */
+    atomic_uint_fast64_t full_logged_ms; /* delivery thread */
+
+    /* actor thread only */
+    mm_actor *self;
+    mm_idmap reqs;
+    bridge_req *head;
+    mm_timer check_timer;
+    natsStatistics *nstats;
+    uint64_t reconnects; /* the connection's reconnect count at the last check */
+
+    atomic_uint_fast64_t submitted, refused, published, completed, no_responders, nats_down, timeouts, failed, replies, late,
+        full_waits, in_flight;
+    atomic_uint_fast64_t queued; /* messages sent to the actor and not yet handled or discarded */
+};
+
+/* The actor's ops (nats_bridge.c). */
+extern const mm_actor_ops mm__bridge_ops;
+
+#endif

@@ -1,0 +1,201 @@
+/* See httpd_harness.h. Every wait polls a condition with a deadline. */
+#include "httpd_harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "mm/clock.h"
+#include "mm/feedback.h"
+#include "mm/token.h"
+
+void
+hd_start(harness *h, hd_proc *p, const char *const *extra)
+{
+    static int started;
+    char exe[512], bind[64], line[96];
+    memset(p, 0, sizeof(*p));
+    p->port = mm_test_free_port();
+    snprintf(exe, sizeof(exe), "%s/bevygap_matchmaker_httpd", mm_test_build_dir());
+    snprintf(bind, sizeof(bind), "127.0.0.1:%d", p->port);
+    snprintf(p->log, sizeof(p->log), "%s/httpd-%d.log", h->nats.store_dir, ++started);
+    const char *argv[40] = {exe, "--bind", bind};
+    int n = 3;
+    for (int i = 0; extra && extra[i] && n < 38; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    p->pid = mm_test_spawn((char *const *)argv, p->log);
+    MM_REQUIRE(p->pid > 0);
+    snprintf(line, sizeof(line), "listening on %s", bind);
+    uint64_t until = mm_now_ms() + 20000;
+    while (!h_file_contains(p->log, line) && mm_now_ms() < until) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (!h_file_contains(p->log, line)) {
+        hd_dump_log(p);
+        MM_REQUIRE(!"bevygap_matchmaker_httpd did not log its listening line");
+    }
+}
+
+int
+hd_stop(hd_proc *p, int grace_ms)
+{
+    if (p->pid <= 0)
+        return -1;
+    int st = mm_test_stop(p->pid, grace_ms);
+    p->pid = 0;
+    return st;
+}
+
+void
+hd_dump_log(const hd_proc *p)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "tail -40 %s >&2", p->log);
+    if (system(cmd) < 0)
+        fprintf(stderr, "cannot show %s\n", p->log);
+}
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    hd_response *r = ud;
+    size_t n = size * nmemb;
+    size_t room = sizeof(r->body) - 1 - r->body_len;
+    size_t take = n < room ? n : room;
+    memcpy(r->body + r->body_len, data, take);
+    r->body_len += take;
+    r->body[r->body_len] = '\0';
+    return n;
+}
+
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    hd_response *r = ud;
+    size_t n = size * nmemb;
+    size_t used = strlen(r->headers);
+    size_t room = sizeof(r->headers) - 1 - used;
+    size_t take = n < room ? n : room;
+    memcpy(r->headers + used, data, take);
+    r->headers[used + take] = '\0';
+    return n;
+}
+
+void
+hd_http(int port, const char *method, const char *path, const char *body, const char *const *headers, int timeout_ms,
+        hd_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->status = -1;
+    CURL *c = curl_easy_init();
+    MM_REQUIRE(c != NULL);
+    char url[1024];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *list = NULL;
+    for (int i = 0; headers && headers[i]; i++)
+        list = curl_slist_append(list, headers[i]);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body != NULL ? strlen(body) : 0));
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(c);
+}
+
+/* ---- what players get ---- */
+
+/* Decodes a base64 token with the all-zero key and checks it is for ip:port. */
+void
+hd_check_token(const char *token_b64, const char *ip, uint16_t port)
+{
+    uint8_t raw[MM_TOKEN_BYTES];
+    char why[160] = "";
+    MM_REQUIRE(mm_token_from_base64(token_b64, raw, why, sizeof(why)) == MM_OK);
+    mm_token_key key;
+    memset(&key, 0, sizeof(key));
+    mm_token_decoded dec;
+    MM_CHECK_INT(mm_token_decode(raw, &key, MM_BYTE_ORDER_LITTLE, 1982, mm_unix_seconds(), &dec, why, sizeof(why)), ==, MM_OK);
+    char expect[80], got[80];
+    snprintf(expect, sizeof(expect), "%s:%u", ip, port);
+    mm_token_address_format(&dec.addresses[0], got, sizeof(got));
+    MM_CHECK_STR(got, expect);
+}
+
+/* Checks one feedback text is of kind; for SessionReady also its token. */
+static void
+check_kind(const char *text, mm_feedback_kind kind)
+{
+    mm_feedback fb;
+    char why[160];
+    mm_err err = mm_feedback_decode(text, strlen(text), &fb, why, sizeof(why));
+    MM_CHECK_INT(err, ==, MM_OK);
+    if (err != MM_OK) {
+        fprintf(stderr, "not a feedback message: %s (%s)\n", text, why);
+        return;
+    }
+    MM_CHECK_STR(mm_feedback_kind_name(fb.kind), mm_feedback_kind_name(kind));
+    if (fb.kind == MM_FEEDBACK_READY)
+        hd_check_token(fb.token, fb.ip, fb.port);
+    mm_feedback_clear(&fb);
+}
+
+/* A whole session's messages: Acknowledged, Accepted, >= 1 Progress, Ready. */
+void
+hd_check_session(char **texts, int n)
+{
+    MM_REQUIRE(n >= 4);
+    MM_CHECK_STR(texts[0], "\"Acknowledged\"");
+    check_kind(texts[1], MM_FEEDBACK_ACCEPTED);
+    for (int i = 2; i < n - 1; i++)
+        check_kind(texts[i], MM_FEEDBACK_PROGRESS);
+    check_kind(texts[n - 1], MM_FEEDBACK_READY);
+}
+
+/* Reads text frames until the close frame; returns the count, the close code and reason. */
+int
+hd_ws_collect(ws_client *ws, char **texts, int max, int *close_code, char *reason, size_t reason_len)
+{
+    int n = 0;
+    *close_code = -1;
+    reason[0] = '\0';
+    for (;;) {
+        char *p = NULL;
+        size_t len = 0;
+        int op = ws_read(ws, &p, &len, HD_WAIT_MS);
+        if (op == WS_OP_TEXT && n < max) {
+            texts[n++] = p;
+            continue;
+        }
+        if (op == WS_OP_CLOSE && len >= 2) {
+            *close_code = ((unsigned char)p[0] << 8) | (unsigned char)p[1];
+            snprintf(reason, reason_len, "%.*s", (int)(len - 2), p + 2);
+        }
+        free(p);
+        return n;
+    }
+}
+
+void
+hd_free_texts(char **texts, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(texts[i]);
+}

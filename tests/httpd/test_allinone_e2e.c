@@ -1,0 +1,85 @@
+/*
+ * bevygap_matchmaker --http end to end (the all-in-one mode): real nats-server, edgegap_sim,
+ * gameserver_sim and one bevygap_matchmaker serving the web front itself (no httpd, no NATS hop
+ * for the requests). The same checks as test_httpd_e2e, so both modes answer alike:
+ *   - WebSocket: "Acknowledged", SessionRequestAccepted, ProgressReport..., SessionReady (token for
+ *     that ip:port), close 1000 "Goodbye";
+ *   - a game this matchmaker does not serve: {"Error":[503,"no matchmaker is serving nope v1"]},
+ *     the bytes the split mode sends when nobody serves the subject;
+ *   - chunked POST and wannaplay; /readyz; SIGTERM: exit status 0.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpd_harness.h"
+#include "mm/feedback.h"
+
+#define CLIENT_IP "81.128.157.123"
+
+static void
+ws_request(int port, const char *game, char **texts, int max, int *n, int *code)
+{
+    ws_client ws;
+    char first[256], reason[128];
+    MM_REQUIRE(ws_open(&ws, port, "/matchmaker/ws", NULL, HD_WAIT_MS) == 101);
+    snprintf(first, sizeof(first), "{\"game\":\"%s\",\"version\":\"%s\",\"client_ip\":\"%s\"}", game, H_VERSION, CLIENT_IP);
+    MM_REQUIRE(ws_send(&ws, WS_OP_TEXT, first, strlen(first)) == 0);
+    *n = hd_ws_collect(&ws, texts, max, code, reason, sizeof(reason));
+    if (*code == 1000)
+        MM_CHECK_STR(reason, "Goodbye");
+    ws_close(&ws);
+}
+
+int
+main(void)
+{
+    harness h = {0};
+    h_start_nats(&h);
+    h_start_sim(&h, "300", NULL);
+    h_start_gameserver(&h);
+    int port = mm_test_free_port();
+    char bind[64];
+    snprintf(bind, sizeof(bind), "127.0.0.1:%d", port);
+    const char *extra[] = {"--http", bind, "--cors", "http://127.0.0.1", NULL};
+    h_start_matchmaker(&h, extra);
+    MM_CHECK(h_file_contains(h.mm_log, "listening on"));
+
+    hd_response r;
+    hd_http(port, "GET", "/readyz", NULL, NULL, HD_WAIT_MS, &r);
+    MM_CHECK_INT(r.status, ==, 200);
+
+    char *texts[64];
+    int n, code;
+    ws_request(port, H_APP, texts, 64, &n, &code);
+    hd_check_session(texts, n);
+    MM_CHECK_INT(code, ==, 1000);
+    hd_free_texts(texts, n);
+
+    ws_request(port, "nope", texts, 64, &n, &code);
+    MM_CHECK_INT(n, ==, 1);
+    if (n >= 1)
+        MM_CHECK_STR(texts[0], "{\"Error\":[503,\"no matchmaker is serving nope " H_VERSION "\"]}");
+    MM_CHECK_INT(code, ==, 1000);
+    hd_free_texts(texts, n);
+
+    hd_http(port, "POST", "/matchmaker/request/" H_APP "/" H_VERSION "?client_ip=" CLIENT_IP, "", NULL, HD_WAIT_MS, &r);
+    MM_CHECK_INT(r.status, ==, 200);
+    n = 0;
+    for (char *line = strtok(r.body, "\n"); line != NULL && n < 64; line = strtok(NULL, "\n"))
+        texts[n++] = line;
+    hd_check_session(texts, n);
+
+    hd_http(port, "POST", "/matchmaker/wannaplay?client_ip=" CLIENT_IP, "", NULL, HD_WAIT_MS, &r);
+    MM_CHECK_INT(r.status, ==, 200);
+    mm_session_response resp;
+    char why[160];
+    mm_err err = mm_session_response_decode(r.body, r.body_len, &resp, why, sizeof(why));
+    MM_CHECK_INT(err, ==, MM_OK);
+    if (err == MM_OK) {
+        hd_check_token(resp.connect_token, resp.gameserver_ip, resp.gameserver_port);
+        mm_session_response_clear(&resp);
+    }
+    h_stop(&h); /* SIGTERM: checks the matchmaker exits 0 */
+    return MM_TEST_DONE();
+}
