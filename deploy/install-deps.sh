@@ -11,7 +11,11 @@ PKGS=(
   python3 clang libclang-rt-14-dev
   gnuplot-nox libssl-dev
   chromium
+  yamllint docker-compose
 )
+# kubectl renders and checks the Kubernetes manifests offline (tests/deploy); a machine that has
+# one from elsewhere keeps it (another package may own /usr/bin/kubectl).
+if ! command -v kubectl >/dev/null 2>&1; then PKGS+=(kubernetes-client); fi
 # Node.js and npm run the headless-browser tests (playwright-core). A machine that has them from
 # elsewhere (e.g. NodeSource's nodejs package, which includes npm) keeps them.
 if ! command -v node >/dev/null 2>&1; then PKGS+=(nodejs); fi

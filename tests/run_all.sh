@@ -10,9 +10,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh || exit 1
 # playwright-core for the headless Chromium tests (tests/browser/package-lock.json)
-if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
-    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || echo "=== npm ci in tests/browser failed: the browser tests will fail"
-fi
+# and kubernetes-models for the manifest checks (tests/deploy/package-lock.json)
+for d in tests/browser tests/deploy; do
+    if [ ! -d "$d/node_modules" ]; then
+        (cd "$d" && npm ci --no-audit --no-fund --loglevel=error) || echo "=== npm ci in $d failed: its tests will fail"
+    fi
+done
 JOBS=$(nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS=${MM_FUZZ_SECONDS:-15}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1}

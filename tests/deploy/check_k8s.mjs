@@ -1,0 +1,238 @@
+// Offline checks of the Kubernetes manifests in deploy/k8s (run by CTest, label "deploy"):
+//
+//   node check_k8s.mjs SRC
+//
+// 1. `kubectl kustomize deploy/k8s` renders the kustomization (Debian's kubernetes-client works
+//    offline for this; `kubectl apply --dry-run=client` does not: it asks an API server for the
+//    resource types first).
+// 2. Every rendered object, plus namespace.yaml and secrets.example.yaml, is validated against the
+//    Kubernetes OpenAPI schema (npm kubernetes-models: types, required fields, formats), and
+//    strictly: a field the API does not define (a typo such as "readinesProbe") is an error,
+//    found by walking the API's type declarations that ship with that package.
+// 3. The rules of docs/DEPLOY.md hold: replicas, probes, rollout strategy, stop deadlines inside
+//    the grace period, disruption budgets and the autoscaler aimed at the right pods, every
+//    Secret and ConfigMap key a pod reads defined, the Lightyear key only as a mounted file.
+//
+// Prints "ok: ..." / "FAIL: ..." lines and "N passed, N failed"; exits 1 on any failure.
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+
+const passes = [];
+const failures = [];
+const ok = (m) => { passes.push(m); console.log(`ok: ${m}`); };
+const fail = (m) => { failures.push(m); console.log(`FAIL: ${m}`); };
+
+const GRACE_S = 30;
+const DEADLINE_MS = 20000;
+const PRESTOP_S = 5;
+
+// The npm packages of tests/deploy/package.json (npm ci --prefix tests/deploy).
+let parseAllDocuments, modelsDir, nodeModules;
+try {
+  ({ parseAllDocuments } = await import("yaml"));
+  modelsDir = path.dirname(createRequire(import.meta.url).resolve("kubernetes-models/package.json"));
+  nodeModules = path.dirname(modelsDir);
+} catch (e) {
+  fail(`the npm packages of tests/deploy are missing (npm ci --prefix tests/deploy; deploy/install-deps.sh runs it): ${e.message}`);
+  console.log(`0 passed, 1 failed`);
+  process.exit(1);
+}
+
+function parseYaml(text, what) {
+  const docs = [];
+  for (const d of parseAllDocuments(text)) {
+    if (d.errors.length) fail(`${what}: ${d.errors[0].message}`);
+    const v = d.toJS();
+    if (v) docs.push(v);
+  }
+  return docs;
+}
+
+// ---- schema ----
+
+async function validateSchema(obj, where) {
+  const [group, version] = obj.apiVersion.includes("/") ? obj.apiVersion.split("/") : [null, obj.apiVersion];
+  const modPath = group ? `kubernetes-models/${group}/${version}` : `kubernetes-models/${version}`;
+  let mod;
+  try {
+    mod = await import(modPath);
+  } catch {
+    fail(`${where}: unknown apiVersion ${obj.apiVersion}`);
+    return;
+  }
+  const Model = mod[obj.kind];
+  if (!Model) {
+    fail(`${where}: unknown kind ${obj.kind} in ${obj.apiVersion}`);
+    return;
+  }
+  try {
+    new Model(obj).validate();
+  } catch (e) {
+    fail(`${where}: ${e.message}`);
+    return;
+  }
+  const dts = path.join(modelsDir, group ?? "", version, obj.kind);
+  const before = failures.length;
+  strict(obj, dts, where);
+  if (failures.length === before) ok(`${where}: schema (strict)`);
+}
+
+// Type declarations: file (without .d.ts) -> {props: Map(field -> type text), imports: Map(alias -> file)}.
+const declCache = new Map();
+function declarations(file) {
+  if (declCache.has(file)) return declCache.get(file);
+  let decl = null;
+  if (existsSync(`${file}.d.ts`)) {
+    const text = readFileSync(`${file}.d.ts`, "utf8");
+    const imports = new Map();
+    for (const m of text.matchAll(/import \{ (\w+) \} from "([^"]+)";/g)) {
+      const target = m[2].startsWith(".") ? path.resolve(path.dirname(file), m[2]) : path.join(nodeModules, m[2]);
+      imports.set(m[1], target);
+    }
+    const body = text.match(/export interface \w+(?: extends [\w, ]+)? \{\n([\s\S]*?)\n\}/);
+    if (body) {
+      const props = new Map();
+      for (const m of body[1].matchAll(/^ {4}"([^"]+)"\??: ([^;\n]*)/gm)) props.set(m[1], m[2].trim());
+      decl = { props, imports };
+    }
+  }
+  declCache.set(file, decl);
+  return decl;
+}
+
+// Every field of obj must be declared by the type in file; recurses into declared object types.
+function strict(obj, file, where) {
+  const decl = declarations(file);
+  if (!decl || typeof obj !== "object" || obj === null) return;
+  for (const [key, value] of Object.entries(obj)) {
+    if (!decl.props.has(key)) {
+      fail(`${where}: unknown field "${key}"`);
+      continue;
+    }
+    const type = decl.props.get(key);
+    const elem = type.match(/^Array<(\w+)>$/);
+    const target = decl.imports.get(elem ? elem[1] : type);
+    if (!target) continue;
+    if (elem && Array.isArray(value)) value.forEach((v, i) => strict(v, target, `${where}.${key}[${i}]`));
+    else if (!elem) strict(value, target, `${where}.${key}`);
+  }
+}
+
+// ---- the deployment rules ----
+
+const byKind = (objs, kind) => objs.filter((o) => o.kind === kind);
+const named = (objs, kind, name) => objs.find((o) => o.kind === kind && o.metadata.name === name);
+const argValue = (args, flag) => {
+  const a = (args ?? []).find((x) => x === flag || x.startsWith(`${flag}=`));
+  return a === undefined ? undefined : a.includes("=") ? a.slice(a.indexOf("=") + 1) : args[args.indexOf(a) + 1];
+};
+const matches = (selector, labels) => Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v);
+
+function checkDeployment(d, want) {
+  const n = `Deployment ${d.metadata.name}`;
+  const spec = d.spec, pod = spec.template.spec, c = pod.containers[0];
+  if (spec.replicas !== want.replicas) fail(`${n}: ${want.replicas} replicas expected, not ${spec.replicas}`);
+  const ru = spec.strategy?.rollingUpdate ?? {};
+  if (spec.strategy?.type !== "RollingUpdate" || ru.maxUnavailable !== 0 || !(ru.maxSurge >= 1))
+    fail(`${n}: rolling updates must keep every replica (maxUnavailable 0, maxSurge >= 1)`);
+  if (!matches(spec.selector.matchLabels, spec.template.metadata.labels)) fail(`${n}: the selector misses its own pods`);
+  const deadline = Number(argValue(c.args, "--stop-deadline-ms"));
+  const prestop = c.lifecycle?.preStop?.exec?.command?.join(" ") === `sleep ${PRESTOP_S}` ? PRESTOP_S : 0;
+  if (pod.terminationGracePeriodSeconds !== GRACE_S || deadline !== DEADLINE_MS || prestop + deadline / 1000 >= GRACE_S)
+    fail(`${n}: preStop (${prestop} s) + --stop-deadline-ms (${deadline}) must end inside terminationGracePeriodSeconds ${GRACE_S}`);
+  if (want.prestop && prestop !== PRESTOP_S) fail(`${n}: a preStop pause of ${PRESTOP_S} s lets load balancers forget the pod first`);
+  if (!(pod.securityContext?.runAsNonRoot && pod.securityContext?.runAsUser >= 1000))
+    fail(`${n}: pods must run as a non-root user`);
+  if (c.securityContext?.allowPrivilegeEscalation !== false || c.securityContext?.readOnlyRootFilesystem !== true)
+    fail(`${n}: no privilege escalation, read-only root file system`);
+  if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory)
+    fail(`${n}: cpu and memory requests and a memory limit are required`);
+  if ((c.args ?? []).some((a) => /^--lightyear-private-key(=|$)/.test(a)))
+    fail(`${n}: the Lightyear key must not be an argument (ps and the pod spec show it)`);
+  if ((c.env ?? []).some((e) => e.value !== undefined && /PASSWORD|KEY/.test(e.name)))
+    fail(`${n}: a secret is written into the pod spec`);
+  for (const [probe, p] of Object.entries(want.probes ?? {})) {
+    if (c[probe]?.httpGet?.path !== p) fail(`${n}: ${probe} must be GET ${p}`);
+  }
+  if (want.kvReplicas && argValue(c.args, "--kv-replicas") !== String(want.kvReplicas))
+    fail(`${n}: --kv-replicas ${want.kvReplicas} expected (R3 buckets in the NATS cluster)`);
+  if (want.keyFile) {
+    const file = argValue(c.args, "--lightyear-private-key-file");
+    const mount = (c.volumeMounts ?? []).find((m) => file?.startsWith(`${m.mountPath}/`));
+    const vol = pod.volumes?.find((v) => v.name === mount?.name);
+    if (!vol?.secret || !mount.readOnly) fail(`${n}: --lightyear-private-key-file must be read from a mounted Secret`);
+  }
+}
+
+function checkRefs(objs, secrets) {
+  const configMaps = byKind(objs, "ConfigMap");
+  for (const d of byKind(objs, "Deployment")) {
+    const pod = d.spec.template.spec;
+    for (const c of pod.containers) {
+      for (const e of c.env ?? []) {
+        const s = e.valueFrom?.secretKeyRef, m = e.valueFrom?.configMapKeyRef;
+        if (s && !(secrets.find((x) => x.metadata.name === s.name)?.stringData ?? {})[s.key] && s.name !== "nats-server-tls")
+          fail(`${d.metadata.name}: env ${e.name} reads Secret ${s.name} key ${s.key}, which secrets.example.yaml does not define`);
+        if (m && !(configMaps.find((x) => x.metadata.name === m.name)?.data ?? {})[m.key])
+          fail(`${d.metadata.name}: env ${e.name} reads ConfigMap ${m.name} key ${m.key}, which is not defined`);
+      }
+    }
+    for (const v of pod.volumes ?? []) {
+      if (!v.secret || v.secret.secretName === "nats-server-tls") continue;
+      const s = secrets.find((x) => x.metadata.name === v.secret.secretName);
+      for (const it of v.secret.items ?? [])
+        if (!(s?.stringData ?? {})[it.key]) fail(`${d.metadata.name}: volume ${v.name} reads a Secret key that is not defined: ${it.key}`);
+    }
+  }
+}
+
+function checkRules(objs, secrets) {
+  const mm = named(objs, "Deployment", "matchmaker"), web = named(objs, "Deployment", "matchmaker-httpd");
+  if (!mm || !web) {
+    fail("the Deployments matchmaker and matchmaker-httpd are expected");
+    return;
+  }
+  const before = failures.length;
+  checkDeployment(mm, { replicas: 2, kvReplicas: 3, keyFile: true });
+  checkDeployment(web, { replicas: 3, prestop: true, probes: { readinessProbe: "/readyz", livenessProbe: "/healthz" } });
+  for (const pdb of byKind(objs, "PodDisruptionBudget")) {
+    const target = byKind(objs, "Deployment").find((d) => matches(pdb.spec.selector.matchLabels, d.spec.template.metadata.labels));
+    if (!target) fail(`PodDisruptionBudget ${pdb.metadata.name} selects no Deployment`);
+    else if (!(pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < target.spec.replicas))
+      fail(`PodDisruptionBudget ${pdb.metadata.name}: minAvailable must leave room for one disruption of ${target.spec.replicas}`);
+  }
+  if (!byKind(objs, "PodDisruptionBudget").some((p) => matches(p.spec.selector.matchLabels, web.spec.template.metadata.labels)))
+    fail("the web front needs a PodDisruptionBudget");
+  const hpa = byKind(objs, "HorizontalPodAutoscaler").find((h) => h.spec.scaleTargetRef.name === web.metadata.name);
+  if (!hpa || hpa.spec.scaleTargetRef.kind !== "Deployment" || hpa.spec.minReplicas !== web.spec.replicas || !(hpa.spec.maxReplicas > hpa.spec.minReplicas))
+    fail("the web front needs a HorizontalPodAutoscaler from its 3 replicas up");
+  const svc = byKind(objs, "Service").find((s) => matches(s.spec.selector, web.spec.template.metadata.labels));
+  const portNames = web.spec.template.spec.containers[0].ports.map((p) => p.name);
+  if (!svc || !svc.spec.ports.every((p) => portNames.includes(p.targetPort))) fail("the web front's Service must target its named port");
+  checkRefs(objs, secrets);
+  for (const o of objs) if (o.metadata.namespace !== "bevygap") fail(`${o.kind} ${o.metadata.name}: not in namespace bevygap`);
+  if (failures.length === before) ok("deployment rules: replicas, probes, rollouts, grace periods, budgets, autoscaler, references");
+}
+
+async function main() {
+  const src = process.argv[2];
+  const k8s = path.join(src, "deploy", "k8s");
+  let rendered;
+  try {
+    rendered = execFileSync("kubectl", ["kustomize", k8s], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    ok("kubectl kustomize deploy/k8s");
+  } catch (e) {
+    fail(`kubectl kustomize deploy/k8s: ${e.code === "ENOENT" ? "kubectl not found: install the Debian package kubernetes-client" : e.stderr}`);
+    return;
+  }
+  const objs = parseYaml(rendered, "kustomize output");
+  const extra = ["namespace.yaml", "secrets.example.yaml"].flatMap((f) => parseYaml(readFileSync(path.join(k8s, f), "utf8"), f));
+  for (const o of [...objs, ...extra]) await validateSchema(o, `${o.kind} ${o.metadata?.name}`);
+  checkRules(objs, extra.filter((o) => o.kind === "Secret"));
+}
+
+await main();
+console.log(`${passes.length} passed, ${failures.length} failed`);
+process.exit(failures.length ? 1 : 0);
