@@ -3,8 +3,8 @@
  * masked frames, no extensions). Every read has a deadline; a ping is answered with a pong
  * inside ws_read. One client per connection, one thread.
  */
-#ifndef MM_TEST_WS_CLIENT_H
-#define MM_TEST_WS_CLIENT_H
+#ifndef MM_TEST_HTTPD_WS_CLIENT_H
+#define MM_TEST_HTTPD_WS_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>
