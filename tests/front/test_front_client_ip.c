@@ -138,6 +138,29 @@ test_query_param(void)
     MM_CHECK_STR(out, "1");
 }
 
+/* Found by fuzz_client_ip: a NUL inside X-Forwarded-For or raw in the query cut the address
+ * short ("::\0junk" read as "::"), where it must be refused. */
+static void
+test_embedded_nul(void)
+{
+    mm_front_config cfg;
+    mm_front_config_init(&cfg);
+    struct sockaddr_storage ss = peer("10.0.0.2");
+    mm__front_origin o;
+    static const char xff[] = "::\0junk, 192.0.2.1";
+    mm__front_origin_resolve(&cfg, (struct sockaddr *)&ss, xff, sizeof(xff) - 1, NULL, 0, &o);
+    MM_CHECK_STR(o.error, "X-Forwarded-For does not start with an IPv4 or IPv6 address");
+    static const char query[] = "client_ip=192.0.2.1\0junk";
+    ss = peer("203.0.113.5");
+    mm__front_origin_resolve(&cfg, (struct sockaddr *)&ss, NULL, 0, query, sizeof(query) - 1, &o);
+    MM_CHECK_STR(o.error, "client_ip is not an IPv4 or IPv6 address");
+    MM_CHECK(!o.has_query_ip);
+    char out[32];
+    bool bad;
+    MM_CHECK(!mm__front_query_param("=\0x", 3, "", out, sizeof(out), &bad));
+    MM_CHECK(bad);
+}
+
 int
 main(void)
 {
@@ -145,5 +168,6 @@ main(void)
     test_override_off();
     test_keys();
     test_query_param();
+    test_embedded_nul();
     return MM_TEST_DONE();
 }

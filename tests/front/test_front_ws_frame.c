@@ -283,6 +283,25 @@ test_encoder(void)
     MM_CHECK(mm__utf8_valid(c + 2, n - 2));
 }
 
+/* Found by fuzz_ws_frame: payload bytes that arrive alone and fail the UTF-8 check were not
+ * counted in *used, so the failure looked like no progress. */
+static void
+test_fail_counts_payload(void)
+{
+    uint8_t buf[32];
+    size_t n = frame(buf, 0, 0x81, "\xff\x41\x42", 3, true);
+    mm__ws_parser p;
+    mm__ws_parser_init(&p, 100);
+    size_t used;
+    mm__ws_payload pl;
+    MM_CHECK_INT(mm__ws_parse(&p, buf, 6, &used, &pl), ==, MM__WS_MORE); /* the header alone */
+    MM_CHECK_INT(used, ==, 6);
+    MM_CHECK_INT(mm__ws_parse(&p, buf + 6, n - 6, &used, &pl), ==, MM__WS_FAIL);
+    MM_CHECK_INT(p.fail_code, ==, 1007);
+    MM_CHECK_INT(used, ==, 3);
+    mm__ws_parser_dispose(&p);
+}
+
 int
 main(void)
 {
@@ -290,5 +309,6 @@ main(void)
     test_refusals();
     test_utf8();
     test_encoder();
+    test_fail_counts_payload();
     return MM_TEST_DONE();
 }

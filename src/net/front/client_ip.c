@@ -36,12 +36,13 @@ url_decode(const char *s, size_t n, char *out, size_t out_len)
             c = ' ';
         } else if (c == '%') {
             int hi = i + 1 < n ? hex_value(s[i + 1]) : -1, lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            if (hi < 0 || lo < 0)
                 return false;
             c = (char)(hi << 4 | lo);
             i += 2;
         }
-        if (k + 1 >= out_len)
+        /* a raw NUL as well as %00: "1.2.3.4\0junk" would read as 1.2.3.4 (found by fuzz_client_ip) */
+        if (c == '\0' || k + 1 >= out_len)
             return false;
         out[k++] = c;
     }
@@ -116,7 +117,8 @@ xff_first(const char *xff, size_t len, char out[MM_IP_TEXT_LEN])
     while (n > 0 && (xff[n - 1] == ' ' || xff[n - 1] == '\t'))
         n--;
     char text[MM_IP_TEXT_LEN];
-    if (n == 0 || n >= sizeof(text))
+    /* a NUL inside would cut the text short: "::\0junk" read as "::" (found by fuzz_client_ip) */
+    if (n == 0 || n >= sizeof(text) || memchr(xff, '\0', n) != NULL)
         return false;
     memcpy(text, xff, n);
     text[n] = '\0';

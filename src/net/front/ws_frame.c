@@ -256,9 +256,13 @@ mm__ws_parse(mm__ws_parser *p, const uint8_t *in, size_t len, size_t *used, mm__
         size_t n = len - pos;
         if (n > p->payload_len - p->payload_got)
             n = (size_t)(p->payload_len - p->payload_got);
-        if (n > 0 && (ev = take_payload(p, in + pos, n)) != MM__WS_MORE)
-            break;
+        if (n > 0)
+            ev = take_payload(p, in + pos, n);
+        /* counted on failure too (invalid UTF-8, out of memory): the stream ends at these bytes,
+         * and a FAIL that said it used nothing looked like no progress (found by fuzz_ws_frame) */
         pos += n;
+        if (ev != MM__WS_MORE)
+            break;
         if (p->payload_got < p->payload_len)
             break;
         ev = frame_done(p, out);
