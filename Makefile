@@ -1,8 +1,8 @@
 # Thin wrapper over CMake. `make` builds into build/; `make test` runs the whole suite
-# (plain, ASan+UBSan, TSan); `make run` starts the local stack.
+# (plain, ASan+UBSan, TSan); `make run` starts the local stack; `make baseline` measures.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build deps test run clean
+.PHONY: all build deps test run baseline clean
 
 all: build
 
@@ -18,6 +18,10 @@ test: deps
 
 run: deps
 	@bash deploy/run-local.sh
+
+# The performance baseline (bench/baseline.sh): writes docs/PERFORMANCE.md; about 7-15 minutes.
+baseline: deps
+	@bash bench/baseline.sh
 
 clean:
 	rm -rf build build-asan build-tsan

@@ -151,8 +151,10 @@ mm_bench_session_message(mm_bench_session *s, const char *text, size_t len, cons
         step = MM_BENCH_STEP_MORE;
         break;
     case MM_FEEDBACK_PROGRESS:
-        if (!s->accepted) {
-            decide(s, MM_BENCH_PROTOCOL_VIOLATION, "ProgressReport before SessionRequestAccepted");
+        /* Before SessionRequestAccepted a ProgressReport is allowed: the matchmaker tells a
+         * request queued behind its Edgegap call limit that it waits (docs/matchmaker.md). */
+        if (!s->acknowledged) {
+            decide(s, MM_BENCH_PROTOCOL_VIOLATION, "ProgressReport before Acknowledged");
             goto cleanup;
         }
         step = MM_BENCH_STEP_MORE;

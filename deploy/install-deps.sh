@@ -11,7 +11,7 @@ PKGS=(
   python3 clang libclang-rt-14-dev
   gnuplot-nox libssl-dev
   chromium
-  yamllint docker-compose
+  yamllint docker-compose linux-perf
 )
 # kubectl renders and checks the Kubernetes manifests offline (tests/deploy); a machine that has
 # one from elsewhere keeps it (another package may own /usr/bin/kubectl).

@@ -78,6 +78,16 @@ test_happy(void)
     MM_CHECK_INT(kind, ==, MM_FEEDBACK_ACCEPTED);
     MM_CHECK_INT(mm_bench_session_message(&s, ready, strlen(ready), NULL, now_unix, &kind), ==, MM_BENCH_STEP_FINAL);
     MM_CHECK_INT(kind, ==, MM_FEEDBACK_READY);
+    /* a request queued behind the Edgegap call limit is told so before SessionRequestAccepted */
+    mm_bench_session_init(&s);
+    const char *waiting = "{\"ProgressReport\":\"Waiting for Edgegap: 3 requests ahead (0)\"}";
+    MM_CHECK_INT(mm_bench_session_message(&s, ACK, strlen(ACK), NULL, now_unix, NULL), ==, MM_BENCH_STEP_MORE);
+    MM_CHECK_INT(mm_bench_session_message(&s, waiting, strlen(waiting), NULL, now_unix, NULL), ==, MM_BENCH_STEP_MORE);
+    MM_CHECK_INT(mm_bench_session_message(&s, ACCEPTED, strlen(ACCEPTED), NULL, now_unix, NULL), ==, MM_BENCH_STEP_MORE);
+    MM_CHECK_INT(mm_bench_session_message(&s, PROGRESS, strlen(PROGRESS), NULL, now_unix, NULL), ==, MM_BENCH_STEP_MORE);
+    MM_CHECK_INT(mm_bench_session_message(&s, ready, strlen(ready), NULL, now_unix, NULL), ==, MM_BENCH_STEP_FINAL);
+    mm_bench_session_close_frame(&s, 1000, "Goodbye");
+    MM_CHECK_INT(s.outcome, ==, MM_BENCH_READY);
     free(ready);
     /* IPv6 game server */
     ready = ready_text("2001:db8::7", 30004, "[2001:db8::7]:30004", KEY, PROTOCOL_ID, MM_BYTE_ORDER_LITTLE);
@@ -191,7 +201,7 @@ test_violations(void)
     check_violation((const char *const[]){ACK, ready, NULL}, "SessionReady before SessionRequestAccepted");
     check_violation((const char *const[]){ACCEPTED, NULL}, "SessionRequestAccepted before Acknowledged");
     check_violation((const char *const[]){ACK, ACCEPTED, ACCEPTED, NULL}, "SessionRequestAccepted twice");
-    check_violation((const char *const[]){ACK, PROGRESS, NULL}, "ProgressReport before SessionRequestAccepted");
+    check_violation((const char *const[]){PROGRESS, NULL}, "ProgressReport before Acknowledged");
     check_violation((const char *const[]){ACK, ACK, NULL}, "Acknowledged after another message");
     check_violation((const char *const[]){ACK, "ERR late", NULL}, "an ERR line after 1 messages");
     check_violation((const char *const[]){"{not json", NULL}, "not a feedback message");

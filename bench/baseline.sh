@@ -1,0 +1,341 @@
+#!/usr/bin/env bash
+# The performance baseline (issue 6): starts the local stack on free loopback ports in a run
+# directory of its own (bench/baseline_stack.sh; nothing is shared with `make run`), runs the
+# fixed scenario matrix with mm_bench, writes every raw figure as JSON into the results
+# directory, and bench/baseline_report.py turns them into a markdown table and
+# docs/PERFORMANCE.md.
+#
+#   1 throughput  highest open-loop rate with p99 time-to-ready < 250 ms and zero errors
+#                 (sessions ready on the first poll), all-in-one, split, split with 2 replicas
+#   2 latency     at 200 sessions/s: time-to-ready minus Edgegap's own time (mm_ceilings
+#                 edgegap-time against the same simulator, same rate, same run)
+#   3 waiting     10,000 clients waiting at once for sessions that take 20 s (the simulator keeps
+#                 each session seeking for 20 s, then seats it on a deployment of 10,000 seats):
+#                 zero errors, peak RSS of each service, CPU while idle-waiting
+#   4 growth      per-request CPU and p99 with 100, 1,000 and 10,000 clients waiting (scenario 3
+#                 is the 10,000 point)
+#   5 ceilings    bare h2o WebSocket loop, NATS request/reply, JetStream KV puts, libcurl to
+#                 edgegap_sim, tokens/s; measured first, on the same machine, in the same run
+# At the throughput point of the all-in-one and split modes the services are profiled with
+# perf (when installed) and the top entries go into the report.
+#
+# Usage: bench/baseline.sh [--build-dir DIR] [--results DIR] [--doc FILE] [--no-build]
+#                          [--no-profile] [--only 1,2,3,4,5] [--keep-run]
+# Defaults: --build-dir build (or $MM_BUILD_DIR), --results <build-dir>/baseline,
+# --doc docs/PERFORMANCE.md (written only when every scenario ran). Takes about 7 minutes on
+# 2 cores, build included; exit status 0 when it ran to the end (goals missed are reported, not
+# failures).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+COMMAND_LINE=$(echo "bench/baseline.sh $*" | sed 's/ *$//')
+
+BIN=${MM_BUILD_DIR:-build}
+RESULTS=""
+DOC=docs/PERFORMANCE.md
+BUILD=1
+PROFILE=1
+ONLY=1,2,3,4,5
+KEEP_RUN=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --build-dir) BIN=$2; shift 2 ;;
+    --results) RESULTS=$2; shift 2 ;;
+    --doc) DOC=$2; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    --no-profile) PROFILE=0; shift ;;
+    --only) ONLY=$2; shift 2 ;;
+    --keep-run) KEEP_RUN=1; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "baseline: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+RESULTS=${RESULTS:-$BIN/baseline}
+wants() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+START_S=$(date +%s)
+log() { printf '[%4ds] %s\n' $(($(date +%s) - START_S)) "$*"; }
+
+# ---- build ------------------------------------------------------------------------------------
+TARGETS=(mm_bench mm_ceilings bevygap_matchmaker bevygap_matchmaker_httpd edgegap_sim gameserver_sim
+    token_bench edgegap_sim_bench)
+if [ $BUILD = 1 ]; then
+    log "building ${TARGETS[*]} in $BIN"
+    cmake -S . -B "$BIN" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BIN" -j "$(nproc)" --target "${TARGETS[@]}" >/dev/null
+fi
+for t in "${TARGETS[@]}"; do
+    [ -x "$BIN/$t" ] || { echo "baseline: $BIN/$t is missing (build it, or drop --no-build)" >&2; exit 1; }
+done
+BIN=$(cd "$BIN" && pwd)
+
+# 10,000 clients need 10,000 descriptors in mm_bench and as many in the front.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ]; then
+    echo "baseline: the open-file limit is $(ulimit -n); scenario 3 needs at least 12000 (raise ulimit -Hn)" >&2
+    exit 1
+fi
+
+mkdir -p "$RESULTS"
+RESULTS=$(cd "$RESULTS" && pwd)
+rm -rf "${RESULTS:?}"/s1 "$RESULTS"/s2 "$RESULTS"/s3 "$RESULTS"/s5 "$RESULTS"/profile
+RUN_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/mm-baseline.XXXXXX")
+# shellcheck source=bench/baseline_stack.sh
+source "$ROOT/bench/baseline_stack.sh"
+HELPER_PIDS=()
+cleanup() {
+    local p
+    stack_stop
+    for p in "${HELPER_PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    if [ $KEEP_RUN = 1 ]; then echo "baseline: run directories kept in $RUN_ROOT"; else rm -rf "$RUN_ROOT"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+REPORT="python3 $ROOT/bench/baseline_report.py"
+
+# ---- the machine --------------------------------------------------------------------------------
+python3 - "$RESULTS/machine.json" "$COMMAND_LINE" "$(getconf CLK_TCK)" <<'PY'
+import json, os, platform, subprocess, sys, time
+def first(path, key):
+    try:
+        for line in open(path):
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "nproc": os.cpu_count(),
+           "mem_total": first("/proc/meminfo", "MemTotal"), "cpu_model": first("/proc/cpuinfo", "model name"),
+           "kernel": platform.release(), "command": sys.argv[2], "clk_tck": int(sys.argv[3]),
+           "git": rev + ("+changes" if dirty else ""), "loadavg_start": open("/proc/loadavg").read().split()[0]},
+          open(sys.argv[1], "w"), indent=1)
+PY
+
+# ---- helpers --------------------------------------------------------------------------------------
+sim_stats() { curl -s --max-time 5 "$STACK_EDGEGAP/__sim/stats" || echo '{}'; }
+
+# bench_point DIR NAME MM_BENCH_ARGS...: one mm_bench run with process samples around it.
+# Writes DIR/NAME.json (mm_bench) and DIR/NAME.procs.json (samples, sim stats, wall times).
+bench_point() {
+    local dir=$1 name=$2
+    shift 2
+    mkdir -p "$dir"
+    local before after s0 s1 t0 t1 rc=0
+    before=$(stack_sample)
+    s0=$(sim_stats)
+    t0=$(date +%s.%N)
+    "$BIN"/mm_bench --url "$STACK_URL" --no-progress --json "$dir/$name.json" "$@" >"$dir/$name.txt" 2>&1 || rc=$?
+    t1=$(date +%s.%N)
+    after=$(stack_sample)
+    s1=$(sim_stats)
+    printf '{"before":%s,"after":%s,"sim_before":%s,"sim_after":%s,"t0":%s,"t1":%s,"mm_bench_rc":%s}\n' \
+        "$before" "$after" "$s0" "$s1" "$t0" "$t1" "$rc" >"$dir/$name.procs.json"
+    [ $rc -le 1 ] || { echo "baseline: mm_bench failed (exit $rc):" >&2; tail -3 "$dir/$name.txt" >&2; return 1; }
+    stack_alive
+}
+
+# Flags of the fast scenarios (1, 2): the first poll 1 ms after the create (the default 200 ms
+# would be most of the time-to-ready), sessions ready on it (deployments of 10,000 seats that are
+# ready at once), and enough Edgegap calls in flight that none queue below overload: a queued
+# create sends ProgressReport("Waiting for Edgegap ...") before SessionRequestAccepted, which
+# mm_bench counts as a protocol violation (see docs/PERFORMANCE.md, "Analysis").
+FAST_SIM=(--sockets 10000 --deploy-delay-ms 0 --log-level warn)
+FAST_MM=(--poll-delay-ms 1 --poll-interval-ms 50 --max-edgegap-in-flight 256)
+# Scenarios 3 and 4: every session takes 20 s (the simulator keeps it Status.SEEKING for 20 s, then
+# places it on a ready deployment of 10,000 seats), polled 1 s after its create and every 2 s
+# after that, so each is seen ready by the poll at 21 s (a poll grid in step with the 20 s would
+# see some at 20 s and, when the simulator is a little late, others at 22 s).
+SLOW_SIM=(--sockets 10000 --deploy-delay-ms 0 --seek-delay-ms 20000 --log-level warn)
+SLOW_MM=(--poll-delay-ms 1000 --poll-interval-ms 2000 --max-edgegap-in-flight 256)
+POINT_DURATION=8s
+POINT_RAMP=2s
+
+# warm_up: one ready deployment with its cert digest before measuring (the first session of a
+# stack starts the deployment and waits for gameserver_sim to write the digest).
+warm_up() {
+    "$BIN"/mm_bench --url "$STACK_URL" --no-progress --rate 20 --duration 1s --timeout 10s \
+        --json "$RUN_ROOT/warmup.json" >/dev/null 2>&1 || {
+        echo "baseline: the warm-up requests failed against $STACK_URL; see $STACK_DIR/logs" >&2
+        return 1
+    }
+}
+
+fast_stack() { # mode
+    stack_start "$1" "${FAST_SIM[@]}" -- "${FAST_MM[@]}" && warm_up
+}
+
+# profile_point MODE RATE DIR: a throughput point with `perf record` (DWARF call graphs, so time in
+# the kernel and in libraries is charged to our callers) on each of our services for 4 s in its
+# middle; writes the threads' shares, the top self-time symbols and our functions' inclusive time.
+profile_point() {
+    local mode=$1 rate=$2 dir=$3 name pid data procs=() perf_pids=()
+    mkdir -p "$dir"
+    "$BIN"/mm_bench --url "$STACK_URL" --no-progress --rate "$rate" --duration 10s --ramp 2s --timeout 5s \
+        --json "$dir/$mode-point.json" >"$dir/$mode-point.txt" 2>&1 &
+    local bench=$!
+    HELPER_PIDS+=("$bench")
+    sleep 4
+    while read -r name pid; do
+        procs+=("$name")
+        perf record -F 299 --call-graph dwarf,8192 -o "$RUN_ROOT/perf-$mode-$name.data" -p "$pid" -- sleep 4 \
+            >/dev/null 2>&1 &
+        perf_pids+=($!)
+    done < <(stack_ours)
+    for pid in "${perf_pids[@]}"; do wait "$pid" || true; done
+    wait "$bench" || true
+    for name in "${procs[@]}"; do
+        data="$RUN_ROOT/perf-$mode-$name.data"
+        {
+            echo "### $mode, $name: 4 s at $rate sessions/s (perf record -F 299 --call-graph dwarf)"
+            echo
+            echo "Threads, share of the process's samples:"
+            perf report -i "$data" --stdio --no-children --sort comm -g none 2>/dev/null | grep -E '^ +[0-9]' | head -10 || true
+            echo
+            echo "Top symbols by self time ([k] kernel, [.] user space):"
+            perf report -i "$data" --stdio --no-children --sort comm,dso,sym -g none 2>/dev/null | grep -E '^ +[0-9]' |
+                head -20 || true
+            echo
+            echo "Our functions by inclusive time (children = callees in libraries and the kernel included):"
+            perf report -i "$data" --stdio --children --sort dso,sym -g none 2>/dev/null | grep -E '^ +[0-9]' |
+                grep -E ' bevygap_matchmaker(_httpd)? ' | head -30 || true
+        } >"$dir/$mode-$name.txt"
+    done
+}
+
+# ---- 5: raw ceilings (first, on a quiet machine) --------------------------------------------------
+if wants 5; then
+    log "scenario 5: raw ceilings"
+    D="$RESULTS/s5"
+    mkdir -p "$D"
+    port=$(free_port)
+    "$BIN"/mm_ceilings ws-server --listen "127.0.0.1:$port" >"$D/ws-server.log" 2>&1 &
+    ws_pid=$!
+    HELPER_PIDS+=("$ws_pid")
+    STACK_DIR=$RUN_ROOT stack_wait_port "$port" mm_ceilings
+    ws_t0=$(sed 's/.*) //' "/proc/$ws_pid/stat" | awk '{print $12 + $13}')
+    "$BIN"/mm_bench --url "ws://127.0.0.1:$port/matchmaker/ws" --no-progress --concurrency 50 --duration 5s \
+        --requests 1000000 --json "$D/ws.json" >"$D/ws.txt" 2>&1 || true
+    ws_t1=$(sed 's/.*) //' "/proc/$ws_pid/stat" | awk '{print $12 + $13}')
+    echo "{\"server_cpu_ticks\": $((ws_t1 - ws_t0))}" >"$D/ws-server.json"
+    kill -TERM "$ws_pid"
+    wait "$ws_pid" || true
+    # a failed ceiling is reported (its figures stay empty in the report); the run goes on
+    "$BIN"/token_bench --seconds 1 >"$D/token_bench.txt" 2>&1 || log "warning: token_bench failed"
+    "$BIN"/edgegap_sim_bench --seconds 1 --connections 16 >"$D/edgegap_sim_bench.txt" 2>&1 ||
+        log "warning: edgegap_sim_bench failed; see $D/edgegap_sim_bench.txt"
+    stack_start allinone "${FAST_SIM[@]}" -- "${FAST_MM[@]}"
+    MM_CEIL_PW=matchmaker "$BIN"/mm_ceilings nats --server "127.0.0.1:$STACK_NATS_PORT" --user matchmaker \
+        --password-env MM_CEIL_PW --seconds 2 >"$D/nats.json" || log "warning: mm_ceilings nats failed"
+    stack_stop
+fi
+
+# ---- 1: throughput ------------------------------------------------------------------------------
+# A point passes when every request was ready and p99 time-to-ready < 250 ms. The search doubles
+# the rate from a start until a point fails, then bisects twice between the last pass and the
+# first failure. A failed point leaves a backlog behind: the stack is restarted after it.
+search_mode() { # mode start_rate
+    local mode=$1 rate=$2 lo=0 hi=0 verdict dir="$RESULTS/s1/$1" steps=0
+    fast_stack "$mode"
+    while :; do
+        log "scenario 1 ($mode): $rate sessions/s"
+        bench_point "$dir" "rate-$rate" --rate "$rate" --duration "$POINT_DURATION" --ramp "$POINT_RAMP" --timeout 5s
+        verdict=$($REPORT verdict "$dir/rate-$rate.json")
+        log "  $verdict"
+        if [[ $verdict == pass* ]]; then
+            lo=$rate
+        else
+            hi=$rate
+            stack_stop
+            fast_stack "$mode"
+        fi
+        if [ "$hi" = 0 ]; then
+            rate=$((rate * 2))
+            [ "$rate" -le 16000 ] || break
+        elif [ "$lo" = 0 ]; then
+            rate=$((rate / 2))
+            [ "$rate" -ge 25 ] || break
+        else
+            steps=$((steps + 1))
+            if [ "$steps" -gt 2 ] || [ $((hi - lo)) -le $((lo / 10)) ]; then break; fi
+            rate=$(((lo + hi) / 2 / 25 * 25))
+            [ "$rate" -gt "$lo" ] || break
+        fi
+    done
+    echo "$lo" >"$dir/best"
+    if [ $PROFILE = 1 ] && [ "$mode" != split2 ] && [ "$lo" -gt 0 ] && command -v perf >/dev/null; then
+        log "profiling $mode at $lo sessions/s"
+        stack_stop
+        fast_stack "$mode"
+        profile_point "$mode" "$lo" "$RESULTS/profile"
+    fi
+    stack_stop
+}
+if wants 1; then
+    search_mode allinone 500
+    best=$(cat "$RESULTS/s1/allinone/best")
+    start=$((best / 2 / 25 * 25))
+    [ $start -ge 100 ] || start=100
+    search_mode split "$start"
+    search_mode split2 "$start"
+fi
+
+# ---- 2: latency added at 200 sessions/s -----------------------------------------------------------
+if wants 2; then
+    for mode in allinone split; do
+        log "scenario 2 ($mode): 200 sessions/s, then Edgegap's own time at the same rate"
+        fast_stack "$mode"
+        bench_point "$RESULTS/s2/$mode" mm_bench --rate 200 --duration 10s --timeout 5s
+        EGK="$API_KEY" "$BIN"/mm_ceilings edgegap-time --url "$STACK_EDGEGAP" --api-key-env EGK --rate 200 \
+            --seconds 10 >"$RESULTS/s2/$mode/edgegap_time.json" ||
+            log "warning: some of Edgegap's own-time sessions failed (see the report)"
+        stack_stop
+    done
+fi
+
+# ---- 3 and 4: clients waiting for sessions that take 20 s -----------------------------------------
+# N clients arrive over 12.5 s (open loop, N/12.5 per second: 800/s for 10,000, below the create
+# throughput); each session is ready 20 s after its create, so from t = 12.5 s to t = 20 s all N
+# wait at once; mm_bench ends when the last is answered (t ~ 33 s). Samples: 5 s idle before (the
+# stack's own background CPU), t = 13..19 s (all waiting, nothing ready yet), the end.
+wait_point() { # mode n
+    local mode=$1 n=$2 dir="$RESULTS/s3/$1-$2"
+    log "scenario 3/4 ($mode): $n clients waiting 20 s"
+    mkdir -p "$dir"
+    stack_start "$mode" "${SLOW_SIM[@]}" -- "${SLOW_MM[@]}"
+    sleep 1
+    stack_sample >"$dir/idle0.json"
+    sleep 5
+    stack_sample >"$dir/idle1.json"
+    bench_point "$dir" mm_bench --rate "$(awk "BEGIN {print $n / 12.5}")" --duration 12500ms --timeout 60s &
+    local bp=$!
+    HELPER_PIDS+=("$bp")
+    sleep 13
+    stack_sample >"$dir/wait0.json"
+    sim_stats >"$dir/wait0-sim.json"
+    sleep 6
+    stack_sample >"$dir/wait1.json"
+    sim_stats >"$dir/wait1-sim.json"
+    wait "$bp"
+    stack_stop
+}
+if wants 3 || wants 4; then
+    wants 4 && wait_point allinone 100
+    wants 4 && wait_point allinone 1000
+    wait_point allinone 10000
+    wants 3 && wait_point split 10000
+fi
+
+# ---- the report -----------------------------------------------------------------------------------
+log "writing the report"
+cat /proc/loadavg >"$RESULTS/loadavg_end"
+echo $(($(date +%s) - START_S)) >"$RESULTS/elapsed_s"
+doc_arg=()
+case $DOC in /*) ;; *) DOC="$ROOT/$DOC" ;; esac
+if wants 1 && wants 2 && wants 3 && wants 4 && wants 5; then doc_arg=(--doc "$DOC"); fi
+$REPORT report "$RESULTS" "${doc_arg[@]}"
+log "done: results in $RESULTS${doc_arg:+, ${doc_arg[1]}}"
