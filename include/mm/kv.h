@@ -67,9 +67,10 @@ mm_err mm_js_setup(natsConnection *nc, unsigned needs, int64_t wait_ms, mm_js **
 
 /** How buckets and the stream are made when they do not exist yet (existing ones are kept). */
 typedef struct mm_js_options {
-    int64_t wait_ms;     /* as mm_js_setup's; 0: 5000 */
-    int replicas;        /* 0 or 1: R1; 3 for a clustered JetStream; at most 5 (else MM_ERR_INVALID) */
-    bool memory_storage; /* false: file storage (survives a server restart) */
+    int64_t wait_ms;         /* as mm_js_setup's; 0: 5000 */
+    int replicas;            /* 0 or 1: R1; 3 for a clustered JetStream; at most 5 (else MM_ERR_INVALID) */
+    bool memory_storage;     /* false: file storage (survives a server restart) */
+    int64_t resend_first_ms; /* wait before the first resend of a failed asynchronous publish; 0: 250 */
 } mm_js_options;
 
 /** mm_js_setup with options (NULL: the defaults). An existing bucket or stream with another
@@ -87,11 +88,16 @@ void mm_js_destroy(mm_js *js);
 
 /**
  * Asynchronous publishes on an mm_js context (js_PublishAsync, js_PublishMsgAsync) that fail are
- * resent from nats.c's thread, up to this many attempts in all, then logged as lost.
+ * resent from a thread of their own, up to this many attempts in all, then logged as lost. The
+ * wait before each resend doubles from mm_js_options.resend_first_ms up to 8 times that (plus
+ * jitter): with the default 250 ms the attempts span about 14 s, longer than a JetStream stream
+ * leader election (4 to 9 s on nats-server 2.9), during which publishes fail at once with "no
+ * responders". Each resend is acknowledged within the context's wait time. mm_js_destroy()
+ * drops (and counts as lost) resends still waiting.
  */
-#define MM_JS_ASYNC_ATTEMPTS 4
+#define MM_JS_ASYNC_ATTEMPTS 10
 
-/** Process-wide counts of asynchronous publishes resent, and lost after the last attempt. */
+/** Process-wide counts of asynchronous publishes resent, and lost (after the last attempt, or dropped). */
 void mm_js_async_stats(uint64_t *resent, uint64_t *lost);
 
 /**

@@ -13,8 +13,8 @@
  * Entries removed by the bucket's max age (TTL) produce no event at all (nats.c 3.4.1,
  * LIBNOTES.md): a receiver that must notice expiry has to keep its own clock.
  *
- * Re-delivery: when the watch has to be made again (an error from kvWatcher_Next, or a watch
- * that fell behind the stream, see health_ms), steps 1-3 repeat with a higher `generation`:
+ * Re-delivery: when the watch has to be made again (an error from kvWatcher_Next, a watch that
+ * fell behind the stream or whose stream lost a node, see health_ms), steps 1-3 repeat with a higher `generation`:
  * the current values arrive again. Receivers must treat events idempotently (a revision they
  * have seen for a key, or an older one, changes nothing). After a plain server restart or
  * reconnect nats.c resumes the watch by itself (measured, see docs/reaper_and_deleter.md), and
@@ -77,11 +77,14 @@ typedef struct mm_kv_watch_config {
     uint64_t msg_target; /* mm_msg.target of each message */
     int poll_ms;         /* longest single kvWatcher_Next wait; default 500 */
     /**
-     * Health probe: after this long without an event, the watcher compares the last revision it
-     * delivered with the bucket stream's last sequence; if the stream was ahead at the previous
-     * probe too (and the watch did not catch up meanwhile), the watch is made again. Default 5000;
-     * negative disables the probe. nats.c detects a lost consumer by itself after two missed
-     * 5-second heartbeats; this makes recovery independent of it.
+     * Health probe: after this long without an event, the watcher reads the bucket stream's last
+     * sequence and peers. The watch is made again when the leader is not the one it had when the
+     * watch was made, or a peer online then is offline now (in a JetStream cluster a dead node
+     * takes the watch's consumer with it), or
+     * when the stream was ahead of the last revision delivered at the previous probe too (and the
+     * watch did not catch up meanwhile). Default 1000; negative disables the probe. nats.c 3.4.1
+     * re-creates a lost consumer by itself only after two missed 5-second heartbeats (and that
+     * fails while the cluster is still electing leaders): this brings the watch back sooner.
      */
     int health_ms;
     int retry_max_ms; /* cap of the backoff between attempts to make the watch; default 2000 */
@@ -92,7 +95,8 @@ typedef struct mm_kv_watch_stats {
     uint64_t markers;      /* MM_KV_OP_INITIAL_DONE events among them */
     uint64_t full_retries; /* sends refused with MM_ERR_FULL (each was retried) */
     uint64_t watches;      /* watches made (1 + re-makes) */
-    uint64_t stalls;       /* re-makes caused by the health probe */
+    uint64_t stalls;       /* re-makes caused by the health probe: the watch fell behind */
+    uint64_t moves;        /* re-makes caused by the health probe: the stream lost its leader or a peer */
     uint64_t errors;       /* failures of kvWatcher_Next (other than timeouts) or of making the watch */
     uint64_t dropped;      /* events freed because the target had stopped */
 } mm_kv_watch_stats;

@@ -21,7 +21,8 @@
  *       for WANNAPLAY the message names session.gensession instead);
  *   Error(503, ...)  NATS is not connected when the request arrives, or the connection was lost
  *       or re-made while it was in flight (core NATS replies sent meanwhile are gone, so waiting
- *       would only end in the timeout);
+ *       would only end in the timeout; checked every check_interval_ms and before each reply is
+ *       relayed, so a stream with a hole never reaches the client);
  *   Error(408, ...)  no end within request_timeout_ms of the publish;
  *   Error(503, "the web front is stopping")  still in flight when the bridge stops.
  *

@@ -58,6 +58,7 @@ typedef struct mm_reaper_stats {
     uint64_t removed;               /* unclaimed_sessions entries deleted (at the revision seen) */
     uint64_t skipped;               /* revision-checked deletes refused: the entry had changed */
     uint64_t replay_skipped;        /* old delete markers of active_connections not enqueued again */
+    uint64_t redelivered;           /* current values a re-made watch delivered again, already handled (ignored) */
     uint64_t failures;              /* NATS calls that failed (the work is retried) */
     uint64_t invalid_keys;          /* keys that are not session ids (ignored) */
     uint64_t events;                /* KV events handled */

@@ -222,6 +222,15 @@ static void
 on_reply(mm_nats_bridge *b, natsMsg *msg)
 {
     atomic_fetch_add(&b->replies, 1);
+    /*
+     * Before relaying, the same check as the timer's: a reply that arrives after a reconnect may
+     * follow replies that were lost while the connection was down (when its NATS node died, the
+     * cluster fault test saw a ProgressReport relayed after a lost SessionRequestAccepted). The
+     * requests in flight then end with 503 at once and this reply finds nothing to relay; waiting
+     * for the timer (check_ms) would pass a stream with a hole to the client.
+     */
+    if (b->head != NULL)
+        connection_check(b);
     const char *subject = natsMsg_GetSubject(msg);
     uint64_t token = 0;
     bridge_req *r = NULL;

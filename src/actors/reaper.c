@@ -70,9 +70,10 @@ struct mm_reaper {
     mm_timer scan_timer;
     mm_actor *self;
     bool unclaimed_ready, active_ready; /* each watcher delivered its current values once */
+    uint64_t high[2];                   /* highest revision handled per bucket (MSG_UNCLAIMED - 1, MSG_ACTIVE - 1) */
     bool nats_down;                     /* the last call failed on the connection; logged once */
 
-    atomic_uint_fast64_t tracked, claimed, enq[2], removed, skipped, replay_skipped, failures, invalid, events, scans;
+    atomic_uint_fast64_t tracked, claimed, enq[2], removed, skipped, replay_skipped, redelivered, failures, invalid, events, scans;
 };
 
 /* ---- the session table ---- */
@@ -346,10 +347,22 @@ reaper_handle(void *state, mm_actor *self, mm_msg *msg)
     } else if (!mm_session_id_valid(ev->key)) {
         atomic_fetch_add(&r->invalid, 1);
         mm_debug("reaper: key %.64s of %s is not a session id; ignored", ev->key, ev->bucket);
-    } else if (msg->type == MSG_UNCLAIMED) {
-        on_unclaimed(r, ev);
+    } else if (ev->initial && ev->generation > 1 && ev->revision <= r->high[msg->type - 1]) {
+        /*
+         * A watch made again re-delivers every current value. Those up to the highest revision
+         * this reaper handled were handled already (a watch delivers in stream order); without
+         * this, every delete marker of active_connections younger than replay_ms would be
+         * enqueued again each time a watch is re-made (a JetStream node lost, a stall), one
+         * Edgegap DELETE each once the stream's duplicate window has passed.
+         */
+        atomic_fetch_add(&r->redelivered, 1);
     } else {
-        on_active(r, ev);
+        if (ev->revision > r->high[msg->type - 1])
+            r->high[msg->type - 1] = ev->revision;
+        if (msg->type == MSG_UNCLAIMED)
+            on_unclaimed(r, ev);
+        else
+            on_active(r, ev);
     }
     mm_kv_event_free(ev);
 }
@@ -503,6 +516,7 @@ mm_reaper_get_stats(mm_reaper *r, mm_reaper_stats *st)
     st->removed = atomic_load(&r->removed);
     st->skipped = atomic_load(&r->skipped);
     st->replay_skipped = atomic_load(&r->replay_skipped);
+    st->redelivered = atomic_load(&r->redelivered);
     st->failures = atomic_load(&r->failures);
     st->invalid_keys = atomic_load(&r->invalid);
     st->events = atomic_load(&r->events);

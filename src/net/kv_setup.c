@@ -9,17 +9,23 @@
  *
  * Asynchronous publishes (KV puts of the provisioner, delete-queue enqueues) are acknowledged on
  * nats.c's thread. A failed one (no ack within its MaxWait, "no responders" during a stream
- * leader election, a JetStream error) reaches on_async_error(), which resends it up to
- * MM_JS_ASYNC_ATTEMPTS times in all, counting attempts in a header of the message; losing one
- * silently would leak a session (an unclaimed_sessions key the reaper never sees, a deletion
- * never queued). Resending is safe: a delete-queue message carries its Nats-Msg-Id (duplicates
- * are dropped by the stream) and a KV put writes the same value again.
+ * leader election, a JetStream error) reaches on_async_error(), which hands it to the resend
+ * scheduler (js_resend.h) to be published again after a growing delay, up to
+ * MM_JS_ASYNC_ATTEMPTS times in all, counting attempts in a header of the message. Resending at
+ * once, as this file first did, spent all attempts within a millisecond of a leader's death
+ * (the "no responders" answer is immediate), while the election takes seconds: in the cluster
+ * fault test (tests/deploy/test_cluster_faults.c) hundreds of puts were lost per election and
+ * the sessions they recorded leaked. Losing one silently would leak a session (an
+ * unclaimed_sessions key the reaper never sees, a deletion never queued). Resending is safe: a
+ * delete-queue message carries its Nats-Msg-Id (duplicates are dropped by the stream) and a KV
+ * put writes the same value again.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "js_resend.h"
 #include "mm/kv.h"
 #include "mm/log.h"
 #include "nats_error.h"
@@ -52,12 +58,13 @@ static const mm_kv_bucket_spec bucket_specs[MM_KV_BUCKET_COUNT] = {
 struct mm_js {
     jsCtx *ctx;
     kvStore *kv[MM_KV_BUCKET_COUNT];
+    bool resend_registered;
 };
 
 #define ATTEMPT_HEADER "Mm-Publish-Attempt"
 
 /* Process-wide (the handler may run while its mm_js is being destroyed, so it touches no mm_js). */
-static atomic_ullong async_resent, async_lost;
+static atomic_ullong async_lost;
 
 static void
 on_async_error(jsCtx *ctx, jsPubAckErr *pae, void *closure)
@@ -75,34 +82,34 @@ on_async_error(jsCtx *ctx, jsPubAckErr *pae, void *closure)
         mm_error("jetstream: publish to %s failed %d times, giving up: %s", subject, attempt, text);
         return;
     }
-    char next[12];
+    char next[12], subject_copy[256];
     snprintf(next, sizeof(next), "%d", attempt + 1);
+    snprintf(subject_copy, sizeof(subject_copy), "%s", subject);
+    int64_t delay_ms = 0;
     if (natsMsgHeader_Set(msg, ATTEMPT_HEADER, next) != NATS_OK) {
         atomic_fetch_add(&async_lost, 1);
-        mm_error("jetstream: publish to %s failed (%s) and could not be resent: %s", subject, text, mm__nats_error_text());
+        mm_error("jetstream: publish to %s failed (%s) and could not be resent: %s", subject_copy, text, mm__nats_error_text());
         return;
     }
-    char subject_copy[256];
-    snprintf(subject_copy, sizeof(subject_copy), "%s", subject);
-    /* on success the library owns the message again and clears pae->Msg */
-    natsStatus s = js_PublishMsgAsync(ctx, &pae->Msg, NULL);
-    if (s != NATS_OK) {
+    /* on success the scheduler owns the message and cleared pae->Msg, so nats.c does not free it */
+    if (!mm__js_resend_schedule(ctx, &pae->Msg, attempt, &delay_ms)) {
         atomic_fetch_add(&async_lost, 1);
-        mm_error("jetstream: publish to %s failed (%s) and resending it failed too: %s", subject_copy, text, natsStatus_GetText(s));
+        mm_error("jetstream: publish to %s failed (%s) and could not be queued for a resend; it is lost", subject_copy, text);
         return;
     }
-    atomic_fetch_add(&async_resent, 1);
-    mm_warn("jetstream: publish to %s failed (%s): resent (attempt %d of %d)", subject_copy, text, attempt + 1,
-            MM_JS_ASYNC_ATTEMPTS);
+    /* one line per message (its first failure); later ones of the same message at debug */
+    mm_log(attempt == 1 ? MM_LOG_WARN : MM_LOG_DEBUG,
+           "jetstream: publish to %s failed (%s): resending in %lld ms (attempt %d of %d)", subject_copy, text, (long long)delay_ms,
+           attempt + 1, MM_JS_ASYNC_ATTEMPTS);
 }
 
 void
 mm_js_async_stats(uint64_t *resent, uint64_t *lost)
 {
-    if (resent != NULL)
-        *resent = atomic_load(&async_resent);
+    uint64_t dropped = 0;
+    mm__js_resend_counts(resent, &dropped);
     if (lost != NULL)
-        *lost = atomic_load(&async_lost);
+        *lost = atomic_load(&async_lost) + dropped;
 }
 
 const mm_kv_bucket_spec *
@@ -255,6 +262,11 @@ mm_js_setup_with(natsConnection *nc, unsigned needs, const mm_js_options *option
         err = MM_ERR_IO;
         goto cleanup;
     }
+    if ((err = mm__js_resend_register(js->ctx, opt.resend_first_ms > 0 ? opt.resend_first_ms : 250, o.Wait)) != MM_OK) {
+        snprintf(reason, sizeof(reason), "cannot start the JetStream resend thread: %s", mm_err_str(err));
+        goto cleanup;
+    }
+    js->resend_registered = true;
     for (int b = 0; b < MM_KV_BUCKET_COUNT; b++) {
         if ((needs & MM_JS_NEED_BUCKET(b)) == 0)
             continue;
@@ -290,6 +302,8 @@ mm_js_destroy(mm_js *js)
 {
     if (js == NULL)
         return;
+    if (js->resend_registered) /* before the context goes: no resend may touch it afterwards */
+        mm__js_resend_unregister(js->ctx);
     for (int b = 0; b < MM_KV_BUCKET_COUNT; b++)
         kvStore_Destroy(js->kv[b]);
     jsCtx_Destroy(js->ctx);

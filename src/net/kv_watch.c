@@ -7,9 +7,11 @@
  * lost and never reordered. A timeout gives the loop a chance to run the health probe.
  *
  * The watch is made again (new generation, current values re-delivered) when kvWatcher_Next
- * fails, or when the health probe finds it stalled: after health_ms without events, the stream's
- * last sequence is read; if the stream was already ahead of the last revision delivered at the
- * previous probe and the watch has not caught up to that point since, it is stalled. The
+ * fails, or when the health probe finds it stalled or orphaned: after health_ms without events,
+ * the stream's last sequence and peers are read; if the leader is not the one of when the watch
+ * was made or a peer online then is offline now (a dead node may have taken the watch's consumer
+ * with it), or if the stream was already ahead of the last revision delivered at the previous
+ * probe and the watch has not caught up to that point since, the watch is made again. The
  * revision baseline of a new watch is the stream's last sequence read just before making it, so
  * a message that expired before it could be delivered cannot make the probe fire for ever.
  *
@@ -18,12 +20,22 @@
  * condition variable that backoff waits sleep on; the thread only ever destroys a watch after
  * taking it out of `kw` under `mu`, so kvWatcher_Stop never sees a freed one.
  *
- * A nats.c 3.4.1 race (still in later versions): after a reconnect, nats.c re-creates the
- * watch's ordered consumer on a thread of its own and frees the old consumer's name, while
- * kvWatcher_Stop/Destroy (unsubscribe, then delete the consumer by that name) may still be
- * using it: a use-after-free (seen by ASan when a watch was stopped right after a server
- * restart). Both are therefore delayed until RESET_SETTLE_MS after the last reconnect this
- * module noticed (settle_after_reconnect); a watch stopped long after one never waits.
+ * A nats.c 3.4.1 race (still in later versions): nats.c re-creates a watch's ordered consumer on
+ * a thread of its own (after a reconnect, a sequence gap or missed heartbeats) and then frees
+ * the old consumer's name, while kvWatcher_Destroy (unsubscribe, then delete the consumer by
+ * that name) may still be using it: a use-after-free (seen by ASan when a watch was stopped right
+ * after a server restart). Each side holds the name for as long as its JetStream request takes:
+ * milliseconds in a healthy cluster, seconds while a node has just died. Hence:
+ *   - a stop is delayed until RESET_SETTLE_MS after the last reconnect this module noticed
+ *     (settle_after_reconnect); a watch stopped long after one never waits;
+ *   - a watch replaced while running is not destroyed at once but retired: it is destroyed only
+ *     once RETIRE_GRACE_MS have passed (longer than a re-creation's JetStream request may wait)
+ *     and the new watch has delivered its current values (JetStream answers again), so a
+ *     re-creation nats.c started during the trouble has finished. Until then the retired watch's
+ *     messages wait in nats.c (flow control bounds them). The cluster fault test crashed
+ *     matchmakers (heap corruption, twice in three runs) when replaced watches were destroyed
+ *     seconds after a node died; one crash ASan traced to an asynchronous error nats.c delivered
+ *     for the destroyed subscription (src/net/nats_conn.c no longer reads it).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,11 +50,13 @@
 #include "nats_error.h"
 
 #define DEFAULT_POLL_MS 500
-#define DEFAULT_HEALTH_MS 5000
+#define DEFAULT_HEALTH_MS 1000
 #define DEFAULT_RETRY_MAX_MS 2000
 #define FULL_BACKOFF_MAX_MS 50
 #define FULL_LOG_EVERY_MS 10000
 #define RESET_SETTLE_MS 1500
+#define RETIRE_GRACE_MS 10000
+#define RETIRED_MAX 8
 
 struct mm_kv_watch {
     natsConnection *nc;
@@ -63,10 +77,14 @@ struct mm_kv_watch {
     kvWatcher *kw;       /* guarded by mu; destroyed only by the thread, after taking it out */
 
     /* watcher thread only */
+    kvWatcher *retired[RETIRED_MAX]; /* replaced watches waiting to be destroyed, oldest first */
+    uint64_t retired_ms[RETIRED_MAX];
+    int n_retired;
     uint32_t generation;
     bool initial;      /* still delivering this generation's current values */
     uint64_t seen;     /* highest revision delivered, or the stream's last sequence at the watch */
     uint64_t lag_mark; /* stream's last sequence at the previous probe, when it was ahead; else 0 */
+    char peers[256];   /* the stream's online peers when the watch was made, " a b c " ("" not clustered) */
     uint64_t last_event_ms;
     uint64_t full_logged_ms; /* when a full inbox was last logged; 0: never */
     bool target_gone;
@@ -77,7 +95,7 @@ struct mm_kv_watch {
     uint64_t reconnects;    /* guarded by stats_mu: the connection's count when last looked at */
     uint64_t reconnect_ms;  /* guarded by stats_mu: when a change of it was noticed; 0: never */
 
-    atomic_uint_fast64_t events, markers, full_retries, watches, stalls, errors, dropped;
+    atomic_uint_fast64_t events, markers, full_retries, watches, stalls, moves, errors, dropped;
 };
 
 void
@@ -282,9 +300,12 @@ nomem:
     return false;
 }
 
-/* The stream's last sequence. */
+/*
+ * The stream's last sequence and, in a clustered JetStream, its online peers as " leader r1 r2 "
+ * ("" when not clustered). A peer's name never contains a space.
+ */
 static mm_err
-stream_last_seq(mm_kv_watch *w, uint64_t *last)
+stream_state(mm_kv_watch *w, uint64_t *last, char *peers, size_t len)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -292,8 +313,37 @@ stream_last_seq(mm_kv_watch *w, uint64_t *last)
     if (s != NATS_OK)
         return s == NATS_TIMEOUT ? MM_ERR_TIMEOUT : MM_ERR_IO;
     *last = si->State.LastSeq;
+    peers[0] = '\0';
+    const jsClusterInfo *c = si->Cluster;
+    if (c != NULL && c->Leader != NULL && c->Leader[0] != '\0') {
+        size_t used = (size_t)snprintf(peers, len, " %s ", c->Leader);
+        for (int i = 0; i < c->ReplicasLen && used < len; i++)
+            if (c->Replicas[i] != NULL && c->Replicas[i]->Name != NULL && !c->Replicas[i]->Offline)
+                used += (size_t)snprintf(peers + used, len - used, "%s ", c->Replicas[i]->Name);
+    }
     jsStreamInfo_Destroy(si);
     return MM_OK;
+}
+
+/* True when a peer online in `before` is not online in `now` (both as stream_state makes them). */
+static bool
+peer_lost(const char *before, const char *now)
+{
+    char name[80];
+    for (const char *p = before; *p != '\0';) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n == 0)
+            break;
+        if (n + 2 < sizeof(name)) {
+            snprintf(name, sizeof(name), " %.*s ", (int)n, p);
+            if (strstr(now, name) == NULL)
+                return true;
+        }
+        p += n;
+    }
+    return false;
 }
 
 static mm_err
@@ -301,7 +351,8 @@ watch_open(mm_kv_watch *w)
 {
     uint64_t last = 0;
     kvWatcher *kw = NULL;
-    mm_err err = stream_last_seq(w, &last);
+    char peers[sizeof(w->peers)];
+    mm_err err = stream_state(w, &last, peers, sizeof(peers));
     if (err != MM_OK)
         return err;
     if (kvStore_WatchAll(&kw, w->kv, NULL) != NATS_OK)
@@ -319,25 +370,69 @@ watch_open(mm_kv_watch *w)
     w->initial = true;
     w->seen = last;
     w->lag_mark = 0;
+    snprintf(w->peers, sizeof(w->peers), "%s", peers);
     w->last_event_ms = mm_now_ms();
     atomic_fetch_add(&w->watches, 1);
     mm_debug("kv watch %s: watching (generation %u, stream at %llu)", w->bucket, w->generation, (unsigned long long)last);
     return MM_OK;
 }
 
+/* Destroys retired watch i (see the file comment), after the reconnect settle time. */
 static void
-watch_close(mm_kv_watch *w)
+retired_destroy(mm_kv_watch *w, int i)
 {
-    if (w->kw != NULL)
-        settle_after_reconnect(w);
+    settle_after_reconnect(w);
+    kvWatcher_Destroy(w->retired[i]);
+    for (int k = i + 1; k < w->n_retired; k++) {
+        w->retired[k - 1] = w->retired[k];
+        w->retired_ms[k - 1] = w->retired_ms[k];
+    }
+    w->n_retired--;
+}
+
+/* Destroys the retired watches that are safe to destroy now (all of them when `all`). */
+static void
+retired_reap(mm_kv_watch *w, bool all)
+{
+    bool healthy = w->kw != NULL && !w->initial; /* the current watch delivered its current values */
+    while (w->n_retired > 0 && (all || (healthy && mm_now_ms() - w->retired_ms[0] >= RETIRE_GRACE_MS)))
+        retired_destroy(w, 0);
+}
+
+/* Takes the current watch out; `retire`: keep it for later destruction, else destroy it now. */
+static void
+watch_close(mm_kv_watch *w, bool retire)
+{
     pthread_mutex_lock(&w->mu);
     kvWatcher *kw = w->kw;
     w->kw = NULL;
     pthread_mutex_unlock(&w->mu);
-    kvWatcher_Destroy(kw);
+    if (kw == NULL)
+        return;
+    if (!retire) {
+        settle_after_reconnect(w);
+        kvWatcher_Destroy(kw);
+        return;
+    }
+    if (w->n_retired == RETIRED_MAX) /* remade that often: the oldest has waited longest */
+        retired_destroy(w, 0);
+    w->retired[w->n_retired] = kw;
+    w->retired_ms[w->n_retired] = mm_now_ms();
+    w->n_retired++;
 }
 
-/* After a quiet period: true when the watch is stalled and must be made again. */
+/*
+ * After a quiet period: true when the watch must be made again, because it is stalled or because
+ * a node of its stream was lost. The watch's consumer is an ephemeral one-replica consumer on one
+ * of the stream's peers (not necessarily its leader). When that node dies and this client stays
+ * connected elsewhere, nats.c notices only after missed heartbeats (two of 5 s) and its own
+ * re-creation then fails while the cluster elects leaders; in the cluster fault test
+ * (tests/deploy/test_cluster_faults.c) watches stayed silent for about 10 s, longer than the
+ * matchmaker waits for a cert digest. The stall rule alone needs the stream to move on and two
+ * probes. So when the leader changed, or a peer that was online when the watch was made is
+ * offline now, the watch is made at once: at worst the current values are delivered once more,
+ * which receivers must accept anyway.
+ */
 static bool
 health_probe(mm_kv_watch *w)
 {
@@ -345,13 +440,27 @@ health_probe(mm_kv_watch *w)
         return false;
     w->last_event_ms = mm_now_ms(); /* next probe one period later */
     uint64_t last = 0;
-    if (natsConnection_Status(w->nc) != NATS_CONN_STATUS_CONNECTED || stream_last_seq(w, &last) != MM_OK)
-        return false; /* cannot tell now; nats.c resumes the watch after a reconnect */
+    char peers[sizeof(w->peers)];
+    if (natsConnection_Status(w->nc) != NATS_CONN_STATUS_CONNECTED || stream_state(w, &last, peers, sizeof(peers)) != MM_OK)
+        return false; /* cannot tell now (no leader yet, or reconnecting: nats.c resumes the watch then) */
+    bool moved = false;
+    if (w->peers[0] != '\0' && peers[0] != '\0') { /* both " leader ...": compare the leader tokens */
+        size_t leader_len = strcspn(w->peers + 1, " ");
+        moved = strncmp(w->peers, peers, leader_len + 2) != 0;
+    }
+    if (moved || (peers[0] != '\0' && peer_lost(w->peers, peers))) {
+        mm_info("kv watch %s: the stream's peers changed (leader first: [%s] -> [%s]); making the watch again", w->bucket, w->peers,
+                peers);
+        atomic_fetch_add(&w->moves, 1);
+        return true;
+    }
     bool stalled = w->lag_mark != 0 && w->seen < w->lag_mark;
     w->lag_mark = last > w->seen ? last : 0;
-    if (stalled)
+    if (stalled) {
         mm_warn("kv watch %s: stalled at revision %llu while the stream is at %llu; making the watch again", w->bucket,
                 (unsigned long long)w->seen, (unsigned long long)last);
+        atomic_fetch_add(&w->stalls, 1);
+    }
     return stalled;
 }
 
@@ -390,26 +499,26 @@ watch_main(void *arg)
             backoff_ms = 50;
         }
         since_reconnect_ms(w); /* notice reconnects early: stop may need to know */
+        retired_reap(w, false);
         kvEntry *e = NULL;
         natsStatus s = kvWatcher_Next(&e, w->kw, w->poll_ms);
         if (s == NATS_OK) {
             if (!handle_entry(w, e)) {
-                watch_close(w);
+                watch_close(w, true);
                 wait_or_stop(w, backoff_ms);
             }
         } else if (s == NATS_TIMEOUT) {
-            if (health_probe(w)) {
-                watch_close(w);
-                atomic_fetch_add(&w->stalls, 1);
-            }
+            if (health_probe(w))
+                watch_close(w, true);
         } else if (!is_stopping(w)) {
             atomic_fetch_add(&w->errors, 1);
             mm_warn("kv watch %s: %s (%s); making the watch again", w->bucket, natsStatus_GetText(s), mm__nats_error_text());
-            watch_close(w);
+            watch_close(w, true);
             wait_or_stop(w, backoff_ms);
         }
     }
-    watch_close(w);
+    watch_close(w, false);
+    retired_reap(w, true);
     return NULL;
 }
 
@@ -505,6 +614,7 @@ mm_kv_watch_get_stats(mm_kv_watch *w, mm_kv_watch_stats *st)
     st->full_retries = atomic_load(&w->full_retries);
     st->watches = atomic_load(&w->watches);
     st->stalls = atomic_load(&w->stalls);
+    st->moves = atomic_load(&w->moves);
     st->errors = atomic_load(&w->errors);
     st->dropped = atomic_load(&w->dropped);
 }

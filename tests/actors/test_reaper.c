@@ -10,7 +10,8 @@
  *   (e) restart: entries (and delete markers) written before the reaper starts are judged by
  *       their creation time, claimed ones are left alone, old markers are not replayed;
  *   (f) stop with events and work pending: nothing leaks (ASan), nothing hangs;
- *   (g) NATS outage: sessions that age meanwhile are reaped once it is back.
+ *   (g) NATS outage: sessions that age meanwhile are reaped once it is back;
+ *   (h) a watch made again (consumer lost) re-delivers current values: nothing enqueued twice.
  * Counts come from DELETE_SESSION_STREAM itself (nothing consumes it here).
  */
 #include <stdlib.h>
@@ -341,6 +342,46 @@ test_restart(struct node *n)
     mm_reaper_destroy(r);
 }
 
+/*
+ * (h) A watch made again (its consumer lost, as when a JetStream node dies) re-delivers the
+ * current values; a disconnect already handled is not enqueued a second time.
+ */
+static void
+test_remade_watch(struct node *n)
+{
+    reset_buckets(n);
+    mm_reaper *r = reaper_start(n, 60000, 0); /* replay window: the default hour */
+    mm_reaper_stats st;
+    put(active(n), "remadegone00-S", "7");
+    MM_REQUIRE(kvStore_Delete(active(n), "remadegone00-S") == NATS_OK);
+    MM_CHECK(wait_queued(n, "remadegone00-S", 10000));
+    uint64_t deadline = mm_now_ms() + 10000;
+    do {
+        sleep_ms(5);
+        mm_reaper_get_stats(r, &st);
+    } while (st.enqueued_disconnected < 1 && mm_now_ms() < deadline);
+    MM_CHECK_U64(st.enqueued_disconnected, ==, 1);
+
+    /* the watch's consumer disappears; the next operation shows the stall to the health probe */
+    jsConsumerNamesList *names = NULL;
+    MM_REQUIRE(js_ConsumerNames(&names, mm_js_ctx(n->js), "KV_active_connections", NULL, NULL) == NATS_OK);
+    for (int i = 0; i < names->Count; i++)
+        MM_CHECK_INT(js_DeleteConsumer(mm_js_ctx(n->js), "KV_active_connections", names->List[i], NULL, NULL), ==, NATS_OK);
+    jsConsumerNamesList_Destroy(names);
+    put(active(n), "remadeplay00-S", "8");
+    deadline = mm_now_ms() + 20000;
+    do {
+        sleep_ms(10);
+        mm_reaper_get_stats(r, &st);
+    } while ((st.redelivered < 1 || st.claimed < 1) && mm_now_ms() < deadline);
+    MM_CHECK_U64(st.redelivered, >=, 1);
+    MM_CHECK_U64(st.claimed, ==, 1);
+    wait_scans(r, 2);
+    mm_reaper_get_stats(r, &st);
+    MM_CHECK_U64(st.enqueued_disconnected, ==, 1);
+    mm_reaper_destroy(r);
+}
+
 /* (f) stop while events are queued and work is pending. */
 static void
 test_stop_pending(struct node *n)
@@ -430,6 +471,7 @@ main(void)
     test_rules(&n1);
     test_two_reapers(&n1, &n2);
     test_stop_pending(&n1);
+    test_remade_watch(&n1);
     test_outage(&server, &n1);
 
     node_close(&n2);

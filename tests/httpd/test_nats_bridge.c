@@ -11,7 +11,8 @@
  *   - gensession: the answer becomes SessionReady; service error headers become Error(code,
  *     message); a malformed answer Error(502, ...);
  *   - NATS down: a request in flight is answered 503, a new one 503 at once, ready() is false;
- *     after the server is back requests are served again;
+ *     after the server is back requests are served again; a reply that comes after a reconnect
+ *     ends its request with 503 instead of being relayed (replies before it may be lost);
  *   - 200 concurrent requests from four submitting threads, 20 replies each: each sink gets
  *     exactly its own replies in order;
  *   - metrics text; stop answers what is in flight and refuses later submits.
@@ -507,6 +508,48 @@ test_nats_down(struct mm_test_nats *srv, mm_nats_bridge *b)
     MM_CHECK(served);
 }
 
+/*
+ * A reply that arrives after the connection was re-made is not relayed: replies of that request
+ * may have been lost meanwhile (the matchmaker's or our NATS node died), so the request ends
+ * with 503 when that reply comes, not a hole in the stream. The connection-check timer is set
+ * far out here, so only the check made on each reply can catch it.
+ */
+static void
+test_reply_after_reconnect(struct mm_test_nats *srv, mm_nats *nats, natsConnection *rnc)
+{
+    mm_nats_bridge *b = NULL;
+    char why[200];
+    mm_nats_bridge_config bc = {.nc = mm_nats_connection(nats), .request_timeout_ms = 60000, .check_interval_ms = 600000};
+    MM_REQUIRE(mm_nats_bridge_start(&bc, &b, why, sizeof(why)) == MM_OK);
+    rec_sink *r = submit(b, MM_FRONT_WS, "game", "v1", "10.0.0.2"); /* acknowledged, then nothing */
+    MM_REQUIRE(rec_wait_texts(r, 1, WAIT_MS));
+    char reply[128];
+    pthread_mutex_lock(&resp_mu);
+    snprintf(reply, sizeof(reply), "%s", hang_reply);
+    pthread_mutex_unlock(&resp_mu);
+
+    mm_test_stop(srv->pid, 5000);
+    srv->pid = 0;
+    MM_REQUIRE(mm_test_nats_restart(srv) == 0);
+    MM_REQUIRE(mm_nats_wait_connected(nats, 20000) == MM_OK);
+    /* the stand-in carries on with the stream once it is back; its first replies may still find no
+     * subscription, so it repeats until the request is decided */
+    uint64_t until = mm_now_ms() + WAIT_MS;
+    while (!r->freed && mm_now_ms() < until) {
+        char *t = NULL;
+        if (natsConnection_Status(rnc) == NATS_CONN_STATUS_CONNECTED &&
+            mm_feedback_progress("Status.SEEKING", 1, &t, NULL) == MM_OK)
+            natsConnection_PublishString(rnc, reply, t);
+        free(t);
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    expect_error(r, 503, "the connection to the matchmaker was lost; try again");
+    MM_CHECK_INT(r->n, ==, 1); /* only the Acknowledged from before the reconnect */
+    rec_free(r);
+    mm_nats_bridge_destroy(b);
+}
+
 static void
 test_stop(mm_nats_bridge *b)
 {
@@ -603,6 +646,7 @@ main(void)
     test_tiny_inbox(nc);
     test_metrics(b);
     test_nats_down(&srv, b);
+    test_reply_after_reconnect(&srv, nats, rnc);
     test_stop(b);
     test_start_without_server();
 

@@ -2,12 +2,14 @@
  * mm_js_setup() against a real nats-server with JetStream: every bucket and the delete stream are
  * created with the table's settings (read back from the server), a second set-up binds without
  * wiping, only the requested ones are made, an existing bucket with other settings is kept as it
- * is, and the KV string helpers. A failed asynchronous publish is resent up to
- * MM_JS_ASYNC_ATTEMPTS times in all, then counted as lost; a good one is neither.
+ * is, and the KV string helpers. A failed asynchronous publish is resent after growing delays up
+ * to MM_JS_ASYNC_ATTEMPTS times in all, then counted as lost; a good one is neither; one whose
+ * stream comes (back) while it is being resent is stored.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mm/clock.h"
 #include "mm/kv.h"
@@ -244,13 +246,18 @@ test_options(void)
     mm_test_nats_stop(&server);
 }
 
-/* A publish to a subject no stream listens on fails at once ("no responders"): resent, then lost. */
+/*
+ * A publish to a subject no stream listens on fails at once ("no responders", as during a stream
+ * leader election): it is resent after growing delays, MM_JS_ASYNC_ATTEMPTS attempts in all,
+ * then counted as lost. resend_first_ms is small here; the spacing is checked by the time taken.
+ */
 static void
 test_async_resend(natsConnection *nc)
 {
     char why[256];
     mm_js *js = NULL;
-    MM_REQUIRE(mm_js_setup(nc, MM_JS_NEED_BUCKET(MM_KV_UNCLAIMED_SESSIONS), 0, &js, why, sizeof(why)) == MM_OK);
+    mm_js_options opts = {.resend_first_ms = 10};
+    MM_REQUIRE(mm_js_setup_with(nc, MM_JS_NEED_BUCKET(MM_KV_UNCLAIMED_SESSIONS), &opts, &js, why, sizeof(why)) == MM_OK);
     uint64_t resent0 = 0, lost0 = 0, resent = 0, lost = 0;
     mm_js_async_stats(&resent0, &lost0);
     jsPubOptions po;
@@ -267,15 +274,69 @@ test_async_resend(natsConnection *nc)
     char value[16];
     MM_CHECK_INT(mm_kv_get_str(mm_js_kv(js, MM_KV_UNCLAIMED_SESSIONS), "good", value, sizeof(value), NULL), ==, MM_OK);
 
+    uint64_t t0 = mm_now_ms();
     MM_REQUIRE(js_PublishAsync(mm_js_ctx(js), "mm.test.no.stream.here", "v", 1, &po) == NATS_OK);
-    /* the resends happen inside the error callbacks; wait until the last attempt is given up */
     uint64_t until = mm_now_ms() + 20000;
     do {
-        (void)js_PublishAsyncComplete(mm_js_ctx(js), &cw);
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
         mm_js_async_stats(&resent, &lost);
     } while (lost == lost0 && mm_now_ms() < until);
+    uint64_t took = mm_now_ms() - t0;
     MM_CHECK_U64(lost - lost0, ==, 1);
     MM_CHECK_U64(resent - resent0, ==, MM_JS_ASYNC_ATTEMPTS - 1);
+    /* waits of 10, 20, 40, then 80 ms each (jitter only adds): not all at once */
+    uint64_t least = 10 + 20 + 40 + 80ULL * (MM_JS_ASYNC_ATTEMPTS - 4);
+    fprintf(stderr, "resends of a publish nobody stores: %d attempts in %llu ms (at least %llu)\n", MM_JS_ASYNC_ATTEMPTS,
+            (unsigned long long)took, (unsigned long long)least);
+    MM_CHECK_U64(took, >=, least);
+    mm_js_destroy(js);
+}
+
+/*
+ * A publish made while its stream has no leader (here: does not exist yet) is stored once the
+ * stream is back within the resends' span: the stream appears 300 ms later (an election of a
+ * few seconds at the default resend_first_ms of 250 ms), nothing is lost.
+ */
+static void
+test_async_resend_until_stored(natsConnection *nc)
+{
+    char why[256];
+    mm_js *js = NULL;
+    mm_js_options opts = {.resend_first_ms = 20};
+    MM_REQUIRE(mm_js_setup_with(nc, 0, &opts, &js, why, sizeof(why)) == MM_OK);
+    uint64_t resent0 = 0, lost0 = 0, resent = 0, lost = 0;
+    mm_js_async_stats(&resent0, &lost0);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 2000;
+    MM_REQUIRE(js_PublishAsync(mm_js_ctx(js), "mm.test.late.x", "late", 4, &po) == NATS_OK);
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    const char *subjects[] = {"mm.test.late.>"};
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = "MM_TEST_LATE";
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_MemoryStorage;
+    MM_REQUIRE(js_AddStream(NULL, mm_js_ctx(js), &cfg, NULL, NULL) == NATS_OK);
+    jsStreamInfo *si = NULL;
+    uint64_t until = mm_now_ms() + 10000;
+    uint64_t msgs = 0;
+    while (msgs == 0 && mm_now_ms() < until) {
+        if (js_GetStreamInfo(&si, mm_js_ctx(js), "MM_TEST_LATE", NULL, NULL) == NATS_OK)
+            msgs = si->State.Msgs;
+        jsStreamInfo_Destroy(si);
+        si = NULL;
+        struct timespec tick = {0, 10 * 1000000L};
+        nanosleep(&tick, NULL);
+    }
+    mm_js_async_stats(&resent, &lost);
+    MM_CHECK_U64(msgs, ==, 1);
+    MM_CHECK_U64(lost, ==, lost0);
+    MM_CHECK(resent > resent0);
+    js_DeleteStream(mm_js_ctx(js), "MM_TEST_LATE", NULL, NULL);
     mm_js_destroy(js);
 }
 
@@ -291,6 +352,7 @@ main(void)
     test_setup_all_and_rebind(mm_nats_connection(nats));
     test_kv_helpers(mm_nats_connection(nats));
     test_async_resend(mm_nats_connection(nats));
+    test_async_resend_until_stored(mm_nats_connection(nats));
     mm_nats_destroy(nats);
     mm_test_nats_stop(&server);
 
