@@ -535,7 +535,7 @@ test_reply_after_reconnect(struct mm_test_nats *srv, mm_nats *nats, natsConnecti
     /* the stand-in carries on with the stream once it is back; its first replies may still find no
      * subscription, so it repeats until the request is decided */
     uint64_t until = mm_now_ms() + WAIT_MS;
-    while (!r->freed && mm_now_ms() < until) {
+    while (!rec_wait_freed(r, 0) && mm_now_ms() < until) { /* under the sink's mutex (TSan) */
         char *t = NULL;
         if (natsConnection_Status(rnc) == NATS_CONN_STATUS_CONNECTED &&
             mm_feedback_progress("Status.SEEKING", 1, &t, NULL) == MM_OK)
