@@ -17,6 +17,9 @@ void mm_log_setup(const char *program, mm_log_level min_level, mm_log_format for
 /** Parses "debug", "info", "warn" or "error"; returns -1 for anything else. */
 int mm_log_level_parse(const char *text);
 
+/** Parses "text" or "json"; returns -1 for anything else. */
+int mm_log_format_parse(const char *text);
+
 void mm_log(mm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mm_logv(mm_log_level level, const char *fmt, va_list ap);
 

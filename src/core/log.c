@@ -35,6 +35,16 @@ mm_log_level_parse(const char *text)
     return -1;
 }
 
+int
+mm_log_format_parse(const char *text)
+{
+    if (strcmp(text, "text") == 0)
+        return MM_LOG_TEXT;
+    if (strcmp(text, "json") == 0)
+        return MM_LOG_JSON;
+    return -1;
+}
+
 /* Appends text to buf as the inside of a JSON string; returns the new length (bounded by cap). */
 static size_t
 json_escape_into(char *buf, size_t len, size_t cap, const char *text)

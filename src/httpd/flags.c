@@ -43,12 +43,10 @@ own_flag(const char *name, const char *v, mm_httpd_flags *f)
         if (mm_parse_u64(v, 0, 3600000, &f->stop_deadline_ms, why, sizeof(why)) != MM_OK)
             return bad(name, why);
     } else if (strcmp(name, "--log-format") == 0) {
-        if (strcmp(v, "text") == 0)
-            f->log_format = MM_LOG_TEXT;
-        else if (strcmp(v, "json") == 0)
-            f->log_format = MM_LOG_JSON;
-        else
+        int fmt = mm_log_format_parse(v);
+        if (fmt < 0)
             return bad(name, "must be text or json");
+        f->log_format = (mm_log_format)fmt;
     } else if (strcmp(name, "--log-level") == 0) {
         int lvl = mm_log_level_parse(v);
         if (lvl < 0)

@@ -138,12 +138,10 @@ one(const char *name, const char *v, mm_matchmaker_flags *f)
     else if (strcmp(name, "--stop-deadline-ms") == 0)
         return ms_flag(name, v, 0, &f->stop_deadline_ms);
     else if (strcmp(name, "--log-format") == 0) {
-        if (strcmp(v, "text") == 0)
-            f->log_format = MM_LOG_TEXT;
-        else if (strcmp(v, "json") == 0)
-            f->log_format = MM_LOG_JSON;
-        else
+        int fmt = mm_log_format_parse(v);
+        if (fmt < 0)
             return bad(name, "must be text or json");
+        f->log_format = (mm_log_format)fmt;
     } else if (strcmp(name, "--log-level") == 0) {
         int lvl = mm_log_level_parse(v);
         if (lvl < 0)
