@@ -1,20 +1,17 @@
 /*
- * Feedback messages (include/mm/feedback.h): serde_json's bytes, built with jansson.
+ * Feedback messages (include/mm/feedback.h): serde_json's bytes. Encoding writes the text
+ * directly; decoding parses with jansson.
  *
- * jansson and serde_json agree on the JSON shape of a compact dump (no spaces, keys in insertion
- * order) and on what they leave alone (`/`, DEL, non-ASCII UTF-8). They differ in two places,
- * both handled here:
- *   - the hex digits of a \u escape: jansson writes \u001F, serde_json \u001f. Only control
- *     characters are \u-escaped (no JSON_ENSURE_ASCII), so lowercasing the four digits of every
- *     \u escape in the dump gives serde's text. A backslash in a dump always starts an escape
- *     (a literal one is written as \\), so the scan cannot be fooled by content.
- *   - invalid UTF-8: jansson refuses the string (json_string() returns NULL), while a Rust String
- *     cannot hold it at all. We replace each maximal invalid subsequence by U+FFFD, the rule of
- *     Rust's String::from_utf8_lossy, so a bad byte from a KV value or an upstream answer still
- *     yields valid JSON.
+ * The encoders produce what serde_json's compact serializer would (no spaces, fields in
+ * declaration order): `"` and `\` escaped, \b \t \n \f \r short, other control characters as
+ * \u00xx with LOWERCASE hex digits (jansson would write \u001F), everything else (`/`, DEL,
+ * non-ASCII UTF-8) as it is. Invalid UTF-8, which a Rust String cannot hold at all, has each
+ * maximal invalid subsequence replaced by U+FFFD, the rule of String::from_utf8_lossy, so a bad
+ * byte from a KV value or an upstream answer still yields valid JSON.
  * Decoding is strict: only the forms we send are accepted (see the header).
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +20,6 @@
 #include <jansson.h>
 
 #include "mm/feedback.h"
-
-#define DUMP_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER)
 
 /* ---- UTF-8 repair ---- */
 
@@ -70,118 +65,145 @@ utf8_sequence(const unsigned char *s, size_t n, bool *complete)
     return i;
 }
 
-/* s as valid UTF-8: a copy with U+FFFD for each invalid subsequence, or NULL with *same = true
- * when s is valid already (the common case costs no allocation). NULL with *same = false: no memory. */
-static char *
-utf8_lossy(const char *s, size_t n, size_t *out_n, bool *same)
+/* ---- writing ---- */
+
+/*
+ * The encoders write the text directly (one pass over each string) instead of building a
+ * jansson tree and dumping it: a SessionReady carries a ~2.7 KB token, and the tree, the two
+ * json_dumpb passes (size, then write) and the escape fix-up scanned it four times (the
+ * baseline profile, docs/PERFORMANCE.md). The bytes are serde_json's compact form: `"` and `\`
+ * escaped, \b \t \n \f \r short, other control characters \u00xx with lowercase hex digits,
+ * everything else (`/`, DEL, valid UTF-8) as it is; invalid UTF-8 repaired as described above.
+ */
+typedef struct wbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} wbuf;
+
+static bool
+w_reserve(wbuf *w, size_t more)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    bool complete;
-    size_t i = 0;
-    *same = true;
-    while (i < n) {
-        size_t k = utf8_sequence(u + i, n - i, &complete);
-        if (!complete)
-            break;
-        i += k;
-    }
-    if (i == n)
-        return NULL;
-    *same = false;
-    char *out = malloc(n * 3 + 1); /* each bad byte becomes at most 3 bytes */
-    if (out == NULL)
-        return NULL;
-    memcpy(out, s, i);
-    size_t o = i;
-    while (i < n) {
-        size_t k = utf8_sequence(u + i, n - i, &complete);
-        if (complete) {
-            memcpy(out + o, s + i, k);
-            o += k;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
+    if (w->oom)
+        return false;
+    if (w->cap - w->n > more) /* keeps one byte for the final NUL */
+        return true;
+    size_t cap = w->cap != 0 ? w->cap : 64;
+    while (cap - w->n <= more) {
+        if (cap > SIZE_MAX / 2) {
+            w->oom = true;
+            return false;
         }
-        i += k;
+        cap *= 2;
     }
-    out[o] = '\0';
-    *out_n = o;
-    return out;
-}
-
-/* A jansson string of s, repaired to valid UTF-8. NULL only when out of memory. */
-static json_t *
-json_text(const char *s)
-{
-    size_t n = strlen(s), fixed_n = 0;
-    bool same;
-    char *fixed = utf8_lossy(s, n, &fixed_n, &same);
-    if (!same && fixed == NULL)
-        return NULL;
-    json_t *v = same ? json_stringn(s, n) : json_stringn(fixed, fixed_n);
-    free(fixed);
-    return v;
-}
-
-/* ---- dumping ---- */
-
-/* Dumps v compactly with serde_json's escapes into a new malloc'd text; takes the reference to v. */
-static mm_err
-dump_serde(json_t *v, char **out, size_t *out_len)
-{
-    mm_err err = MM_ERR_NOMEM;
-    char *text = NULL;
-    if (v == NULL)
-        goto cleanup;
-    size_t n = json_dumpb(v, NULL, 0, DUMP_FLAGS);
-    if (n == 0)
-        goto cleanup;
-    text = malloc(n + 1);
-    if (text == NULL || json_dumpb(v, text, n, DUMP_FLAGS) != n)
-        goto cleanup;
-    text[n] = '\0';
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (text[i] != '\\')
-            continue;
-        if (text[i + 1] == 'u')
-            for (size_t k = i + 2; k < i + 6 && k < n; k++)
-                if (text[k] >= 'A' && text[k] <= 'F')
-                    text[k] = (char)(text[k] - 'A' + 'a');
-        i++; /* skip the escaped character: "\\u" is a backslash then a 'u' */
+    char *p = realloc(w->p, cap);
+    if (p == NULL) {
+        w->oom = true;
+        return false;
     }
-    *out = text;
-    if (out_len != NULL)
-        *out_len = n;
-    text = NULL;
-    err = MM_OK;
-cleanup:
-    free(text);
-    json_decref(v);
-    return err;
+    w->p = p;
+    w->cap = cap;
+    return true;
 }
 
-/* Adds key: value to obj (NULL obj or value: out of memory, recorded in *ok). */
 static void
-put(json_t *obj, const char *key, json_t *value, bool *ok)
+w_raw(wbuf *w, const char *s, size_t n)
 {
-    if (obj == NULL || value == NULL || json_object_set_new(obj, key, value) != 0) {
-        json_decref(value);
-        *ok = false;
-    }
+    if (!w_reserve(w, n))
+        return;
+    memcpy(w->p + w->n, s, n);
+    w->n += n;
 }
 
-/* A one-key object {variant: value}, or NULL; takes value. */
-static json_t *
-variant(const char *name, json_t *value)
+#define W_LIT(w, lit) w_raw((w), (lit), sizeof(lit) - 1)
+
+static void
+w_int(wbuf *w, int64_t v)
 {
-    bool ok = true;
-    json_t *obj = json_object();
-    put(obj, name, value, &ok);
-    if (!ok) {
-        json_decref(obj);
-        return NULL;
+    char digits[24];
+    int n = snprintf(digits, sizeof(digits), "%" PRId64, v);
+    w_raw(w, digits, (size_t)n);
+}
+
+/* s as a JSON string: quoted, escaped as serde_json does, invalid UTF-8 replaced by U+FFFD. */
+static void
+w_str(wbuf *w, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    /* Worst case: every byte a 6-byte \u00xx escape (a bad byte grows to 3, less). */
+    if (n > (SIZE_MAX - 2) / 6 || !w_reserve(w, n * 6 + 2))
+        return;
+    char *o = w->p + w->n;
+    *o++ = '"';
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = u[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            i++;
+        } else if (c < 0x80) {
+            *o++ = '\\';
+            switch (c) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\b': *o++ = 'b'; break;
+            case '\t': *o++ = 't'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\f': *o++ = 'f'; break;
+            case '\r': *o++ = 'r'; break;
+            default:
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 0xF];
+            }
+            i++;
+        } else {
+            bool complete;
+            size_t k = utf8_sequence(u + i, n - i, &complete);
+            if (complete) {
+                memcpy(o, u + i, k);
+                o += k;
+            } else {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+            }
+            i += k;
+        }
     }
-    return obj;
+    *o++ = '"';
+    w->n = (size_t)(o - w->p);
+}
+
+/* Hands the text over (NUL-terminated) or frees it when a write ran out of memory. */
+static mm_err
+w_finish(wbuf *w, char **out, size_t *out_len)
+{
+    if (w->oom || !w_reserve(w, 0)) {
+        free(w->p);
+        return MM_ERR_NOMEM;
+    }
+    w->p[w->n] = '\0';
+    *out = w->p;
+    if (out_len != NULL)
+        *out_len = w->n;
+    return MM_OK;
+}
+
+/* {"<name>":"<text>"} */
+static mm_err
+string_variant(const char *name, const char *text, char **out, size_t *out_len)
+{
+    wbuf w = {0};
+    W_LIT(&w, "{");
+    w_str(&w, name);
+    W_LIT(&w, ":");
+    w_str(&w, text);
+    W_LIT(&w, "}");
+    return w_finish(&w, out, out_len);
 }
 
 mm_err
@@ -189,7 +211,9 @@ mm_feedback_acknowledged(char **out, size_t *out_len)
 {
     if (out == NULL)
         return MM_ERR_INVALID;
-    return dump_serde(json_string("Acknowledged"), out, out_len);
+    wbuf w = {0};
+    W_LIT(&w, "\"Acknowledged\"");
+    return w_finish(&w, out, out_len);
 }
 
 mm_err
@@ -197,7 +221,7 @@ mm_feedback_accepted(const char *session_id, char **out, size_t *out_len)
 {
     if (session_id == NULL || out == NULL)
         return MM_ERR_INVALID;
-    return dump_serde(variant("SessionRequestAccepted", json_text(session_id)), out, out_len);
+    return string_variant("SessionRequestAccepted", session_id, out, out_len);
 }
 
 mm_err
@@ -210,26 +234,32 @@ mm_feedback_progress(const char *status, int64_t elapsed, char **out, size_t *ou
     if (report == NULL)
         return MM_ERR_NOMEM;
     snprintf(report, n, "%s (%" PRId64 ")", status, elapsed);
-    mm_err err = dump_serde(variant("ProgressReport", json_text(report)), out, out_len);
+    mm_err err = string_variant("ProgressReport", report, out, out_len);
     free(report);
     return err;
 }
 
-/* The four fields of SessionReady and of the gensession reply share one builder. */
-static json_t *
-ready_object(const char *const keys[4], const char *token, const char *ip, uint16_t port, const char *digest)
+/* The four fields of SessionReady and of the gensession reply share one writer. */
+static void
+w_ready_object(wbuf *w, const char *const keys[4], const char *token, const char *ip, uint16_t port, const char *digest)
 {
-    bool ok = true;
-    json_t *obj = json_object();
-    put(obj, keys[0], json_text(token), &ok);
-    put(obj, keys[1], json_text(ip), &ok);
-    put(obj, keys[2], json_integer(port), &ok);
-    put(obj, keys[3], json_text(digest), &ok);
-    if (!ok) {
-        json_decref(obj);
-        return NULL;
-    }
-    return obj;
+    W_LIT(w, "{");
+    w_str(w, keys[0]);
+    W_LIT(w, ":");
+    w_str(w, token);
+    W_LIT(w, ",");
+    w_str(w, keys[1]);
+    W_LIT(w, ":");
+    w_str(w, ip);
+    W_LIT(w, ",");
+    w_str(w, keys[2]);
+    W_LIT(w, ":");
+    w_int(w, port);
+    W_LIT(w, ",");
+    w_str(w, keys[3]);
+    W_LIT(w, ":");
+    w_str(w, digest);
+    W_LIT(w, "}");
 }
 
 static const char *const READY_KEYS[4] = {"token", "ip", "port", "cert_digest"};
@@ -240,8 +270,11 @@ mm_feedback_ready(const char *token, const char *ip, uint16_t port, const char *
 {
     if (token == NULL || ip == NULL || cert_digest == NULL || out == NULL)
         return MM_ERR_INVALID;
-    json_t *fields = ready_object(READY_KEYS, token, ip, port, cert_digest);
-    return dump_serde(fields != NULL ? variant("SessionReady", fields) : NULL, out, out_len);
+    wbuf w = {0};
+    W_LIT(&w, "{\"SessionReady\":");
+    w_ready_object(&w, READY_KEYS, token, ip, port, cert_digest);
+    W_LIT(&w, "}");
+    return w_finish(&w, out, out_len);
 }
 
 mm_err
@@ -249,13 +282,13 @@ mm_feedback_error(uint16_t status, const char *message, char **out, size_t *out_
 {
     if (message == NULL || out == NULL)
         return MM_ERR_INVALID;
-    json_t *pair = json_array();
-    if (pair != NULL &&
-        (json_array_append_new(pair, json_integer(status)) != 0 || json_array_append_new(pair, json_text(message)) != 0)) {
-        json_decref(pair);
-        pair = NULL;
-    }
-    return dump_serde(pair != NULL ? variant("Error", pair) : NULL, out, out_len);
+    wbuf w = {0};
+    W_LIT(&w, "{\"Error\":[");
+    w_int(&w, status);
+    W_LIT(&w, ",");
+    w_str(&w, message);
+    W_LIT(&w, "]}");
+    return w_finish(&w, out, out_len);
 }
 
 mm_err
@@ -264,7 +297,9 @@ mm_session_response_encode(const char *connect_token, const char *gameserver_ip,
 {
     if (connect_token == NULL || gameserver_ip == NULL || cert_digest == NULL || out == NULL)
         return MM_ERR_INVALID;
-    return dump_serde(ready_object(RESPONSE_KEYS, connect_token, gameserver_ip, gameserver_port, cert_digest), out, out_len);
+    wbuf w = {0};
+    w_ready_object(&w, RESPONSE_KEYS, connect_token, gameserver_ip, gameserver_port, cert_digest);
+    return w_finish(&w, out, out_len);
 }
 
 mm_err
@@ -281,7 +316,7 @@ mm_feedback_encode(const mm_feedback *fb, char **out, size_t *out_len)
         /* A decoded report is already "<status> (<elapsed>)": re-encode it as it is. */
         if (fb->text == NULL || out == NULL)
             return MM_ERR_INVALID;
-        return dump_serde(variant("ProgressReport", json_text(fb->text)), out, out_len);
+        return string_variant("ProgressReport", fb->text, out, out_len);
     case MM_FEEDBACK_READY:
         return mm_feedback_ready(fb->token, fb->ip, fb->port, fb->cert_digest, out, out_len);
     case MM_FEEDBACK_ERROR:
