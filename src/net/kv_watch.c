@@ -55,6 +55,7 @@
 #define FULL_BACKOFF_MAX_MS 50
 #define FULL_LOG_EVERY_MS 10000
 #define RESET_SETTLE_MS 1500
+#define STATS_EVERY_MS 100
 #define RETIRE_GRACE_MS 10000
 #define RETIRED_MAX 8
 
@@ -94,6 +95,7 @@ struct mm_kv_watch {
     natsStatistics *nstats; /* guarded by stats_mu */
     uint64_t reconnects;    /* guarded by stats_mu: the connection's count when last looked at */
     uint64_t reconnect_ms;  /* guarded by stats_mu: when a change of it was noticed; 0: never */
+    uint64_t stats_read_ms; /* guarded by stats_mu: when the count was last read */
 
     atomic_uint_fast64_t events, markers, full_retries, watches, stalls, moves, errors, dropped;
 };
@@ -120,13 +122,21 @@ mm_kv_op_name(mm_kv_op op)
     return "unknown";
 }
 
-/* Notes a reconnect of the connection; returns ms since the last one noticed (UINT64_MAX: none). */
+/*
+ * Notes a reconnect of the connection; returns ms since the last one noticed (UINT64_MAX: none).
+ * Reading the count takes the connection's lock, which every thread publishing on it wants, so
+ * the watch loop reads it at most every STATS_EVERY_MS (force = false); a reconnect is then
+ * noticed up to that much late, which only lengthens the settle wait after it.
+ */
 static uint64_t
-since_reconnect_ms(mm_kv_watch *w)
+since_reconnect_ms(mm_kv_watch *w, bool force)
 {
     uint64_t count = 0, now = mm_now_ms(), since = UINT64_MAX;
     pthread_mutex_lock(&w->stats_mu);
-    if (natsConnection_GetStats(w->nc, w->nstats) == NATS_OK &&
+    bool read = force || now - w->stats_read_ms >= STATS_EVERY_MS;
+    if (read)
+        w->stats_read_ms = now;
+    if (read && natsConnection_GetStats(w->nc, w->nstats) == NATS_OK &&
         natsStatistics_GetCounts(w->nstats, NULL, NULL, NULL, NULL, &count) == NATS_OK && count != w->reconnects) {
         w->reconnects = count;
         w->reconnect_ms = now;
@@ -141,7 +151,7 @@ since_reconnect_ms(mm_kv_watch *w)
 static void
 settle_after_reconnect(mm_kv_watch *w)
 {
-    uint64_t since = since_reconnect_ms(w);
+    uint64_t since = since_reconnect_ms(w, true);
     if (since >= RESET_SETTLE_MS)
         return;
     uint64_t wait = RESET_SETTLE_MS - since;
@@ -498,7 +508,7 @@ watch_main(void *arg)
             logged_failure = false;
             backoff_ms = 50;
         }
-        since_reconnect_ms(w); /* notice reconnects early: stop may need to know */
+        since_reconnect_ms(w, false); /* notice reconnects early: stop may need to know */
         retired_reap(w, false);
         kvEntry *e = NULL;
         natsStatus s = kvWatcher_Next(&e, w->kw, w->poll_ms);
@@ -583,7 +593,7 @@ mm_kv_watch_stop(mm_kv_watch *w)
     pthread_mutex_unlock(&w->mu);
     /* Unblocks kvWatcher_Next at once, unless a reconnect was recent: then the thread sees
      * `stopping` within poll_ms and closes the watch after the settle time itself. */
-    if (since_reconnect_ms(w) >= RESET_SETTLE_MS) {
+    if (since_reconnect_ms(w, true) >= RESET_SETTLE_MS) {
         pthread_mutex_lock(&w->mu);
         if (w->kw != NULL)
             kvWatcher_Stop(w->kw);
