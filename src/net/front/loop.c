@@ -20,6 +20,8 @@
  * context; otherwise it is leaked with a warning, because h2o cannot dispose it safely.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +338,9 @@ void *
 mm__front_loop_main(void *arg)
 {
     mm__front_loop *loop = arg;
+    char name[16]; /* the kernel's limit, NUL included; names the thread in perf and /proc */
+    snprintf(name, sizeof(name), "front-%zu", loop->index);
+    pthread_setname_np(pthread_self(), name);
     while (!atomic_load(&loop->front->stopping))
         mm__front_loop_turn(loop, MM__FRONT_MAX_WAIT_MS);
     stop_loop(loop);
