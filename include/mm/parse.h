@@ -6,6 +6,7 @@
 #ifndef MM_PARSE_H
 #define MM_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,5 +23,33 @@ mm_err mm_parse_i64(const char *text, int64_t min, int64_t max, int64_t *out, ch
  * the port into *port (1..65535).
  */
 mm_err mm_parse_host_port(const char *text, char *host, size_t host_len, uint16_t *port, char *why, size_t why_len);
+
+/* ---- command-line flags: "--name value" and "--name=value" ---- */
+
+/** A command line being read, flag by flag (argv[0] is skipped). */
+typedef struct mm_args {
+    int argc;
+    char **argv;
+    int next; /* index of the next argument to read */
+} mm_args;
+
+/** One flag as read: its name ("--name"; "-h" reads as "--help") and the text after '=', if any. */
+typedef struct mm_flag {
+    char name[64];
+    const char *inline_value; /* NULL when the argument had no '=' */
+} mm_flag;
+
+void mm_args_init(mm_args *a, int argc, char **argv);
+
+/**
+ * Reads the next flag into *f. Returns 1 (a flag), 0 (no arguments left) or -1 with a reason in
+ * why: an argument that does not start with "--" (and is not "-h"), or a name of 64 bytes or more.
+ * The caller decides whether the flag takes a value and then calls mm_args_value (or, for a flag
+ * without one, checks that inline_value is NULL).
+ */
+int mm_args_flag(mm_args *a, mm_flag *f, char *why, size_t why_len);
+
+/** f's value: its inline one, else the next argument (which is consumed); NULL when there is none. */
+const char *mm_args_value(mm_args *a, const mm_flag *f);
 
 #endif

@@ -86,3 +86,47 @@ mm_parse_host_port(const char *text, char *host, size_t host_len, uint16_t *port
     *port = (uint16_t)p;
     return MM_OK;
 }
+
+void
+mm_args_init(mm_args *a, int argc, char **argv)
+{
+    a->argc = argc;
+    a->argv = argv;
+    a->next = 1;
+}
+
+int
+mm_args_flag(mm_args *a, mm_flag *f, char *why, size_t why_len)
+{
+    f->name[0] = '\0';
+    f->inline_value = NULL;
+    if (a->next >= a->argc)
+        return 0;
+    const char *arg = a->argv[a->next++];
+    if (strcmp(arg, "-h") == 0)
+        arg = "--help";
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0' || arg[2] == '=') {
+        mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s' is not a flag (flags look like --name VALUE or --name=VALUE)", arg);
+        return -1;
+    }
+    const char *eq = strchr(arg, '=');
+    size_t n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+    if (n >= sizeof(f->name)) {
+        mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s...': flag name too long", arg);
+        return -1;
+    }
+    memcpy(f->name, arg, n);
+    f->name[n] = '\0';
+    f->inline_value = eq != NULL ? eq + 1 : NULL;
+    return 1;
+}
+
+const char *
+mm_args_value(mm_args *a, const mm_flag *f)
+{
+    if (f->inline_value != NULL)
+        return f->inline_value;
+    if (a->next >= a->argc)
+        return NULL;
+    return a->argv[a->next++];
+}

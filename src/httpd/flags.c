@@ -65,21 +65,23 @@ is_own(const char *name)
            strcmp(name, "--log-format") == 0 || strcmp(name, "--log-level") == 0;
 }
 
-/* A flag of the front; *i advances past its value when it takes the next argument. */
+/* A flag of the front; reads the next argument when it takes a value given that way. */
 static int
-front_flag(const char *name, const char *eq_value, int argc, char **argv, int *i, mm_httpd_flags *f)
+front_flag(mm_args *args, const mm_flag *fl, mm_httpd_flags *f)
 {
+    const char *name = fl->name;
     char why[256] = "";
     bool takes = false;
-    int rc = mm_front_config_flag(&f->front, name, eq_value, &takes, why, sizeof(why));
+    int rc = mm_front_config_flag(&f->front, name, fl->inline_value, &takes, why, sizeof(why));
     if (rc == 0)
         return bad(name, "unknown flag");
-    if (eq_value == NULL && takes) {
+    if (fl->inline_value == NULL && takes) {
         /* "--flag value": the first call only told us that it takes one */
-        if (*i + 1 >= argc)
+        const char *value = mm_args_value(args, fl);
+        if (value == NULL)
             return bad(name, "needs a value");
         why[0] = '\0';
-        rc = mm_front_config_flag(&f->front, name, argv[++*i], &takes, why, sizeof(why));
+        rc = mm_front_config_flag(&f->front, name, value, &takes, why, sizeof(why));
     }
     if (rc < 0) {
         fprintf(stderr, "bevygap_matchmaker_httpd: %s (see --help)\n", why[0] != '\0' ? why : name);
@@ -96,35 +98,27 @@ mm_httpd_flags_parse(int argc, char **argv, mm_httpd_flags *f)
     f->matchmaker_timeout_ms = MM_NATS_BRIDGE_DEFAULT_TIMEOUT_MS;
     f->stop_deadline_ms = 10000;
     f->log_level = MM_LOG_INFO;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+    mm_args args;
+    mm_flag fl;
+    char why[160];
+    int got;
+    mm_args_init(&args, argc, argv);
+    while ((got = mm_args_flag(&args, &fl, why, sizeof(why))) != 0) {
+        if (got < 0)
+            return bad("command line", why);
+        if (strcmp(fl.name, "--help") == 0) {
             fputs(usage, stdout);
             fputs(mm_front_config_usage(), stdout);
             return 1;
         }
-        if (strncmp(arg, "--", 2) != 0)
-            return bad(arg, "not a flag");
-        char name[64];
-        const char *value = NULL;
-        const char *eq = strchr(arg, '=');
-        size_t n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
-        if (n >= sizeof(name))
-            return bad("flag", "name too long");
-        memcpy(name, arg, n);
-        name[n] = '\0';
-        if (eq != NULL)
-            value = eq + 1;
         int rc;
-        if (is_own(name)) {
-            if (value == NULL) {
-                if (i + 1 >= argc)
-                    return bad(name, "needs a value");
-                value = argv[++i];
-            }
-            rc = own_flag(name, value, f);
+        if (is_own(fl.name)) {
+            const char *value = mm_args_value(&args, &fl);
+            if (value == NULL)
+                return bad(fl.name, "needs a value");
+            rc = own_flag(fl.name, value, f);
         } else {
-            rc = front_flag(name, value, argc, argv, &i, f);
+            rc = front_flag(&args, &fl, f);
         }
         if (rc != 0)
             return rc;

@@ -244,40 +244,31 @@ mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
     f->edgegap_backoff_ms = 250;
     f->stop_deadline_ms = 10000;
     f->log_level = MM_LOG_INFO;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+    mm_args args;
+    mm_flag fl;
+    char why[160];
+    int got;
+    mm_args_init(&args, argc, argv);
+    while ((got = mm_args_flag(&args, &fl, why, sizeof(why))) != 0) {
+        if (got < 0)
+            return bad("command line", why);
+        if (strcmp(fl.name, "--help") == 0) {
             fputs(usage, stdout);
             fputs(mm_front_config_usage(), stdout);
             return 1;
         }
-        if (strncmp(arg, "--", 2) != 0)
-            return bad(arg, "not a flag");
-        char name[64];
-        const char *value;
-        const char *eq = strchr(arg, '=');
-        if (eq != NULL) {
-            size_t n = (size_t)(eq - arg);
-            if (n >= sizeof(name))
-                return bad("flag", "name too long");
-            memcpy(name, arg, n);
-            name[n] = '\0';
-            value = eq + 1;
-        } else {
-            if (strlen(arg) >= sizeof(name))
-                return bad("flag", "name too long");
-            strcpy(name, arg);
+        if (fl.inline_value == NULL) {
             bool takes = true;
             mm_front_config probe = f->front;
-            if (mm_front_config_flag(&probe, name, NULL, &takes, NULL, 0) == 1 && !takes) {
+            if (mm_front_config_flag(&probe, fl.name, NULL, &takes, NULL, 0) == 1 && !takes) {
                 f->front = probe; /* a web-front flag without a value */
                 continue;
             }
-            if (i + 1 >= argc)
-                return bad(name, "needs a value");
-            value = argv[++i];
         }
-        int rc = one(name, value, f);
+        const char *value = mm_args_value(&args, &fl);
+        if (value == NULL)
+            return bad(fl.name, "needs a value");
+        int rc = one(fl.name, value, f);
         if (rc != 0)
             return rc;
     }

@@ -170,24 +170,28 @@ mm__gs_flags_parse(int argc, char **argv, gs_config *cfg)
     cfg->never_claim = 0;
     cfg->log_level = MM_LOG_INFO;
 
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+    mm_args args;
+    mm_flag fl;
+    char why[160];
+    int got;
+    mm_args_init(&args, argc, argv);
+    while ((got = mm_args_flag(&args, &fl, why, sizeof(why))) != 0) {
+        if (got < 0)
+            return bad("command line", why);
+        if (strcmp(fl.name, "--help") == 0) {
             usage();
             return 1;
         }
-        const char *eq = strchr(arg, '=');
-        size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
         const flag *f = NULL;
         for (size_t k = 0; k < NFLAGS && f == NULL; k++)
-            if (strlen(flags[k].name) == name_len && strncmp(flags[k].name, arg, name_len) == 0)
+            if (strcmp(flags[k].name, fl.name) == 0)
                 f = &flags[k];
         if (f == NULL) {
-            fprintf(stderr, "gameserver_sim: unknown flag '%.*s' (see --help)\n", (int)(name_len > 60 ? 60 : name_len), arg);
+            fprintf(stderr, "gameserver_sim: unknown flag '%s' (see --help)\n", fl.name);
             return 2;
         }
         if (f->metavar == NULL) {
-            if (eq != NULL)
+            if (fl.inline_value != NULL)
                 return bad(f->name, "takes no value");
             if (strcmp(f->name, "--auto") == 0)
                 cfg->auto_mode = true;
@@ -195,7 +199,7 @@ mm__gs_flags_parse(int argc, char **argv, gs_config *cfg)
                 cfg->log_json = true;
             continue;
         }
-        const char *value = eq != NULL ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        const char *value = mm_args_value(&args, &fl);
         if (value == NULL)
             return bad(f->name, "missing value");
         int rc = apply(cfg, f, value);
