@@ -199,3 +199,17 @@ hd_free_texts(char **texts, int n)
     for (int i = 0; i < n; i++)
         free(texts[i]);
 }
+
+void
+hd_ws_request(int port, const char *game, const char *client_ip, char **texts, int max, int *n, int *code)
+{
+    ws_client ws;
+    char first[256], reason[128];
+    MM_REQUIRE(ws_open(&ws, port, "/matchmaker/ws", NULL, HD_WAIT_MS) == 101);
+    snprintf(first, sizeof(first), "{\"game\":\"%s\",\"version\":\"%s\",\"client_ip\":\"%s\"}", game, H_VERSION, client_ip);
+    MM_REQUIRE(ws_send(&ws, WS_OP_TEXT, first, strlen(first)) == 0);
+    *n = hd_ws_collect(&ws, texts, max, code, reason, sizeof(reason));
+    if (*code == 1000)
+        MM_CHECK_STR(reason, "Goodbye");
+    ws_close(&ws);
+}

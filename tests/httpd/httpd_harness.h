@@ -65,4 +65,10 @@ int hd_ws_collect(ws_client *ws, char **texts, int max, int *close_code, char *r
 /** Frees texts[0..n). */
 void hd_free_texts(char **texts, int n);
 
+/**
+ * One WebSocket request on 127.0.0.1:port/matchmaker/ws for game and H_VERSION from client_ip:
+ * collects its texts (hd_ws_collect) and close code; a close 1000 must carry "Goodbye".
+ */
+void hd_ws_request(int port, const char *game, const char *client_ip, char **texts, int max, int *n, int *code);
+
 #endif

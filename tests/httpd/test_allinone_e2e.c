@@ -17,20 +17,6 @@
 
 #define CLIENT_IP "81.128.157.123"
 
-static void
-ws_request(int port, const char *game, char **texts, int max, int *n, int *code)
-{
-    ws_client ws;
-    char first[256], reason[128];
-    MM_REQUIRE(ws_open(&ws, port, "/matchmaker/ws", NULL, HD_WAIT_MS) == 101);
-    snprintf(first, sizeof(first), "{\"game\":\"%s\",\"version\":\"%s\",\"client_ip\":\"%s\"}", game, H_VERSION, CLIENT_IP);
-    MM_REQUIRE(ws_send(&ws, WS_OP_TEXT, first, strlen(first)) == 0);
-    *n = hd_ws_collect(&ws, texts, max, code, reason, sizeof(reason));
-    if (*code == 1000)
-        MM_CHECK_STR(reason, "Goodbye");
-    ws_close(&ws);
-}
-
 int
 main(void)
 {
@@ -51,12 +37,12 @@ main(void)
 
     char *texts[64];
     int n, code;
-    ws_request(port, H_APP, texts, 64, &n, &code);
+    hd_ws_request(port, H_APP, CLIENT_IP, texts, 64, &n, &code);
     hd_check_session(texts, n);
     MM_CHECK_INT(code, ==, 1000);
     hd_free_texts(texts, n);
 
-    ws_request(port, "nope", texts, 64, &n, &code);
+    hd_ws_request(port, "nope", CLIENT_IP, texts, 64, &n, &code);
     MM_CHECK_INT(n, ==, 1);
     if (n >= 1)
         MM_CHECK_STR(texts[0], "{\"Error\":[503,\"no matchmaker is serving nope " H_VERSION "\"]}");

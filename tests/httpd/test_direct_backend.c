@@ -17,13 +17,8 @@
 #include "mm/clock.h"
 #include "mm/direct_backend.h"
 #include "mm/feedback.h"
-#include "mm/kv.h"
-#include "mm/kv_watch.h"
-#include "mm/minter.h"
-#include "mm/provisioner.h"
+#include "direct_stack.h"
 #include "mm/token.h"
-#include "mm_harness.h"
-#include "mm_test_nats_client.h"
 #include "rec_sink.h"
 
 #define WAIT_MS 30000
@@ -87,39 +82,12 @@ main(void)
     h_start_nats(&h);
     h_start_sim(&h, "300", NULL);
     h_start_gameserver(&h);
-    mm_nats *nats = mm_test_nats_connect(&h.nats, "direct");
-    natsConnection *nc = mm_nats_connection(nats);
-    mm_js *js = NULL;
-    MM_REQUIRE(mm_js_setup(nc, MM_JS_NEED_ALL, 0, &js, why, sizeof(why)) == MM_OK);
-    mm_token_key key;
-    memset(&key, 0, sizeof(key));
-    mm_minter *minter = NULL;
-    mm_minter_config mc = {.key = &key, .protocol_id = 1982};
-    MM_REQUIRE(mm_minter_start(&mc, &minter) == MM_OK);
-    mm_provisioner *prov = NULL;
-    mm_provisioner_config pc = {.nc = nc,
-                                .js = js,
-                                .minter = minter,
-                                .edgegap_url = h.sim_url,
-                                .api_key = H_API_KEY,
-                                .app = H_APP,
-                                .version = H_VERSION,
-                                .poll_delay_ms = 50,
-                                .poll_interval_ms = 50,
-                                .cert_wait_ms = 5000};
-    MM_REQUIRE(mm_provisioner_start(&pc, &prov, why, sizeof(why)) == MM_OK);
-    mm_kv_watch *certs = NULL;
-    mm_kv_watch_config wc = {.nc = nc,
-                             .js = js,
-                             .bucket = MM_KV_CERT_DIGESTS,
-                             .target = mm_provisioner_actor(prov),
-                             .msg_type = MM_PROVISIONER_MSG_CERT_EVENT};
-    MM_REQUIRE(mm_kv_watch_start(&wc, &certs, why, sizeof(why)) == MM_OK);
+    direct_stack ds;
+    ds_start(&ds, &h, "direct");
 
     mm_direct_backend *d = NULL;
-    mm_direct_backend_config dc = {.provisioner = prov, .nc = nc, .app = H_APP, .version = H_VERSION};
     MM_CHECK_INT(mm_direct_backend_create(NULL, &d, why, sizeof(why)), ==, MM_ERR_INVALID);
-    MM_REQUIRE(mm_direct_backend_create(&dc, &d, why, sizeof(why)) == MM_OK);
+    d = ds.backend;
     mm_front_backend be;
     mm_direct_backend_backend(d, &be);
     MM_CHECK(be.ctx == d && be.ready(be.ctx));
@@ -157,14 +125,9 @@ main(void)
     MM_CHECK_U64(st.stopped, ==, 1);
     MM_CHECK_U64(st.submitted, ==, 2);
 
-    mm_provisioner_stop(prov, 2000);
-    mm_kv_watch_destroy(certs);
-    mm_provisioner_destroy(prov);
-    mm_direct_backend_destroy(d);
+    ds_close(&ds);
+    ds_destroy(&ds);
     mm_direct_backend_destroy(NULL);
-    mm_minter_destroy(minter);
-    mm_js_destroy(js);
-    mm_nats_destroy(nats);
     h_stop(&h);
     nats_Close();
     return MM_TEST_DONE();
