@@ -9,10 +9,19 @@
  * passes to mm_edgegap_fds_wait() as the extra fd (so no curl_multi_wakeup is needed).
  *
  * Calls: each call validates its arguments, then either starts the request (fewer than
- * max_in_flight running), queues it (FIFO, at most max_queued waiting) or refuses it
- * (MM_ERR_FULL, MM_ERR_INVALID, MM_ERR_STOPPED, MM_ERR_NOMEM; mm_edgegap_last_error() says
- * why). An accepted call's callback runs exactly once, later, on the owner thread, from inside
+ * max_in_flight running), queues it (at most max_queued waiting) or refuses it (MM_ERR_FULL,
+ * MM_ERR_INVALID, MM_ERR_STOPPED, MM_ERR_NOMEM; mm_edgegap_last_error() says why). An accepted
+ * call's callback runs exactly once, later, on the owner thread, from inside
  * mm_edgegap_perform() or mm_edgegap_destroy() (outcome CANCELLED) -- never from inside the call.
+ *
+ * Priority: every request has a class (mm_edgegap_priority). Waiting requests sit in one FIFO per
+ * class; a freed slot goes to the oldest URGENT request, and to the oldest BACKGROUND one only
+ * when no urgent request waits. Background requests may hold at most
+ * max_queued - max(1, max_queued / 4) of the waiting places (0 when max_queued is 1), so a
+ * flood of background calls (session polls) never makes an urgent call (a session create) find
+ * the queue full: a quarter of the places, at least one, is kept for urgent requests. Urgent
+ * requests may take every place. A background call that finds its share full is refused with
+ * MM_ERR_FULL (nothing is queued; the caller tries again later, mm_edgegap_room() says when).
  *
  * Out of memory: calls return MM_ERR_NOMEM and nothing was accepted (ARCHITECTURE.md).
  * The API key is a secret: it is never logged and is wiped from memory on destroy.
@@ -71,6 +80,13 @@ typedef enum mm_edgegap_outcome {
     MM_EDGEGAP_OUTCOME_COUNT
 } mm_edgegap_outcome;
 
+/**
+ * The class of a call (see the file comment). Session polls are BACKGROUND: a player already
+ * waiting can wait one more poll interval, a new player should not be refused for them. Every
+ * call without a priority argument is URGENT.
+ */
+typedef enum mm_edgegap_priority { MM_EDGEGAP_URGENT = 0, MM_EDGEGAP_BACKGROUND, MM_EDGEGAP_PRIORITY_COUNT } mm_edgegap_priority;
+
 /** One port of a deployment (session get) or of an app version (version get). */
 typedef struct mm_edgegap_port {
     const char *name;     /* session: the key in deployment.ports; version: the "name" field */
@@ -126,10 +142,12 @@ typedef struct mm_edgegap_stats {
     uint64_t outcomes[MM_EDGEGAP_OP_COUNT][MM_EDGEGAP_OUTCOME_COUNT];
     uint64_t status_class[MM_EDGEGAP_OP_COUNT][6]; /* [status / 100]; [0] = no answer */
     uint64_t refused_full;                         /* calls refused with MM_ERR_FULL */
+    uint64_t refused_full_background;              /* of those, BACKGROUND calls */
     uint64_t refused_invalid;                      /* calls refused with MM_ERR_INVALID */
     uint64_t connections_opened;                   /* new TCP connections (keep-alive reuse keeps this low) */
     uint32_t in_flight, queued;
-    uint32_t in_flight_high_water; /* most requests ever running at once */
+    uint32_t queued_class[MM_EDGEGAP_PRIORITY_COUNT]; /* queued, per class (they add up to queued) */
+    uint32_t in_flight_high_water;                    /* most requests ever running at once */
 } mm_edgegap_stats;
 
 /**
@@ -160,7 +178,12 @@ mm_err mm_edgegap_version_get(mm_edgegap *eg, const char *app, const char *versi
  */
 mm_err mm_edgegap_session_create(mm_edgegap *eg, const char *app, const char *version, const char *const *ip_list, size_t n_ips,
                                  const char *webhook_url, mm_edgegap_cb cb, void *ctx);
-mm_err mm_edgegap_session_get(mm_edgegap *eg, const char *session_id, mm_edgegap_cb cb, void *ctx);
+/**
+ * GET /v1/session/{id} in class priority: MM_EDGEGAP_BACKGROUND for the repeated polls of a
+ * session that is not ready yet, MM_EDGEGAP_URGENT for a one-off look. Anything else is
+ * MM_ERR_INVALID. The client does not merge calls: a caller polls one session at a time.
+ */
+mm_err mm_edgegap_session_get(mm_edgegap *eg, const char *session_id, mm_edgegap_priority priority, mm_edgegap_cb cb, void *ctx);
 /** OK on any 2xx, whatever its body (the session is gone either way). */
 mm_err mm_edgegap_session_delete(mm_edgegap *eg, const char *session_id, mm_edgegap_cb cb, void *ctx);
 
@@ -176,13 +199,22 @@ mm_err mm_edgegap_fds_wait(mm_edgegap *eg, int extra_fd, int timeout_ms);
 
 /**
  * Moves the transfers on, delivers every finished answer to its callback and starts queued
- * requests in FIFO order. Never blocks. A call from inside a callback does nothing.
+ * requests (urgent ones first, each class in FIFO order). Never blocks. A call from inside a
+ * callback does nothing.
  */
 void mm_edgegap_perform(mm_edgegap *eg);
 
-/** Requests running / waiting in the client's queue. */
+/** Requests running / waiting in the client's queues (both classes). */
 uint32_t mm_edgegap_in_flight(const mm_edgegap *eg);
 uint32_t mm_edgegap_queued(const mm_edgegap *eg);
+
+/**
+ * How many calls of class priority the client would accept now (start or queue) before one is
+ * refused with MM_ERR_FULL; 0 for NULL or while destroying. It grows only inside
+ * mm_edgegap_perform(), when requests start: a caller holding refused background work retries
+ * it after perform while this is not 0.
+ */
+uint32_t mm_edgegap_room(const mm_edgegap *eg, mm_edgegap_priority priority);
 
 void mm_edgegap_get_stats(const mm_edgegap *eg, mm_edgegap_stats *out);
 

@@ -5,25 +5,34 @@
  *
  * One request, as SPEC.md section 5 describes it:
  *   Acknowledged -> POST /v1/session -> SessionRequestAccepted(id) + async put
- *   unclaimed_sessions[id] -> GET /v1/session/{id} after poll_delay_ms, then every
- *   poll_interval_ms, each answer a ProgressReport -> ready: port and cert digest (waited for up
- *   to cert_wait_ms) -> MINT to the minter -> TOKEN_READY: async puts sessions_ly2eg and
- *   sessions_eg2ly, SessionReady, end.
- * Queueing: at most max_in_flight Edgegap calls run at once; more wait in the client's FIFO (at
- * most max_queued). A request whose session create has to wait is told so at once with
- * ProgressReport("Waiting for Edgegap: <n> requests ahead (0)").
+ *   unclaimed_sessions[id] -> GET /v1/session/{id} at created + poll_delay_ms + k *
+ *   poll_interval_ms (k = 0, 1, ...: a fixed grid, a slow answer does not push later polls back;
+ *   ticks that passed while a poll was out are skipped), each answer a ProgressReport -> ready:
+ *   port and cert digest (waited for up to cert_wait_ms) -> MINT to the minter -> TOKEN_READY:
+ *   async puts sessions_ly2eg and sessions_eg2ly, SessionReady, end.
+ * Queueing: at most max_in_flight Edgegap calls run at once; more wait in the client's queues (at
+ * most max_queued). Session creates are urgent and polls background (include/mm/edgegap.h): a
+ * freed slot goes to the oldest create first, and polls may fill at most three quarters of the
+ * queue, so waiting players' polls never make a new player's create find it full. A request
+ * whose session create has to wait is told so at once with ProgressReport("Waiting for Edgegap:
+ * <n> requests ahead (0)"), n counting the creates ahead of it. A poll that finds the polls'
+ * share full waits, in order, in the provisioner's poll line (no error, no backoff) and is made
+ * as soon as there is room; every waiting session gets its turn (provisioner_poll.c).
  * Retries: a session create answered 429 or 503, or that never reached Edgegap (connect
  * failure), is repeated after an exponential, jittered backoff (backoff_base_ms doubling up to
  * backoff_max_ms), at most create_retries times and only while the session deadline allows.
  * Other create failures are not repeated: Edgegap may have made the session (a 500, a timeout),
  * and a second one would be billed. A failed poll (429, 5xx, no answer) is repeated with the same
- * backoff (never sooner than poll_interval_ms) until the deadline.
+ * backoff (never sooner than poll_interval_ms), then back on the grid at the first tick after
+ * it, until the deadline.
  * Failures: Edgegap's own error -> Error(status, message); no answer -> Error(504 on a timeout,
  * else 500); not ready within session_timeout_ms -> Error(408, "session still not ready, timed
  * out.") and the session's deletion enqueued; no cert digest -> Error(500, ...) and deletion.
  * Every path ends and frees the request's reply sink exactly once.
- * Logs: one line per milestone (received, queued, created, ready / failed), each naming the
- * request id ("request 12") and, once known, the session.
+ * Logs: one info line per request, when it ends well ("request 12: session X ready at ip:port
+ * after N ms"), or one warning when it fails ("request 12 (session X) failed: status message");
+ * the milestones between (received, queued, created, waiting for the cert digest) are debug
+ * lines. Retries are warnings.
  *
  * Threads: mm_provisioner_submit() and mm_provisioner_actor() from any thread; start, stop and
  * destroy from one owner thread. The NATS connection, js and the minter are borrowed and must
@@ -73,11 +82,12 @@ typedef struct mm_provisioner mm_provisioner;
 
 /** Counters since start, readable from any thread (for /metrics). */
 typedef struct mm_provisioner_stats {
-    uint64_t submitted; /* requests taken */
-    uint64_t ready;     /* ended with SessionReady */
-    uint64_t failed;    /* ended with an Error */
-    uint64_t retries;   /* Edgegap calls repeated after a retryable failure */
-    uint64_t active;    /* requests taken and not yet ended */
+    uint64_t submitted;    /* requests taken */
+    uint64_t ready;        /* ended with SessionReady */
+    uint64_t failed;       /* ended with an Error */
+    uint64_t retries;      /* Edgegap calls repeated after a retryable failure */
+    uint64_t polls_waited; /* polls that found the Edgegap client's poll share full and waited in line */
+    uint64_t active;       /* requests taken and not yet ended */
 } mm_provisioner_stats;
 
 void mm_provisioner_get_stats(mm_provisioner *p, mm_provisioner_stats *out);

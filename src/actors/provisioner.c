@@ -8,7 +8,8 @@
  * in an id map (for TOKEN_READY, which names it by id) and a list (for cert events and stop).
  * A request that finishes while one of its Edgegap calls is still running is marked done and
  * freed by that call's callback; its sink is ended and freed at once. Timers: `timer` is the
- * poll timer, then the cert-wait timer; `deadline` is the session timeout.
+ * poll timer, then the cert-wait timer; `deadline` is the session timeout. After each perform
+ * the idle op hands the polls waiting in the poll line to the client (provisioner_poll.c).
  */
 #include "mm/provisioner.h"
 
@@ -125,7 +126,7 @@ prov_enqueue_delete(prov *p, const char *session_id)
     if (mm_delete_queue_enqueue_async(mm_js_ctx(p->js), session_id, 5000, why, sizeof(why)) != MM_OK)
         mm_error("provisioner: could not enqueue the deletion of session %s: %s", session_id, why);
     else
-        mm_info("provisioner: session %s enqueued for deletion", session_id);
+        mm_debug("provisioner: session %s enqueued for deletion", session_id);
 }
 
 /* ---- actor ops ---- */
@@ -179,6 +180,7 @@ op_idle(void *state, mm_actor *self)
     (void)self;
     prov *p = state;
     mm_edgegap_perform(p->eg);
+    prov_poll_line_drain(p); /* perform is where the client's room grows */
 }
 
 static void
@@ -329,6 +331,7 @@ mm_provisioner_get_stats(mm_provisioner *mp, mm_provisioner_stats *out)
     out->ready = atomic_load(&p->n_ready);
     out->failed = atomic_load(&p->n_failed);
     out->retries = atomic_load(&p->n_retries);
+    out->polls_waited = atomic_load(&p->n_polls_waited);
     long active = atomic_load(&p->active);
     out->active = active > 0 ? (uint64_t)active : 0;
 }

@@ -1,8 +1,14 @@
 /*
  * One session request's state machine on the provisioner thread (include/mm/provisioner.h has
- * the sequence). Each step either makes one Edgegap call (the request is its callback's ctx and
+ * the sequence): begin, session create, then (provisioner_poll.c) polling until ready, then
+ * mint and end. Each step either makes one Edgegap call (the request is its callback's ctx and
  * is `busy` until it answers), arms a timer, or sends a MINT; every failure goes through
- * req_fail(), every end through prov_req_finish(), so the sink is ended and freed exactly once.
+ * prov_req_fail(), every end through prov_req_finish(), so the sink is ended and freed exactly
+ * once.
+ *
+ * Logs: a request writes one info line, when it ends well (ready, with its time); a failure is
+ * its one warning. The milestones in between (received, created, queued) are debug lines:
+ * at thousands of sessions a second, four lines each cost more than the work they describe.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,8 +24,6 @@
 
 #define REQ_OF(t, field) ((prov_req *)(void *)((char *)(t)-offsetof(prov_req, field)))
 
-static void poll_now(prov_req *r);
-
 static void
 req_release(prov_req *r)
 {
@@ -34,6 +38,7 @@ prov_req_finish(prov_req *r)
     if (r->done)
         return;
     r->done = true;
+    prov_poll_line_remove(r);
     if (!p->stopping) {
         mm_timer_stop(p->self, &r->timer);
         mm_timer_stop(p->self, &r->deadline);
@@ -51,9 +56,8 @@ prov_req_finish(prov_req *r)
     req_release(r);
 }
 
-/* Sends the text an encoder just wrote into *text (pointers: the encoder runs before this). */
-static void
-req_send(prov_req *r, mm_err enc, char **text, const size_t *len)
+void
+prov_req_send(prov_req *r, mm_err enc, char **text, const size_t *len)
 {
     if (enc == MM_OK)
         mm_reply_send(r->sink, *text, *len);
@@ -63,21 +67,22 @@ req_send(prov_req *r, mm_err enc, char **text, const size_t *len)
     *text = NULL;
 }
 
-/* Error(status, message), the end; the session (if any) is deleted when delete_session. */
-static void
-req_fail(prov_req *r, uint16_t status, const char *message, bool delete_session)
+void
+prov_req_fail(prov_req *r, uint16_t status, const char *message, bool delete_session)
 {
-    mm_warn("provisioner: request %llu (session %s) failed: %u %s", (unsigned long long)r->id,
-            r->session_id[0] ? r->session_id : "-", status, message);
+    bool deleting = delete_session && r->session_id[0];
+    mm_warn("provisioner: request %llu (session %s) failed: %u %s (after %llu ms%s)", (unsigned long long)r->id,
+            r->session_id[0] ? r->session_id : "-", status, message, (unsigned long long)(mm_now_ms() - r->start_ms),
+            deleting ? "; session deletion enqueued" : "");
     mm_reply_error(r->sink, status, message);
     atomic_fetch_add(&r->p->n_failed, 1);
-    if (delete_session && r->session_id[0])
+    if (deleting)
         prov_enqueue_delete(r->p, r->session_id);
     prov_req_finish(r);
 }
 
-static uint16_t
-status_of(const mm_edgegap_result *res)
+uint16_t
+prov_status_of(const mm_edgegap_result *res)
 {
     if (res->outcome == MM_EDGEGAP_HTTP_ERROR && res->status > 0 && res->status < 1000)
         return (uint16_t)res->status;
@@ -102,15 +107,17 @@ time_left(const prov_req *r, uint64_t wait_ms)
     return mm_now_ms() + wait_ms < r->start_ms + r->p->session_timeout_ms;
 }
 
-/* A callback's common start: false when the request is gone (and then it was released). */
-static bool
-callback_enter(prov_req *r, const mm_edgegap_result *res)
+bool
+prov_callback_enter(prov_req *r, const mm_edgegap_result *res)
 {
     r->busy = false;
     if (r->done || r->p->stopping) {
         if (r->done && res->op == MM_EDGEGAP_SESSION_CREATE && res->outcome == MM_EDGEGAP_OK && res->session_id != NULL &&
-            !r->p->stopping)
-            prov_enqueue_delete(r->p, res->session_id); /* created after the request had given up */
+            !r->p->stopping) {
+            mm_info("provisioner: request %llu: session %s created after the request ended: deleting it", (unsigned long long)r->id,
+                    res->session_id);
+            prov_enqueue_delete(r->p, res->session_id);
+        }
         if (r->done)
             free(r);
         return false;
@@ -122,93 +129,16 @@ static void
 on_deadline(mm_timer *t)
 {
     prov_req *r = REQ_OF(t, deadline);
-    req_fail(r, 408, "session still not ready, timed out.", true);
+    prov_req_fail(r, 408, "session still not ready, timed out.", true);
 }
 
-static void
-on_poll_timer(mm_timer *t)
-{
-    poll_now(REQ_OF(t, timer));
-}
-
-static void
-on_cert_timer(mm_timer *t)
-{
-    prov_req *r = REQ_OF(t, timer);
-    char msg[200];
-    snprintf(msg, sizeof(msg), "no certificate digest for game server %s within %llu ms", r->ip,
-             (unsigned long long)r->p->cert_wait_ms);
-    req_fail(r, 500, msg, true);
-}
-
-/* Arms t; on failure the request is failed (and may be freed): false. */
-static bool
-arm(prov_req *r, mm_timer *t, uint64_t ms, mm_timer_cb cb)
+bool
+prov_arm(prov_req *r, mm_timer *t, uint64_t ms, mm_timer_cb cb)
 {
     if (mm_timer_start(r->p->self, t, ms, cb) == MM_OK)
         return true;
-    req_fail(r, 500, "the matchmaker is out of memory", true);
+    prov_req_fail(r, 500, "the matchmaker is out of memory", true);
     return false;
-}
-
-static void
-on_session_get(void *ctx, const mm_edgegap_result *res)
-{
-    prov_req *r = ctx;
-    if (!callback_enter(r, res))
-        return;
-    if (res->outcome != MM_EDGEGAP_OK) {
-        if (mm_edgegap_retryable(res)) { /* keep polling, backing off, until the deadline */
-            uint64_t wait = prov_backoff_ms(r->p, ++r->attempt, r->p->poll_interval_ms);
-            mm_warn("provisioner: request %llu: polling session %s: %s (again in %llu ms)", (unsigned long long)r->id,
-                    r->session_id, res->message, (unsigned long long)wait);
-            atomic_fetch_add(&r->p->n_retries, 1);
-            arm(r, &r->timer, wait, on_poll_timer);
-            return;
-        }
-        req_fail(r, status_of(res), res->message, true);
-        return;
-    }
-    r->attempt = 0;
-    char *text = NULL;
-    size_t len = 0;
-    req_send(r, mm_feedback_progress(res->session_status ? res->session_status : "", res->elapsed, &text, &len), &text, &len);
-    if (!res->ready || res->public_ip == NULL) {
-        arm(r, &r->timer, r->p->poll_interval_ms, on_poll_timer);
-        return;
-    }
-    char why[160];
-    uint16_t port = 0;
-    if (mm_edgegap_session_port(res, r->p->port_name, &port, why, sizeof(why)) != MM_OK) {
-        req_fail(r, 500, why, true);
-        return;
-    }
-    snprintf(r->ip, sizeof(r->ip), "%s", res->public_ip);
-    r->port = port;
-    const char *digest = prov_cert_digest(r->p, r->ip);
-    if (digest != NULL) {
-        prov_mint(r, digest);
-        return;
-    }
-    mm_info("provisioner: request %llu: session %s ready at %s:%u; waiting up to %llu ms for its cert digest",
-            (unsigned long long)r->id, r->session_id, r->ip, r->port, (unsigned long long)r->p->cert_wait_ms);
-    r->phase = PHASE_CERT_WAIT;
-    arm(r, &r->timer, r->p->cert_wait_ms, on_cert_timer);
-}
-
-static void
-poll_now(prov_req *r)
-{
-    mm_err err = mm_edgegap_session_get(r->p->eg, r->session_id, on_session_get, r);
-    if (err == MM_OK) {
-        r->busy = true;
-        return;
-    }
-    if (err == MM_ERR_FULL) {
-        arm(r, &r->timer, r->p->poll_interval_ms, on_poll_timer);
-        return;
-    }
-    req_fail(r, 500, mm_edgegap_last_error(r->p->eg), true);
 }
 
 static void create_now(prov_req *r);
@@ -223,7 +153,7 @@ static void
 on_session_create(void *ctx, const mm_edgegap_result *res)
 {
     prov_req *r = ctx;
-    if (!callback_enter(r, res))
+    if (!prov_callback_enter(r, res))
         return;
     if (res->outcome != MM_EDGEGAP_OK) {
         if (create_repeatable(res) && r->attempt < r->p->create_retries) {
@@ -232,27 +162,27 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
                 mm_warn("provisioner: request %llu: session create: %s (attempt %u of %u, again in %llu ms)",
                         (unsigned long long)r->id, res->message, r->attempt, r->p->create_retries + 1, (unsigned long long)wait);
                 atomic_fetch_add(&r->p->n_retries, 1);
-                arm(r, &r->timer, wait, on_create_timer);
+                prov_arm(r, &r->timer, wait, on_create_timer);
                 return;
             }
         }
-        req_fail(r, status_of(res), res->message, false);
+        prov_req_fail(r, prov_status_of(res), res->message, false);
         return;
     }
     r->attempt = 0;
     if (!mm_session_id_valid(res->session_id)) {
-        req_fail(r, 500, "Edgegap answered with an invalid session id", false);
+        prov_req_fail(r, 500, "Edgegap answered with an invalid session id", false);
         return;
     }
     snprintf(r->session_id, sizeof(r->session_id), "%s", res->session_id);
-    mm_info("provisioner: request %llu: session %s created", (unsigned long long)r->id, r->session_id);
+    mm_debug("provisioner: request %llu: session %s created", (unsigned long long)r->id, r->session_id);
     /* recorded before the client hears of it, so the reaper knows every session a client saw */
     prov_kv_put_async(r->p, MM_KV_UNCLAIMED_SESSIONS, r->session_id, r->session_id);
     char *text = NULL;
     size_t len = 0;
-    req_send(r, mm_feedback_accepted(r->session_id, &text, &len), &text, &len);
+    prov_req_send(r, mm_feedback_accepted(r->session_id, &text, &len), &text, &len);
     r->phase = PHASE_POLLING;
-    arm(r, &r->timer, r->p->poll_delay_ms, on_poll_timer);
+    prov_poll_begin(r);
 }
 
 void
@@ -284,17 +214,17 @@ prov_req_begin(prov *p, mm_reply_sink *sink, const char *client_ip)
 
     char *text = NULL;
     size_t len = 0;
-    req_send(r, mm_feedback_acknowledged(&text, &len), &text, &len);
-    if (!arm(r, &r->deadline, p->session_timeout_ms, on_deadline))
+    prov_req_send(r, mm_feedback_acknowledged(&text, &len), &text, &len);
+    if (!prov_arm(r, &r->deadline, p->session_timeout_ms, on_deadline))
         return;
     char resolved[MM_IP_TEXT_LEN];
     char why[160];
     if (mm_client_ip_resolve(client_ip, NULL, resolved, NULL, why, sizeof(why)) != MM_OK) {
-        req_fail(r, 400, why, false);
+        prov_req_fail(r, 400, why, false);
         return;
     }
     snprintf(r->client_ip, sizeof(r->client_ip), "%s", resolved);
-    mm_info("provisioner: request %llu: received for client %s", (unsigned long long)r->id, r->client_ip);
+    mm_debug("provisioner: request %llu: received for client %s", (unsigned long long)r->id, r->client_ip);
     create_now(r);
 }
 
@@ -305,23 +235,27 @@ create_now(prov_req *r)
     const char *ips[1] = {r->client_ip};
     mm_err err = mm_edgegap_session_create(p->eg, p->app, p->version, ips, 1, p->webhook_url, on_session_create, r);
     if (err != MM_OK) {
-        req_fail(r, err == MM_ERR_FULL ? 503 : 500,
-                 err == MM_ERR_FULL ? "the matchmaker is busy: too many Edgegap calls waiting, try again"
-                                    : mm_edgegap_last_error(p->eg),
-                 false);
+        prov_req_fail(r, err == MM_ERR_FULL ? 503 : 500,
+                      err == MM_ERR_FULL ? "the matchmaker is busy: too many Edgegap calls waiting, try again"
+                                         : mm_edgegap_last_error(p->eg),
+                      false);
         return;
     }
     r->busy = true;
     mm_edgegap_stats st;
     mm_edgegap_get_stats(p->eg, &st);
-    if (st.queued > 0) { /* ours is the newest in the FIFO: the others are ahead of it */
+    /* Ours is the newest urgent request: only the urgent ones (creates) start before it, the
+     * queued polls wait behind it. */
+    uint32_t ahead = st.queued_class[MM_EDGEGAP_URGENT];
+    if (ahead > 0) {
+        ahead--;
         char status[96];
-        snprintf(status, sizeof(status), "Waiting for Edgegap: %u requests ahead", st.queued - 1);
-        mm_info("provisioner: request %llu: queued behind %u Edgegap calls (%u running)", (unsigned long long)r->id, st.queued - 1,
-                st.in_flight);
+        snprintf(status, sizeof(status), "Waiting for Edgegap: %u requests ahead", ahead);
+        mm_debug("provisioner: request %llu: queued behind %u Edgegap creates (%u calls running)", (unsigned long long)r->id, ahead,
+                 st.in_flight);
         char *text = NULL;
         size_t len = 0;
-        req_send(r, mm_feedback_progress(status, (int64_t)((mm_now_ms() - r->start_ms) / 1000), &text, &len), &text, &len);
+        prov_req_send(r, mm_feedback_progress(status, (int64_t)((mm_now_ms() - r->start_ms) / 1000), &text, &len), &text, &len);
     }
 }
 
@@ -346,12 +280,12 @@ prov_mint(prov_req *r, const char *digest)
     };
     char why[160];
     if (mm_token_address_parse(addr_text, &mr.address, why, sizeof(why)) != MM_OK) {
-        req_fail(r, 500, why, true);
+        prov_req_fail(r, 500, why, true);
         return;
     }
     mm_err err = mm_minter_send_mint(p->minter, &mr);
     if (err != MM_OK)
-        req_fail(r, err == MM_ERR_FULL ? 503 : 500, "the token minter is not available", true);
+        prov_req_fail(r, err == MM_ERR_FULL ? 503 : 500, "the token minter is not available", true);
 }
 
 void
@@ -360,7 +294,7 @@ prov_token_ready(prov_req *r, const mm_minter_result *res)
     if (r->phase != PHASE_MINTING)
         return;
     if (res->err != MM_OK) {
-        req_fail(r, 500, res->why[0] ? res->why : "minting the connect token failed", true);
+        prov_req_fail(r, 500, res->why[0] ? res->why : "minting the connect token failed", true);
         return;
     }
     char client_id[24];
@@ -369,7 +303,7 @@ prov_token_ready(prov_req *r, const mm_minter_result *res)
     prov_kv_put_async(r->p, MM_KV_SESSIONS_EG2LY, r->session_id, client_id);
     char *text = NULL;
     size_t len = 0;
-    req_send(r, mm_feedback_ready(res->token, r->ip, r->port, r->digest, &text, &len), &text, &len);
+    prov_req_send(r, mm_feedback_ready(res->token, r->ip, r->port, r->digest, &text, &len), &text, &len);
     atomic_fetch_add(&r->p->n_ready, 1);
     mm_info("provisioner: request %llu: session %s ready at %s:%u after %llu ms", (unsigned long long)r->id, r->session_id, r->ip,
             r->port, (unsigned long long)(mm_now_ms() - r->start_ms));

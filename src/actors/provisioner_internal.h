@@ -1,7 +1,8 @@
 /*
- * Internals shared by provisioner.c (actor plumbing, cert cache, public API) and
- * provisioner_flow.c (one request's state machine). Everything here runs on the provisioner's
- * actor thread, except the atomics `closing` and `active`.
+ * Internals shared by provisioner.c (actor plumbing, cert cache, public API),
+ * provisioner_flow.c (one request's state machine: create, mint, end) and provisioner_poll.c
+ * (its polling phase: the poll grid and the poll line). Everything here runs on the
+ * provisioner's actor thread, except the atomics.
  */
 #ifndef MM_PROVISIONER_INTERNAL_H
 #define MM_PROVISIONER_INTERNAL_H
@@ -26,18 +27,22 @@ typedef struct prov_req {
     uint64_t id; /* in p->reqs */
     mm_reply_sink *sink;
     prov_phase phase;
-    bool busy; /* an Edgegap call is running with this request as its ctx */
-    bool done; /* finished: only waiting for that call's callback to be freed */
+    bool busy;        /* an Edgegap call is running with this request as its ctx */
+    bool done;        /* finished: only waiting for that call's callback to be freed */
+    bool in_line;     /* its poll is due and waits in p's poll line (never while busy) */
     unsigned attempt; /* failed attempts of the current step (create, or polls in a row) */
     uint64_t start_ms;
+    uint64_t poll_origin_ms; /* the poll grid: poll k is due at poll_origin_ms + k * poll_interval_ms */
+    uint64_t poll_tick;      /* k of the latest poll armed or made */
     char client_ip[MM_IP_TEXT_LEN];
     char session_id[MM_SESSION_ID_MAX + 1]; /* "" until created */
     char ip[MM_IP_TEXT_LEN];                /* the game server, once ready */
     uint16_t port;
     char digest[128];
-    mm_timer timer;    /* poll, then cert wait */
-    mm_timer deadline; /* session timeout */
-    struct prov_req *prev, *next;
+    mm_timer timer;                         /* poll, then cert wait */
+    mm_timer deadline;                      /* session timeout */
+    struct prov_req *prev, *next;           /* p's list of all requests */
+    struct prov_req *line_prev, *line_next; /* p's poll line, while in_line */
 } prov_req;
 
 typedef struct prov_cert {
@@ -57,12 +62,13 @@ struct prov {
     uint32_t create_retries;
     mm_idmap reqs;
     prov_req *head;
+    prov_req *line_head, *line_tail; /* the poll line (provisioner_poll.c), oldest first */
     prov_cert *certs;
     size_t n_certs, cap_certs;
     bool stopping; /* actor thread: in op_stop */
     atomic_bool closing;
     atomic_long active; /* requests submitted and not yet finished */
-    atomic_ullong n_submitted, n_ready, n_failed, n_retries;
+    atomic_ullong n_submitted, n_ready, n_failed, n_retries, n_polls_waited;
 };
 
 /* provisioner.c */
@@ -79,5 +85,23 @@ void prov_mint(prov_req *r, const char *digest);
 void prov_token_ready(prov_req *r, const mm_minter_result *res);
 /** Ends the request (freeing its sink, which answers 503 if not ended yet) and releases it. */
 void prov_req_finish(prov_req *r);
+/** Error(status, message), logged as the request's one end line; then finished (r may be freed). */
+void prov_req_fail(prov_req *r, uint16_t status, const char *message, bool delete_session);
+/** Sends the text an encoder just wrote into *text, then frees it (enc: the encoder's result). */
+void prov_req_send(prov_req *r, mm_err enc, char **text, const size_t *len);
+/** The status of Error(status, ...) for a failed Edgegap call. */
+uint16_t prov_status_of(const mm_edgegap_result *res);
+/** A callback's common start: false when the request is gone (and then it was released). */
+bool prov_callback_enter(prov_req *r, const mm_edgegap_result *res);
+/** Arms t for ms; on failure the request is failed (and may be freed): false. */
+bool prov_arm(prov_req *r, mm_timer *t, uint64_t ms, mm_timer_cb cb);
+
+/* provisioner_poll.c */
+/** The session was just created: sets the poll grid's origin (now + poll_delay_ms), arms poll 0. */
+void prov_poll_begin(prov_req *r);
+/** After mm_edgegap_perform: hands due polls to the Edgegap client, oldest first, while it has room. */
+void prov_poll_line_drain(prov *p);
+/** Takes r out of the poll line if it is in it (prov_req_finish). */
+void prov_poll_line_remove(prov_req *r);
 
 #endif

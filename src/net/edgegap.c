@@ -140,6 +140,10 @@ config_limits(mm_edgegap *eg, const mm_edgegap_config *config, char *why, size_t
     mm_err err = limit_pick("max_in_flight", config->max_in_flight, 16, 1, 1024, &eg->max_in_flight, why, why_len);
     if (err == MM_OK)
         err = limit_pick("max_queued", config->max_queued, 1024, 1, 1u << 20, &eg->max_queued, why, why_len);
+    if (err == MM_OK) { /* a quarter of the places, at least one, stays free for urgent requests */
+        uint32_t reserved = eg->max_queued / 4 > 0 ? eg->max_queued / 4 : 1;
+        eg->max_background_queued = eg->max_queued - reserved;
+    }
     if (err == MM_OK)
         err =
             limit_pick("request_timeout_ms", config->request_timeout_ms, 10000, 1, 3600000, &eg->request_timeout_ms, why, why_len);
@@ -245,7 +249,23 @@ mm_edgegap_in_flight(const mm_edgegap *eg)
 uint32_t
 mm_edgegap_queued(const mm_edgegap *eg)
 {
-    return eg != NULL ? eg->queue.n : 0;
+    return eg != NULL ? mm__eg_queued_total(eg) : 0;
+}
+
+uint32_t
+mm_edgegap_room(const mm_edgegap *eg, mm_edgegap_priority priority)
+{
+    if (eg == NULL || eg->closing || (unsigned)priority >= MM_EDGEGAP_PRIORITY_COUNT)
+        return 0;
+    uint32_t total = mm__eg_queued_total(eg), background = eg->queue[MM_EDGEGAP_BACKGROUND].n;
+    /* a free slot implies empty queues (edgegap_internal.h), so free slots and places add up */
+    uint32_t slots = total == 0 && eg->running.n < eg->max_in_flight ? eg->max_in_flight - eg->running.n : 0;
+    uint32_t places = eg->max_queued > total ? eg->max_queued - total : 0;
+    if (priority == MM_EDGEGAP_BACKGROUND) {
+        uint32_t share = eg->max_background_queued > background ? eg->max_background_queued - background : 0;
+        places = share < places ? share : places;
+    }
+    return slots + places;
 }
 
 void
@@ -258,5 +278,7 @@ mm_edgegap_get_stats(const mm_edgegap *eg, mm_edgegap_stats *out)
         return;
     *out = eg->stats;
     out->in_flight = eg->running.n;
-    out->queued = eg->queue.n;
+    out->queued = mm__eg_queued_total(eg);
+    for (int c = 0; c < MM_EDGEGAP_PRIORITY_COUNT; c++)
+        out->queued_class[c] = eg->queue[c].n;
 }

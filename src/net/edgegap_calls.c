@@ -121,9 +121,9 @@ mm_edgegap_app_get(mm_edgegap *eg, const char *app, mm_edgegap_cb cb, void *ctx)
     if (eg == NULL)
         return MM_ERR_INVALID;
     if ((err = check_callback(eg, cb)) != MM_OK || (err = check_segment(eg, "app", app)) != MM_OK ||
-        (err = mm__eg_admit(eg)) != MM_OK)
+        (err = mm__eg_admit(eg, MM_EDGEGAP_URGENT)) != MM_OK)
         return err;
-    return mm__eg_accept(eg, MM_EDGEGAP_APP_GET, app, url_make(eg, "/v1/app/", app, NULL, NULL), NULL, cb, ctx);
+    return mm__eg_accept(eg, MM_EDGEGAP_APP_GET, MM_EDGEGAP_URGENT, app, url_make(eg, "/v1/app/", app, NULL, NULL), NULL, cb, ctx);
 }
 
 mm_err
@@ -133,9 +133,10 @@ mm_edgegap_version_get(mm_edgegap *eg, const char *app, const char *version, mm_
     if (eg == NULL)
         return MM_ERR_INVALID;
     if ((err = check_callback(eg, cb)) != MM_OK || (err = check_segment(eg, "app", app)) != MM_OK ||
-        (err = check_segment(eg, "version", version)) != MM_OK || (err = mm__eg_admit(eg)) != MM_OK)
+        (err = check_segment(eg, "version", version)) != MM_OK || (err = mm__eg_admit(eg, MM_EDGEGAP_URGENT)) != MM_OK)
         return err;
-    return mm__eg_accept(eg, MM_EDGEGAP_VERSION_GET, app, url_make(eg, "/v1/app/", app, "/version/", version), NULL, cb, ctx);
+    return mm__eg_accept(eg, MM_EDGEGAP_VERSION_GET, MM_EDGEGAP_URGENT, app, url_make(eg, "/v1/app/", app, "/version/", version),
+                         NULL, cb, ctx);
 }
 
 mm_err
@@ -160,32 +161,35 @@ mm_edgegap_session_create(mm_edgegap *eg, const char *app, const char *version, 
                                           "webhook_url must be an http:// or https:// URL of at most %d printable "
                                           "characters without spaces",
                                           MAX_WEBHOOK_URL));
-    if ((err = mm__eg_admit(eg)) != MM_OK)
+    if ((err = mm__eg_admit(eg, MM_EDGEGAP_URGENT)) != MM_OK)
         return err;
-    return mm__eg_accept(eg, MM_EDGEGAP_SESSION_CREATE, app, url_make(eg, "/v1/session", NULL, NULL, NULL),
+    return mm__eg_accept(eg, MM_EDGEGAP_SESSION_CREATE, MM_EDGEGAP_URGENT, app, url_make(eg, "/v1/session", NULL, NULL, NULL),
                          create_body(app, version, ip_list, n_ips, webhook_url), cb, ctx);
 }
 
 static mm_err
-session_call(mm_edgegap *eg, mm_edgegap_op op, const char *session_id, mm_edgegap_cb cb, void *ctx)
+session_call(mm_edgegap *eg, mm_edgegap_op op, mm_edgegap_priority priority, const char *session_id, mm_edgegap_cb cb, void *ctx)
 {
     mm_err err;
     if (eg == NULL)
         return MM_ERR_INVALID;
+    if ((unsigned)priority >= MM_EDGEGAP_PRIORITY_COUNT)
+        return mm__eg_refused(eg, mm_fail(MM_ERR_INVALID, eg->last_error, sizeof(eg->last_error),
+                                          "priority must be MM_EDGEGAP_URGENT or MM_EDGEGAP_BACKGROUND"));
     if ((err = check_callback(eg, cb)) != MM_OK || (err = check_segment(eg, "session_id", session_id)) != MM_OK ||
-        (err = mm__eg_admit(eg)) != MM_OK)
+        (err = mm__eg_admit(eg, priority)) != MM_OK)
         return err;
-    return mm__eg_accept(eg, op, session_id, url_make(eg, "/v1/session/", session_id, NULL, NULL), NULL, cb, ctx);
+    return mm__eg_accept(eg, op, priority, session_id, url_make(eg, "/v1/session/", session_id, NULL, NULL), NULL, cb, ctx);
 }
 
 mm_err
-mm_edgegap_session_get(mm_edgegap *eg, const char *session_id, mm_edgegap_cb cb, void *ctx)
+mm_edgegap_session_get(mm_edgegap *eg, const char *session_id, mm_edgegap_priority priority, mm_edgegap_cb cb, void *ctx)
 {
-    return session_call(eg, MM_EDGEGAP_SESSION_GET, session_id, cb, ctx);
+    return session_call(eg, MM_EDGEGAP_SESSION_GET, priority, session_id, cb, ctx);
 }
 
 mm_err
 mm_edgegap_session_delete(mm_edgegap *eg, const char *session_id, mm_edgegap_cb cb, void *ctx)
 {
-    return session_call(eg, MM_EDGEGAP_SESSION_DELETE, session_id, cb, ctx);
+    return session_call(eg, MM_EDGEGAP_SESSION_DELETE, MM_EDGEGAP_URGENT, session_id, cb, ctx);
 }

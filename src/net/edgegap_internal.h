@@ -1,9 +1,13 @@
 /*
  * Internals of the Edgegap client shared by src/net/edgegap*.c (public contract: mm/edgegap.h).
  *
- * A request lives in exactly one list at a time: queue (accepted, waiting for a slot),
- * running (its easy handle is in the multi handle) or done (answered or failed to start,
+ * A request lives in exactly one list at a time: queue[its priority] (accepted, waiting for a
+ * slot), running (its easy handle is in the multi handle) or done (answered or failed to start,
  * waiting to be delivered by mm_edgegap_perform). Delivery frees it.
+ *
+ * Invariants, true whenever user code runs (calls, callbacks): queue[URGENT].n +
+ * queue[BACKGROUND].n <= max_queued; queue[BACKGROUND].n <= max_background_queued; and a slot is
+ * free (running.n < max_in_flight) only when both queues are empty.
  */
 #ifndef MM_EDGEGAP_INTERNAL_H
 #define MM_EDGEGAP_INTERNAL_H
@@ -53,8 +57,9 @@ struct mm_edgegap {
     struct curl_slist *headers;      /* authorization (secret), accept, expect */
     struct curl_slist *headers_json; /* the same plus content-type, for POST */
     uint32_t max_in_flight, max_queued;
+    uint32_t max_background_queued; /* max_queued - max(1, max_queued / 4): the rest is kept for urgent */
     uint32_t request_timeout_ms, connect_timeout_ms, max_response_bytes;
-    mm__eg_list queue, running, done;
+    mm__eg_list queue[MM_EDGEGAP_PRIORITY_COUNT], running, done;
     CURL **idle_easy; /* reset handles kept for reuse (TLS session cache), at most max_in_flight */
     uint32_t n_idle_easy;
     bool delivering; /* inside mm_edgegap_perform's delivery: nested perform is a no-op */
@@ -63,18 +68,27 @@ struct mm_edgegap {
     char last_error[160];
 };
 
-/**
- * Checks that eg can take one more call now: MM_OK, MM_ERR_STOPPED (destroying) or MM_ERR_FULL
- * (every slot busy and max_queued waiting), the refusal recorded as by mm__eg_refused.
- */
-mm_err mm__eg_admit(mm_edgegap *eg);
+/** Requests waiting in both queues. */
+static inline uint32_t
+mm__eg_queued_total(const mm_edgegap *eg)
+{
+    return eg->queue[MM_EDGEGAP_URGENT].n + eg->queue[MM_EDGEGAP_BACKGROUND].n;
+}
 
 /**
- * Accepts a validated call: takes url and body (body may be NULL) in every case, starts the
- * request when a slot is free and nobody waits, else queues it. MM_OK, or MM_ERR_NOMEM (not
- * accepted, nothing to deliver).
+ * Checks that eg can take one more call of class priority now: MM_OK, MM_ERR_STOPPED
+ * (destroying) or MM_ERR_FULL (every slot busy and no waiting place left for that class), the
+ * refusal recorded as by mm__eg_refused. priority must be valid (the caller checked it).
  */
-mm_err mm__eg_accept(mm_edgegap *eg, mm_edgegap_op op, const char *subject, char *url, char *body, mm_edgegap_cb cb, void *ctx);
+mm_err mm__eg_admit(mm_edgegap *eg, mm_edgegap_priority priority);
+
+/**
+ * Accepts a validated, admitted call: takes url and body (body may be NULL) in every case,
+ * starts the request when a slot is free and nobody of its class or a higher one waits, else
+ * queues it at the end of its class. MM_OK, or MM_ERR_NOMEM (not accepted, nothing to deliver).
+ */
+mm_err mm__eg_accept(mm_edgegap *eg, mm_edgegap_op op, mm_edgegap_priority priority, const char *subject, char *url, char *body,
+                     mm_edgegap_cb cb, void *ctx);
 
 /** Counts a refused call (err from mm_fail into eg->last_error) and returns err. */
 mm_err mm__eg_refused(mm_edgegap *eg, mm_err err);

@@ -1,15 +1,24 @@
 /*
  * Edgegap client: the life of a request (include/mm/edgegap.h, src/net/edgegap_internal.h).
  *
- * accepted ──► queue ──(slot free)──► running ──(curl done)──► done ──(perform)──► callback, freed
- *                 └───────────────────────────────(destroy)──► callback CANCELLED, freed
+ * accepted ──► queue[class] ──(slot free)──► running ──(curl done)──► done ──(perform)──► callback, freed
+ *                 └──────────────────────────────────────(destroy)──► callback CANCELLED, freed
  *
  * At most max_in_flight requests are running (their easy handles are in the multi handle); the
- * rest wait in a FIFO of at most max_queued. A call starts its request at once only when a slot
- * is free and nobody waits, so requests start in the order they were accepted, also when a
- * callback makes a new call. Callbacks run only from mm_edgegap_perform (or destroy), after the
- * freed slots were handed to waiting requests, never from inside a curl callback or a call.
- * The body of an answer is capped at max_response_bytes while it arrives.
+ * rest wait in two FIFOs, urgent and background, of at most max_queued together, background
+ * holding at most max_background_queued of them. A freed slot goes to the oldest urgent
+ * request, else to the oldest background one. A call starts its request at once only when a
+ * slot is free and nobody of its class or a higher one waits, so within a class requests start
+ * in the order they were accepted, also when a callback makes a new call. Callbacks run only
+ * from mm_edgegap_perform (or destroy), after the freed slots were handed to waiting requests,
+ * never from inside a curl callback or a call. The body of an answer is capped at
+ * max_response_bytes while it arrives.
+ *
+ * Why nobody waits for ever: within a class the order is FIFO, so a waiting request is passed
+ * only by urgent requests. Those are bounded (the caller makes one create per player and at most
+ * max_queued of them wait), so a background request waits only while the client is saturated by
+ * urgent work alone -- the overload where new players must come first. The reserved places mean
+ * the opposite never happens: background requests cannot take the last places from urgent ones.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -161,12 +170,15 @@ request_start(mm_edgegap *eg, mm__eg_request *req)
     return MM_OK;
 }
 
-/* Fills free slots from the queue, oldest first; a request curl refuses is answered with it. */
+/* Fills free slots from the queues, oldest urgent first, then oldest background; a request curl
+ * refuses is answered with it. */
 static void
 start_queued(mm_edgegap *eg)
 {
-    while (eg->running.n < eg->max_in_flight && eg->queue.n > 0) {
-        mm__eg_request *req = list_pop(&eg->queue);
+    while (eg->running.n < eg->max_in_flight && mm__eg_queued_total(eg) > 0) {
+        mm__eg_request *req = list_pop(&eg->queue[MM_EDGEGAP_URGENT]);
+        if (req == NULL)
+            req = list_pop(&eg->queue[MM_EDGEGAP_BACKGROUND]);
         if (request_start(eg, req) != MM_OK) {
             req->start_failed = true;
             list_push(&eg->done, req);
@@ -253,22 +265,42 @@ mm__eg_refused(mm_edgegap *eg, mm_err err)
     return err;
 }
 
+/* True when a request of class priority would start at once: a free slot, nobody ahead of it. */
+static bool
+starts_now(const mm_edgegap *eg, mm_edgegap_priority priority)
+{
+    return eg->running.n < eg->max_in_flight && eg->queue[MM_EDGEGAP_URGENT].n == 0 &&
+           (priority == MM_EDGEGAP_URGENT || eg->queue[MM_EDGEGAP_BACKGROUND].n == 0);
+}
+
 mm_err
-mm__eg_admit(mm_edgegap *eg)
+mm__eg_admit(mm_edgegap *eg, mm_edgegap_priority priority)
 {
     if (eg->closing)
         return mm__eg_refused(
             eg, mm_fail(MM_ERR_STOPPED, eg->last_error, sizeof(eg->last_error), "the Edgegap client is being destroyed"));
-    bool starts_now = eg->queue.n == 0 && eg->running.n < eg->max_in_flight;
-    if (!starts_now && eg->queue.n >= eg->max_queued)
+    if (starts_now(eg, priority))
+        return MM_OK;
+    uint32_t total = mm__eg_queued_total(eg), background = eg->queue[MM_EDGEGAP_BACKGROUND].n;
+    bool full = total >= eg->max_queued;
+    if (full || (priority == MM_EDGEGAP_BACKGROUND && background >= eg->max_background_queued)) {
+        if (priority == MM_EDGEGAP_BACKGROUND)
+            eg->stats.refused_full_background++;
+        if (full)
+            return mm__eg_refused(eg,
+                                  mm_fail(MM_ERR_FULL, eg->last_error, sizeof(eg->last_error),
+                                          "%u requests running and %u waiting: the Edgegap client is full", eg->running.n, total));
         return mm__eg_refused(eg, mm_fail(MM_ERR_FULL, eg->last_error, sizeof(eg->last_error),
-                                          "%u requests running and %u waiting: the Edgegap client is full", eg->running.n,
-                                          eg->queue.n));
+                                          "%u background requests waiting: their share of the Edgegap client's queue "
+                                          "(%u of %u places) is full",
+                                          background, eg->max_background_queued, eg->max_queued));
+    }
     return MM_OK;
 }
 
 mm_err
-mm__eg_accept(mm_edgegap *eg, mm_edgegap_op op, const char *subject, char *url, char *body, mm_edgegap_cb cb, void *ctx)
+mm__eg_accept(mm_edgegap *eg, mm_edgegap_op op, mm_edgegap_priority priority, const char *subject, char *url, char *body,
+              mm_edgegap_cb cb, void *ctx)
 {
     mm__eg_request *req = calloc(1, sizeof(*req));
     if (req == NULL || url == NULL || (op == MM_EDGEGAP_SESSION_CREATE && body == NULL)) {
@@ -285,13 +317,13 @@ mm__eg_accept(mm_edgegap *eg, mm_edgegap_op op, const char *subject, char *url, 
     req->body = body;
     req->accepted_ms = mm_now_ms();
     snprintf(req->subject, sizeof(req->subject), "%s", subject);
-    if (eg->queue.n == 0 && eg->running.n < eg->max_in_flight) {
+    if (starts_now(eg, priority)) {
         if (request_start(eg, req) != MM_OK) {
             request_free(req);
             return mm_fail(MM_ERR_NOMEM, eg->last_error, sizeof(eg->last_error), "out of memory starting a request");
         }
     } else {
-        list_push(&eg->queue, req);
+        list_push(&eg->queue[priority], req);
     }
     eg->stats.accepted[op]++;
     eg->last_error[0] = '\0';
@@ -326,7 +358,7 @@ mm_edgegap_fds_wait(mm_edgegap *eg, int extra_fd, int timeout_ms)
 
     if (eg == NULL)
         return MM_ERR_INVALID;
-    if (eg->done.n > 0 || (eg->queue.n > 0 && eg->running.n < eg->max_in_flight))
+    if (eg->done.n > 0 || (mm__eg_queued_total(eg) > 0 && eg->running.n < eg->max_in_flight))
         timeout_ms = 0; /* work is waiting for mm_edgegap_perform */
     else if (timeout_ms < 0)
         timeout_ms = INT_MAX;
@@ -350,8 +382,8 @@ mm__eg_cancel_all(mm_edgegap *eg)
         curl_easy_cleanup(req->easy);
         req->easy = NULL;
     }
-    /* In the order they were accepted, roughly: answered, running, then waiting. */
-    mm__eg_list *lists[] = {&eg->done, &eg->running, &eg->queue};
+    /* In the order they would have been answered, roughly: answered, running, then waiting. */
+    mm__eg_list *lists[] = {&eg->done, &eg->running, &eg->queue[MM_EDGEGAP_URGENT], &eg->queue[MM_EDGEGAP_BACKGROUND]};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
         while ((req = list_pop(lists[i])) != NULL)
             request_deliver(eg, req, true);

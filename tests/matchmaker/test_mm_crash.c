@@ -30,8 +30,10 @@
 /* The session timeout is far above the reaper's limit here only so that the dead replica's
  * requests could not have ended on their own before the kill on a slow machine; the survivor's
  * requests take about the deployment delay (1 s). */
-static const char *const mm_args[] = {
-    "--reaper-age-ms", "7000", "--reaper-margin-ms", "1000", "--reaper-scan-ms", "200", "--session-timeout-ms", "30000", NULL};
+/* --log-level debug: which replica created a session is read from its "session X created" line,
+ * a debug line. */
+static const char *const mm_args[] = {"--reaper-age-ms",      "7000",  "--reaper-margin-ms", "1000",  "--reaper-scan-ms", "200",
+                                      "--session-timeout-ms", "30000", "--log-level",        "debug", NULL};
 static const char *const sim_args[] = {"--sockets", "20", "--fault", "session_create:never_ready_next=3", NULL};
 
 static void

@@ -6,6 +6,7 @@
  *     deployment's ip:port, then the empty end; KV holds both session mappings.
  *   - session.gensession: one {"connect_token",...} reply whose token opens the same way.
  *   - a bad payload: Error 400, then the end.
+ *   - at the default log level the request wrote one provisioner line: "ready at ip:port after N ms".
  *   - a cert digest written 800 ms after the deployment is ready (within --cert-wait-ms 3000):
  *     the matchmaker waits for it (its log says so) and answers SessionReady with it.
  */
@@ -62,6 +63,20 @@ wait_kv(mm_js *js, mm_kv_bucket b, const char *key, const char *expect)
     MM_CHECK_STR(buf, expect);
 }
 
+/* How many lines of the log at path contain needle. */
+static int
+log_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    char line[4096];
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, needle) != NULL;
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
 static void
 test_stream(harness *h, mm_js *js)
 {
@@ -90,6 +105,9 @@ test_stream(harness *h, mm_js *js)
     MM_REQUIRE(mm_feedback_decode(r[n - 1], strlen(r[n - 1]), &fb, why, sizeof(why)) == MM_OK);
     MM_REQUIRE(fb.kind == MM_FEEDBACK_READY);
     MM_CHECK(strlen(fb.cert_digest) == 95);
+    char fb_ip[64];
+    snprintf(fb_ip, sizeof(fb_ip), "%s", fb.ip);
+    unsigned fb_port = fb.port;
     uint64_t client_id = check_token(fb.token, fb.ip, fb.port);
     MM_CHECK(client_id != 0);
     mm_feedback_clear(&fb);
@@ -100,6 +118,12 @@ test_stream(harness *h, mm_js *js)
     wait_kv(js, MM_KV_SESSIONS_LY2EG, cid, session);
     wait_kv(js, MM_KV_SESSIONS_EG2LY, session, cid);
     wait_kv(js, MM_KV_UNCLAIMED_SESSIONS, session, session);
+
+    /* At the default log level a request that ends well writes one line: ready, with its time. */
+    char ready_line[256];
+    snprintf(ready_line, sizeof(ready_line), "session %s ready at %s:%u after ", session, fb_ip, fb_port);
+    MM_CHECK_INT(log_lines(h->mm_log, "provisioner: request "), ==, 1);
+    MM_CHECK_INT(log_lines(h->mm_log, ready_line), ==, 1);
 }
 
 static void
@@ -141,7 +165,8 @@ test_cert_late(void)
     h_start_sim(&h, "100", NULL);
     const char *gs_args[] = {"--cert-delay-ms", "800", NULL};
     h_start_gameserver_with(&h, gs_args);
-    h_start_matchmaker(&h, NULL);
+    const char *mm_args[] = {"--log-level", "debug", NULL}; /* the cert-digest wait is a debug line */
+    h_start_matchmaker(&h, mm_args);
     h_connect(&h);
     char *r[H_MAX_REPLIES];
     bool ended = false;

@@ -53,7 +53,7 @@ prov_handle(void *state, mm_actor *self, mm_msg *msg)
     prov *p = state;
     (void)self;
     mm_err err = msg->type == MSG_APP_GET ? mm_edgegap_app_get(p->eg, EG_APP, on_result, p)
-                                          : mm_edgegap_session_get(p->eg, "0123456789ab-S", on_result, p);
+                                          : mm_edgegap_session_get(p->eg, "0123456789ab-S", MM_EDGEGAP_URGENT, on_result, p);
     if (err != MM_OK)
         atomic_fetch_add(&p->other, 1);
 }

@@ -98,7 +98,7 @@ poll_until_ready(mm_edgegap *eg, const char *id, const char *port_name, bool *sa
     while (eg_now_ms() < deadline) {
         memset(&rec, 0, sizeof(rec));
         rec.port_name = port_name;
-        MM_REQUIRE(mm_edgegap_session_get(eg, id, eg_record, &rec) == MM_OK);
+        MM_REQUIRE(mm_edgegap_session_get(eg, id, MM_EDGEGAP_URGENT, eg_record, &rec) == MM_OK);
         MM_REQUIRE(eg_drive(eg, &rec.calls, 1, 5000));
         if (rec.outcome != MM_EDGEGAP_OK || rec.ready)
             break;
@@ -178,8 +178,8 @@ test_session_lifecycle(mm_edgegap *eg)
 
     del_again.counter = gone.counter = unknown.counter = &done;
     MM_CHECK_INT(mm_edgegap_session_delete(eg, id, eg_record, &del_again), ==, MM_OK);
-    MM_CHECK_INT(mm_edgegap_session_get(eg, id, eg_record, &gone), ==, MM_OK);
-    MM_CHECK_INT(mm_edgegap_session_get(eg, "000000000000-S", eg_record, &unknown), ==, MM_OK);
+    MM_CHECK_INT(mm_edgegap_session_get(eg, id, MM_EDGEGAP_URGENT, eg_record, &gone), ==, MM_OK);
+    MM_CHECK_INT(mm_edgegap_session_get(eg, "000000000000-S", MM_EDGEGAP_URGENT, eg_record, &unknown), ==, MM_OK);
     MM_REQUIRE(eg_drive(eg, &done, 4, 10000));
     MM_CHECK_INT(del_again.outcome, ==, MM_EDGEGAP_HTTP_ERROR);
     MM_CHECK_INT(del_again.status, ==, 410);
@@ -235,7 +235,7 @@ test_refused_arguments(mm_edgegap *eg)
         MM_CHECK_INT(mm_edgegap_app_get(eg, s, eg_record, &rec), ==, MM_ERR_INVALID);
         MM_CHECK(eg_contains(mm_edgegap_last_error(eg), s == NULL ? "required" : "[A-Za-z0-9_.-]"));
         MM_CHECK_INT(mm_edgegap_version_get(eg, EG_APP, s, eg_record, &rec), ==, MM_ERR_INVALID);
-        MM_CHECK_INT(mm_edgegap_session_get(eg, s, eg_record, &rec), ==, MM_ERR_INVALID);
+        MM_CHECK_INT(mm_edgegap_session_get(eg, s, MM_EDGEGAP_URGENT, eg_record, &rec), ==, MM_ERR_INVALID);
         MM_CHECK_INT(mm_edgegap_session_delete(eg, s, eg_record, &rec), ==, MM_ERR_INVALID);
         MM_CHECK_INT(mm_edgegap_session_create(eg, s, NULL, NULL, 0, NULL, eg_record, &rec), ==, MM_ERR_INVALID);
     }

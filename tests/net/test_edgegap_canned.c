@@ -227,7 +227,7 @@ test_request_shape(void)
 
     /* session get and delete: method, path; the answers here are the responder's 404 */
     eg_rec get = {0}, del = {0};
-    MM_CHECK_INT(mm_edgegap_session_get(eg, "abc-S", eg_record, &get), ==, MM_OK);
+    MM_CHECK_INT(mm_edgegap_session_get(eg, "abc-S", MM_EDGEGAP_URGENT, eg_record, &get), ==, MM_OK);
     MM_REQUIRE(eg_drive(eg, &get.calls, 1, 10000));
     last_request(req, sizeof(req));
     MM_CHECK(strncmp(req, "GET /prefix/v1/session/abc-S HTTP/1.1\r\n", 39) == 0);
@@ -344,7 +344,7 @@ issue(mm_edgegap *eg, const shape_case *c, eg_rec *rec)
     case MM_EDGEGAP_SESSION_CREATE:
         return mm_edgegap_session_create(eg, "app", NULL, NULL, 0, NULL, eg_record, rec);
     case MM_EDGEGAP_SESSION_GET:
-        return mm_edgegap_session_get(eg, c->arg, eg_record, rec);
+        return mm_edgegap_session_get(eg, c->arg, MM_EDGEGAP_URGENT, eg_record, rec);
     default:
         return mm_edgegap_session_delete(eg, c->arg, eg_record, rec);
     }

@@ -68,7 +68,7 @@ test_hang_times_out(void)
     MM_REQUIRE(eg_sim_faults(&sim, "{\"session_get\": {\"hang_next\": 1}}"));
     eg_rec hung = {0};
     long long start = eg_now_ms();
-    MM_CHECK_INT(mm_edgegap_session_get(eg, "0123456789ab-S", eg_record, &hung), ==, MM_OK);
+    MM_CHECK_INT(mm_edgegap_session_get(eg, "0123456789ab-S", MM_EDGEGAP_URGENT, eg_record, &hung), ==, MM_OK);
     MM_REQUIRE(eg_drive(eg, &hung.calls, 1, 10000));
     fprintf(stderr, "hang -> %s after %lld ms\n", hung.message, eg_now_ms() - start);
     MM_CHECK_INT(hung.outcome, ==, MM_EDGEGAP_TRANSPORT);

@@ -176,7 +176,7 @@ test_destroy_cancels(void)
     memset(recs, 0, sizeof(recs));
     for (int i = 0; i < 10; i++) {
         recs[i].eg = eg;
-        MM_CHECK_INT(mm_edgegap_session_get(eg, "0123456789ab-S", on_cancel, &recs[i]), ==, MM_OK);
+        MM_CHECK_INT(mm_edgegap_session_get(eg, "0123456789ab-S", MM_EDGEGAP_URGENT, on_cancel, &recs[i]), ==, MM_OK);
     }
     MM_CHECK_INT(mm_edgegap_in_flight(eg), ==, 2);
     MM_CHECK_INT(mm_edgegap_queued(eg), ==, 8);

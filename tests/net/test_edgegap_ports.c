@@ -16,7 +16,7 @@ session_get(mm_edgegap *eg, const char *id, const char *port_name)
 {
     eg_rec rec = {0};
     rec.port_name = port_name;
-    MM_REQUIRE(mm_edgegap_session_get(eg, id, eg_record, &rec) == MM_OK);
+    MM_REQUIRE(mm_edgegap_session_get(eg, id, MM_EDGEGAP_URGENT, eg_record, &rec) == MM_OK);
     MM_REQUIRE(eg_drive(eg, &rec.calls, 1, 10000));
     return rec;
 }
