@@ -56,7 +56,19 @@ mm_err mm_delete_queue_enqueue(jsCtx *js, const char *session_id, char *why, siz
  * MM_ERR_INVALID for a bad id or max_wait_ms <= 0; MM_ERR_IO when nats.c refuses the publish.
  * A caller that cannot afford to lose the enqueue must watch the handlers; the matchmaker's
  * unclaimed-session reaper is the safety net for sessions recorded in unclaimed_sessions.
+ * A caller that wants each outcome passes a context of its own whose AckHandler reads the
+ * session back with mm_delete_queue_msg_session() and classifies the ack with
+ * mm_js_pub_outcome() (include/mm/kv.h); the reaper does (src/actors/reaper_js.c). The
+ * de-duplication is the same as for the synchronous call, so an enqueue that timed out may be
+ * sent again.
  */
 mm_err mm_delete_queue_enqueue_async(jsCtx *js, const char *session_id, int64_t max_wait_ms, char *why, size_t why_len);
+
+/**
+ * The session id of a delete-queue message (as an AckHandler receives back a message published
+ * by mm_delete_queue_enqueue_async), pointing into msg's subject and valid as long as msg; NULL
+ * for any other message or an id that is not valid.
+ */
+const char *mm_delete_queue_msg_session(natsMsg *msg);
 
 #endif

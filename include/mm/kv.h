@@ -9,8 +9,9 @@
  * table, a warning says which, and nothing is changed or deleted.
  *
  * Thread-safety: an mm_js and its kvStore handles may be used from any thread (nats.c handles are
- * thread-safe); mm_js_destroy() must not race with their use. The KV helpers block for at most
- * the JetStream wait time (default 5 s): never call them on an event-loop thread.
+ * thread-safe); mm_js_destroy() must not race with their use. The synchronous KV helpers block for
+ * at most the JetStream wait time (default 5 s): never call them on an event-loop thread. The
+ * asynchronous ones (mm_kv_delete_at_async) never wait for the server.
  */
 #ifndef MM_KV_H
 #define MM_KV_H
@@ -113,6 +114,49 @@ mm_err mm_kv_put_str(kvStore *kv, const char *key, const char *value, uint64_t *
 
 /** Deletes key (places a delete marker; deleting a missing key is MM_OK). Errors as above. */
 mm_err mm_kv_delete(kvStore *kv, const char *key);
+
+/**
+ * Revision-checked delete, asynchronous: places a delete marker on key only if the key's latest
+ * revision is still `revision`. nats.c 3.4.1 has no revision-checked kvStore delete, so this
+ * publishes what kvStore_Delete would (no payload, header `KV-Operation: DEL`, on
+ * `$KV.<bucket>.<key>`) with `Nats-Expected-Last-Subject-Sequence: <revision>`; the server
+ * refuses it (JetStream error 10071, "wrong last sequence") when the key changed since.
+ *
+ * Returns once nats.c has taken the message; it never waits for the server. The outcome goes to
+ * js's asynchronous-publish handler (jsOptions.PublishAsync.AckHandler, or ErrHandler for
+ * failures only), on a nats.c thread, within max_wait_ms: it must be > 0, or a lost
+ * acknowledgement never times out (LIBNOTES). In an AckHandler, mm_kv_delete_at_match() reads
+ * the key and revision back from the message and mm_js_pub_outcome() says what happened. A
+ * timed-out delete may still have been applied: repeating it is harmless (it is then refused
+ * as a wrong last sequence). Any thread; js must not be destroyed concurrently (nats.c's rule).
+ *   MM_OK           handed to nats.c (the outcome follows)
+ *   MM_ERR_INVALID  a NULL argument, a key nats.c refuses or too long, revision 0, max_wait_ms <= 0
+ *   MM_ERR_FULL     js's window of pending publishes stayed full for its StallWait
+ *   MM_ERR_IO       nats.c refused the publish (connection closed, reconnect buffer full)
+ *   MM_ERR_NOMEM
+ * why (may be NULL) receives a one-line reason on failure.
+ */
+mm_err mm_kv_delete_at_async(jsCtx *js, kvStore *kv, const char *key, uint64_t revision, int64_t max_wait_ms, char *why,
+                             size_t why_len);
+
+/**
+ * True when msg is a delete made by mm_kv_delete_at_async() in the bucket named `bucket` (as an
+ * AckHandler receives it back); then *key points into msg's subject (valid as long as msg) and
+ * *revision is the revision it was checked against. False for any other message.
+ */
+bool mm_kv_delete_at_match(natsMsg *msg, const char *bucket, const char **key, uint64_t *revision);
+
+/**
+ * What the acknowledgement of an asynchronous JetStream publish says, from the pa/pae pair a
+ * jsPubAckHandler receives:
+ *   MM_OK           stored (or recognised as a duplicate of an earlier message with its Nats-Msg-Id)
+ *   MM_ERR_NOTFOUND refused because an expectation failed: the subject's last sequence was not the
+ *                   expected one (for mm_kv_delete_at_async: the key changed meanwhile)
+ *   MM_ERR_TIMEOUT  no acknowledgement within the publish's MaxWait: it may still have been stored
+ *   MM_ERR_IO       no responders (no stream, a leader election), or another JetStream error
+ *   MM_ERR_NOMEM
+ */
+mm_err mm_js_pub_outcome(const jsPubAck *pa, const jsPubAckErr *pae);
 
 /** True when nats.c accepts key as a KV key ([-/_=\.a-zA-Z0-9]+, no leading/trailing/double dot). */
 int mm_kv_key_valid(const char *key);

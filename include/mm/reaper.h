@@ -18,10 +18,19 @@
  * id as JetStream message id (duplicates within the stream's window are dropped) and KV removals
  * are revision-checked, so two reapers neither enqueue a session twice nor undo each other.
  *
- * Failures (NATS unreachable, timeouts) are counted, logged once per session, and the work is
- * retried on a later scan; while NATS looks down the reaper does not call it from event
- * handlers at all, and a scan stops at the first timeout, so it never spins and never stacks up
- * timeouts. It is its own actor thread: nothing else ever waits for it.
+ * Asynchronous: the reaper never waits for JetStream. It publishes on a JetStream context of its
+ * own (made on nc, with an ack handler; not the mm_js's, and not resent by the mm_js resend
+ * thread) and learns each outcome through its inbox. A session's work stays flagged until
+ * JetStream acknowledged it (a remove refused because the key changed counts as done: someone
+ * else acted); while a publish is in flight it is not published again, until its outcome says
+ * it failed or, when no outcome arrives, until ack_wait_ms + 1 s have passed. At most 2048
+ * publishes are in flight; more work waits for outcomes.
+ *
+ * Failures (NATS unreachable, timeouts, a missing stream) are counted, logged once per session,
+ * and the work is retried on a later scan; while NATS looks down the reaper does not publish from
+ * event handlers, and scans are skipped while the connection is not connected, so it never spins.
+ * Events keep being handled during an outage. It is its own actor thread: nothing else ever
+ * waits for it.
  *
  * Threads: mm_reaper_start/stop/destroy from one owner thread; stats from any thread.
  */
@@ -48,6 +57,12 @@ typedef struct mm_reaper_config {
      */
     uint64_t replay_ms;
     int watch_health_ms; /* the watchers' health probe (mm_kv_watch_config.health_ms); 0: their default */
+    /**
+     * How long JetStream may take to acknowledge one publish (its MaxWait) before it counts as
+     * failed and is retried by a later scan (it may still have been stored: repeats are
+     * de-duplicated or refused by the revision check). 0: 5000.
+     */
+    int64_t ack_wait_ms;
 } mm_reaper_config;
 
 typedef struct mm_reaper_stats {
@@ -59,27 +74,33 @@ typedef struct mm_reaper_stats {
     uint64_t skipped;               /* revision-checked deletes refused: the entry had changed */
     uint64_t replay_skipped;        /* old delete markers of active_connections not enqueued again */
     uint64_t redelivered;           /* current values a re-made watch delivered again, already handled (ignored) */
-    uint64_t failures;              /* NATS calls that failed (the work is retried) */
+    uint64_t failures;              /* publishes that failed or timed out (the work is retried) */
     uint64_t invalid_keys;          /* keys that are not session ids (ignored) */
     uint64_t events;                /* KV events handled */
     uint64_t scans;                 /* scans run (not counting those skipped while NATS was down) */
+    uint64_t published;             /* publishes made (enqueues and removes, retries included) */
+    uint64_t in_flight;             /* publishes awaiting their outcome now */
+    uint64_t expired;               /* publishes whose outcome never reached the reaper in time (retried) */
+    uint64_t outcomes_dropped;      /* outcomes the reaper's inbox refused (their publish expires and is retried) */
 } mm_reaper_stats;
 
 typedef struct mm_reaper mm_reaper;
 
 /**
- * Starts the reaper actor and its two watchers. js must have MM_KV_UNCLAIMED_SESSIONS and
- * MM_KV_ACTIVE_CONNECTIONS bound and the delete stream set up (mm_js_setup with those needs);
- * nc is its connection. Both must outlive the reaper. Its NATS calls wait at most js's wait time.
- * config may be NULL (all defaults). MM_ERR_INVALID (a bucket is not bound), MM_ERR_NOMEM,
- * MM_ERR_SYS; why says which.
+ * Starts the reaper actor, its JetStream context and its two watchers. js must have
+ * MM_KV_UNCLAIMED_SESSIONS and MM_KV_ACTIVE_CONNECTIONS bound and the delete stream set up
+ * (mm_js_setup with those needs); nc is its connection. Both must outlive the reaper. config
+ * may be NULL (all defaults). MM_ERR_INVALID (a bucket is not bound), MM_ERR_IO (no JetStream
+ * context), MM_ERR_NOMEM, MM_ERR_SYS; why says which.
  */
 mm_err mm_reaper_start(const mm_reaper_config *config, natsConnection *nc, mm_js *js, mm_reaper **out, char *why, size_t why_len);
 
 /**
  * Stops the watchers, then the actor: queued events are dropped (they are re-delivered to the
  * next reaper as current values), pending work is abandoned (a later scan of any reaper redoes
- * it). Waits for at most one NATS call in progress. Idempotent. Accepts NULL.
+ * it), then destroys its JetStream context: publishes in flight are no longer tracked (they may
+ * still land), and an outcome nats.c delivers late is dropped without touching the reaper.
+ * Never waits for NATS. Idempotent. Accepts NULL.
  */
 void mm_reaper_stop(mm_reaper *reaper);
 

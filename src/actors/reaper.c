@@ -4,19 +4,26 @@
  * Owns: a table of sessions by id (an mm_idmap keyed by a 64-bit hash of the id; ids with equal
  * hashes are chained), each holding what the two buckets last said about it (the revision and
  * creation time of its unclaimed_sessions entry, whether active_connections holds it, the
- * highest revision seen in each bucket) and the work still to do (enqueue, remove).
- * Receives: MSG_UNCLAIMED and MSG_ACTIVE, mm_kv_event payloads from its two watchers; a scan
- * timer. Sends: enqueues on the delete stream and revision-checked deletes of
- * unclaimed_sessions entries, synchronous and bounded by the JetStream context's wait time.
- * Never: reaps a session with an active connection; reaps before both watchers delivered their
- * current values (a session claimed while no reaper ran would look unclaimed); calls NATS from
- * an event handler while NATS looks down (the scan retries instead).
+ * highest revision seen in each bucket), the work still to do (enqueue, remove) and the
+ * publishes of that work still in flight.
+ * Receives: MSG_UNCLAIMED and MSG_ACTIVE, mm_kv_event payloads from its two watchers;
+ * MSG_OUTCOME, the outcome of one of its publishes, from its JetStream context's ack handler
+ * (reaper_js.c); a scan timer.
+ * Sends: asynchronous publishes on its own JetStream context (reaper_js.c): enqueues on the
+ * delete stream and revision-checked deletes of unclaimed_sessions entries. It never waits for
+ * the server: a work flag stays set until the outcome says the work is done, and a publish that
+ * failed, timed out or got no outcome by its deadline is published again by a later scan.
+ * Never: reaps a session with an active connection (a claim cancels an enqueue not yet
+ * acknowledged); reaps before both watchers delivered their current values (a session claimed
+ * while no reaper ran would look unclaimed); publishes from an event handler while NATS looks
+ * down (the scan retries instead); publishes the same work again while it is in flight.
  *
  * Idempotency: watchers re-deliver current values after re-making a watch, and several
  * replicas see the same operations. An event whose revision is not above the highest one seen
  * for that key in its bucket changes nothing; work is driven by flags, so repeating an event
  * cannot enqueue twice from one reaper, and JetStream's message-id de-duplication covers the
- * repeats of other reapers. A key whose state is "nothing to remember" is freed.
+ * repeats of other reapers (and our own retries). A key whose state is "nothing to remember"
+ * is freed.
  */
 #include <stdatomic.h>
 #include <stddef.h>
@@ -26,55 +33,20 @@
 #include <time.h>
 
 #include "mm/actor.h"
+#include "mm/clock.h"
 #include "mm/delete_queue.h"
 #include "mm/idmap.h"
 #include "mm/kv_watch.h"
 #include "mm/log.h"
 #include "mm/reaper.h"
+#include "reaper_internal.h"
 
 #define NS_PER_MS 1000000ULL
+#define MSG_UNCLAIMED MM__REAPER_MSG_UNCLAIMED
+#define MSG_ACTIVE MM__REAPER_MSG_ACTIVE
+#define MSG_OUTCOME MM__REAPER_MSG_OUTCOME
 
-enum { MSG_UNCLAIMED = 1, MSG_ACTIVE = 2 };
-enum reason { REASON_UNCLAIMED = 0, REASON_DISCONNECTED = 1 };
-static const char *const reason_names[] = {"unclaimed for too long", "the player left"};
-
-typedef struct session session;
-struct session {
-    session *chain;       /* next session with the same hash */
-    session *prev, *next; /* every session, for scans */
-    uint64_t hash;
-    uint64_t unclaimed_rev;  /* revision of its unclaimed_sessions entry; 0: it has none */
-    uint64_t unclaimed_seen; /* highest unclaimed_sessions revision seen for the key */
-    int64_t created_ns;      /* creation time of that entry (server clock, unix ns) */
-    uint64_t active_seen;    /* highest active_connections revision seen for the key */
-    bool active;             /* active_connections holds it */
-    bool want_enqueue;       /* its deletion must still be enqueued, for `reason` */
-    bool want_remove;        /* its unclaimed_sessions entry must still be removed */
-    bool reaped;             /* enqueued for being unclaimed too long (not again for this entry) */
-    bool failure_logged;
-    enum reason reason;
-    char id[MM_SESSION_ID_MAX + 1];
-};
-
-struct mm_reaper {
-    uint64_t limit_ns, scan_period_ms, replay_ns;
-    natsConnection *nc;
-    jsCtx *jsctx;
-    kvStore *unclaimed;
-    mm_actor *actor;
-    mm_kv_watch *watch_unclaimed, *watch_active;
-
-    /* actor thread only */
-    mm_idmap table;
-    session *head;
-    mm_timer scan_timer;
-    mm_actor *self;
-    bool unclaimed_ready, active_ready; /* each watcher delivered its current values once */
-    uint64_t high[2];                   /* highest revision handled per bucket (MSG_UNCLAIMED - 1, MSG_ACTIVE - 1) */
-    bool nats_down;                     /* the last call failed on the connection; logged once */
-
-    atomic_uint_fast64_t tracked, claimed, enq[2], removed, skipped, replay_skipped, redelivered, failures, invalid, events, scans;
-};
+typedef mm__reaper_session session;
 
 /* ---- the session table ---- */
 
@@ -94,6 +66,12 @@ session_find(mm_reaper *r, const char *id, uint64_t hash)
         if (strcmp(s->id, id) == 0)
             return s;
     return NULL;
+}
+
+session *
+mm__reaper_session_find(mm_reaper *r, const char *id)
+{
+    return session_find(r, id, id_hash(id));
 }
 
 /* The session for id, created when missing; NULL when out of memory (logged). */
@@ -144,11 +122,12 @@ session_free(mm_reaper *r, session *s)
         r->head = s->next;
     if (s->next != NULL)
         s->next->prev = s->prev;
+    mm__reaper_forget(r, s);
     free(s);
 }
 
-static void
-set_unclaimed(mm_reaper *r, session *s, uint64_t rev)
+void
+mm__reaper_set_unclaimed(mm_reaper *r, session *s, uint64_t rev)
 {
     if (s->unclaimed_rev == 0 && rev != 0)
         atomic_fetch_add(&r->tracked, 1);
@@ -167,44 +146,11 @@ set_active(mm_reaper *r, session *s, bool active)
     s->active = active;
 }
 
-/* Frees s when nothing about it needs remembering. */
-static void
-session_settle(mm_reaper *r, session *s)
+void
+mm__reaper_session_settle(mm_reaper *r, session *s)
 {
     if (s->unclaimed_rev == 0 && !s->active && !s->want_enqueue && !s->want_remove)
         session_free(r, s);
-}
-
-/* ---- NATS calls ---- */
-
-/*
- * Deletes unclaimed_sessions[id] only if its latest revision is still rev: a KV delete marker
- * (header KV-Operation: DEL) published with Nats-Expected-Last-Subject-Sequence. nats.c 3.4.1
- * has no revision-checked kvStore delete. MM_ERR_NOTFOUND when the revision had changed.
- */
-static mm_err
-unclaimed_delete_at(mm_reaper *r, const char *id, uint64_t rev)
-{
-    char subject[128];
-    natsMsg *m = NULL;
-    jsPubAck *ack = NULL;
-    jsErrCode jerr = 0;
-    snprintf(subject, sizeof(subject), "$KV.%s.%s", kvStore_Bucket(r->unclaimed), id);
-    if (natsMsg_Create(&m, subject, NULL, NULL, 0) != NATS_OK || natsMsgHeader_Set(m, "KV-Operation", "DEL") != NATS_OK) {
-        natsMsg_Destroy(m);
-        return MM_ERR_NOMEM;
-    }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.ExpectLastSubjectSeq = rev;
-    natsStatus s = js_PublishMsg(&ack, r->jsctx, m, &po, &jerr);
-    jsPubAck_Destroy(ack);
-    natsMsg_Destroy(m);
-    if (s == NATS_OK)
-        return MM_OK;
-    if (jerr == JSStreamWrongLastSequenceErr)
-        return MM_ERR_NOTFOUND;
-    return s == NATS_TIMEOUT ? MM_ERR_TIMEOUT : s == NATS_NO_MEMORY ? MM_ERR_NOMEM : MM_ERR_IO;
 }
 
 static bool
@@ -213,66 +159,13 @@ nats_usable(mm_reaper *r)
     return !r->nats_down && natsConnection_Status(r->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-static void
-call_failed(mm_reaper *r, session *s, const char *what, mm_err err, const char *why)
-{
-    atomic_fetch_add(&r->failures, 1);
-    if (!s->failure_logged)
-        mm_warn("reaper: %s for session %s failed (%s%s%s); retrying on a later scan", what, s->id, mm_err_str(err),
-                why[0] != '\0' ? ": " : "", why);
-    s->failure_logged = true;
-    if (err == MM_ERR_TIMEOUT || err == MM_ERR_IO || natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED) {
-        if (!r->nats_down)
-            mm_warn("reaper: NATS looks unavailable; deferring work to the next scan");
-        r->nats_down = true;
-    }
-}
-
-/* Does what s still wants done: enqueue first (so a crash cannot lose the deletion), then remove. */
-static mm_err
-session_work(mm_reaper *r, session *s)
-{
-    char why[256] = "";
-    if (s->want_enqueue) {
-        mm_err err = mm_delete_queue_enqueue(r->jsctx, s->id, why, sizeof(why));
-        if (err != MM_OK) {
-            call_failed(r, s, "enqueueing the deletion", err, why);
-            return err;
-        }
-        s->want_enqueue = false;
-        atomic_fetch_add(&r->enq[s->reason], 1);
-        mm_info("reaper: session %s enqueued for deletion (%s)", s->id, reason_names[s->reason]);
-    }
-    if (s->want_remove && s->unclaimed_rev != 0) {
-        mm_err err = unclaimed_delete_at(r, s->id, s->unclaimed_rev);
-        if (err == MM_OK) {
-            atomic_fetch_add(&r->removed, 1);
-        } else if (err == MM_ERR_NOTFOUND) {
-            /* A newer operation exists; its event will tell us what it is. */
-            atomic_fetch_add(&r->skipped, 1);
-            mm_debug("reaper: unclaimed_sessions[%s] changed after revision %llu; left alone", s->id,
-                     (unsigned long long)s->unclaimed_rev);
-        } else {
-            call_failed(r, s, "removing the unclaimed_sessions entry", err, "");
-            return err;
-        }
-        set_unclaimed(r, s, 0);
-    }
-    s->want_remove = false;
-    if (s->failure_logged)
-        mm_info("reaper: session %s: the retried work succeeded", s->id);
-    s->failure_logged = false;
-    r->nats_down = false;
-    return MM_OK;
-}
-
-/* From an event handler: work now unless NATS looks down (then the scan does it). */
+/* From an event handler: publish now unless NATS looks down (then the scan does it). */
 static void
 session_work_soon(mm_reaper *r, session *s)
 {
     if ((s->want_enqueue || s->want_remove) && nats_usable(r))
-        session_work(r, s);
-    session_settle(r, s);
+        mm__reaper_work(r, s);
+    mm__reaper_session_settle(r, s);
 }
 
 /* ---- events ---- */
@@ -286,14 +179,14 @@ on_unclaimed(mm_reaper *r, const mm_kv_event *ev)
         return; /* a delete of a key we do not track, or an event seen before */
     s->unclaimed_seen = ev->revision;
     if (ev->op == MM_KV_OP_PUT) {
-        set_unclaimed(r, s, ev->revision);
+        mm__reaper_set_unclaimed(r, s, ev->revision);
         s->created_ns = ev->created_ns;
         s->reaped = false;
         if (s->active)
             s->want_remove = true; /* claimed before we saw it (watchers are not ordered) */
     } else {
-        set_unclaimed(r, s, 0);
-        s->want_remove = false;
+        mm__reaper_set_unclaimed(r, s, 0);
+        s->want_remove = false; /* a remove in flight is refused or lands on a deleted key: no harm */
     }
     session_work_soon(r, s);
 }
@@ -312,20 +205,23 @@ on_active(mm_reaper *r, const mm_kv_event *ev)
     session *s = session_get(r, ev->key);
     if (s == NULL || ev->revision <= s->active_seen) {
         if (s != NULL)
-            session_settle(r, s);
+            mm__reaper_session_settle(r, s);
         return;
     }
     s->active_seen = ev->revision;
     if (ev->op == MM_KV_OP_PUT) {
         set_active(r, s, true);
         s->want_remove = s->unclaimed_rev != 0;
+        /* Claimed again before its enqueue was acknowledged: not retried (one in flight may
+         * still land; nothing can call it back). */
+        s->want_enqueue = false;
     } else {
         set_active(r, s, false);
         if (ev->initial && unix_now_ns() - ev->created_ns > (int64_t)r->replay_ns) {
             atomic_fetch_add(&r->replay_skipped, 1);
         } else {
             s->want_enqueue = true;
-            s->reason = REASON_DISCONNECTED;
+            s->reason = MM__REAPER_DISCONNECTED;
             s->want_remove = s->unclaimed_rev != 0;
         }
     }
@@ -337,6 +233,10 @@ reaper_handle(void *state, mm_actor *self, mm_msg *msg)
 {
     (void)self;
     mm_reaper *r = state;
+    if (msg->type == MSG_OUTCOME) {
+        mm__reaper_outcome(r, msg);
+        return;
+    }
     mm_kv_event *ev = msg->ptr;
     atomic_fetch_add(&r->events, 1);
     if (ev->op == MM_KV_OP_INITIAL_DONE) {
@@ -371,29 +271,50 @@ static void
 reaper_discard(void *state, mm_msg *msg)
 {
     (void)state;
-    mm_kv_event_free(msg->ptr);
+    if (msg->type == MSG_OUTCOME)
+        mm__reaper_outcome_free(msg);
+    else
+        mm_kv_event_free(msg->ptr);
 }
 
 /* ---- the scan ---- */
 
+/*
+ * Ages sessions (when age is true), retires publishes whose outcome is overdue, and publishes
+ * the work not in flight, until NATS looks down (the rest waits for the next scan) or
+ * MM__REAPER_MAX_IN_FLIGHT publishes are out (the idle hook goes on once outcomes came back).
+ */
 static void
-scan(mm_reaper *r)
+scan(mm_reaper *r, bool age)
 {
     int64_t now = unix_now_ns();
-    bool ready = r->unclaimed_ready && r->active_ready;
+    uint64_t mono = mm_now_ns();
+    bool ready = age && r->unclaimed_ready && r->active_ready;
+    r->backlog = false;
     session *next;
     for (session *s = r->head; s != NULL; s = next) {
         next = s->next;
         if (ready && !s->active && s->unclaimed_rev != 0 && !s->reaped && now - s->created_ns >= (int64_t)r->limit_ns) {
             s->reaped = true;
             s->want_enqueue = true;
-            s->reason = REASON_UNCLAIMED;
+            s->reason = MM__REAPER_UNCLAIMED;
             s->want_remove = true;
         }
-        if ((s->want_enqueue || s->want_remove) && session_work(r, s) == MM_ERR_TIMEOUT)
-            break; /* one timeout per scan at most: the rest waits for the next scan */
-        session_settle(r, s);
+        mm__reaper_expire(r, s, mono);
+        if ((s->want_enqueue || s->want_remove) && !r->nats_down)
+            mm__reaper_work(r, s);
+        mm__reaper_session_settle(r, s);
     }
+}
+
+/* After each batch: a scan that stopped at the in-flight bound goes on once half came back. */
+static void
+reaper_idle(void *state, mm_actor *self)
+{
+    (void)self;
+    mm_reaper *r = state;
+    if (r->backlog && r->in_flight <= MM__REAPER_MAX_IN_FLIGHT / 2 && nats_usable(r))
+        scan(r, false);
 }
 
 static void
@@ -403,7 +324,7 @@ scan_timer_fired(mm_timer *t)
     if (natsConnection_Status(r->nc) == NATS_CONN_STATUS_CONNECTED) {
         r->nats_down = false; /* try again; the first failure sets it back */
         atomic_fetch_add(&r->scans, 1);
-        scan(r);
+        scan(r, true);
     }
     if (mm_timer_start(r->self, &r->scan_timer, r->scan_period_ms, scan_timer_fired) != MM_OK)
         mm_error("reaper: cannot re-arm the scan timer (out of memory); ages are no longer checked");
@@ -426,6 +347,7 @@ reaper_stop_cb(void *state)
     mm_idmap_dispose(&r->table);
     atomic_store(&r->tracked, 0);
     atomic_store(&r->claimed, 0);
+    atomic_store(&r->in_flight_now, 0);
 }
 
 static const mm_actor_ops reaper_ops = {
@@ -433,6 +355,7 @@ static const mm_actor_ops reaper_ops = {
     .start = reaper_start_cb,
     .handle = reaper_handle,
     .discard = reaper_discard,
+    .idle = reaper_idle,
     .stop = reaper_stop_cb,
 };
 
@@ -455,16 +378,23 @@ mm_reaper_start(const mm_reaper_config *config, natsConnection *nc, mm_js *js, m
     r->limit_ns = (limit_ms + margin_ms) * NS_PER_MS;
     r->scan_period_ms = c->scan_period_ms != 0 ? c->scan_period_ms : 5000;
     r->replay_ns = (c->replay_ms != 0 ? c->replay_ms : 3600000) * NS_PER_MS;
+    r->ack_wait_ms = c->ack_wait_ms > 0 ? c->ack_wait_ms : 5000;
+    r->pending_ns = ((uint64_t)r->ack_wait_ms + 1000) * NS_PER_MS; /* nats.c's own timeout comes first */
     r->nc = nc;
-    r->jsctx = mm_js_ctx(js);
     r->unclaimed = mm_js_kv(js, MM_KV_UNCLAIMED_SESSIONS);
     mm_idmap_init(&r->table);
 
-    mm_err err = mm_actor_start(&reaper_ops, r, NULL, &r->actor);
+    mm_err err = mm__reaper_js_open(r, why, why_len);
     if (err != MM_OK) {
+        free(r);
+        return err;
+    }
+    if ((err = mm_actor_start(&reaper_ops, r, NULL, &r->actor)) != MM_OK) {
+        mm__reaper_js_close(r);
         free(r);
         return mm_fail(err, why, why_len, "reaper: cannot start the actor: %s", mm_err_str(err));
     }
+    mm__reaper_js_attach(r);
     mm_kv_watch_config wc = {.nc = nc, .js = js, .target = r->actor, .health_ms = c->watch_health_ms};
     wc.bucket = MM_KV_UNCLAIMED_SESSIONS;
     wc.msg_type = MSG_UNCLAIMED;
@@ -492,6 +422,7 @@ mm_reaper_stop(mm_reaper *r)
     mm_kv_watch_stop(r->watch_unclaimed);
     mm_kv_watch_stop(r->watch_active);
     mm_actor_stop(r->actor, MM_ACTOR_REJECT);
+    mm__reaper_js_close(r); /* after it, no ack handler reaches r */
 }
 
 void
@@ -511,8 +442,8 @@ mm_reaper_get_stats(mm_reaper *r, mm_reaper_stats *st)
 {
     st->tracked = atomic_load(&r->tracked);
     st->claimed = atomic_load(&r->claimed);
-    st->enqueued_unclaimed = atomic_load(&r->enq[REASON_UNCLAIMED]);
-    st->enqueued_disconnected = atomic_load(&r->enq[REASON_DISCONNECTED]);
+    st->enqueued_unclaimed = atomic_load(&r->enq[MM__REAPER_UNCLAIMED]);
+    st->enqueued_disconnected = atomic_load(&r->enq[MM__REAPER_DISCONNECTED]);
     st->removed = atomic_load(&r->removed);
     st->skipped = atomic_load(&r->skipped);
     st->replay_skipped = atomic_load(&r->replay_skipped);
@@ -521,4 +452,8 @@ mm_reaper_get_stats(mm_reaper *r, mm_reaper_stats *st)
     st->invalid_keys = atomic_load(&r->invalid);
     st->events = atomic_load(&r->events);
     st->scans = atomic_load(&r->scans);
+    st->published = atomic_load(&r->published);
+    st->in_flight = atomic_load(&r->in_flight_now);
+    st->expired = atomic_load(&r->expired);
+    st->outcomes_dropped = atomic_load(&r->outcomes_dropped);
 }

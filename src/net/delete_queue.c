@@ -96,3 +96,14 @@ mm_delete_queue_enqueue_async(jsCtx *js, const char *session_id, int64_t max_wai
     natsMsg_Destroy(msg);
     return err;
 }
+
+const char *
+mm_delete_queue_msg_session(natsMsg *msg)
+{
+    const char *subject = msg != NULL ? natsMsg_GetSubject(msg) : NULL;
+    size_t prefix = sizeof(MM_DELETE_SESSION_SUBJECT_PREFIX) - 1;
+    if (subject == NULL || strncmp(subject, MM_DELETE_SESSION_SUBJECT_PREFIX, prefix) != 0 ||
+        !mm_session_id_valid(subject + prefix))
+        return NULL;
+    return subject + prefix;
+}

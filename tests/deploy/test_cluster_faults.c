@@ -113,7 +113,7 @@ fault_node(run *r, fault *f, int node, const char *what)
     bool led_unclaimed = cf_stream_leader(&r->s, "KV_unclaimed_sessions") == node;
     fault_begin(r, f, what);
     cf_kill9(&r->s.nats.pid[node]);
-    snprintf(f->detail, sizeof(f->detail), "nats-%d (leader of: %s)", node + 1, led[0] != '\0' ? led : "none");
+    snprintf(f->detail, sizeof(f->detail), "nats-%d (leader of: %.160s)", node + 1, led[0] != '\0' ? led : "none");
     if (led_unclaimed && cf_wait_leader(&r->s, "KV_unclaimed_sessions", node, 30000) >= 0)
         f->leader_ms = (int64_t)(mm_now_ms() - f->at_ms);
     pause_ms(3000); /* down for a while, then back on its own store */
