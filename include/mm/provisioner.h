@@ -87,6 +87,7 @@ typedef struct mm_provisioner_stats {
     uint64_t failed;       /* ended with an Error */
     uint64_t retries;      /* Edgegap calls repeated after a retryable failure */
     uint64_t polls_waited; /* polls that found the Edgegap client's poll share full and waited in line */
+    uint64_t mint_waits;   /* mints offered again after 2 ms because the minter's inbox was full */
     uint64_t active;       /* requests taken and not yet ended */
 } mm_provisioner_stats;
 

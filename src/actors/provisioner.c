@@ -332,6 +332,7 @@ mm_provisioner_get_stats(mm_provisioner *mp, mm_provisioner_stats *out)
     out->failed = atomic_load(&p->n_failed);
     out->retries = atomic_load(&p->n_retries);
     out->polls_waited = atomic_load(&p->n_polls_waited);
+    out->mint_waits = atomic_load(&p->n_mint_waits);
     long active = atomic_load(&p->active);
     out->active = active > 0 ? (uint64_t)active : 0;
 }

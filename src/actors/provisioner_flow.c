@@ -259,14 +259,26 @@ create_now(prov_req *r)
     }
 }
 
-void
-prov_mint(prov_req *r, const char *digest)
+/*
+ * A full minter inbox is back-pressure, not a failure: the session exists at Edgegap and the
+ * minter drains thousands per millisecond once it runs, so the mint is offered again after
+ * MINT_RETRY_MS until it is taken or the request's deadline (408) ends it. Failing it instead
+ * threw away a session already paid for (seen as 503s under overload in the baseline).
+ */
+#define MINT_RETRY_MS 2
+
+static void mint_send(prov_req *r);
+
+static void
+on_mint_timer(mm_timer *t)
+{
+    mint_send(REQ_OF(t, timer));
+}
+
+static void
+mint_send(prov_req *r)
 {
     prov *p = r->p;
-    if (!p->stopping && r->phase == PHASE_CERT_WAIT)
-        mm_timer_stop(p->self, &r->timer);
-    snprintf(r->digest, sizeof(r->digest), "%s", digest);
-    r->phase = PHASE_MINTING;
     char addr_text[MM_IP_TEXT_LEN + 10];
     if (strchr(r->ip, ':') != NULL)
         snprintf(addr_text, sizeof(addr_text), "[%s]:%u", r->ip, r->port);
@@ -284,8 +296,24 @@ prov_mint(prov_req *r, const char *digest)
         return;
     }
     mm_err err = mm_minter_send_mint(p->minter, &mr);
+    if (err == MM_ERR_FULL && !p->stopping) {
+        atomic_fetch_add(&p->n_mint_waits, 1);
+        prov_arm(r, &r->timer, MINT_RETRY_MS, on_mint_timer);
+        return;
+    }
     if (err != MM_OK)
-        prov_req_fail(r, err == MM_ERR_FULL ? 503 : 500, "the token minter is not available", true);
+        prov_req_fail(r, 503, "the token minter is not available", true);
+}
+
+void
+prov_mint(prov_req *r, const char *digest)
+{
+    prov *p = r->p;
+    if (!p->stopping && r->phase == PHASE_CERT_WAIT)
+        mm_timer_stop(p->self, &r->timer);
+    snprintf(r->digest, sizeof(r->digest), "%s", digest);
+    r->phase = PHASE_MINTING;
+    mint_send(r);
 }
 
 void

@@ -68,7 +68,7 @@ struct prov {
     bool stopping; /* actor thread: in op_stop */
     atomic_bool closing;
     atomic_long active; /* requests submitted and not yet finished */
-    atomic_ullong n_submitted, n_ready, n_failed, n_retries, n_polls_waited;
+    atomic_ullong n_submitted, n_ready, n_failed, n_retries, n_polls_waited, n_mint_waits;
 };
 
 /* provisioner.c */

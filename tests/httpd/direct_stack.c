@@ -8,12 +8,18 @@
 void
 ds_start(direct_stack *s, harness *h, const char *name)
 {
+    ds_start_with(s, h, name, 0);
+}
+
+void
+ds_start_with(direct_stack *s, harness *h, const char *name, uint32_t minter_inbox_capacity)
+{
     char why[256];
     memset(s, 0, sizeof(*s));
     s->nats = mm_test_nats_connect(&h->nats, name);
     natsConnection *nc = mm_nats_connection(s->nats);
     MM_REQUIRE(mm_js_setup(nc, MM_JS_NEED_ALL, 0, &s->js, why, sizeof(why)) == MM_OK);
-    mm_minter_config mc = {.key = &s->key, .protocol_id = 1982};
+    mm_minter_config mc = {.key = &s->key, .protocol_id = 1982, .inbox_capacity = minter_inbox_capacity};
     MM_REQUIRE(mm_minter_start(&mc, &s->minter) == MM_OK);
     mm_provisioner_config pc = {.nc = nc,
                                 .js = s->js,

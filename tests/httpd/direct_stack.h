@@ -8,6 +8,8 @@
 #ifndef MM_TEST_DIRECT_STACK_H
 #define MM_TEST_DIRECT_STACK_H
 
+#include <stdint.h>
+
 #include "mm/direct_backend.h"
 #include "mm/kv.h"
 #include "mm/kv_watch.h"
@@ -28,6 +30,9 @@ typedef struct direct_stack {
 
 /** Starts everything (a failure ends the test); name is the NATS connection's name. */
 void ds_start(direct_stack *s, harness *h, const char *name);
+
+/** The same with the minter's inbox bounded to minter_inbox_capacity MINTs (0: its default). */
+void ds_start_with(direct_stack *s, harness *h, const char *name, uint32_t minter_inbox_capacity);
 
 /**
  * The shutdown of the documented order (front stop, backend close, provisioner stop, front
