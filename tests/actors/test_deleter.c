@@ -43,34 +43,19 @@
 
 /* ---- edgegap_sim as a child, and blocking HTTP to it ---- */
 
-struct sim {
-    pid_t pid;
-    int port;
-    char base[64];
-};
+static const char *const SIM_ARGS[] = {"--deploy-delay-ms", "50", NULL};
 
+/* Starts it again on the same port (after a stop). */
 static int
-sim_spawn(struct sim *s)
+sim_spawn(mm_test_sim *s)
 {
-    char exe[512], listen[64];
-    snprintf(exe, sizeof(exe), "%s/edgegap_sim", mm_test_build_dir());
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", s->port);
-    char *argv[] = {exe, "--listen", listen, "--api-key", API_KEY, "--deploy-delay-ms", "50", "--log-level", "warn", NULL};
-    s->pid = mm_test_spawn(argv, NULL);
-    snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
-    return s->pid > 0 && mm_test_wait_port(s->port, 10000) == 0 ? 0 : -1;
+    return mm_test_sim_spawn(s, API_KEY, SIM_ARGS, NULL);
 }
 
 static void
-sim_start(struct sim *s)
+sim_start(mm_test_sim *s)
 {
-    for (int attempt = 0; attempt < 3; attempt++) {
-        s->port = mm_test_free_port();
-        if (sim_spawn(s) == 0)
-            return;
-        mm_test_stop(s->pid, 1000);
-    }
-    MM_REQUIRE(!"edgegap_sim did not start");
+    MM_REQUIRE(mm_test_sim_start(s, API_KEY, SIM_ARGS, NULL) == 0);
 }
 
 struct body {
@@ -93,7 +78,7 @@ on_body(char *p, size_t size, size_t n, void *user)
 
 /* A blocking request; returns the status (0 on transport failure) and the parsed body. */
 static long
-http(const struct sim *s, const char *method, const char *path, const char *body, json_t **json)
+http(const mm_test_sim *s, const char *method, const char *path, const char *body, json_t **json)
 {
     char url[256];
     struct body b = {.len = 0};
@@ -122,7 +107,7 @@ http(const struct sim *s, const char *method, const char *path, const char *body
 
 /* Creates a session; its id goes into id. */
 static void
-session_create(const struct sim *s, char *id, size_t len)
+session_create(const mm_test_sim *s, char *id, size_t len)
 {
     json_t *j = NULL;
     long st = http(s, "POST", "/v1/session", "{\"app_name\": \"bevygap-spaceships\", \"ip_list\": [\"81.128.157.100\"]}", &j);
@@ -134,7 +119,7 @@ session_create(const struct sim *s, char *id, size_t len)
 
 /* A field of /__sim/stats ("requests.session_delete" descends), or -1. */
 static long long
-sim_stat(const struct sim *s, const char *key)
+sim_stat(const mm_test_sim *s, const char *key)
 {
     json_t *j = NULL;
     if (http(s, "GET", "/__sim/stats", NULL, &j) != 200 || j == NULL) {
@@ -158,13 +143,13 @@ sim_stat(const struct sim *s, const char *key)
 }
 
 static void
-sim_faults(const struct sim *s, const char *body)
+sim_faults(const mm_test_sim *s, const char *body)
 {
     MM_REQUIRE(http(s, "POST", "/__sim/faults", body, NULL) == 200);
 }
 
 static void
-sim_reset(const struct sim *s)
+sim_reset(const mm_test_sim *s)
 {
     MM_REQUIRE(http(s, "POST", "/__sim/reset", "", NULL) == 200);
 }
@@ -203,7 +188,7 @@ stream_msgs(struct node *n)
 }
 
 static mm_deleter *
-deleter_start(struct node *n, const struct sim *s, uint32_t timeout_ms, int stop_deadline_ms)
+deleter_start(struct node *n, const mm_test_sim *s, uint32_t timeout_ms, int stop_deadline_ms)
 {
     mm_deleter_config cfg = {.base_url = s->base,
                              .api_key = API_KEY,
@@ -239,7 +224,7 @@ enqueue(struct node *n, const char *id)
 
 /* Polls until the stream is empty and the sim holds no session; true when both happened. */
 static bool
-wait_all_done(struct node *n, const struct sim *s, int timeout_ms)
+wait_all_done(struct node *n, const mm_test_sim *s, int timeout_ms)
 {
     uint64_t deadline = mm_now_ms() + (uint64_t)timeout_ms;
     while (stream_msgs(n) != 0 || sim_stat(s, "sessions_live") != 0) {
@@ -263,7 +248,7 @@ wait_all_done(struct node *n, const struct sim *s, int timeout_ms)
     } while (0)
 
 static void
-test_bulk(struct node *n, const struct sim *s)
+test_bulk(struct node *n, const mm_test_sim *s)
 {
     enum { N = 20 };
     char id[64];
@@ -298,7 +283,7 @@ test_bulk(struct node *n, const struct sim *s)
 }
 
 static void
-test_retry_backoff(struct node *n, const struct sim *s)
+test_retry_backoff(struct node *n, const mm_test_sim *s)
 {
     sim_reset(s);
     mm_deleter *d = deleter_start(n, s, 2000, 0);
@@ -322,7 +307,7 @@ test_retry_backoff(struct node *n, const struct sim *s)
 
 /* Edgegap does not answer (paused), then is gone (killed); messages wait, then are settled. */
 static void
-test_edgegap_down(struct node *n, struct sim *s)
+test_edgegap_down(struct node *n, mm_test_sim *s)
 {
     enum { N = 4 };
     sim_reset(s);
@@ -373,7 +358,7 @@ test_edgegap_down(struct node *n, struct sim *s)
 }
 
 static void
-test_two_workers(struct node *n1, struct node *n2, const struct sim *s)
+test_two_workers(struct node *n1, struct node *n2, const mm_test_sim *s)
 {
     enum { N = 30 };
     sim_reset(s);
@@ -398,7 +383,7 @@ test_two_workers(struct node *n1, struct node *n2, const struct sim *s)
 }
 
 static void
-test_stop_in_flight(struct node *n, const struct sim *s)
+test_stop_in_flight(struct node *n, const mm_test_sim *s)
 {
     enum { N = 5 };
     sim_reset(s);
@@ -432,7 +417,7 @@ test_stop_in_flight(struct node *n, const struct sim *s)
 
 /* NATS restarts under a running worker, then its consumer is deleted: it carries on both times. */
 static void
-test_nats_restart(struct mm_test_nats *server, struct node *n, const struct sim *s)
+test_nats_restart(struct mm_test_nats *server, struct node *n, const mm_test_sim *s)
 {
     enum { N = 3 };
     sim_reset(s);
@@ -486,7 +471,7 @@ main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct mm_test_nats server;
     MM_REQUIRE(mm_test_nats_start(&server) == 0);
-    struct sim s;
+    mm_test_sim s;
     sim_start(&s);
     struct node n1 = node_open(&server, "test_deleter_1");
     struct node n2 = node_open(&server, "test_deleter_2");

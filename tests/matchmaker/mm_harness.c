@@ -34,21 +34,16 @@ h_start_nats(harness *h)
 void
 h_start_sim(harness *h, const char *deploy_delay_ms, const char *const *extra)
 {
-    h->sim_port = mm_test_free_port();
-    char exe[512], listen[64];
-    snprintf(exe, sizeof(exe), "%s/edgegap_sim", mm_test_build_dir());
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", h->sim_port);
-    snprintf(h->sim_url, sizeof(h->sim_url), "http://127.0.0.1:%d", h->sim_port);
-    const char *argv[32] = {exe,   "--listen",      listen,    "--api-key",         H_API_KEY,       "--app",
-                            H_APP, "--app-version", H_VERSION, "--deploy-delay-ms", deploy_delay_ms, "--log-level",
-                            "warn"};
-    int n = 13;
-    for (int i = 0; extra && extra[i] && n < 30; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    h->sim = mm_test_spawn((char *const *)argv, NULL);
-    MM_REQUIRE(h->sim > 0);
-    MM_REQUIRE(mm_test_wait_port(h->sim_port, 10000) == 0);
+    const char *args[32] = {"--app", H_APP, "--app-version", H_VERSION, "--deploy-delay-ms", deploy_delay_ms};
+    int n = 6;
+    for (int i = 0; extra && extra[i] && n < 31; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    mm_test_sim sim = {0};
+    MM_REQUIRE(mm_test_sim_start(&sim, H_API_KEY, args, NULL) == 0);
+    h->sim = sim.pid;
+    h->sim_port = sim.port;
+    snprintf(h->sim_url, sizeof(h->sim_url), "%s", sim.base);
 }
 
 void

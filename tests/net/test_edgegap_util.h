@@ -13,15 +13,12 @@
 #include <jansson.h>
 
 #include "mm/edgegap.h"
+#include "mm_test.h"
 
 #define EG_KEY "token t-5e1f-test"
 #define EG_APP "bevygap-spaceships"
 
-typedef struct eg_sim {
-    pid_t pid;
-    int port;
-    char base[64]; /* http://127.0.0.1:PORT */
-} eg_sim;
+typedef mm_test_sim eg_sim;
 
 /** Starts build/edgegap_sim --listen <free port> --api-key EG_KEY --log-level warn + extra (NULL-ended). */
 int eg_sim_start(eg_sim *sim, const char *const *extra);

@@ -16,31 +16,7 @@
 int
 sim_start(sim_proc *sim, const char *const *extra)
 {
-    char exe[512], listen[64];
-    snprintf(exe, sizeof(exe), "%s/edgegap_sim", mm_test_build_dir());
-    for (int attempt = 0; attempt < 3; attempt++) {
-        const char *argv[64];
-        int n = 0;
-        sim->port = mm_test_free_port();
-        snprintf(listen, sizeof(listen), "127.0.0.1:%d", sim->port);
-        argv[n++] = exe;
-        argv[n++] = "--listen";
-        argv[n++] = listen;
-        argv[n++] = "--api-key";
-        argv[n++] = SIM_KEY;
-        argv[n++] = "--log-level";
-        argv[n++] = "warn";
-        for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
-            argv[n++] = extra[i];
-        argv[n] = NULL;
-        sim->pid = mm_test_spawn((char *const *)argv, NULL);
-        if (sim->pid > 0 && mm_test_wait_port(sim->port, 10000) == 0) {
-            snprintf(sim->base, sizeof(sim->base), "http://127.0.0.1:%d", sim->port);
-            return 0;
-        }
-        mm_test_stop(sim->pid, 1000);
-    }
-    return -1;
+    return mm_test_sim_start(sim, SIM_KEY, extra, NULL);
 }
 
 int

@@ -10,13 +10,11 @@
 
 #include <jansson.h>
 
+#include "mm_test.h"
+
 #define SIM_KEY "token test-key-1a2b3c"
 
-typedef struct sim_proc {
-    pid_t pid;
-    int port;
-    char base[64]; /* http://127.0.0.1:PORT */
-} sim_proc;
+typedef mm_test_sim sim_proc;
 
 /**
  * Starts edgegap_sim with --listen on a free port, --api-key SIM_KEY, --log-level warn and the

@@ -61,16 +61,14 @@ gsw_start_nats(gs_world *w)
 void
 gsw_start_edgegap(gs_world *w)
 {
-    char exe[300], listen[64], log[300];
-    int port = mm_test_free_port();
-    snprintf(exe, sizeof(exe), "%s/edgegap_sim", mm_test_build_dir());
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    char log[300];
     snprintf(log, sizeof(log), "%s/edgegap_sim.log", w->tmpdir);
-    snprintf(w->edgegap_url, sizeof(w->edgegap_url), "http://127.0.0.1:%d", port);
-    char *argv[] = {exe, "--listen", listen, "--api-key", API_KEY, "--deploy-delay-ms", "100", NULL};
-    w->edgegap_pid = mm_test_spawn(argv, log);
-    MM_REQUIRE(w->edgegap_pid > 0);
-    MM_REQUIRE(mm_test_wait_port(port, 10000) == 0);
+    /* info, not the helper's warn: gsw_stop_all shows this log */
+    static const char *const args[] = {"--deploy-delay-ms", "100", "--log-level", "info", NULL};
+    mm_test_sim sim = {0};
+    MM_REQUIRE(mm_test_sim_start(&sim, API_KEY, args, log) == 0);
+    w->edgegap_pid = sim.pid;
+    snprintf(w->edgegap_url, sizeof(w->edgegap_url), "%s", sim.base);
 }
 
 void

@@ -284,3 +284,47 @@ mm_test_source_dir(void)
 {
     return MM_SOURCE_DIR;
 }
+
+int
+mm_test_sim_spawn(mm_test_sim *sim, const char *api_key, const char *const *extra, const char *log_path)
+{
+    char exe[512], listen[64];
+    const char *argv[64];
+    int n = 0;
+    snprintf(exe, sizeof(exe), "%s/edgegap_sim", mm_test_build_dir());
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", sim->port);
+    argv[n++] = exe;
+    argv[n++] = "--listen";
+    argv[n++] = listen;
+    argv[n++] = "--api-key";
+    argv[n++] = api_key;
+    argv[n++] = "--log-level";
+    argv[n++] = "warn";
+    for (int i = 0; extra != NULL && extra[i] != NULL; i++) {
+        if (n >= 63) {
+            fprintf(stderr, "mm_test_sim_spawn: too many arguments\n");
+            return -1;
+        }
+        argv[n++] = extra[i];
+    }
+    argv[n] = NULL;
+    snprintf(sim->base, sizeof(sim->base), "http://127.0.0.1:%d", sim->port);
+    sim->pid = mm_test_spawn((char *const *)argv, log_path);
+    if (sim->pid > 0 && mm_test_wait_port(sim->port, 10000) == 0)
+        return 0;
+    if (sim->pid > 0)
+        mm_test_stop(sim->pid, 1000);
+    sim->pid = 0;
+    return -1;
+}
+
+int
+mm_test_sim_start(mm_test_sim *sim, const char *api_key, const char *const *extra, const char *log_path)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        sim->port = mm_test_free_port();
+        if (mm_test_sim_spawn(sim, api_key, extra, log_path) == 0)
+            return 0;
+    }
+    return -1;
+}

@@ -117,6 +117,24 @@ int mm_test_nats_restart(struct mm_test_nats *nats);
 /** Stops the server and removes its store. */
 void mm_test_nats_stop(struct mm_test_nats *nats);
 
+/** Our Edgegap simulator (edgegap_sim in mm_test_build_dir()) as a child on 127.0.0.1. */
+typedef struct mm_test_sim {
+    pid_t pid;
+    int port;
+    char base[64]; /* http://127.0.0.1:PORT */
+} mm_test_sim;
+
+/**
+ * Starts `edgegap_sim --listen 127.0.0.1:<sim->port> --api-key API_KEY --log-level warn EXTRA...`
+ * (extra NULL-terminated, may be NULL; a later --log-level in it wins) and waits up to 10 s for
+ * its port. Output goes to log_path, or to the test's stderr when NULL. On failure the child is
+ * stopped and -1 returned. Used directly to start it again on the same port after a stop.
+ */
+int mm_test_sim_spawn(mm_test_sim *sim, const char *api_key, const char *const *extra, const char *log_path);
+
+/** mm_test_sim_spawn on a free port, trying up to three ports (one may be taken meanwhile). */
+int mm_test_sim_start(mm_test_sim *sim, const char *api_key, const char *const *extra, const char *log_path);
+
 /** A fresh temporary directory under $TMPDIR (or /tmp); path must hold 256 bytes. */
 int mm_test_tmpdir(char *path, size_t len);
 
