@@ -25,22 +25,11 @@
 #include "mm/reaper.h"
 #include "mm_test.h"
 #include "mm_test_nats_client.h"
+#include "reaper_test_util.h"
 
 #define LIMIT_MS 2000
 #define MARGIN_MS 100
 #define SCAN_MS 150
-
-struct node {
-    mm_nats *nats;
-    mm_js *js;
-};
-
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static uint64_t
 wall_ms(void)
@@ -48,24 +37,6 @@ wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static struct node
-node_open(const struct mm_test_nats *server, const char *name)
-{
-    char why[512];
-    struct node n = {.nats = mm_test_nats_connect(server, name)};
-    unsigned needs =
-        MM_JS_NEED_BUCKET(MM_KV_UNCLAIMED_SESSIONS) | MM_JS_NEED_BUCKET(MM_KV_ACTIVE_CONNECTIONS) | MM_JS_NEED_DELETE_STREAM;
-    MM_REQUIRE(mm_js_setup(mm_nats_connection(n.nats), needs, 2000, &n.js, why, sizeof(why)) == MM_OK);
-    return n;
-}
-
-static void
-node_close(struct node *n)
-{
-    mm_js_destroy(n->js);
-    mm_nats_destroy(n->nats);
 }
 
 static mm_reaper *
@@ -83,85 +54,6 @@ reaper_start(struct node *n, uint64_t limit_ms, uint64_t replay_ms)
         fprintf(stderr, "mm_reaper_start: %s\n", why);
     MM_REQUIRE(err == MM_OK);
     return r;
-}
-
-static kvStore *
-unclaimed(struct node *n)
-{
-    return mm_js_kv(n->js, MM_KV_UNCLAIMED_SESSIONS);
-}
-
-static kvStore *
-active(struct node *n)
-{
-    return mm_js_kv(n->js, MM_KV_ACTIVE_CONNECTIONS);
-}
-
-static uint64_t
-stream_msgs(struct node *n)
-{
-    jsStreamInfo *si = NULL;
-    MM_REQUIRE(js_GetStreamInfo(&si, mm_js_ctx(n->js), MM_DELETE_SESSION_STREAM, NULL, NULL) == NATS_OK);
-    uint64_t count = si->State.Msgs;
-    jsStreamInfo_Destroy(si);
-    return count;
-}
-
-/* True when a deletion of id is in the stream. */
-static bool
-queued(struct node *n, const char *id)
-{
-    char subject[128];
-    natsMsg *m = NULL;
-    snprintf(subject, sizeof(subject), "%s%s", MM_DELETE_SESSION_SUBJECT_PREFIX, id);
-    natsStatus s = js_GetLastMsg(&m, mm_js_ctx(n->js), MM_DELETE_SESSION_STREAM, subject, NULL, NULL);
-    natsMsg_Destroy(m);
-    return s == NATS_OK;
-}
-
-static bool
-in_unclaimed(struct node *n, const char *id)
-{
-    char value[128];
-    return mm_kv_get_str(unclaimed(n), id, value, sizeof(value), NULL) == MM_OK;
-}
-
-static void
-put(kvStore *kv, const char *key, const char *value)
-{
-    MM_REQUIRE(kvStore_PutString(NULL, kv, key, value) == NATS_OK);
-}
-
-/* Empties both buckets (markers included), so each test sees only its own keys. */
-static void
-reset_buckets(struct node *n)
-{
-    MM_REQUIRE(js_PurgeStream(mm_js_ctx(n->js), "KV_unclaimed_sessions", NULL, NULL) == NATS_OK);
-    MM_REQUIRE(js_PurgeStream(mm_js_ctx(n->js), "KV_active_connections", NULL, NULL) == NATS_OK);
-}
-
-static bool
-wait_queued(struct node *n, const char *id, int timeout_ms)
-{
-    uint64_t deadline = mm_now_ms() + (uint64_t)timeout_ms;
-    while (!queued(n, id)) {
-        if (mm_now_ms() > deadline)
-            return false;
-        sleep_ms(10);
-    }
-    return true;
-}
-
-static bool
-wait_gone(struct node *n, const char *id, int timeout_ms)
-{
-    uint64_t deadline = mm_now_ms() + (uint64_t)timeout_ms;
-    while (in_unclaimed(n, id)) {
-        if (mm_now_ms() > deadline)
-            return false;
-        sleep_ms(10);
-    }
-    return true;
 }
 
 /* Waits until the reaper has run `count` more scans. */
