@@ -73,6 +73,10 @@ typedef struct h_sim_stats {
 bool h_sim_stats_get(const harness *h, h_sim_stats *st);
 /** True when session_id is among st's live sessions. */
 bool h_sim_is_live(const h_sim_stats *st, const char *session_id);
+/** A counter of /__sim/stats: `name`, or `group`.`name` (group not NULL); -1 when absent. */
+long long h_sim_counter(const harness *h, const char *group, const char *name);
+/** POSTs body to /__sim/faults and checks the 200 (docs/edgegap_sim.md). */
+void h_sim_faults(const harness *h, const char *body);
 /** Polls until the simulator holds no live session, at most timeout_ms; *st is the last answer. */
 bool h_wait_sim_empty(const harness *h, int timeout_ms, h_sim_stats *st);
 

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "mm/clock.h"
@@ -284,4 +285,40 @@ h_dump_log(const char *path, int lines)
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "tail -%d %s >&2", lines, path);
     MM_CHECK(system(cmd) >= 0);
+}
+
+long long
+h_sim_counter(const harness *h, const char *group, const char *name)
+{
+    char url[128];
+    static char body[65536]; /* tests call this from their main thread only */
+    snprintf(url, sizeof(url), "%s/__sim/stats", h->sim_url);
+    MM_REQUIRE(h_http_get(url, body, sizeof(body)) == 200);
+    json_t *j = json_loads(body, 0, NULL);
+    MM_REQUIRE(j != NULL);
+    json_t *v = group ? json_object_get(json_object_get(j, group), name) : json_object_get(j, name);
+    long long n = json_is_integer(v) ? json_integer_value(v) : -1;
+    json_decref(j);
+    return n;
+}
+
+void
+h_sim_faults(const harness *h, const char *body)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/__sim/faults", h->sim_url);
+    CURL *c = curl_easy_init();
+    MM_REQUIRE(c != NULL);
+    FILE *devnull = fopen("/dev/null", "w");
+    MM_REQUIRE(devnull != NULL);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
+    long status = 0;
+    MM_REQUIRE(curl_easy_perform(c) == CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    MM_CHECK_INT(status, ==, 200);
+    curl_easy_cleanup(c);
+    fclose(devnull);
 }

@@ -24,49 +24,6 @@
 #define SUBJECT "matchmaker.request." H_APP "." H_VERSION
 #define PAYLOAD "{\"client_ip\":\"81.2.3.4\"}"
 
-static json_t *
-sim_stats(const harness *h)
-{
-    char url[128];
-    static char body[65536];
-    snprintf(url, sizeof(url), "%s/__sim/stats", h->sim_url);
-    MM_REQUIRE(h_http_get(url, body, sizeof(body)) == 200);
-    json_t *j = json_loads(body, 0, NULL);
-    MM_REQUIRE(j != NULL);
-    return j;
-}
-
-/* A counter of /__sim/stats: "name" or "group.name". */
-static long long
-stat(const harness *h, const char *group, const char *name)
-{
-    json_t *j = sim_stats(h);
-    json_t *v = group ? json_object_get(json_object_get(j, group), name) : json_object_get(j, name);
-    long long n = json_is_integer(v) ? json_integer_value(v) : -1;
-    json_decref(j);
-    return n;
-}
-
-static void
-set_faults(const harness *h, const char *body)
-{
-    char url[128];
-    snprintf(url, sizeof(url), "%s/__sim/faults", h->sim_url);
-    CURL *c = curl_easy_init();
-    MM_REQUIRE(c != NULL);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    FILE *devnull = fopen("/dev/null", "w");
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
-    MM_REQUIRE(curl_easy_perform(c) == CURLE_OK);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    MM_CHECK_INT(status, ==, 200);
-    curl_easy_cleanup(c);
-    fclose(devnull);
-}
-
 typedef struct outcome {
     int n;
     bool ended;
@@ -109,65 +66,65 @@ test_create_errors(harness *h)
     static const int statuses[] = {400, 401, 404, 409, 500};
     for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
         int st = statuses[i];
-        long long created = stat(h, NULL, "sessions_created");
-        long long calls = stat(h, "requests", "session_create");
+        long long created = h_sim_counter(h, NULL, "sessions_created");
+        long long calls = h_sim_counter(h, "requests", "session_create");
         char faults[200], expect[128];
         snprintf(faults, sizeof(faults),
                  "{\"session_create\":{\"error_next\":1,\"error_status\":%d,\"error_message\":\"sim says %d\"}}", st, st);
-        set_faults(h, faults);
+        h_sim_faults(h, faults);
         outcome o = request(h);
         MM_CHECK(o.ended);
         MM_CHECK_INT(o.n, ==, 2); /* Acknowledged, Error */
         snprintf(expect, sizeof(expect), "{\"Error\":[%d,\"sim says %d\"]}", st, st);
         MM_CHECK_STR(o.last, expect);
-        MM_CHECK_INT(stat(h, "requests", "session_create") - calls, ==, 1);
-        MM_CHECK_INT(stat(h, NULL, "sessions_created"), ==, created);
+        MM_CHECK_INT(h_sim_counter(h, "requests", "session_create") - calls, ==, 1);
+        MM_CHECK_INT(h_sim_counter(h, NULL, "sessions_created"), ==, created);
     }
 }
 
 static void
 test_rate_limited(harness *h)
 {
-    long long calls = stat(h, "requests", "session_create");
-    set_faults(h, "{\"session_create\":{\"error_next\":4,\"error_status\":429,\"error_message\":\"slow down\"}}");
+    long long calls = h_sim_counter(h, "requests", "session_create");
+    h_sim_faults(h, "{\"session_create\":{\"error_next\":4,\"error_status\":429,\"error_message\":\"slow down\"}}");
     outcome o = request(h);
     MM_CHECK(o.ended);
     MM_CHECK_STR(o.last, "{\"Error\":[429,\"slow down\"]}");
-    MM_CHECK_INT(stat(h, "requests", "session_create") - calls, ==, 4); /* 1 + --edgegap-retries 3 */
+    MM_CHECK_INT(h_sim_counter(h, "requests", "session_create") - calls, ==, 4); /* 1 + --edgegap-retries 3 */
 
-    calls = stat(h, "requests", "session_create");
-    set_faults(h, "{\"session_create\":{\"error_next\":2,\"error_status\":429}}");
+    calls = h_sim_counter(h, "requests", "session_create");
+    h_sim_faults(h, "{\"session_create\":{\"error_next\":2,\"error_status\":429}}");
     o = request(h);
     MM_CHECK(o.ended);
     MM_CHECK_INT(o.ready, ==, 1);
-    MM_CHECK_INT(stat(h, "requests", "session_create") - calls, ==, 3);
+    MM_CHECK_INT(h_sim_counter(h, "requests", "session_create") - calls, ==, 3);
 }
 
 static void
 test_create_hangs(harness *h)
 {
-    long long created = stat(h, NULL, "sessions_created");
-    set_faults(h, "{\"session_create\":{\"hang_next\":1}}");
+    long long created = h_sim_counter(h, NULL, "sessions_created");
+    h_sim_faults(h, "{\"session_create\":{\"hang_next\":1}}");
     outcome o = request(h);
     MM_CHECK(o.ended);
     MM_CHECK_INT(o.n, ==, 2);
     MM_CHECK(strncmp(o.last, "{\"Error\":[504,", 14) == 0);
-    MM_CHECK_INT(stat(h, NULL, "sessions_created"), ==, created);
+    MM_CHECK_INT(h_sim_counter(h, NULL, "sessions_created"), ==, created);
 }
 
 static void
 test_poll_failures(harness *h)
 {
-    set_faults(h, "{\"session_get\":{\"error_next\":2,\"error_status\":500}}");
+    h_sim_faults(h, "{\"session_get\":{\"error_next\":2,\"error_status\":500}}");
     outcome o = request(h);
     MM_CHECK(o.ended);
     MM_CHECK_INT(o.ready, ==, 1);
-    set_faults(h, "{\"session_get\":{\"hang_next\":1}}");
+    h_sim_faults(h, "{\"session_get\":{\"hang_next\":1}}");
     o = request(h);
     MM_CHECK(o.ended);
     MM_CHECK_INT(o.ready, ==, 1);
-    MM_CHECK_INT(stat(h, "faults_fired", "hang"), >=, 2);
-    set_faults(h, "{\"session_get\":null}");
+    MM_CHECK_INT(h_sim_counter(h, "faults_fired", "hang"), >=, 2);
+    h_sim_faults(h, "{\"session_get\":null}");
 }
 
 /* In-flight limit 1, queue 2, slow creates, 6 requests at once. */
@@ -175,8 +132,8 @@ static void
 test_queue_and_busy(harness *h)
 {
     enum { N = 6 };
-    set_faults(h, "{\"session_create\":{\"latency_ms\":300}}");
-    long long created = stat(h, NULL, "sessions_created");
+    h_sim_faults(h, "{\"session_create\":{\"latency_ms\":300}}");
+    long long created = h_sim_counter(h, NULL, "sessions_created");
     natsInbox *inbox[N];
     natsSubscription *sub[N];
     for (int i = 0; i < N; i++) {
@@ -213,8 +170,8 @@ test_queue_and_busy(harness *h)
     MM_CHECK_INT(ready + busy, ==, N);
     MM_CHECK_INT(busy, >=, 1);
     MM_CHECK_INT(waiting, >=, 1);
-    MM_CHECK_INT(stat(h, NULL, "sessions_created") - created, ==, ready);
-    set_faults(h, "{\"session_create\":null}");
+    MM_CHECK_INT(h_sim_counter(h, NULL, "sessions_created") - created, ==, ready);
+    h_sim_faults(h, "{\"session_create\":null}");
 }
 
 int

@@ -32,43 +32,6 @@ pace_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* /__sim/stats counter "group.name" (group NULL: top level), -1 when absent. */
-static long long
-sim_counter(const harness *h, const char *group, const char *name)
-{
-    char url[128];
-    static char body[65536];
-    snprintf(url, sizeof(url), "%s/__sim/stats", h->sim_url);
-    MM_REQUIRE(h_http_get(url, body, sizeof(body)) == 200);
-    json_t *j = json_loads(body, 0, NULL);
-    MM_REQUIRE(j != NULL);
-    json_t *v = group ? json_object_get(json_object_get(j, group), name) : json_object_get(j, name);
-    long long n = json_is_integer(v) ? json_integer_value(v) : -1;
-    json_decref(j);
-    return n;
-}
-
-static void
-sim_faults(const harness *h, const char *body)
-{
-    char url[128];
-    snprintf(url, sizeof(url), "%s/__sim/faults", h->sim_url);
-    CURL *c = curl_easy_init();
-    MM_REQUIRE(c != NULL);
-    FILE *devnull = fopen("/dev/null", "w");
-    MM_REQUIRE(devnull != NULL);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
-    long status = 0;
-    MM_REQUIRE(curl_easy_perform(c) == CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    MM_CHECK_INT(status, ==, 200);
-    curl_easy_cleanup(c);
-    fclose(devnull);
-}
-
 /* One request's stream, with its replies sorted. */
 typedef struct watched {
     h_stream s;      /* its inbox and subscription (h_stream_open / h_stream_close) */
@@ -118,8 +81,8 @@ test_creates_before_polls(harness *h)
     enum { OLD = 6, FRESH = 3 };
     static watched old[OLD], fresh[FRESH];
     /* the first OLD sessions stay Status.SEEKING for ever; every poll takes 250 ms */
-    sim_faults(h, "{\"session_create\":{\"never_ready_next\":6},\"session_get\":{\"latency_ms\":250}}");
-    long long gets = sim_counter(h, "requests", "session_get");
+    h_sim_faults(h, "{\"session_create\":{\"never_ready_next\":6},\"session_get\":{\"latency_ms\":250}}");
+    long long gets = h_sim_counter(h, "requests", "session_get");
     for (int i = 0; i < OLD; i++) {
         h_stream_open(h, &old[i].s, "81.2.3.4");
         MM_REQUIRE(watch(&old[i], true, 10000));
@@ -128,9 +91,9 @@ test_creates_before_polls(harness *h)
     /* Polls are flowing, far more of them due than the one slot serves: each session wants one
      * every 50 ms, the slot answers one per 250 ms. */
     uint64_t until = mm_now_ms() + 10000;
-    while (sim_counter(h, "requests", "session_get") - gets < OLD && mm_now_ms() < until)
+    while (h_sim_counter(h, "requests", "session_get") - gets < OLD && mm_now_ms() < until)
         pace_ms(20);
-    MM_CHECK_INT(sim_counter(h, "requests", "session_get") - gets, >=, OLD);
+    MM_CHECK_INT(h_sim_counter(h, "requests", "session_get") - gets, >=, OLD);
 
     /* New players one after another (each create waits at most behind the running poll): every
      * one is accepted. Without the reserved place most would find the queue full of polls. */
@@ -156,18 +119,18 @@ test_creates_before_polls(harness *h)
         MM_CHECK_INT(old[i].busy, ==, 0);
         h_stream_close(&old[i].s);
     }
-    sim_faults(h, "{\"session_create\":null,\"session_get\":null}");
+    h_sim_faults(h, "{\"session_create\":null,\"session_get\":null}");
 }
 
 static void
 test_poll_grid(harness *h)
 {
     static watched w;
-    sim_faults(h, "{\"session_create\":{\"never_ready_next\":1},\"session_get\":{\"latency_ms\":100}}");
-    long long gets = sim_counter(h, "requests", "session_get");
+    h_sim_faults(h, "{\"session_create\":{\"never_ready_next\":1},\"session_get\":{\"latency_ms\":100}}");
+    long long gets = h_sim_counter(h, "requests", "session_get");
     h_stream_open(h, &w.s, "81.2.3.4");
     MM_CHECK(watch(&w, false, 20000));
-    long long polls = sim_counter(h, "requests", "session_get") - gets;
+    long long polls = h_sim_counter(h, "requests", "session_get") - gets;
     fprintf(stderr, "poll grid: %lld polls at the simulator, %d ProgressReports (grid: 40, answer + interval: 27)\n", polls,
             w.polls);
     MM_CHECK_STR(w.last, "{\"Error\":[408,\"session still not ready, timed out.\"]}");
@@ -175,7 +138,7 @@ test_poll_grid(harness *h)
     MM_CHECK_INT(polls, <=, 42); /* never more often than the grid */
     MM_CHECK_INT(w.polls, >=, 34);
     h_stream_close(&w.s);
-    sim_faults(h, "{\"session_create\":null,\"session_get\":null}");
+    h_sim_faults(h, "{\"session_create\":null,\"session_get\":null}");
 }
 
 int
