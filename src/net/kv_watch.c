@@ -11,7 +11,8 @@
  * the stream's last sequence and peers are read; if the leader is not the one of when the watch
  * was made or a peer online then is offline now (a dead node may have taken the watch's consumer
  * with it), or if the stream was already ahead of the last revision delivered at the previous
- * probe and the watch has not caught up to that point since, the watch is made again. The
+ * probe and the watch has not caught up to that point since, or if two probes in a row found it
+ * still without the end of its current values, the watch is made again. The
  * revision baseline of a new watch is the stream's last sequence read just before making it, so
  * a message that expired before it could be delivered cannot make the probe fire for ever.
  *
@@ -187,6 +188,7 @@ handle_entry(mm_kv_watch *w, kvEntry *e)
     w->last_event_ms = mm_now_ms();
     if (e == NULL) {
         w->initial = false;
+        w->quiet_logged = false;
         if ((ev = event_new(w, MM_KV_OP_INITIAL_DONE, "", NULL, 0)) == NULL)
             goto nomem;
         atomic_fetch_add(&w->markers, 1);

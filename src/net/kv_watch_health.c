@@ -127,6 +127,7 @@ mm__kvw_watch_open(mm_kv_watch *w)
     w->initial = true;
     w->seen = last;
     w->lag_mark = 0;
+    w->quiet_initial = 0;
     snprintf(w->peers, sizeof(w->peers), "%s", peers);
     w->last_event_ms = mm_now_ms();
     atomic_fetch_add(&w->watches, 1);
@@ -189,6 +190,12 @@ mm__kvw_watch_close(mm_kv_watch *w, bool retire)
  * probes. So when the leader changed, or a peer that was online when the watch was made is
  * offline now, the watch is made at once: at worst the current values are delivered once more,
  * which receivers must accept anyway.
+ *
+ * A watch that goes quiet before it has delivered its current values (their end marker) is made
+ * again after two probes: the stall rule cannot see it when nothing is written after the watch
+ * was made (its baseline is the stream's last sequence then), and its receiver may be waiting for
+ * those values before doing anything (the reaper ages nothing until both buckets delivered them).
+ * Delivering current values never pauses for a whole probe period in a healthy JetStream.
  */
 bool
 mm__kvw_health_probe(mm_kv_watch *w)
@@ -213,6 +220,17 @@ mm__kvw_health_probe(mm_kv_watch *w)
     }
     bool stalled = w->lag_mark != 0 && w->seen < w->lag_mark;
     w->lag_mark = last > w->seen ? last : 0;
+    w->quiet_initial = w->initial ? w->quiet_initial + 1 : 0;
+    if (w->quiet_initial >= 2) {
+        if (w->quiet_logged)
+            mm_debug("kv watch %s: still no current values (generation %u); making the watch again", w->bucket, w->generation);
+        else
+            mm_warn("kv watch %s: no current values after %d quiet probes (generation %u); making the watch again", w->bucket,
+                    w->quiet_initial, w->generation);
+        w->quiet_logged = true;
+        atomic_fetch_add(&w->stalls, 1);
+        return true;
+    }
     if (stalled) {
         mm_warn("kv watch %s: stalled at revision %llu while the stream is at %llu; making the watch again", w->bucket,
                 (unsigned long long)w->seen, (unsigned long long)last);

@@ -48,6 +48,8 @@ struct mm_kv_watch {
     bool initial;      /* still delivering this generation's current values */
     uint64_t seen;     /* highest revision delivered, or the stream's last sequence at the watch */
     uint64_t lag_mark; /* stream's last sequence at the previous probe, when it was ahead; else 0 */
+    int quiet_initial; /* probes in a row that found this generation still without its current values */
+    bool quiet_logged; /* a remake for quiet_initial was logged at warn; again only after values arrived */
     char peers[256];   /* the stream's online peers when the watch was made, " a b c " ("" not clustered) */
     uint64_t last_event_ms;
     uint64_t full_logged_ms; /* when a full inbox was last logged; 0: never */

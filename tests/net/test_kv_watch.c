@@ -370,6 +370,65 @@ test_lost_consumer(mm_nats *nats, mm_js *js)
     rec_clear(&rec);
 }
 
+/*
+ * The watch's consumer is lost while the watch is still delivering its current values, and
+ * nothing is written afterwards: the stall rule cannot see it (the stream never moves past the
+ * watch's baseline), so the quiet-initial rule must: two quiet probes without the end marker and
+ * the watch is made again. The receiver is held shut so the watcher thread blocks on the full
+ * inbox, nats.c stops answering flow control and the server stops pushing (12 MB of values is far
+ * beyond its window); then the consumer is deleted. Without the rule only nats.c's missed
+ * heartbeats (2 x 5 s) would resume the watch, and `stalls` would stay 0.
+ */
+static void
+test_lost_consumer_initial(mm_nats *nats, mm_js *js)
+{
+    enum { N = 1500, VALUE = 8192 };
+    kvStore *kv = mm_js_kv(js, MM_KV_ACTIVE_CONNECTIONS);
+    jsCtx *ctx = mm_js_ctx(js);
+    char *value = malloc(VALUE + 1);
+    MM_REQUIRE(value != NULL);
+    memset(value, 'v', VALUE);
+    value[VALUE] = '\0';
+    char key[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "k%05d", i);
+        MM_REQUIRE(kvStore_PutString(NULL, kv, key, value) == NATS_OK);
+    }
+    free(value);
+    struct recorder rec;
+    rec_init(&rec);
+    rec_gate(&rec, true);
+    mm_actor *a = start_recorder(&rec, 1);
+    mm_kv_watch *w = start_watch(nats, js, MM_KV_ACTIVE_CONNECTIONS, a, 150);
+    mm_kv_watch_stats st;
+    uint64_t deadline = mm_now_ms() + 10000;
+    do { /* the watcher thread is stuck on the full inbox */
+        sleep_ms(5);
+        mm_kv_watch_get_stats(w, &st);
+    } while (st.full_retries < 3 && mm_now_ms() < deadline);
+    MM_REQUIRE(st.full_retries >= 3);
+    sleep_ms(300); /* lets the server fill its flow-control window and stop */
+
+    jsConsumerNamesList *names = NULL;
+    MM_REQUIRE(js_ConsumerNames(&names, ctx, "KV_active_connections", NULL, NULL) == NATS_OK);
+    MM_CHECK_INT(names->Count, ==, 1);
+    for (int i = 0; i < names->Count; i++)
+        MM_CHECK_INT(js_DeleteConsumer(ctx, "KV_active_connections", names->List[i], NULL, NULL), ==, NATS_OK);
+    jsConsumerNamesList_Destroy(names);
+    rec_gate(&rec, false);
+
+    long done = wait_event(&rec, 0, MM_KV_OP_INITIAL_DONE, "", 30000);
+    MM_REQUIRE(done >= 0);
+    mm_kv_watch_get_stats(w, &st);
+    MM_CHECK_U64(st.stalls, >=, 1); /* made again by our probe, not left to nats.c's heartbeats */
+    MM_CHECK_U64(st.watches, >=, 2);
+    MM_CHECK_INT(rec.events[done]->generation, >=, 2);
+    mm_kv_watch_destroy(w);
+    mm_actor_destroy(a);
+    rec_clear(&rec);
+    MM_REQUIRE(js_PurgeStream(ctx, "KV_active_connections", NULL, NULL) == NATS_OK);
+}
+
 static void
 test_bad_config(mm_nats *nats, mm_js *js_partial)
 {
@@ -410,6 +469,7 @@ main(void)
     test_full_inbox(nats, js);
     test_stop_while_full(nats, js);
     test_lost_consumer(nats, js);
+    test_lost_consumer_initial(nats, js);
     test_bad_config(nats, js_partial);
     test_server_restart(&server, nats, js);
 
