@@ -327,6 +327,18 @@ test_server_restart(struct mm_test_nats *server, mm_nats *nats, mm_js *js)
     rec_clear(&rec);
 }
 
+/* Deletes the one consumer of stream (the watch's) behind the watcher's back. */
+static void
+delete_the_consumer(jsCtx *ctx, const char *stream)
+{
+    jsConsumerNamesList *names = NULL;
+    MM_REQUIRE(js_ConsumerNames(&names, ctx, stream, NULL, NULL) == NATS_OK);
+    MM_CHECK_INT(names->Count, ==, 1);
+    for (int i = 0; i < names->Count; i++)
+        MM_CHECK_INT(js_DeleteConsumer(ctx, stream, names->List[i], NULL, NULL), ==, NATS_OK);
+    jsConsumerNamesList_Destroy(names);
+}
+
 /* The watch's consumer is deleted on the server: the probe notices and re-delivers. */
 static void
 test_lost_consumer(mm_nats *nats, mm_js *js)
@@ -340,12 +352,7 @@ test_lost_consumer(mm_nats *nats, mm_js *js)
     mm_kv_watch *w = start_watch(nats, js, MM_KV_UNCLAIMED_SESSIONS, a, 150);
     MM_REQUIRE(wait_event(&rec, 0, MM_KV_OP_INITIAL_DONE, "", 10000) == 1);
 
-    jsConsumerNamesList *names = NULL;
-    MM_REQUIRE(js_ConsumerNames(&names, ctx, "KV_unclaimed_sessions", NULL, NULL) == NATS_OK);
-    MM_CHECK_INT(names->Count, ==, 1);
-    for (int i = 0; i < names->Count; i++)
-        MM_CHECK_INT(js_DeleteConsumer(ctx, "KV_unclaimed_sessions", names->List[i], NULL, NULL), ==, NATS_OK);
-    jsConsumerNamesList_Destroy(names);
+    delete_the_consumer(ctx, "KV_unclaimed_sessions");
     MM_REQUIRE(kvStore_PutString(NULL, kv, "new-S", "new-S") == NATS_OK);
 
     long i = wait_event(&rec, 2, MM_KV_OP_PUT, "new-S", 20000);
@@ -409,12 +416,7 @@ test_lost_consumer_initial(mm_nats *nats, mm_js *js)
     MM_REQUIRE(st.full_retries >= 3);
     sleep_ms(300); /* lets the server fill its flow-control window and stop */
 
-    jsConsumerNamesList *names = NULL;
-    MM_REQUIRE(js_ConsumerNames(&names, ctx, "KV_active_connections", NULL, NULL) == NATS_OK);
-    MM_CHECK_INT(names->Count, ==, 1);
-    for (int i = 0; i < names->Count; i++)
-        MM_CHECK_INT(js_DeleteConsumer(ctx, "KV_active_connections", names->List[i], NULL, NULL), ==, NATS_OK);
-    jsConsumerNamesList_Destroy(names);
+    delete_the_consumer(ctx, "KV_active_connections");
     rec_gate(&rec, false);
 
     long done = wait_event(&rec, 0, MM_KV_OP_INITIAL_DONE, "", 30000);
