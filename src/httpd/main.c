@@ -17,6 +17,7 @@
 
 #include "httpd.h"
 #include "mm/front.h"
+#include "mm/crash.h"
 #include "mm/log.h"
 #include "mm/nats_bridge.h"
 #include "mm/nats_env.h"
@@ -29,6 +30,7 @@ main(int argc, char **argv)
     if (rc != 0)
         return rc == 1 ? 0 : 2;
     mm_log_setup("bevygap_matchmaker_httpd", f.log_level, f.log_format);
+    mm_crash_report_install("bevygap_matchmaker_httpd");
     /* signals are taken with sigwait: block them before any thread starts */
     sigset_t sigs;
     sigemptyset(&sigs);

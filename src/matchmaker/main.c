@@ -24,6 +24,7 @@
 #include "mm/intake.h"
 #include "mm/kv.h"
 #include "mm/kv_watch.h"
+#include "mm/crash.h"
 #include "mm/log.h"
 #include "mm/minter.h"
 #include "mm/nats_env.h"
@@ -235,6 +236,7 @@ main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     }
     mm_log_setup("bevygap_matchmaker", f.log_level, f.log_format);
+    mm_crash_report_install("bevygap_matchmaker");
     if (f.key_source == NULL)
         mm_warn("no Lightyear private key given: using the all-zero key (the reference's default); set "
                 "--lightyear-private-key-file or LIGHTYEAR_PRIVATE_KEY for anything public");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mm/clock.h"
+#include "mm/crash.h"
 #include "mm/log.h"
 #include "mm/parse.h"
 #include "mm/sim_alloc.h"
@@ -336,6 +337,7 @@ main(int argc, char **argv)
         goto cleanup;
     }
     mm_log_setup("edgegap_sim", (mm_log_level)level, format);
+    mm_crash_report_install("edgegap_sim");
     if (fl.config_path != NULL) {
         if (fl.app_flags) {
             fprintf(stderr, "edgegap_sim: --config cannot be combined with --app, --app-version, --sockets, "

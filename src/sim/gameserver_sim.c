@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "gameserver_sim.h"
+#include "mm/crash.h"
 #include "mm/nats_env.h"
 
 #define NSUBS 3
@@ -135,6 +136,7 @@ main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     }
     mm_log_setup("gameserver_sim", cfg.log_level, cfg.log_json ? MM_LOG_JSON : MM_LOG_TEXT);
+    mm_crash_report_install("gameserver_sim");
 
     /* Before any thread exists, so that every thread inherits the mask. */
     sigset_t signals;

@@ -282,8 +282,12 @@ h_alive(pid_t pid)
 void
 h_dump_log(const char *path, int lines)
 {
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "tail -%d %s >&2", lines, path);
+    char cmd[1200];
+    /* a crash or sanitizer report may start long before the last lines: print it first, whole */
+    snprintf(cmd, sizeof(cmd),
+             "awk 'f || /: fatal SIG|==[0-9]+==ERROR: |WARNING: ThreadSanitizer|runtime error:/ "
+             "{ if (!f) print \"--- report in %s:\"; f = 1; if (++n <= 200) print }' %s >&2; tail -%d %s >&2",
+             path, path, lines, path);
     MM_CHECK(system(cmd) >= 0);
 }
 
