@@ -91,12 +91,13 @@ void mm_js_destroy(mm_js *js);
  * Asynchronous publishes on an mm_js context (js_PublishAsync, js_PublishMsgAsync) that fail are
  * resent from a thread of their own, up to this many attempts in all, then logged as lost. The
  * wait before each resend doubles from mm_js_options.resend_first_ms up to 8 times that (plus
- * jitter): with the default 250 ms the attempts span about 14 s, longer than a JetStream stream
- * leader election (4 to 9 s on nats-server 2.9), during which publishes fail at once with "no
- * responders". Each resend is acknowledged within the context's wait time. mm_js_destroy()
- * drops (and counts as lost) resends still waiting.
+ * jitter): with the default 250 ms the attempts span about a minute (58 to 72 s), several times
+ * a JetStream stream leader election (4 to 9 s on nats-server 2.9 on a quiet machine, 17 s seen
+ * on a loaded one), during which publishes fail at once with "no responders". Each resend is
+ * acknowledged within the context's wait time. mm_js_destroy() drops (and counts as lost)
+ * resends still waiting.
  */
-#define MM_JS_ASYNC_ATTEMPTS 10
+#define MM_JS_ASYNC_ATTEMPTS 32
 
 /** Process-wide counts of asynchronous publishes resent, and lost (after the last attempt, or dropped). */
 void mm_js_async_stats(uint64_t *resent, uint64_t *lost);
