@@ -88,6 +88,12 @@ typedef struct mm_kv_watch_config {
      */
     int health_ms;
     int retry_max_ms; /* cap of the backoff between attempts to make the watch; default 2000 */
+    /**
+     * How long a replaced watch is kept before it is destroyed, and how long a stop waits for the
+     * youngest one to be that old (nats.c may still be re-creating its consumer: kv_watch.c).
+     * Default 10000; tests that replace watches on purpose shorten it.
+     */
+    int retire_grace_ms;
 } mm_kv_watch_config;
 
 typedef struct mm_kv_watch_stats {

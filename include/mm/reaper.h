@@ -57,6 +57,7 @@ typedef struct mm_reaper_config {
      */
     uint64_t replay_ms;
     int watch_health_ms; /* the watchers' health probe (mm_kv_watch_config.health_ms); 0: their default */
+    int watch_retire_grace_ms; /* mm_kv_watch_config.retire_grace_ms; 0: their default */
     /**
      * How long JetStream may take to acknowledge one publish (its MaxWait) before it counts as
      * failed and is retried by a later scan (it may still have been stored: repeats are

@@ -395,7 +395,8 @@ mm_reaper_start(const mm_reaper_config *config, natsConnection *nc, mm_js *js, m
         return mm_fail(err, why, why_len, "reaper: cannot start the actor: %s", mm_err_str(err));
     }
     mm__reaper_js_attach(r);
-    mm_kv_watch_config wc = {.nc = nc, .js = js, .target = r->actor, .health_ms = c->watch_health_ms};
+    mm_kv_watch_config wc = {.nc = nc, .js = js, .target = r->actor, .health_ms = c->watch_health_ms,
+                             .retire_grace_ms = c->watch_retire_grace_ms};
     wc.bucket = MM_KV_UNCLAIMED_SESSIONS;
     wc.msg_type = MSG_UNCLAIMED;
     err = mm_kv_watch_start(&wc, &r->watch_unclaimed, why, why_len);

@@ -30,9 +30,10 @@
  *   - a stop is delayed until RESET_SETTLE_MS after the last reconnect this module noticed
  *     (settle_after_reconnect); a watch stopped long after one never waits;
  *   - a watch replaced while running is not destroyed at once but retired: it is destroyed only
- *     once RETIRE_GRACE_MS have passed (longer than a re-creation's JetStream request may wait)
- *     and the new watch has delivered its current values (JetStream answers again), so a
- *     re-creation nats.c started during the trouble has finished. Until then the retired watch's
+ *     once retire_grace_ms (10 s by default: longer than a re-creation's JetStream request may
+ *     wait) have passed and the new watch has delivered its current values (JetStream answers
+ *     again), so a re-creation nats.c started during the trouble has finished. A stop waits, too,
+ *     until the youngest retired watch is that old. Until then the retired watch's
  *     messages wait in nats.c (flow control bounds them). The cluster fault test crashed
  *     matchmakers (heap corruption, twice in three runs) when replaced watches were destroyed
  *     seconds after a node died; one crash ASan traced to an asynchronous error nats.c delivered
@@ -302,6 +303,7 @@ mm_kv_watch_start(const mm_kv_watch_config *config, mm_kv_watch **out, char *why
     w->poll_ms = config->poll_ms > 0 ? config->poll_ms : DEFAULT_POLL_MS;
     w->health_ms = config->health_ms != 0 ? config->health_ms : DEFAULT_HEALTH_MS;
     w->retry_max_ms = config->retry_max_ms > 0 ? config->retry_max_ms : DEFAULT_RETRY_MAX_MS;
+    w->retire_grace_ms = config->retire_grace_ms > 0 ? config->retire_grace_ms : DEFAULT_RETIRE_GRACE_MS;
     snprintf(w->bucket, sizeof(w->bucket), "%s", mm_kv_bucket_spec_of(config->bucket)->name);
     snprintf(w->stream, sizeof(w->stream), "KV_%s", w->bucket);
     pthread_mutex_init(&w->mu, NULL);

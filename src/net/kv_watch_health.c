@@ -148,12 +148,35 @@ retired_destroy(mm_kv_watch *w, int i)
     w->n_retired--;
 }
 
-/* Destroys the retired watches that are safe to destroy now (all of them when `all`). */
+/*
+ * At a stop: a watch retired less than retire_grace_ms ago may still have nats.c re-creating its
+ * consumer (the race in kv_watch.c's opening comment), so destroying it now could free what that
+ * thread is using. Waits until the youngest is that old: at most the grace, and only when a stop
+ * comes within seconds of a replaced watch (a node lost, a stall).
+ */
+static void
+wait_retire_grace(mm_kv_watch *w)
+{
+    if (w->n_retired == 0)
+        return;
+    uint64_t age = mm_now_ms() - w->retired_ms[w->n_retired - 1], grace = (uint64_t)w->retire_grace_ms;
+    if (age >= grace)
+        return;
+    uint64_t wait = grace - age;
+    mm_info("kv watch %s: stopping %llu ms after a watch was replaced; waiting %llu ms before destroying it", w->bucket,
+            (unsigned long long)age, (unsigned long long)wait);
+    struct timespec ts = {.tv_sec = (time_t)(wait / 1000), .tv_nsec = (long)(wait % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Destroys the retired watches that are safe to destroy now (all of them when `all`: at a stop). */
 void
 mm__kvw_retired_reap(mm_kv_watch *w, bool all)
 {
     bool healthy = w->kw != NULL && !w->initial; /* the current watch delivered its current values */
-    while (w->n_retired > 0 && (all || (healthy && mm_now_ms() - w->retired_ms[0] >= RETIRE_GRACE_MS)))
+    if (all)
+        wait_retire_grace(w);
+    while (w->n_retired > 0 && (all || (healthy && mm_now_ms() - w->retired_ms[0] >= (uint64_t)w->retire_grace_ms)))
         retired_destroy(w, 0);
 }
 

@@ -19,7 +19,7 @@
 #define FULL_LOG_EVERY_MS 10000
 #define RESET_SETTLE_MS 1500
 #define STATS_EVERY_MS 100
-#define RETIRE_GRACE_MS 10000
+#define DEFAULT_RETIRE_GRACE_MS 10000
 #define RETIRED_MAX 8
 
 struct mm_kv_watch {
@@ -29,7 +29,7 @@ struct mm_kv_watch {
     mm_actor *target;
     uint32_t msg_type;
     uint64_t msg_target;
-    int poll_ms, health_ms, retry_max_ms;
+    int poll_ms, health_ms, retry_max_ms, retire_grace_ms;
     char bucket[64];
     char stream[72];
 

@@ -46,7 +46,8 @@ reaper_start(struct node *n, uint64_t limit_ms, uint64_t replay_ms)
                             .margin_ms = MARGIN_MS,
                             .scan_period_ms = SCAN_MS,
                             .replay_ms = replay_ms,
-                            .watch_health_ms = 1000};
+                            .watch_health_ms = 1000,
+                            .watch_retire_grace_ms = 1000};
     mm_reaper *r = NULL;
     char why[256] = "";
     mm_err err = mm_reaper_start(&cfg, mm_nats_connection(n->nats), n->js, &r, why, sizeof(why));

@@ -50,6 +50,7 @@ reaper_start(struct node *n, int64_t ack_wait_ms)
                             .margin_ms = MARGIN_MS,
                             .scan_period_ms = SCAN_MS,
                             .watch_health_ms = 1000,
+                            .watch_retire_grace_ms = 1000,
                             .ack_wait_ms = ack_wait_ms};
     mm_reaper *r = NULL;
     char why[256] = "";

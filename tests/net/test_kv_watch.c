@@ -150,6 +150,7 @@ start_watch(mm_nats *nats, mm_js *js, mm_kv_bucket b, mm_actor *a, int health_ms
                               .msg_target = 42,
                               .poll_ms = 100,
                               .health_ms = health_ms,
+                              .retire_grace_ms = 1000,
                               .retry_max_ms = 200};
     mm_err err = mm_kv_watch_start(&cfg, &w, why, sizeof(why));
     if (err != MM_OK)
@@ -352,6 +353,7 @@ test_lost_consumer(mm_nats *nats, mm_js *js)
     mm_kv_watch *w = start_watch(nats, js, MM_KV_UNCLAIMED_SESSIONS, a, 150);
     MM_REQUIRE(wait_event(&rec, 0, MM_KV_OP_INITIAL_DONE, "", 10000) == 1);
 
+    uint64_t deleted_ms = mm_now_ms();
     delete_the_consumer(ctx, "KV_unclaimed_sessions");
     MM_REQUIRE(kvStore_PutString(NULL, kv, "new-S", "new-S") == NATS_OK);
 
@@ -372,7 +374,15 @@ test_lost_consumer(mm_nats *nats, mm_js *js)
         }
         MM_CHECK(wait_event(&rec, 2, MM_KV_OP_INITIAL_DONE, "", 10000) >= 0);
     }
+    /*
+     * The replaced watch was retired after the delete, and is destroyed no sooner than the grace
+     * (1000 ms here) after its retirement: by the loop once the new watch is healthy, or by the
+     * stop, which waits for it. Either way the destroy ends at least that long after the delete.
+     */
     mm_kv_watch_destroy(w);
+    uint64_t took = mm_now_ms() - deleted_ms;
+    fprintf(stderr, "lost consumer: delete to destroyed in %llu ms (the grace is 1000)\n", (unsigned long long)took);
+    MM_CHECK_U64(took, >=, 1000);
     mm_actor_destroy(a);
     rec_clear(&rec);
 }
