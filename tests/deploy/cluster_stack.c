@@ -293,7 +293,7 @@ cf_stack_stop(cf_stack *s)
     }
     for (int i = 0; i < CF_REPLICAS; i++) {
         if (s->mm[i].pid > 0) {
-            int st = mm_test_stop(s->mm[i].pid, 15000);
+            int st = mm_test_stop(s->mm[i].pid, 30000);
             MM_CHECK_INT(st, ==, 0);
             if (st != 0)
                 h_dump_log(s->mm[i].log, 30);

@@ -104,13 +104,10 @@ void
 h_stop(harness *h)
 {
     if (h->mm > 0) {
-        int st = mm_test_stop(h->mm, 15000);
+        int st = mm_test_stop(h->mm, 30000);
         MM_CHECK_INT(st, ==, 0);
-        if (st != 0) {
-            char cmd[600];
-            snprintf(cmd, sizeof(cmd), "tail -30 %s >&2", h->mm_log);
-            MM_CHECK(system(cmd) >= 0);
-        }
+        if (st != 0)
+            h_dump_log(h->mm_log, 30);
     }
     if (h->gs > 0)
         mm_test_stop(h->gs, 5000);
