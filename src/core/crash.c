@@ -1,13 +1,14 @@
 /*
- * Fatal-signal report (include/mm/crash.h). The handler uses only async-signal-safe calls
- * besides backtrace() and backtrace_symbols_fd(), which glibc documents as not allocating once
- * backtrace() has run once (it loads libgcc on first use): install() runs it once.
+ * Fatal-signal report (include/mm/crash.h). Besides write() and raise(), the handler calls
+ * backtrace() and backtrace_symbols_fd(): the latter never allocates (glibc documents it for
+ * this use), and backtrace() allocates only on its first call, when it loads libgcc, so
+ * install() makes that call.
  */
 #include "mm/crash.h"
 
 #include <execinfo.h>
-#include <stdbool.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
