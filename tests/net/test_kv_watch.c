@@ -382,7 +382,8 @@ test_lost_consumer(mm_nats *nats, mm_js *js)
     mm_kv_watch_destroy(w);
     uint64_t took = mm_now_ms() - deleted_ms;
     fprintf(stderr, "lost consumer: delete to destroyed in %llu ms (the grace is 1000)\n", (unsigned long long)took);
-    MM_CHECK_U64(took, >=, 1000);
+    if (st.stalls >= 1) /* else no watch was replaced (already a failure above) */
+        MM_CHECK_U64(took, >=, 1000);
     mm_actor_destroy(a);
     rec_clear(&rec);
 }
