@@ -521,8 +521,9 @@ measured in the same run.
   digest is written within ~50 ms; it claims every session 500 ms after it is ready and releases it 5 s later,
   so the matchmaker's reaper and delete worker run during every scenario.
 * **Front flags** (both fronts): `--per-ip-concurrent 1000000 --per-ip-rate 1000000 --per-ip-burst 1000000
-  --global-concurrent 1000000 --max-connections 1000000`. The limits count the TCP peer (docs/front.md), which is
-  127.0.0.1 for every benchmark client; the defaults (16 at once, 10/s per address) would refuse the test.
+  --per-ip-sessions 0 --global-concurrent 1000000 --max-connections 1000000`. The limits count the TCP peer
+  (docs/front.md), which is 127.0.0.1 for every benchmark client; the defaults (16 at once, 10/s and 120 sessions
+  per 75 s per address) would refuse the test.
 * **Matchmaker flags**, scenarios 1 and 2: `--poll-delay-ms 1 --poll-interval-ms 50 --max-edgegap-in-flight 256`.
   The default first poll after 200 ms would be nearly all of the time-to-ready; the simulator runs with
   `--sockets 10000 --deploy-delay-ms 0` and a warm-up request makes the first deployment, so sessions are ready on

@@ -24,9 +24,9 @@ PROTOCOL_ID=80085
 PRIVATE_KEY='1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1'
 
 # Front limits that count the TCP peer: every benchmark client comes from 127.0.0.1, so the per-IP
-# limits (16 at once, 10/s, burst 20 by default) would refuse a load test from one machine.
+# limits (16 at once, 10/s, burst 20, 120 sessions per 75 s by default) would refuse a load test from one machine.
 FRONT_BENCH_FLAGS=(--per-ip-concurrent 1000000 --per-ip-rate 1000000 --per-ip-burst 1000000
-    --global-concurrent 1000000 --max-connections 1000000)
+    --per-ip-sessions 0 --global-concurrent 1000000 --max-connections 1000000)
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -97,6 +97,12 @@ typedef struct mm_front_config {
     uint32_t per_ip_rate;              /* new requests per second per IP (token bucket); default 10 */
     uint32_t per_ip_burst;             /* bucket size; default 20 */
     uint32_t global_concurrent;        /* requests at once in this process; default 20000 */
+    uint32_t per_ip_sessions;          /* Edgegap sessions one client IP may hold unclaimed: sessions
+                                          accepted in the last session_window_s plus its requests not
+                                          accepted yet; 0: no limit; default 120 (1.6 new
+                                          players/s sustained) */
+    uint32_t session_window_s;         /* how long an unclaimed session lives (the reaper's horizon:
+                                          60 s session limit + margin); default 75 */
     uint32_t ping_interval_ms;         /* WS keep-alive ping; default 20000; a peer silent for two
                                           intervals is closed (half-open detection) */
     uint32_t max_connections;          /* open client connections; default 50000 */

@@ -93,6 +93,7 @@ cf_httpd_start(cf_stack *s, int i)
     /* clang-format off */
     char *argv[] = {exe, "--bind", bind, "--matchmaker-timeout-ms", timeout,
                     "--per-ip-rate", "100000", "--per-ip-burst", "100000", "--per-ip-concurrent", "100000",
+                    "--per-ip-sessions", "0",
                     "--log-level", "info", NULL};
     /* clang-format on */
     w->pid = mm_test_spawn(argv, w->log);

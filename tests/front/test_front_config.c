@@ -35,6 +35,8 @@ test_defaults(void)
     MM_CHECK_INT(c.per_ip_rate, ==, 10);
     MM_CHECK_INT(c.per_ip_burst, ==, 20);
     MM_CHECK_INT(c.global_concurrent, ==, 20000);
+    MM_CHECK_INT(c.per_ip_sessions, ==, 120);
+    MM_CHECK_INT(c.session_window_s, ==, 75);
     MM_CHECK_INT(c.ping_interval_ms, ==, 20000);
     MM_CHECK_INT(c.max_connections, ==, 50000);
     MM_CHECK_INT(c.relay_ring_capacity, ==, 4095);
@@ -103,6 +105,9 @@ test_flags(void)
         {"--per-ip-rate", "5", offsetof(mm_front_config, per_ip_rate), 5},
         {"--per-ip-burst", "7", offsetof(mm_front_config, per_ip_burst), 7},
         {"--global-concurrent", "100", offsetof(mm_front_config, global_concurrent), 100},
+        {"--per-ip-sessions", "500", offsetof(mm_front_config, per_ip_sessions), 500},
+        {"--per-ip-sessions", "0", offsetof(mm_front_config, per_ip_sessions), 0},
+        {"--session-window", "90", offsetof(mm_front_config, session_window_s), 90},
         {"--ping-interval-ms", "5000", offsetof(mm_front_config, ping_interval_ms), 5000},
         {"--max-connections", "10", offsetof(mm_front_config, max_connections), 10},
     };
@@ -148,6 +153,10 @@ test_bad_values(void)
         {"--per-ip-rate", "0", "--per-ip-rate"},
         {"--per-ip-rate", "-1", "--per-ip-rate"},
         {"--ping-interval-ms", "", "--ping-interval-ms"},
+        {"--per-ip-sessions", "65536", "--per-ip-sessions"},
+        {"--per-ip-sessions", "ten", "--per-ip-sessions"},
+        {"--session-window", "0", "--session-window"},
+        {"--session-window", "3601", "--session-window"},
         {"--max-connections", "99999999999", "--max-connections"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -192,7 +201,8 @@ test_usage(void)
     const char *names[] = {"--bind HOST:PORT", "--cors ORIGIN", "--fake-ip IP", "--trusted-proxy CIDR", "--no-client-ip-override",
                            "--http-threads N", "--max-message-bytes N", "--first-message-timeout-ms MS",
                            "--request-timeout-ms MS", "--per-ip-concurrent N", "--per-ip-rate N", "--per-ip-burst N",
-                           "--global-concurrent N", "--ping-interval-ms MS", "--max-connections N"};
+                           "--global-concurrent N", "--ping-interval-ms MS", "--max-connections N",
+                           "--per-ip-sessions N", "--session-window S"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         MM_CHECK(strstr(u, names[i]) != NULL);
     MM_CHECK(strstr(u, "default 0.0.0.0:3000") != NULL);

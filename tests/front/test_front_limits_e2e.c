@@ -3,11 +3,15 @@
  * default, so X-Forwarded-For stands for distinct client addresses. A flood from one address
  * gets Error(429) (WebSocket) or HTTP 429 (POST) while other addresses are served; the per-IP
  * concurrency and the global cap refuse the request beyond them and admit again once one ends;
- * max connections answers a canned 503 at accept.
+ * max connections answers a canned 503 at accept. An address that has started --per-ip-sessions
+ * sessions (SessionRequestAccepted, or a wannaplay's answer, or a request its client left before
+ * either) within --session-window is refused on every route while other addresses are served,
+ * until the window has passed.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "front_harness.h"
 #include "mm_test.h"
@@ -17,6 +21,8 @@
 
 static const char *const rate_429 = "{\"Error\":[429,\"too many requests from your address; slow down\"]}";
 static const char *const busy_ip_429 = "{\"Error\":[429,\"too many requests in progress from your address\"]}";
+static const char *const sessions_msg = "too many game sessions started from your address; try again later";
+static const char *const sessions_429 = "{\"Error\":[429,\"too many game sessions started from your address; try again later\"]}";
 static const char *const cap_429 = "{\"Error\":[429,\"the matchmaker is at capacity; try again\"]}";
 
 static int
@@ -151,6 +157,85 @@ test_concurrency(void)
 }
 
 static void
+pause_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void
+test_sessions(void)
+{
+    mm_front_config cfg;
+    fh_config(&cfg);
+    MM_REQUIRE(mm_front_config_flag(&cfg, "per-ip-rate", "100000", NULL, NULL, 0) == 1);
+    MM_REQUIRE(mm_front_config_flag(&cfg, "per-ip-burst", "100000", NULL, NULL, 0) == 1);
+    MM_REQUIRE(mm_front_config_flag(&cfg, "per-ip-sessions", "3", NULL, NULL, 0) == 1);
+    MM_REQUIRE(mm_front_config_flag(&cfg, "session-window", "2", NULL, NULL, 0) == 1);
+    fh h;
+    fh_start(&h, &cfg);
+    char texts[8][512];
+    int code;
+    const char *ip = "203.0.113.60", *hdr = "X-Forwarded-For: 203.0.113.60\r\n";
+    /* two sessions on the WebSocket, one by wannaplay (its answer is the session) */
+    MM_CHECK_INT(session_from(&h, ip, "happy", texts, &code), ==, 5);
+    MM_CHECK_STR(texts[1], "{\"SessionRequestAccepted\":\"" TB_SESSION "\"}");
+    MM_CHECK_INT(session_from(&h, ip, "happy", texts, &code), ==, 5);
+    mm_http_resp r;
+    MM_REQUIRE(mm_http_post(h.port, "/matchmaker/wannaplay", hdr, NULL, &r, T) == 0);
+    MM_CHECK_INT(r.status, ==, 200);
+    mm_http_resp_free(&r);
+    /* the fourth is refused on every route, with the reason */
+    MM_CHECK_INT(session_from(&h, ip, "happy", texts, &code), ==, 1);
+    MM_CHECK_STR(texts[0], sessions_429);
+    MM_CHECK_INT(code, ==, 1000);
+    MM_REQUIRE(mm_http_post(h.port, "/matchmaker/request/happy/1", hdr, NULL, &r, T) == 0);
+    MM_CHECK_INT(r.status, ==, 429);
+    MM_CHECK_STR(r.body, sessions_msg);
+    mm_http_resp_free(&r);
+    MM_REQUIRE(mm_http_post(h.port, "/matchmaker/wannaplay", hdr, NULL, &r, T) == 0);
+    MM_CHECK_INT(r.status, ==, 429);
+    MM_CHECK_STR(r.body, sessions_msg);
+    mm_http_resp_free(&r);
+    /* requests that made no session do not count: "error" answers without SessionRequestAccepted */
+    MM_CHECK_INT(session_from(&h, "203.0.113.61", "error", texts, &code), ==, 2);
+    MM_CHECK_INT(session_from(&h, "203.0.113.61", "error", texts, &code), ==, 2);
+    MM_CHECK_INT(session_from(&h, "203.0.113.61", "error", texts, &code), ==, 2);
+    MM_CHECK_INT(session_from(&h, "203.0.113.61", "happy", texts, &code), ==, 5);
+    /* another address is served */
+    MM_CHECK_INT(session_from(&h, "203.0.113.62", "happy", texts, &code), ==, 5);
+    /* clients that leave before SessionRequestAccepted count too: the backend may still create
+     * their sessions (here it holds them) */
+    mm_ws_client *held[3];
+    for (int i = 0; i < 3; i++)
+        held[i] = held_from(&h, "203.0.113.63");
+    for (int i = 0; i < 3; i++) {
+        mm_ws_close(held[i]);
+        free(held[i]);
+    }
+    long long live = -1;
+    for (int i = 0; i < 400 && live != 0; i++) {
+        live = fh_metric(h.port, "mm_front_requests_in_progress{loop=\"0\"}");
+        if (live != 0)
+            pause_ms(10);
+    }
+    MM_CHECK_INT(live, ==, 0);
+    MM_CHECK_INT(session_from(&h, "203.0.113.63", "happy", texts, &code), ==, 1);
+    MM_CHECK_STR(texts[0], sessions_429);
+    MM_CHECK_INT(fh_metric(h.port, "mm_front_refusals_total{reason=\"sessions\"}"), ==, 4);
+    /* once the window has passed the address is served again (2 s; wait up to 20 s) */
+    int n = 0;
+    for (int i = 0; i < 400; i++) {
+        n = session_from(&h, ip, "happy", texts, &code);
+        if (n != 1 || strcmp(texts[0], sessions_429) != 0)
+            break;
+        pause_ms(50);
+    }
+    MM_CHECK_INT(n, ==, 5);
+    fh_stop(&h, 1000);
+}
+
+static void
 test_max_connections(void)
 {
     mm_front_config cfg;
@@ -183,6 +268,7 @@ main(void)
 {
     test_rate();
     test_concurrency();
+    test_sessions();
     test_max_connections();
     return MM_TEST_DONE();
 }

@@ -44,6 +44,8 @@ static const struct {
     {"per-ip-rate", offsetof(mm_front_config, per_ip_rate)},
     {"per-ip-burst", offsetof(mm_front_config, per_ip_burst)},
     {"global-concurrent", offsetof(mm_front_config, global_concurrent)},
+    {"per-ip-sessions", offsetof(mm_front_config, per_ip_sessions)},
+    {"session-window", offsetof(mm_front_config, session_window_s)},
     {"ping-interval-ms", offsetof(mm_front_config, ping_interval_ms)},
     {"max-connections", offsetof(mm_front_config, max_connections)},
 };
@@ -98,7 +100,7 @@ check_config(const mm_front_config *c)
               "the CORS origin holds a byte that is not printable ASCII");
     check(c->cors_origin[0] != ' ' && c->cors_origin[n - 1] != ' ', "the CORS origin is not trimmed");
     for (size_t i = 0; i < N_KNOWN; i++)
-        if (known[i].offset != SIZE_MAX)
+        if (known[i].offset != SIZE_MAX && known[i].offset != offsetof(mm_front_config, per_ip_sessions)) /* 0: none */
             check(field(c, known[i].offset) >= 1, "a numeric limit is zero");
 }
 

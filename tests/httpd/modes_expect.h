@@ -348,7 +348,8 @@
     "mm_front_refusals_total{reason=\"frame_flood\"} 0\n" \
     "mm_front_refusals_total{reason=\"slow_reader\"} 0\n" \
     "mm_front_refusals_total{reason=\"half_open\"} 0\n" \
-    "mm_front_refusals_total{reason=\"stopping\"} 0\n"
+    "mm_front_refusals_total{reason=\"stopping\"} 0\n" \
+    "mm_front_refusals_total{reason=\"sessions\"} 0\n"
 
 #define EXPECT_DRAIN \
     EX_SEND_GAME \

@@ -39,6 +39,8 @@ mm_front_config_init(mm_front_config *c)
     c->per_ip_rate = 10;
     c->per_ip_burst = 20;
     c->global_concurrent = 20000;
+    c->per_ip_sessions = 120;
+    c->session_window_s = 75;
     c->ping_interval_ms = 20000;
     c->max_connections = 50000;
     c->relay_ring_capacity = 4095;
@@ -142,6 +144,10 @@ static const struct flag {
      "requests at once per client IP (default 16)"},
     {"per-ip-rate", F_U32, offsetof(mm_front_config, per_ip_rate), 1, 1000000, "N", "new requests per second per client IP (default 10)"},
     {"per-ip-burst", F_U32, offsetof(mm_front_config, per_ip_burst), 1, 1000000, "N", "burst of new requests per client IP (default 20)"},
+    {"per-ip-sessions", F_U32, offsetof(mm_front_config, per_ip_sessions), 0, 65535, "N",
+     "Edgegap sessions a client IP may hold: started in the last --session-window or pending (0: no limit; default 120)"},
+    {"session-window", F_U32, offsetof(mm_front_config, session_window_s), 1, 3600, "S",
+     "seconds a started session counts against its IP: the reaper's horizon (default 75)"},
     {"global-concurrent", F_U32, offsetof(mm_front_config, global_concurrent), 1, 10000000, "N",
      "requests at once in this process (default 20000)"},
     {"ping-interval-ms", F_U32, offsetof(mm_front_config, ping_interval_ms), 50, 3600000, "MS",

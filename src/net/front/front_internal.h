@@ -80,6 +80,7 @@ typedef enum {
     MM__REF_SLOW_READER,    /* output piled up */
     MM__REF_HALF_OPEN,      /* silent peer (no pong) */
     MM__REF_STOPPING,       /* the front is stopping */
+    MM__REF_SESSIONS,       /* per-IP sessions in the window (--per-ip-sessions) */
     MM__REF_COUNT
 } mm__refusal;
 
@@ -196,10 +197,11 @@ struct mm__front_req {
     uint8_t key[16];      /* what the limits count against */
     uint64_t started_ns;
     bool saw_error; /* an Error text went out */
+    bool session;   /* a session was counted for it (SessionRequestAccepted or SessionReady) */
     mm__front_req *prev, *next;
 };
 
-typedef enum { MM__ADMIT_OK = 0, MM__ADMIT_RATE, MM__ADMIT_IP_CONCURRENT, MM__ADMIT_GLOBAL } mm__admit;
+typedef enum { MM__ADMIT_OK = 0, MM__ADMIT_RATE, MM__ADMIT_IP_CONCURRENT, MM__ADMIT_GLOBAL, MM__ADMIT_SESSIONS } mm__admit;
 
 /* Counts the request against the limits and registers it; on refusal nothing is registered. */
 mm__admit mm__front_req_begin(mm__front_loop *loop, mm__front_req *r, const mm__front_req_ops *ops, mm_front_route route,
@@ -226,7 +228,13 @@ mm__refusal mm__front_admit_refusal(mm__admit a);
 
 mm_err mm__front_limits_create(const mm_front_config *cfg, mm__front_limits **out);
 mm__admit mm__front_limits_acquire(mm__front_limits *l, const uint8_t key[16], uint64_t now_ns);
-void mm__front_limits_release(mm__front_limits *l, const uint8_t key[16]);
+/* The matchmaker accepted a session for a request of key (once per request, while it is in
+ * progress): it moves from the pending requests to the window's sessions. */
+void mm__front_limits_session(mm__front_limits *l, const uint8_t key[16], uint64_t now_ns);
+/* Ends a request; had_session: mm__front_limits_session was called for it. */
+void mm__front_limits_release(mm__front_limits *l, const uint8_t key[16], bool had_session);
+/* Sessions accepted in the window plus pending requests of key (what admission compares). */
+uint32_t mm__front_limits_sessions_held(mm__front_limits *l, const uint8_t key[16], uint64_t now_ns);
 uint64_t mm__front_limits_active(mm__front_limits *l);
 size_t mm__front_limits_tracked(mm__front_limits *l);
 void mm__front_limits_destroy(mm__front_limits *l);

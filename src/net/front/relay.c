@@ -200,6 +200,8 @@ mm__front_admit_message(mm__admit a)
         return "too many requests from your address; slow down";
     case MM__ADMIT_IP_CONCURRENT:
         return "too many requests in progress from your address";
+    case MM__ADMIT_SESSIONS:
+        return "too many game sessions started from your address; try again later";
     default:
         return "the matchmaker is at capacity; try again";
     }
@@ -208,7 +210,16 @@ mm__front_admit_message(mm__admit a)
 mm__refusal
 mm__front_admit_refusal(mm__admit a)
 {
-    return a == MM__ADMIT_RATE ? MM__REF_RATE : a == MM__ADMIT_IP_CONCURRENT ? MM__REF_IP_CONCURRENT : MM__REF_GLOBAL;
+    switch (a) {
+    case MM__ADMIT_RATE:
+        return MM__REF_RATE;
+    case MM__ADMIT_IP_CONCURRENT:
+        return MM__REF_IP_CONCURRENT;
+    case MM__ADMIT_SESSIONS:
+        return MM__REF_SESSIONS;
+    default:
+        return MM__REF_GLOBAL;
+    }
 }
 
 mm__admit
@@ -221,7 +232,7 @@ mm__front_req_begin(mm__front_loop *loop, mm__front_req *r, const mm__front_req_
     uint64_t id = atomic_fetch_add(&front->next_req_id, 1) + 1;
     if (a == MM__ADMIT_OK && mm_idmap_put(&loop->reqs, id, r) != MM_OK) {
         mm_error("front: out of memory registering a request");
-        mm__front_limits_release(front->limits, key);
+        mm__front_limits_release(front->limits, key, false);
         a = MM__ADMIT_GLOBAL;
     }
     if (a != MM__ADMIT_OK) {
@@ -267,6 +278,22 @@ mm__front_req_submit(mm__front_req *r, const mm_session_request *sr)
     return err;
 }
 
+/* The texts by which the matchmaker says it created an Edgegap session: SessionRequestAccepted
+ * on the streaming routes, the one SessionReady (with its connect token) on wannaplay, whose
+ * backend may skip the former. Sink texts come from our own encoder, so the prefix is exact. */
+static bool
+is_session(const char *text)
+{
+    return strncmp(text, "{\"SessionRequestAccepted\":", 26) == 0 || strncmp(text, "{\"SessionReady\":", 16) == 0;
+}
+
+static void
+count_session(mm__front_req *r)
+{
+    r->session = true;
+    mm__front_limits_session(r->loop->front->limits, r->key, mm_now_ns());
+}
+
 void
 mm__front_req_finish(mm__front_req *r, mm__outcome outcome)
 {
@@ -277,7 +304,13 @@ mm__front_req_finish(mm__front_req *r, mm__outcome outcome)
     mm__front_count_request(front, r->route, outcome);
     if (outcome == MM__OUT_OK || outcome == MM__OUT_ERROR)
         mm__front_observe_latency(front, mm_now_ns() - r->started_ns);
-    mm__front_limits_release(front->limits, r->key);
+    /* The backend keeps working on a request the front gives up on (client gone, timeout,
+     * stop, a broken frame after the hand-off) and may still create its session: count one,
+     * or leaving before SessionRequestAccepted would start sessions that are never counted.
+     * Only the backend's own end (OK, ERROR) or a refused hand-off (BUSY) proves there is none. */
+    if (!r->session && outcome != MM__OUT_OK && outcome != MM__OUT_ERROR && outcome != MM__OUT_BUSY)
+        count_session(r);
+    mm__front_limits_release(front->limits, r->key, r->session);
     mm_idmap_remove(&loop->reqs, r->id);
     if (r->prev != NULL)
         r->prev->next = r->next;
@@ -318,6 +351,8 @@ deliver(mm__front_req *r)
         }
         if (strncmp(it->text, "{\"Error\":", 9) == 0)
             r->saw_error = true;
+        else if (!r->session && is_session(it->text))
+            count_session(r);
         r->ops->deliver(r, it->text, it->len);
     }
     free_items(items);
