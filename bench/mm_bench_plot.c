@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mm/url.h"
 #include "mm_bench.h"
 
 extern char **environ;
@@ -59,8 +60,9 @@ write_data(FILE *f, const mm_bench_stats *st)
 static int
 write_script(FILE *f, const char *png, const char *data, const mm_bench_config *cfg, const mm_bench_stats *st)
 {
-    char title[700];
-    snprintf(title, sizeof(title), "mm_bench %s, %s", cfg->url, cfg->mode == MM_BENCH_OPEN_LOOP ? "open loop" : "closed loop");
+    char title[700], url[sizeof(cfg->url)];
+    snprintf(title, sizeof(title), "mm_bench %s, %s", mm_url_redact(cfg->url, url, sizeof(url)),
+             cfg->mode == MM_BENCH_OPEN_LOOP ? "open loop" : "closed loop");
     for (char *p = title; *p != '\0'; p++)
         if (*p == '\'' || *p == '\\' || (unsigned char)*p < 0x20)
             *p = ' ';

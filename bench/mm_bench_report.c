@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "mm/url.h"
 #include "mm_bench.h"
 
 #define NS_PER_S 1e9
@@ -128,8 +129,8 @@ table_phases(FILE *out, const mm_bench_stats *st)
 void
 mm_bench_report_table(FILE *out, const mm_bench_config *cfg, const mm_bench_stats *st)
 {
-    char name[32];
-    fprintf(out, "mm_bench   %s  game %s  version %s%s\n", cfg->url, cfg->game, cfg->version,
+    char name[32], url[sizeof(cfg->url)];
+    fprintf(out, "mm_bench   %s  game %s  version %s%s\n", mm_url_redact(cfg->url, url, sizeof(url)), cfg->game, cfg->version,
             st->interrupted ? "  (INTERRUPTED)" : "");
     if (cfg->mode == MM_BENCH_OPEN_LOOP)
         fprintf(out, "load       open loop, %g/s for %.1f s (ramp %.1f s), timeout %.1f s\n", cfg->rate, seconds(cfg->duration_ns),
@@ -188,14 +189,15 @@ json_latency(const mm_bench_hist *h)
 static json_t *
 json_config(const mm_bench_config *cfg)
 {
-    char range[40] = "";
+    char range[40] = "", url[sizeof(cfg->url)];
+    mm_url_redact(cfg->url, url, sizeof(url));
     if (cfg->have_ip_range) {
         char first[16], last[16];
         mm_bench_config_client_ip(cfg, 0, first);
         mm_bench_config_client_ip(cfg, cfg->ip_count - 1, last);
         snprintf(range, sizeof(range), "%s-%s", first, last);
     }
-    json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:b}", "url", cfg->url, "mode",
+    json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:b}", "url", url, "mode",
                           cfg->mode == MM_BENCH_OPEN_LOOP ? "open" : "closed", "game", cfg->game, "version", cfg->version,
                           "duration_s", seconds(cfg->duration_ns), "timeout_s", seconds(cfg->timeout_ns), "close_grace_s",
                           seconds(cfg->close_grace_ns), "verify_tokens", cfg->verify);

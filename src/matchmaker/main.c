@@ -31,6 +31,7 @@
 #include "mm/provisioner.h"
 #include "mm/reaper.h"
 #include "mm/request.h"
+#include "mm/url.h"
 
 typedef struct app_check {
     bool done;
@@ -62,7 +63,7 @@ signalled(const sigset_t *set)
 static int
 check_app(const mm_matchmaker_flags *f, const char *api_key, const sigset_t *sigs)
 {
-    char why[200];
+    char why[200], shown[1100]; /* a base URL has at most 1024 bytes */
     mm_edgegap *eg = NULL;
     mm_edgegap_config ec = {.base_url = f->edgegap_url, .api_key = api_key, .request_timeout_ms = (uint32_t)f->edgegap_timeout_ms};
     if (mm_edgegap_create(&ec, &eg, why, sizeof(why)) != MM_OK) {
@@ -92,7 +93,8 @@ check_app(const mm_matchmaker_flags *f, const char *api_key, const sigset_t *sig
         if (app.status > 0)
             mm_error("checking Edgegap app '%s' failed: HTTP %ld: %s", f->app_name, app.status, app.message);
         else
-            mm_error("checking Edgegap app '%s' failed: no answer from %s: %s", f->app_name, f->edgegap_url, app.message);
+            mm_error("checking Edgegap app '%s' failed: no answer from %s: %s", f->app_name,
+                     mm_url_redact(f->edgegap_url, shown, sizeof(shown)), app.message);
         rc = 1;
     } else if (version.outcome != MM_EDGEGAP_OK) {
         if (version.status > 0)
@@ -296,7 +298,9 @@ main(int argc, char **argv)
     rc = start_services(&s, &f, api_key);
     if (rc != 0)
         goto cleanup;
-    mm_info("matchmaker ready: app %s version %s, Edgegap %s", f.app_name, f.app_version, f.edgegap_url);
+    char shown[1100]; /* a base URL has at most 1024 bytes */
+    mm_info("matchmaker ready: app %s version %s, Edgegap %s", f.app_name, f.app_version,
+            mm_url_redact(f.edgegap_url, shown, sizeof(shown)));
     int sig = 0;
     sigwait(&sigs, &sig);
     mm_info("signal %d: stopping", sig);

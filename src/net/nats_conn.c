@@ -23,6 +23,7 @@
 
 #include "mm/log.h"
 #include "mm/nats_env.h"
+#include "mm/url.h"
 #include "nats_error.h"
 
 #define CLOSE_WAIT_MS 5000
@@ -39,28 +40,13 @@ struct mm_nats {
     char name[64];
 };
 
-/* A URL for a log line: credentials a user wrote into NATS_HOST ("nats://u:p@h") are masked. */
-static void
-url_for_log(const char *url, char *buf, size_t len)
-{
-    const char *at = strrchr(url, '@');
-    const char *scheme_end = strstr(url, "://");
-    if (at == NULL) {
-        snprintf(buf, len, "%s", url);
-    } else if (scheme_end != NULL && scheme_end < at) {
-        snprintf(buf, len, "%.*s***%s", (int)(scheme_end + 3 - url), url, at);
-    } else {
-        snprintf(buf, len, "***%s", at);
-    }
-}
-
 static void
 connected_url(natsConnection *nc, char *buf, size_t len)
 {
     char raw[256];
     if (natsConnection_GetConnectedUrl(nc, raw, sizeof(raw)) != NATS_OK || raw[0] == '\0')
         snprintf(raw, sizeof(raw), "(unknown)");
-    url_for_log(raw, buf, len);
+    mm_url_redact(raw, buf, len);
 }
 
 static bool
@@ -232,7 +218,7 @@ mm_nats_connect(const mm_nats_env *env, const mm_nats_connect_opts *opts, mm_nat
         goto cleanup;
     }
     char first[256];
-    url_for_log(env->servers[0], first, sizeof(first));
+    mm_url_redact(env->servers[0], first, sizeof(first)); /* "nats://u:p@h": the password stays out of the log */
     mm_info("nats: %s connecting to %s%s%s, %s%s%s", nats->name, first, env->server_count > 1 ? " (and others)" : "",
             env->user != NULL ? " with a user and password" : "", env->insecure ? "TLS off (NATS_INSECURE)" : "TLS on",
             !env->insecure && env->ca_path != NULL ? ", CA " : "", !env->insecure && env->ca_path != NULL ? env->ca_path : "");

@@ -18,6 +18,7 @@
 #include "mm/log.h"
 #include "mm/nats_env.h"
 #include "mm/parse.h"
+#include "mm/url.h"
 
 #define DEFAULT_PORT 4222
 #define MAX_SERVERS 16
@@ -67,6 +68,11 @@ server_url(const char *entry, size_t len, char **url, char *why, size_t why_len)
         return mm_fail(MM_ERR_INVALID, why, why_len, "an empty server entry");
     if (len >= sizeof(host))
         return mm_fail(MM_ERR_INVALID, why, why_len, "a server entry longer than %zu bytes", sizeof(host) - 1);
+    /* what an error shows of the entry: "user:pass@host" keeps its password out of the log */
+    char raw[256], shown[sizeof(raw) + 8];
+    memcpy(raw, entry, len);
+    raw[len] = '\0';
+    mm_url_redact(raw, shown, sizeof(shown));
     if (memmem(entry, len, "://", 3) != NULL) {
         *url = strndup(entry, len);
         return *url != NULL ? MM_OK : MM_ERR_NOMEM;
@@ -78,13 +84,13 @@ server_url(const char *entry, size_t len, char **url, char *why, size_t why_len)
     if (entry[0] == '[') {
         const char *close = memchr(entry, ']', len);
         if (close == NULL)
-            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.*s' has no closing ']'", (int)len, entry);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%s' has no closing ']'", shown);
         host_start = entry + 1;
         host_len = (size_t)(close - host_start);
         size_t rest = len - (size_t)(close + 1 - entry);
         if (rest > 0) {
             if (close[1] != ':')
-                return mm_fail(MM_ERR_INVALID, why, why_len, "'%.*s' is not [IPV6]:PORT", (int)len, entry);
+                return mm_fail(MM_ERR_INVALID, why, why_len, "'%s' is not [IPV6]:PORT", shown);
             port_start = close + 2;
         }
         v6 = 1;
@@ -104,18 +110,18 @@ server_url(const char *entry, size_t len, char **url, char *why, size_t why_len)
         }
     }
     if (!host_is_plain(host_start, host_len))
-        return mm_fail(MM_ERR_INVALID, why, why_len, "'%.*s' has no valid host", (int)len, entry);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "'%s' has no valid host", shown);
     memcpy(host, host_start, host_len);
     host[host_len] = '\0';
     if (port_start != NULL) {
         size_t plen = (size_t)(entry + len - port_start);
         if (plen == 0 || plen >= sizeof(port_text))
-            return mm_fail(MM_ERR_INVALID, why, why_len, "'%.*s' has no valid port", (int)len, entry);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "'%s' has no valid port", shown);
         memcpy(port_text, port_start, plen);
         port_text[plen] = '\0';
         char reason[128];
         if (mm_parse_u64(port_text, 1, 65535, &port, reason, sizeof(reason)) != MM_OK)
-            return mm_fail(MM_ERR_INVALID, why, why_len, "port of '%.*s': %s", (int)len, entry, reason);
+            return mm_fail(MM_ERR_INVALID, why, why_len, "port of '%s': %s", shown, reason);
     }
     if (asprintf(url, v6 ? "nats://[%s]:%u" : "nats://%s:%u", host, (unsigned)port) < 0) {
         *url = NULL;

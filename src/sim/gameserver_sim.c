@@ -23,6 +23,7 @@
 #include "gameserver_sim.h"
 #include "mm/crash.h"
 #include "mm/nats_env.h"
+#include "mm/url.h"
 
 #define NSUBS 3
 
@@ -91,8 +92,10 @@ subscribe_all(gs *g, mm_actor *actor, gs_route routes[NSUBS], natsSubscription *
     }
     if (natsConnection_FlushTimeout(g->nc, 5000) != NATS_OK)
         mm_warn("subscriptions not confirmed by the server yet: %s", nats_GetLastError(NULL));
-    mm_info("ready: polling %s/__sim/deployments every %lld ms; requests on %s and %s%s", g->cfg->edgegap_url,
-            (long long)g->cfg->poll_ms, subjects[0], subjects[1], g->cfg->auto_mode ? "; auto mode on" : "");
+    char shown[sizeof(g->cfg->edgegap_url)];
+    mm_info("ready: polling %s/__sim/deployments every %lld ms; requests on %s and %s%s",
+            mm_url_redact(g->cfg->edgegap_url, shown, sizeof(shown)), (long long)g->cfg->poll_ms, subjects[0], subjects[1],
+            g->cfg->auto_mode ? "; auto mode on" : "");
     return 0;
 }
 

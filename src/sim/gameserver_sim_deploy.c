@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "gameserver_sim.h"
+#include "mm/url.h"
 
 #define MAX_BODY (8u * 1024 * 1024)
 #define CERT_RETRY_MS 1000
@@ -192,16 +193,16 @@ void
 mm__gs_poll_timer_cb(mm_timer *timer)
 {
     gs *g = (gs *)((char *)timer - offsetof(gs, poll_timer));
-    char why[256] = "";
+    char why[256] = "", shown[sizeof(g->cfg->edgegap_url)];
     json_t *root = fetch(g, why, sizeof(why));
     if (root == NULL) {
         if (!g->poll_failing)
-            mm_warn("poll %s/__sim/deployments failed: %s; retrying every %lld ms", g->cfg->edgegap_url, why,
-                    (long long)g->cfg->poll_ms);
+            mm_warn("poll %s/__sim/deployments failed: %s; retrying every %lld ms",
+                    mm_url_redact(g->cfg->edgegap_url, shown, sizeof(shown)), why, (long long)g->cfg->poll_ms);
         g->poll_failing = true;
     } else {
         if (g->poll_failing)
-            mm_info("poll %s/__sim/deployments works again", g->cfg->edgegap_url);
+            mm_info("poll %s/__sim/deployments works again", mm_url_redact(g->cfg->edgegap_url, shown, sizeof(shown)));
         g->poll_failing = false;
         reconcile(g, json_object_get(root, "deployments"));
         json_decref(root);

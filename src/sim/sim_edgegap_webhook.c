@@ -19,8 +19,12 @@
 #include "mm/log.h"
 #include "mm/sim_alloc.h"
 #include "mm/sim_edgegap_webhook.h"
+#include "mm/url.h"
 
 #define MAX_IN_FLIGHT 64
+
+/* A webhook URL for a log line, credentials masked (a compound literal: valid in the statement). */
+#define SHOWN(url) mm_url_redact((url), (char[512]){0}, 512)
 
 /* Concurrency Kit hands ring slots over with fences ThreadSanitizer cannot see: tell it. */
 #if defined(__SANITIZE_THREAD__) || defined(MM_SANITIZE_THREAD)
@@ -76,7 +80,7 @@ job_start(mm_sim_webhook *wh, job *j)
 {
     j->easy = curl_easy_init();
     if (j->easy == NULL) {
-        mm_warn("webhook to %s failed: curl_easy_init", j->url);
+        mm_warn("webhook to %s failed: curl_easy_init", SHOWN(j->url));
         atomic_fetch_add(&wh->failed, 1);
         atomic_fetch_sub(&wh->pending, 1);
         job_free(j);
@@ -92,7 +96,7 @@ job_start(mm_sim_webhook *wh, job *j)
     curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
     if (curl_multi_add_handle(wh->multi, j->easy) != CURLM_OK) {
-        mm_warn("webhook to %s failed: curl_multi_add_handle", j->url);
+        mm_warn("webhook to %s failed: curl_multi_add_handle", SHOWN(j->url));
         curl_easy_cleanup(j->easy);
         atomic_fetch_add(&wh->failed, 1);
         atomic_fetch_sub(&wh->pending, 1);
@@ -123,10 +127,10 @@ job_finish(mm_sim_webhook *wh, CURL *easy, CURLcode result)
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&j);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     if (result != CURLE_OK) {
-        mm_warn("webhook to %s failed: %s", j->url, curl_easy_strerror(result));
+        mm_warn("webhook to %s failed: %s", SHOWN(j->url), curl_easy_strerror(result));
         atomic_fetch_add(&wh->failed, 1);
     } else if (status < 200 || status >= 300) {
-        mm_warn("webhook to %s failed: the receiver answered %ld", j->url, status);
+        mm_warn("webhook to %s failed: the receiver answered %ld", SHOWN(j->url), status);
         atomic_fetch_add(&wh->failed, 1);
     } else {
         atomic_fetch_add(&wh->sent, 1);
@@ -213,7 +217,7 @@ mm_sim_webhook_post(mm_sim_webhook *wh, const char *url, const char *body)
     if (!ck_ring_enqueue_spsc(&wh->ring, wh->slots, j)) {
         atomic_fetch_sub(&wh->pending, 1);
         atomic_fetch_add(&wh->failed, 1);
-        mm_warn("webhook to %s failed: delivery queue full (%u waiting)", url, ck_ring_size(&wh->ring));
+        mm_warn("webhook to %s failed: delivery queue full (%u waiting)", SHOWN(url), ck_ring_size(&wh->ring));
         job_free(j);
         return MM_ERR_FULL;
     }

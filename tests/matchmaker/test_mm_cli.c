@@ -3,7 +3,8 @@
  * key (exit 2, the key's text never printed), an unknown Edgegap app (exit 1, one clear line),
  * and --help (exit 0, lists our flags). The key from --lightyear-private-key-file or
  * LIGHTYEAR_PRIVATE_KEY (its source logged, its text never), both flag and file refused, a
- * missing or bad file refused; --kv-replicas / --kv-storage out of range refused.
+ * missing or bad file refused; --kv-replicas / --kv-storage out of range refused. Credentials
+ * in --edgegap-url and NATS_HOST are masked in what it logs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,19 @@ main(void)
     MM_CHECK(strstr(out, "--lightyear-protocol-id") != NULL);
     MM_CHECK_INT(run("--lightyear-protocol-id 18446744073709551616", out, sizeof(out)), ==, 2);
     MM_CHECK(strstr(out, "--lightyear-protocol-id") != NULL);
+
+    /* credentials in a URL never reach the log: an unreachable Edgegap is logged with its URL
+     * (after the NATS_HOST check, before the NATS connection), and so is a bad NATS_HOST entry */
+    MM_CHECK_INT(run("--edgegap-url 'http://euser:edgesecret@127.0.0.1:1/' --app-name a --app-version v1", out, sizeof(out)), ==,
+                 1);
+    MM_CHECK(strstr(out, "no answer from http://***@127.0.0.1:1/") != NULL);
+    MM_CHECK(strstr(out, "edgesecret") == NULL);
+    MM_CHECK(strstr(out, "euser") == NULL);
+    setenv("NATS_HOST", "nuser:natssecret@127.0.0.1:4222", 1);
+    MM_CHECK_INT(run("", out, sizeof(out)), ==, 2);
+    MM_CHECK(strstr(out, "'***@127.0.0.1:4222' has no valid host") != NULL);
+    MM_CHECK(strstr(out, "natssecret") == NULL);
+    setenv("NATS_HOST", "127.0.0.1:1", 1);
 
     MM_CHECK_INT(run("--kv-replicas 7", out, sizeof(out)), ==, 2);
     MM_CHECK(strstr(out, "--kv-replicas") != NULL);
