@@ -235,16 +235,17 @@ void mm__front_limits_destroy(mm__front_limits *l);
 
 /* Where a request comes from, worked out while its HTTP headers are at hand. */
 typedef struct mm__front_origin {
-    char net_ip[MM_IP_TEXT_LEN];   /* trusted X-Forwarded-For, else the TCP peer (canonical) */
+    char net_ip[MM_IP_TEXT_LEN];   /* what X-Forwarded-For yields from a trusted peer, else the peer (canonical) */
     uint8_t key[16];               /* the limits' key: net_ip, IPv6 cut to its /64 */
     bool has_query_ip;             /* a client_ip query parameter that counts */
     char query_ip[MM_IP_TEXT_LEN]; /* its canonical text */
     char error[128];               /* non-empty: an address in the request is malformed */
 } mm__front_origin;
 
-/* Pure core of the resolution (unit-tested): peer is the TCP peer's address; xff the raw
- * X-Forwarded-For value or NULL; query the raw (still percent-encoded) query string or NULL. */
-void mm__front_origin_resolve(const mm_front_config *cfg, const struct sockaddr *peer, const char *xff, size_t xff_len,
+/* Pure core of the resolution (unit-tested): peer is the TCP peer's address; xff the raw values
+ * of the request's n_xff X-Forwarded-For headers in order (NULL when 0); query the raw (still
+ * percent-encoded) query string or NULL. */
+void mm__front_origin_resolve(const mm_front_config *cfg, const struct sockaddr *peer, const h2o_iovec_t *xff, size_t n_xff,
                               const char *query, size_t query_len, mm__front_origin *out);
 void mm__front_origin_from_req(const mm_front_config *cfg, h2o_req_t *req, mm__front_origin *out);
 /* The client IP for the backend: the query override, else json_ip (an override from the request
