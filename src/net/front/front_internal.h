@@ -13,6 +13,7 @@
  *   stream.c     POST /matchmaker/request/{game}/{version} (chunked) and /matchmaker/wannaplay
  *   relay.c      requests (loop side) and the relay reply sink (any thread)
  *   client_ip.c  which IP a request is for, and which IP it is counted against
+ *   framing.c    refuses requests with ambiguous body framing (two Content-Length, CL + TE)
  *   limits.c     per-IP token buckets and concurrency, the global cap (shared by all loops)
  *   metrics.c    counters and the Prometheus text
  *
@@ -262,6 +263,14 @@ bool mm__front_addr_parse(const char *text, uint8_t out[16], bool *is_v4);
 mm_err mm__front_cidr_parse(const char *text, mm_front_cidr *out, char *why, size_t why_len);
 bool mm__front_cidr_contains(const mm_front_cidr *c, const uint8_t addr[16]);
 mm_err mm__front_bind_parse(const char *text, char *host, size_t host_len, uint16_t *port, char *why, size_t why_len);
+
+/* ---- framing.c ---- */
+
+/* False (and why) if the request head in raw[0..len) has two Content-Length headers, two
+ * Transfer-Encoding headers, or both; true otherwise (also when raw holds no complete head). */
+bool mm__front_framing_check(const char *raw, size_t len, char *why, size_t why_len);
+/* The same for an HTTP/1 request being handled, read from its connection's input buffer. */
+bool mm__front_framing_ok(h2o_req_t *req, char *why, size_t why_len);
 
 /* ---- routes.c, ws.c, stream.c ---- */
 
