@@ -124,7 +124,7 @@ int
 mm_http_post(uint16_t port, const char *path, const char *extra_headers, const char *body, mm_http_resp *out, int timeout_ms)
 {
     size_t blen = body ? strlen(body) : 0;
-    size_t cap = blen + 4096;
+    size_t cap = blen + (extra_headers ? strlen(extra_headers) : 0) + 4096;
     char *req = malloc(cap);
     int n = snprintf(req, cap, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: %zu\r\n%s\r\n%s", path,
                      blen, extra_headers ? extra_headers : "", body ? body : "");

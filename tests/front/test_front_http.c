@@ -159,10 +159,35 @@ test_client_ip(fh *h)
         MM_CHECK_STR(last_ip(h), cases[i].want);
         mm_http_resp_free(&r);
     }
-    MM_REQUIRE(mm_http_post(h->port, "/matchmaker/wannaplay", "X-Forwarded-For: 1.2.3.4:5678\r\n", NULL, &r, T) == 0);
-    MM_CHECK_INT(r.status, ==, 400);
-    MM_CHECK_STR(r.body, "X-Forwarded-For does not start with an IPv4 or IPv6 address");
+    /* the forms appending proxies write are accepted; the rightmost untrusted address counts */
+    const struct {
+        const char *xff, *want;
+    } forms[] = {
+        {"X-Forwarded-For: 1.2.3.4:5678\r\n", "1.2.3.4"},
+        {"X-Forwarded-For: [2001:db8::7]:443\r\n", "2001:db8::7"},
+        {"X-Forwarded-For: 198.51.100.66, 203.0.113.7\r\n", "203.0.113.7"}, /* a spoofed first entry */
+        {"X-Forwarded-For: 198.51.100.66\r\nX-Forwarded-For: 203.0.113.8, 10.0.0.1\r\n", "203.0.113.8"},
+        {"X-Forwarded-For: 203.0.113.9, unknown\r\n", "81.128.157.100"}, /* the walk ends at the peer */
+        {"X-Forwarded-For: garbage\r\n", "81.128.157.100"},
+    };
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        MM_REQUIRE(mm_http_post(h->port, "/matchmaker/wannaplay", forms[i].xff, NULL, &r, T) == 0);
+        MM_CHECK_INT(r.status, ==, 200);
+        MM_CHECK_STR(last_ip(h), forms[i].want);
+        mm_http_resp_free(&r);
+    }
+    /* a long chain (600 entries, ~7 KB, within h2o's header limits) through a real socket */
+    char *big = malloc(600 * 16 + 64);
+    MM_REQUIRE(big != NULL);
+    size_t len = (size_t)sprintf(big, "X-Forwarded-For: ");
+    for (int i = 0; i < 600; i++)
+        len += (size_t)sprintf(big + len, "%s%d.%d.%d.1", i ? "," : "", i == 300 ? 203 : 10, i / 250, i % 250);
+    sprintf(big + len, "\r\n");
+    MM_REQUIRE(mm_http_post(h->port, "/matchmaker/wannaplay", big, NULL, &r, T) == 0);
+    MM_CHECK_INT(r.status, ==, 200);
+    MM_CHECK_STR(last_ip(h), "203.1.50.1");
     mm_http_resp_free(&r);
+    free(big);
 }
 
 /* Untrusted peer, overrides off: only the TCP peer counts. */

@@ -3,7 +3,8 @@
  * close with a fitting code before the hand-off; a close after it) and the front keeps serving:
  * every case ends with a normal session. Binary, fragmented, oversized (also announced at 2^40
  * bytes), bad UTF-8, bad JSON, bad names, unmasked or reserved frames, a first-message timeout,
- * a ping flood, a half-open peer, slow request headers, garbage bytes.
+ * a ping flood, a half-open peer, slow request headers, garbage bytes, a handshake with two
+ * Sec-WebSocket-Key headers or a key that is not base64 of 16 bytes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,36 @@ test_garbage(fh *h)
     done(c); /* gone before the answers */
 }
 
+/* Sec-WebSocket-Key must come once and be base64 of exactly 16 bytes (RFC 6455 section 4.1). */
+static void
+test_handshake_keys(fh *h)
+{
+    static const char *const keys[] = {
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n", /* two */
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", /* two, equal */
+        "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!==\r\n", /* 24 characters, not base64 */
+        "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAAA\r\n", /* base64 of 18 bytes */
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==\r\n", /* stray bits: not canonical */
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=A\r\n", /* padding in the middle */
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j\r\n",     /* 12 bytes */
+        "",                                                  /* none */
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char req[512];
+        int n = snprintf(req, sizeof(req),
+                         "GET /matchmaker/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "%sSec-WebSocket-Version: 13\r\n\r\n",
+                         keys[i]);
+        mm_http_resp r;
+        MM_REQUIRE(mm_http_raw(h->port, req, (size_t)n, &r, T) == 0);
+        if (r.status != 400)
+            fprintf(stderr, "key case %zu: %d\n", i, r.status);
+        MM_CHECK_INT(r.status, ==, 400);
+        MM_CHECK_STR(r.body, "bad or missing Sec-WebSocket-Key");
+        mm_http_resp_free(&r);
+    }
+}
+
 /* A client that sends nothing (timeout), one that floods pings, a silent peer, slow headers. */
 static void
 test_timing(void)
@@ -325,6 +356,8 @@ main(void)
     test_fragmented_ok(&h);
     test_extra_messages(&h);
     test_garbage(&h);
+    still_serving(&h);
+    test_handshake_keys(&h);
     still_serving(&h);
     MM_CHECK_INT(fh_metric(h.port, "mm_front_refusals_total{reason=\"binary_message\"}"), ==, 1);
     MM_CHECK_INT(fh_metric(h.port, "mm_front_refusals_total{reason=\"bad_utf8\"}"), ==, 1);

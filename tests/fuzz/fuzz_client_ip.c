@@ -6,9 +6,12 @@
  *   1  mm__front_cidr_parse and mm__front_cidr_contains
  *   2  mm__front_query_param with a small output buffer
  * Each answer must equal that of a reference written here from the rules in SPEC.md section 2
- * and client_ip.c's header comment: strict parsing (an element with anything but an address
- * between its separators, a NUL included, is refused), the first X-Forwarded-For element only
- * from a trusted peer, the query before the JSON field, loopback to the fake IP. Whatever is
+ * and client_ip.c's header comment: strict parsing of the overrides (an element with anything
+ * but an address between its separators, a NUL included, is refused), X-Forwarded-For only
+ * from a trusted peer, its headers (the fuzzed bytes split at '\n') joined into one list and
+ * walked from the right past trusted proxies, stopping at an entry that is no address (the
+ * forms ip, ip:port, [v6], [v6]:port with spaces or tabs around), the query before the JSON
+ * field, loopback to the fake IP. Whatever is
  * accepted must be canonical text that inet_pton takes back unchanged. Raw header and query
  * bytes are passed in exactly sized heap blocks, so ASan sees any read past their length.
  */
@@ -138,6 +141,51 @@ typedef struct expectation {
     char query_ip[INET6_ADDRSTRLEN];
 } expectation;
 
+static bool
+ref_trusted(const mm_front_config *cfg, const uint8_t a[16])
+{
+    bool trusted = false;
+    for (size_t i = 0; i < cfg->n_proxies; i++)
+        trusted = trusted || ref_contains(cfg->proxies[i].addr, cfg->proxies[i].prefix, a);
+    return trusted;
+}
+
+static bool
+ref_port(const char *s, size_t n)
+{
+    if (n < 1 || n > 5 || strspn(s, "0123456789") < n)
+        return false;
+    return strtoul(s, NULL, 10) <= 65535;
+}
+
+/* One X-Forwarded-For entry: trimmed, then the whole, or [v6] with an optional :port, or
+ * v4:port (split at the last colon). */
+static bool
+ref_entry(const char *s, size_t n, uint8_t addr[16], char canon[INET6_ADDRSTRLEN])
+{
+    while (n > 0 && (s[0] == ' ' || s[0] == '\t'))
+        s++, n--;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n == 0 || memchr(s, '\0', n) != NULL)
+        return false;
+    char *text = malloc(n + 1);
+    memcpy(text, s, n);
+    text[n] = '\0';
+    bool v4 = false, ok = ref_ip(text, addr, canon, &v4);
+    char *close = strchr(text, ']'), *colon = strrchr(text, ':');
+    if (!ok && text[0] == '[' && close != NULL) {
+        *close = '\0';
+        ok = (close[1] == '\0' || (close[1] == ':' && ref_port(close + 2, strlen(close + 2)))) &&
+             ref_ip(text + 1, addr, canon, &v4) && !v4;
+    } else if (!ok && text[0] != '[' && colon != NULL) {
+        *colon = '\0';
+        ok = ref_port(colon + 1, strlen(colon + 1)) && ref_ip(text, addr, canon, &v4) && v4;
+    }
+    free(text);
+    return ok;
+}
+
 static void
 expect_origin(const mm_front_config *cfg, const uint8_t peer[16], const char *xff, size_t xff_len,
               const char *query, size_t query_len, expectation *e)
@@ -145,25 +193,35 @@ expect_origin(const mm_front_config *cfg, const uint8_t peer[16], const char *xf
     memset(e, 0, sizeof(*e));
     uint8_t addr[16];
     memcpy(addr, peer, 16);
-    bool trusted = false;
-    for (size_t i = 0; i < cfg->n_proxies; i++)
-        trusted = trusted || ref_contains(cfg->proxies[i].addr, cfg->proxies[i].prefix, peer);
-    if (xff != NULL && trusted) {
-        size_t end = 0, start = 0;
-        while (end < xff_len && xff[end] != ',')
-            end++;
-        while (start < end && (xff[start] == ' ' || xff[start] == '\t'))
-            start++;
-        while (end > start && (xff[end - 1] == ' ' || xff[end - 1] == '\t'))
-            end--;
-        if (!ref_ip_bytes(xff + start, end - start, addr, e->net_ip)) {
-            e->error = "X-Forwarded-For";
-            return;
-        }
-    } else if (memcmp(peer, (const uint8_t[12]){[10] = 0xff, [11] = 0xff}, 12) == 0) {
+    if (memcmp(peer, (const uint8_t[12]){[10] = 0xff, [11] = 0xff}, 12) == 0)
         inet_ntop(AF_INET, peer + 12, e->net_ip, sizeof(e->net_ip));
-    } else {
+    else
         inet_ntop(AF_INET6, peer, e->net_ip, sizeof(e->net_ip));
+    if (xff != NULL && ref_trusted(cfg, peer)) {
+        /* the entries left to right: the headers' values (split at '\n') split at ',' */
+        size_t n = 1;
+        for (size_t i = 0; i < xff_len; i++)
+            n += xff[i] == ',' || xff[i] == '\n';
+        size_t *from = malloc(n * sizeof(*from)), *to = malloc(n * sizeof(*to)), k = 0;
+        from[0] = 0;
+        for (size_t i = 0; i < xff_len; i++)
+            if (xff[i] == ',' || xff[i] == '\n') {
+                to[k++] = i;
+                from[k] = i + 1;
+            }
+        to[k] = xff_len;
+        for (size_t i = n; i-- > 0;) {
+            uint8_t a[16];
+            char canon[INET6_ADDRSTRLEN];
+            if (!ref_entry(xff + from[i], to[i] - from[i], a, canon))
+                break;
+            memcpy(addr, a, 16);
+            memcpy(e->net_ip, canon, sizeof(canon));
+            if (!ref_trusted(cfg, a))
+                break;
+        }
+        free(from);
+        free(to);
     }
     memcpy(e->key, addr, 16);
     if (memcmp(addr, (const uint8_t[12]){[10] = 0xff, [11] = 0xff}, 12) != 0)
@@ -225,9 +283,18 @@ fuzz_origin(const uint8_t *d, size_t n)
     if (query != NULL)
         memcpy(query, d + at, query_len);
 
+    /* the X-Forwarded-For bytes are the values of several headers, split at '\n' (which a header
+     * value cannot hold), each passed without the others' bytes around it */
+    h2o_iovec_t hdr[256];
+    size_t n_hdr = 0;
+    for (size_t i = 0, start = 0; xff != NULL && i <= xff_len; i++)
+        if (i == xff_len || xff[i] == '\n') {
+            hdr[n_hdr++] = h2o_iovec_init(xff + start, i - start);
+            start = i + 1;
+        }
     mm__front_origin o;
     memset(&o, 0x5a, sizeof(o)); /* what the product does not set shows */
-    mm__front_origin_resolve(&cfg, (const struct sockaddr *)&ss, xff, xff_len, query, query_len, &o);
+    mm__front_origin_resolve(&cfg, (const struct sockaddr *)&ss, hdr, n_hdr, query, query_len, &o);
     check(memchr(o.error, '\0', sizeof(o.error)) != NULL, "the error is not terminated");
     if (ss.ss_family == AF_UNIX) {
         check(o.error[0] != '\0', "a peer without an IP address was accepted");

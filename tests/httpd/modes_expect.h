@@ -198,9 +198,6 @@
     "ws send {\"game\":\"game\",\"version\":\"v1\",\"client_ip\":\"1.2.3.4\\\",\\\"x\\\":\\\"y\"}\n" \
     "ws ERR client_ip is not an IPv4 or IPv6 address\n" \
     "ws close 1008 client_ip is not an IPv4 or IPv6 address\n" \
-    "ws send {\"game\":\"game\",\"version\":\"v1\"}\n" \
-    "ws ERR X-Forwarded-For does not start with an IPv4 or IPv6 address\n" \
-    "ws close 1008 X-Forwarded-For does not start with an IPv4 or IPv6 address\n" \
     "POST /matchmaker/wannaplay?client_ip=999.1.1.1 -> 400\n" \
     EX_PLAIN \
     "  body: client_ip is not an IPv4 or IPv6 address\n"
@@ -312,7 +309,7 @@
 #define EXPECT_COUNTS \
     "mm_front_requests_total{route=\"ws\",outcome=\"ok\"} 9\n" \
     "mm_front_requests_total{route=\"ws\",outcome=\"error\"} 8\n" \
-    "mm_front_requests_total{route=\"ws\",outcome=\"invalid\"} 18\n" \
+    "mm_front_requests_total{route=\"ws\",outcome=\"invalid\"} 17\n" \
     "mm_front_requests_total{route=\"ws\",outcome=\"refused\"} 3\n" \
     "mm_front_requests_total{route=\"ws\",outcome=\"busy\"} 0\n" \
     "mm_front_requests_total{route=\"ws\",outcome=\"client_gone\"} 1\n" \
@@ -344,7 +341,7 @@
     "mm_front_refusals_total{reason=\"binary_message\"} 1\n" \
     "mm_front_refusals_total{reason=\"bad_utf8\"} 0\n" \
     "mm_front_refusals_total{reason=\"protocol_error\"} 0\n" \
-    "mm_front_refusals_total{reason=\"bad_request\"} 20\n" \
+    "mm_front_refusals_total{reason=\"bad_request\"} 19\n" \
     "mm_front_refusals_total{reason=\"frame_flood\"} 0\n" \
     "mm_front_refusals_total{reason=\"slow_reader\"} 0\n" \
     "mm_front_refusals_total{reason=\"half_open\"} 0\n" \
@@ -360,6 +357,65 @@
     "ws {\"SessionReady\":{\"token\":\"<token>\",\"ip\":\"<ip>\",\"port\":<port>,\"cert_digest\":\"<cert digest>\"}}\n" \
     "ws close 1000 Goodbye\n" \
     "exit status 0\n"
+
+#define EXPECT_XFF_SPOOF \
+    "ws request 1 of 5, X-Forwarded-For: 192.0.2.1, 198.51.100.23\n" \
+    "ws {\"Error\":[503,\"no matchmaker is serving nope v1\"]}\n" \
+    "ws close 1000 Goodbye\n" \
+    "ws request 2 of 5, X-Forwarded-For: 192.0.2.2, 198.51.100.23\n" \
+    "ws {\"Error\":[503,\"no matchmaker is serving nope v1\"]}\n" \
+    "ws close 1000 Goodbye\n" \
+    "ws request 3 of 5, X-Forwarded-For: 192.0.2.3, 198.51.100.23\n" \
+    "ws {\"Error\":[503,\"no matchmaker is serving nope v1\"]}\n" \
+    "ws close 1000 Goodbye\n" \
+    "ws request 4 of 5, X-Forwarded-For: 192.0.2.4, 198.51.100.23\n" \
+    "ws {\"Error\":[429,\"too many requests from your address; slow down\"]}\n" \
+    "ws close 1000 Goodbye\n" \
+    "ws request 5 of 5, X-Forwarded-For: 192.0.2.5, 198.51.100.23\n" \
+    "ws {\"Error\":[429,\"too many requests from your address; slow down\"]}\n" \
+    "ws close 1000 Goodbye\n" \
+    "ws request 1 of 4, X-Forwarded-For: 192.0.2.200, 198.51.100.123\n" \
+    "ws {\"Error\":[503,\"no matchmaker is serving nope v1\"]}\n" \
+    "ws close 1000 Goodbye\n" \
+    "ws request 2 of 4, X-Forwarded-For: 192.0.2.200, 198.51.100.123\n" \
+    "ws {\"Error\":[503,\"no matchmaker is serving nope v1\"]}\n" \
+    "ws close 1000 Goodbye\n" \
+    "ws request 3 of 4, X-Forwarded-For: 192.0.2.200, 198.51.100.123\n" \
+    "ws {\"Error\":[503,\"no matchmaker is serving nope v1\"]}\n" \
+    "ws close 1000 Goodbye\n" \
+    "ws request 4 of 4, X-Forwarded-For: 192.0.2.200, 198.51.100.123\n" \
+    "ws {\"Error\":[429,\"too many requests from your address; slow down\"]}\n" \
+    "ws close 1000 Goodbye\n" \
+    "ws request from the victim, X-Forwarded-For: 192.0.2.200\n" \
+    "ws {\"Error\":[503,\"no matchmaker is serving nope v1\"]}\n" \
+    "ws close 1000 Goodbye\n"
+
+#define EXPECT_XFF_FORMS \
+    "spoofed first entry\n" \
+    "ws send {\"game\":\"game\",\"version\":\"v1\"}\n" \
+    EX_WS_SESSION \
+    "edgegap ip_list: 203.0.113.78\n" \
+    "ip:port\n" \
+    "ws send {\"game\":\"game\",\"version\":\"v1\"}\n" \
+    EX_WS_SESSION \
+    "edgegap ip_list: 203.0.113.79\n" \
+    "[v6]:port\n" \
+    "ws send {\"game\":\"game\",\"version\":\"v1\"}\n" \
+    EX_WS_SESSION \
+    "edgegap ip_list: 2001:db8::79\n" \
+    "spaces, tabs, two headers\n" \
+    "ws send {\"game\":\"game\",\"version\":\"v1\"}\n" \
+    EX_WS_SESSION \
+    "edgegap ip_list: 203.0.113.80\n" \
+    "POST /matchmaker/request/game/v1 -> 200\n" \
+    "  content-type: application/json\n" \
+    "  transfer-encoding: chunked\n" \
+    EX_CORS \
+    "  chunk \"Acknowledged\"\n" \
+    "  chunk {\"SessionRequestAccepted\":\"<session>\"}\n" \
+    "  chunk {\"ProgressReport\":\"<status (elapsed)>\"}\n" \
+    "  chunk {\"SessionReady\":{\"token\":\"<token>\",\"ip\":\"<ip>\",\"port\":<port>,\"cert_digest\":\"<cert digest>\"}}\n" \
+    "edgegap ip_list: 203.0.113.81\n"
 
 #define EXPECT_XFF_UNTRUSTED \
     "X-Forwarded-For: 203.0.113.77, 10.1.2.3\n" \

@@ -72,4 +72,8 @@ void mx_drain(mx *x, int index, mr_rec *r);
 void mx_xff_untrusted(mx *x, int index, mr_rec *r);
 void mx_abandoned_reaped(mx *x, int index, mr_rec *r);
 
+/* ---- X-Forwarded-For behind an appending proxy (modes_scen_xff.c) ---- */
+void mx_xff_spoof(mx *x, int index, mr_rec *r);
+void mx_xff_forms(mx *x, int index, mr_rec *r);
+
 #endif

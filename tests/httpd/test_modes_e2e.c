@@ -51,6 +51,8 @@ static const scenario scenarios[] = {
     {"metrics", mx_metrics, 1, EXPECT_METRICS},
     {"xff_trusted", mx_xff_trusted, 1, EXPECT_XFF_TRUSTED},
     {"counts", mx_counts, 1, EXPECT_COUNTS},
+    {"xff_spoof", mx_xff_spoof, 1, EXPECT_XFF_SPOOF},
+    {"xff_forms", mx_xff_forms, 1, EXPECT_XFF_FORMS},
     {"drain", mx_drain, 1, EXPECT_DRAIN},
     {"xff_untrusted", mx_xff_untrusted, 2, EXPECT_XFF_UNTRUSTED},
     {"abandoned_reaped", mx_abandoned_reaped, 2, EXPECT_ABANDONED_REAPED},

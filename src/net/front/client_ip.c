@@ -3,13 +3,15 @@
  *
  * Two different questions:
  *   - the IP sent to Edgegap (the backend's client_ip): a `client_ip` query parameter or JSON
- *     field (a development override, off with --no-client-ip-override), else the first address
- *     of X-Forwarded-For when the TCP peer is a trusted proxy, else the TCP peer; loopback
- *     becomes --fake-ip.
+ *     field (a development override, off with --no-client-ip-override), else the address that
+ *     X-Forwarded-For yields when the TCP peer is a trusted proxy (xff_walk: the rightmost
+ *     address that is not a trusted proxy; the leftmost entries are whatever the client wrote),
+ *     else the TCP peer; loopback becomes --fake-ip.
  *   - the address the limits count (the origin's key): never an override, which the client
- *     chooses freely; the trusted X-Forwarded-For address or the peer.
- * Everything a client can put in these places is parsed strictly; a malformed address makes
- * the request fail with a reason (ERR / 400), never a guess.
+ *     chooses freely; the X-Forwarded-For address or the peer.
+ * A malformed client_ip override makes the request fail with a reason (ERR / 400), never a
+ * guess. X-Forwarded-For never fails a request: the walk stops at an entry that is no address
+ * and keeps the last address it trusted (the proxies in front wrote everything to its right).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -106,27 +108,103 @@ trusted(const mm_front_config *cfg, const uint8_t addr[16])
     return false;
 }
 
-/* The first element of an X-Forwarded-For list, trimmed, as canonical text; false if malformed. */
+/* "1 to 5 digits, at most 65535": the port a proxy may write after an address. */
 static bool
-xff_first(const char *xff, size_t len, char out[MM_IP_TEXT_LEN])
+port_ok(const char *s, size_t n)
 {
-    const char *comma = memchr(xff, ',', len);
-    size_t n = comma != NULL ? (size_t)(comma - xff) : len;
-    while (n > 0 && (*xff == ' ' || *xff == '\t'))
-        xff++, n--;
-    while (n > 0 && (xff[n - 1] == ' ' || xff[n - 1] == '\t'))
-        n--;
-    char text[MM_IP_TEXT_LEN];
-    /* a NUL inside would cut the text short: "::\0junk" read as "::" (found by fuzz_client_ip) */
-    if (n == 0 || n >= sizeof(text) || memchr(xff, '\0', n) != NULL)
+    unsigned long v = 0;
+    if (n == 0 || n > 5)
         return false;
-    memcpy(text, xff, n);
-    text[n] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    return v <= 65535;
+}
+
+/* One X-Forwarded-For entry s[0..n) in a form proxies write (IPv4, IPv6, IPv4:port, [IPv6],
+ * [IPv6]:port; spaces and tabs around it), as 16 bytes and canonical text; false if it is no
+ * address ("unknown", empty, obfuscated identifiers of RFC 7239, a NUL, garbage). */
+static bool
+xff_entry(const char *s, size_t n, uint8_t addr[16], char out[MM_IP_TEXT_LEN])
+{
+    while (n > 0 && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    /* the longest form, "[" + 45 characters of IPv6 + "]:65535", is 53; a NUL would cut the text short */
+    if (n == 0 || n > 60 || memchr(s, '\0', n) != NULL)
+        return false;
+    const char *host = s;
+    size_t hn = n;
+    bool want_v6 = false;
+    if (s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (close == NULL)
+            return false;
+        size_t after = n - (size_t)(close + 1 - s);
+        if (after > 0 && (close[1] != ':' || !port_ok(close + 2, after - 1)))
+            return false;
+        host = s + 1;
+        hn = (size_t)(close - host);
+        want_v6 = true;
+    } else {
+        const char *colon = memchr(s, ':', n);
+        if (colon != NULL && memchr(colon + 1, ':', n - (size_t)(colon + 1 - s)) == NULL) {
+            /* exactly one colon: IPv4:port (no IPv6 address has a single colon) */
+            if (!port_ok(colon + 1, n - (size_t)(colon + 1 - s)))
+                return false;
+            hn = (size_t)(colon - s);
+        }
+    }
+    char text[64];
+    memcpy(text, host, hn);
+    text[hn] = '\0';
+    bool is_v4 = false;
+    if (hn == 0 || !mm__front_addr_parse(text, addr, &is_v4) || (want_v6 && is_v4))
+        return false;
     return mm_client_ip_parse(text, out, NULL, 0) == MM_OK;
 }
 
+/*
+ * The client address an X-Forwarded-For chain yields, for a trusted peer (SPEC.md section 2):
+ * the header values joined in order into one list, walked from the right; each trusted proxy
+ * is skipped; the first address that is not trusted is the client. An entry that is no address
+ * ends the walk at the last address walked; if every entry is trusted the leftmost one walked
+ * is the answer (as nginx's real_ip_recursive). addr/out hold the peer on entry and are
+ * replaced by what the walk yields. Each byte is looked at a bounded number of times, and
+ * nothing is copied but one entry (at most 60 bytes), so a long list costs linear time.
+ */
+static void
+xff_walk(const mm_front_config *cfg, const h2o_iovec_t *xff, size_t n_xff, uint8_t addr[16], char out[MM_IP_TEXT_LEN])
+{
+    for (size_t h = n_xff; h-- > 0;) {
+        const char *v = xff[h].base;
+        size_t end = xff[h].len;
+        if (v == NULL)
+            return; /* an empty header: an empty entry */
+        for (;;) {
+            size_t start = end;
+            while (start > 0 && v[start - 1] != ',')
+                start--;
+            uint8_t a[16];
+            char text[MM_IP_TEXT_LEN];
+            if (!xff_entry(v + start, end - start, a, text))
+                return;
+            memcpy(addr, a, 16);
+            memcpy(out, text, MM_IP_TEXT_LEN);
+            if (!trusted(cfg, a))
+                return;
+            if (start == 0)
+                break;
+            end = start - 1; /* before the comma */
+        }
+    }
+}
+
 void
-mm__front_origin_resolve(const mm_front_config *cfg, const struct sockaddr *peer, const char *xff, size_t xff_len,
+mm__front_origin_resolve(const mm_front_config *cfg, const struct sockaddr *peer, const h2o_iovec_t *xff, size_t n_xff,
                          const char *query, size_t query_len, mm__front_origin *out)
 {
     uint8_t addr[16] = {0};
@@ -135,25 +213,19 @@ mm__front_origin_resolve(const mm_front_config *cfg, const struct sockaddr *peer
         snprintf(out->error, sizeof(out->error), "the connection has no IP address");
         return;
     }
-    if (xff != NULL && trusted(cfg, addr)) {
-        if (!xff_first(xff, xff_len, out->net_ip)) {
-            snprintf(out->error, sizeof(out->error), "X-Forwarded-For does not start with an IPv4 or IPv6 address");
-            return;
-        }
-        mm__front_addr_parse(out->net_ip, addr, NULL);
-    } else {
-        /* an IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d: report it as IPv4 */
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        char text[MM_IP_TEXT_LEN];
-        if (memcmp(addr, mapped, 12) == 0)
-            inet_ntop(AF_INET, addr + 12, text, sizeof(text));
-        else
-            inet_ntop(AF_INET6, addr, text, sizeof(text));
-        if (mm_client_ip_parse(text, out->net_ip, NULL, 0) != MM_OK) {
-            snprintf(out->error, sizeof(out->error), "the connection has no usable IP address");
-            return;
-        }
+    /* an IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d: report it as IPv4 */
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    char text[MM_IP_TEXT_LEN];
+    if (memcmp(addr, mapped, 12) == 0)
+        inet_ntop(AF_INET, addr + 12, text, sizeof(text));
+    else
+        inet_ntop(AF_INET6, addr, text, sizeof(text));
+    if (mm_client_ip_parse(text, out->net_ip, NULL, 0) != MM_OK) {
+        snprintf(out->error, sizeof(out->error), "the connection has no usable IP address");
+        return;
     }
+    if (n_xff > 0 && trusted(cfg, addr))
+        xff_walk(cfg, xff, n_xff, addr, out->net_ip);
     key_of(addr, out->key);
     if (query == NULL || !cfg->client_ip_override)
         return;
@@ -178,16 +250,21 @@ mm__front_origin_from_req(const mm_front_config *cfg, h2o_req_t *req, mm__front_
     const struct sockaddr *peer = NULL;
     if (req->conn->callbacks->get_peername != NULL && req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) > 0)
         peer = (const struct sockaddr *)&ss;
-    ssize_t h = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-for"), -1);
-    const char *xff = h >= 0 ? req->headers.entries[h].value.base : NULL;
-    size_t xff_len = h >= 0 ? req->headers.entries[h].value.len : 0;
+    /* every X-Forwarded-For header, in order (a proxy such as HAProxy adds one of its own) */
+    size_t n_xff = 0;
+    for (ssize_t h = -1; (h = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-for"), h)) >= 0;)
+        n_xff++;
+    h2o_iovec_t *xff = n_xff > 0 ? h2o_mem_alloc_pool(&req->pool, n_xff * sizeof(*xff)) : NULL;
+    n_xff = 0;
+    for (ssize_t h = -1; xff != NULL && (h = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-for"), h)) >= 0;)
+        xff[n_xff++] = req->headers.entries[h].value;
     const char *query = NULL;
     size_t query_len = 0;
     if (req->query_at != SIZE_MAX) {
         query = req->path.base + req->query_at + 1;
         query_len = req->path.len - req->query_at - 1;
     }
-    mm__front_origin_resolve(cfg, peer, xff, xff_len, query, query_len, out);
+    mm__front_origin_resolve(cfg, peer, xff, n_xff, query, query_len, out);
 }
 
 mm_err

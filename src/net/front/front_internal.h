@@ -13,6 +13,7 @@
  *   stream.c     POST /matchmaker/request/{game}/{version} (chunked) and /matchmaker/wannaplay
  *   relay.c      requests (loop side) and the relay reply sink (any thread)
  *   client_ip.c  which IP a request is for, and which IP it is counted against
+ *   framing.c    refuses requests with ambiguous body framing (two Content-Length, CL + TE)
  *   limits.c     per-IP token buckets and concurrency, the global cap (shared by all loops)
  *   metrics.c    counters and the Prometheus text
  *
@@ -243,16 +244,17 @@ void mm__front_limits_destroy(mm__front_limits *l);
 
 /* Where a request comes from, worked out while its HTTP headers are at hand. */
 typedef struct mm__front_origin {
-    char net_ip[MM_IP_TEXT_LEN];   /* trusted X-Forwarded-For, else the TCP peer (canonical) */
+    char net_ip[MM_IP_TEXT_LEN];   /* what X-Forwarded-For yields from a trusted peer, else the peer (canonical) */
     uint8_t key[16];               /* the limits' key: net_ip, IPv6 cut to its /64 */
     bool has_query_ip;             /* a client_ip query parameter that counts */
     char query_ip[MM_IP_TEXT_LEN]; /* its canonical text */
     char error[128];               /* non-empty: an address in the request is malformed */
 } mm__front_origin;
 
-/* Pure core of the resolution (unit-tested): peer is the TCP peer's address; xff the raw
- * X-Forwarded-For value or NULL; query the raw (still percent-encoded) query string or NULL. */
-void mm__front_origin_resolve(const mm_front_config *cfg, const struct sockaddr *peer, const char *xff, size_t xff_len,
+/* Pure core of the resolution (unit-tested): peer is the TCP peer's address; xff the raw values
+ * of the request's n_xff X-Forwarded-For headers in order (NULL when 0); query the raw (still
+ * percent-encoded) query string or NULL. */
+void mm__front_origin_resolve(const mm_front_config *cfg, const struct sockaddr *peer, const h2o_iovec_t *xff, size_t n_xff,
                               const char *query, size_t query_len, mm__front_origin *out);
 void mm__front_origin_from_req(const mm_front_config *cfg, h2o_req_t *req, mm__front_origin *out);
 /* The client IP for the backend: the query override, else json_ip (an override from the request
@@ -269,6 +271,14 @@ bool mm__front_addr_parse(const char *text, uint8_t out[16], bool *is_v4);
 mm_err mm__front_cidr_parse(const char *text, mm_front_cidr *out, char *why, size_t why_len);
 bool mm__front_cidr_contains(const mm_front_cidr *c, const uint8_t addr[16]);
 mm_err mm__front_bind_parse(const char *text, char *host, size_t host_len, uint16_t *port, char *why, size_t why_len);
+
+/* ---- framing.c ---- */
+
+/* False (and why) if the request head in raw[0..len) has two Content-Length headers, two
+ * Transfer-Encoding headers, or both; true otherwise (also when raw holds no complete head). */
+bool mm__front_framing_check(const char *raw, size_t len, char *why, size_t why_len);
+/* The same for an HTTP/1 request being handled, read from its connection's input buffer. */
+bool mm__front_framing_ok(h2o_req_t *req, char *why, size_t why_len);
 
 /* ---- routes.c, ws.c, stream.c ---- */
 

@@ -10,6 +10,9 @@
  *   POST /matchmaker/request/{game}/{version}  chunked stream (stream.c)
  *   POST /matchmaker/wannaplay                 one answer (stream.c)
  *
+ * Before any route, a request whose body length is ambiguous (framing.c) gets 400 and the
+ * connection is closed.
+ *
  * CORS copies the reference's tower-http CorsLayer with one exact origin: every response
  * carries Access-Control-Allow-Origin: <origin> and the Vary headers; any OPTIONS request is a
  * preflight answered 200 with the allowed methods (GET,POST,CONNECT as the reference lists
@@ -172,6 +175,12 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     bool get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
     bool post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
     const char *game, *version;
+    char why[96];
+    if (!mm__front_framing_ok(req, why, sizeof(why))) {
+        /* request smuggling: answer, then close before the rest of the connection is read */
+        mm__front_respond(req, 400, "text/plain; charset=utf-8", why, strlen(why), true);
+        return 0;
+    }
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
         preflight(front, req);
         return 0;

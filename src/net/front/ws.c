@@ -22,14 +22,20 @@
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-/* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)). */
+/* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)). The key must be what RFC 6455 section 4.1
+ * says a client sends: the base64 of exactly 16 bytes, in canonical form (24 characters, "=="
+ * padding, no stray bits), as libsodium's strict decoder checks. */
 static bool
 accept_key(const char *key, size_t key_len, char out[29])
 {
     char buf[24 + sizeof(WS_GUID)];
-    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned char digest[EVP_MAX_MD_SIZE], nonce[16];
     unsigned int dlen = 0;
-    if (key_len != 24)
+    size_t nonce_len = 0;
+    const char *end = NULL;
+    if (key_len != 24 ||
+        sodium_base642bin(nonce, sizeof(nonce), key, key_len, NULL, &nonce_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        nonce_len != 16 || end != key + key_len)
         return false;
     memcpy(buf, key, 24);
     memcpy(buf + 24, WS_GUID, sizeof(WS_GUID) - 1);
@@ -66,7 +72,8 @@ mm__front_ws_handle(mm__front_loop *loop, h2o_req_t *req)
     }
     ssize_t k = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-key"), -1);
     char accept[29];
-    if (k < 0 || !accept_key(req->headers.entries[k].value.base, req->headers.entries[k].value.len, accept)) {
+    /* exactly one key: with two, a proxy and we might not agree on which one was answered */
+    if (k < 0 || h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-key"), k) >= 0 || !accept_key(req->headers.entries[k].value.base, req->headers.entries[k].value.len, accept)) {
         mm__front_respond(req, 400, "text/plain; charset=utf-8", H2O_STRLIT("bad or missing Sec-WebSocket-Key"), false);
         return;
     }
