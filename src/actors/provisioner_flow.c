@@ -2,7 +2,8 @@
  * One session request's state machine on the provisioner thread (include/mm/provisioner.h has
  * the sequence): begin, session create, then (provisioner_poll.c) polling until ready, then
  * mint and end. Each step either makes one Edgegap call (the request is its callback's ctx and
- * is `busy` until it answers), arms a timer, or sends a MINT; every failure goes through
+ * is `busy` until it answers), arms a timer, or sends a MINT (or waits in the mint line for
+ * room for its TOKEN_READY: see mint_send); every failure goes through
  * prov_req_fail(), every end through prov_req_finish(), so the sink is ended and freed exactly
  * once.
  *
