@@ -11,10 +11,18 @@
  *
  * The key is copied once into memory of the minter's own, locked with sodium_mlock when the
  * system allows it (a warning otherwise: it could then be swapped out), never logged, and wiped
- * when the minter stops. A reply actor whose inbox is full gets a few retries over at most
- * reply_retry_ms; then the result is dropped, freed, logged and counted (stats.dropped): the
- * requester's own deadline answers the client. A reply actor that has stopped drops the result
- * at once (counted the same way).
+ * when the minter stops.
+ *
+ * The reply contract: each TOKEN_READY is sent once and never waited for, so the requester must
+ * make room for it in advance. The minter thread writes to its own ring of the reply actor's
+ * inbox (include/mm/inbox.h), which holds at least the inbox's configured capacity; a requester
+ * must never have more mints in flight (sent and their TOKEN_READY not yet drained) than that
+ * capacity, and must not let the minter thread fall into the inbox's shared ring (keep fewer
+ * producer threads than max_producers). Then a full reply inbox cannot happen; if it does anyway
+ * the result is freed, logged as an impossible state and counted (stats.dropped, which must
+ * stay 0). A reply actor that has stopped gets nothing (stats.orphaned): it answered its
+ * requests when it stopped. The provisioner keeps the contract with its mint line
+ * (src/actors/provisioner_flow.c).
  *
  * Lifetimes: each reply actor must stay allocated (stopped is fine) until the minter is stopped;
  * stop the actors that send MINT before stopping the minter.
@@ -37,7 +45,6 @@ typedef struct mm_minter_config {
     uint64_t expire_seconds;  /* token lifetime; 0: MM_TOKEN_DEFAULT_EXPIRE_SECONDS (30) */
     int32_t timeout_seconds;  /* connection timeout the token carries; 0: 15; -1: none */
     uint32_t inbox_capacity;  /* MINT messages queued per sending thread; 0: 1023 */
-    uint32_t reply_retry_ms;  /* how long to retry a full reply inbox; 0: 20 */
 } mm_minter_config;
 
 /** One mint. */
@@ -61,7 +68,8 @@ typedef struct mm_minter_result {
 typedef struct mm_minter_stats {
     uint64_t minted;    /* tokens delivered to their reply actor */
     uint64_t failed;    /* mints that failed (delivered as an error result) */
-    uint64_t dropped;   /* results that could not be delivered (reply inbox full or stopped) */
+    uint64_t dropped;   /* results lost to a full reply inbox: a broken reply contract, must stay 0 */
+    uint64_t orphaned;  /* results for a reply actor that had stopped */
     uint64_t discarded; /* MINT requests still queued when the minter stopped */
 } mm_minter_stats;
 

@@ -28,10 +28,15 @@
  *
  * Threads: mm_nats_bridge_submit (the backend's submit), ready, metrics and get_stats from any
  * thread, never blocking; start, stop and destroy from one owner thread. The NATS subscription's
- * callback runs on nats.c's delivery thread and only posts the message to the actor; when the
- * actor's inbox is full it waits for room (backpressure onto nats.c's pending queue for the
- * subscription), so no reply of a live request is ever dropped by the bridge. The connection is
- * borrowed and must outlive the bridge. Shutdown order (front.h): mm_front_stop, then
+ * callback runs on nats.c's delivery thread and never waits: it appends the reply to the
+ * bridge's bounded reply queue (reply_queue_capacity) and wakes the actor. When that queue is
+ * full the reply is dropped and its request answered
+ *   Error(503, "the web front is overloaded: a reply from the matchmaker was lost; try again")
+ * before anything after the hole is relayed (stats.reply_overflows, stats.overflow_failed); the
+ * same answer goes to every request in flight when nats.c itself dropped replies of the
+ * subscription as a slow consumer (natsSubscription_GetDropped, read at each check). So a
+ * client gets its whole stream in order, or a clear error: never a stream with a hole, and
+ * never a stalled library thread. The connection is borrowed and must outlive the bridge. Shutdown order (front.h): mm_front_stop, then
  * mm_nats_bridge_stop, then mm_front_destroy, then mm_nats_bridge_destroy.
  */
 #ifndef MM_NATS_BRIDGE_H
@@ -54,6 +59,7 @@ typedef struct mm_nats_bridge_config {
     uint32_t request_timeout_ms; /* publish to end; 0: MM_NATS_BRIDGE_DEFAULT_TIMEOUT_MS */
     uint32_t check_interval_ms;  /* connection check while requests are in flight; 0: 250 */
     uint32_t inbox_capacity;     /* messages queued per sending thread; 0: 4095 */
+    uint32_t reply_queue_capacity; /* replies waiting for the actor; 0: 4096 */
 } mm_nats_bridge_config;
 
 typedef struct mm_nats_bridge_stats {
@@ -67,9 +73,10 @@ typedef struct mm_nats_bridge_stats {
     uint64_t failed;        /* answered 500/502: publish failed, malformed gensession answer, ... */
     uint64_t replies;       /* reply messages received */
     uint64_t late_replies;  /* replies for requests no longer in flight (dropped) */
-    uint64_t full_waits;    /* times the delivery thread waited for room in the inbox */
+    uint64_t reply_overflows; /* replies lost: the reply queue was full, or nats.c dropped them (slow consumer) */
+    uint64_t overflow_failed; /* answered 503 because a reply of theirs was lost */
     uint64_t in_flight;     /* requests accepted and not finished, now */
-    uint64_t inbox_depth;   /* messages waiting in the actor's inbox, now (approximate) */
+    uint64_t inbox_depth;   /* messages waiting in the actor's inbox and reply queue, now (approximate) */
 } mm_nats_bridge_stats;
 
 typedef struct mm_nats_bridge mm_nats_bridge;

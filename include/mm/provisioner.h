@@ -18,6 +18,10 @@
  * <n> requests ahead (0)"), n counting the creates ahead of it. A poll that finds the polls'
  * share full waits, in order, in the provisioner's poll line (no error, no backoff) and is made
  * as soon as there is room; every waiting session gets its turn (provisioner_poll.c).
+ * Mints: at most inbox_capacity mints are in flight at once (the minter answers each into its own
+ * ring of this inbox, which holds that many, and never waits: include/mm/minter.h); more wait in
+ * the provisioner's mint line, in order, and are sent as TOKEN_READYs are drained. A full minter
+ * inbox is retried every 2 ms until the session deadline.
  * Retries: a session create answered 429 or 503, or that never reached Edgegap (connect
  * failure), is repeated after an exponential, jittered backoff (backoff_base_ms doubling up to
  * backoff_max_ms), at most create_retries times and only while the session deadline allows.
@@ -75,7 +79,7 @@ typedef struct mm_provisioner_config {
     uint64_t poll_interval_ms;   /* 0: 200 */
     uint64_t session_timeout_ms; /* 0: 60000 */
     uint64_t cert_wait_ms;       /* 0: 5000 */
-    uint32_t inbox_capacity;     /* requests queued per submitting thread; 0: 1023 */
+    uint32_t inbox_capacity;     /* requests queued per submitting thread, and mints in flight; 0: 1023 */
 } mm_provisioner_config;
 
 typedef struct mm_provisioner mm_provisioner;
@@ -88,6 +92,7 @@ typedef struct mm_provisioner_stats {
     uint64_t retries;      /* Edgegap calls repeated after a retryable failure */
     uint64_t polls_waited; /* polls that found the Edgegap client's poll share full and waited in line */
     uint64_t mint_waits;   /* mints offered again after 2 ms because the minter's inbox was full */
+    uint64_t mints_held;   /* mints held in the mint line: as many as the inbox holds were in flight */
     uint64_t active;       /* requests taken and not yet ended */
 } mm_provisioner_stats;
 

@@ -2,24 +2,28 @@
  * The token minter actor (include/mm/minter.h).
  *
  * Owns: the private key (a locked copy, wiped at stop) and the token settings.
- * Receives: MINT, whose payload is a copy of the caller's mm_mint_request.
- * Sends: TOKEN_READY (an mm_minter_result) to the request's reply actor.
- * Never: logs the key, blocks on anything but a bounded retry of a full reply inbox, or keeps a
- * result it could not deliver.
+ * Receives: MINT, whose payload is a mint job: a copy of the caller's mm_mint_request and the
+ *   mm_minter_result it will be answered with, allocated together by the sender's thread (the
+ *   result is the job's first member, so the receiver frees the whole job with
+ *   mm_minter_result_free). The minter thread allocates nothing, so it cannot run out of memory
+ *   and lose a result.
+ * Sends: TOKEN_READY (the job's mm_minter_result) to the request's reply actor.
+ * Never: logs the key, waits, sleeps, retries, or keeps a result it could not deliver.
  *
  * Minting costs a few microseconds (LIBNOTES.md), so one thread serves any request rate the
  * Edgegap API allows; its own inbox bounds the queue, and a full one is MM_ERR_FULL for the
- * sender. When the reply actor's inbox is full, the result is offered again with a short backoff
- * for up to reply_retry_ms: the receiver is draining, so a brief wait usually gets it through,
- * and during that wait the minter's own inbox absorbs new work. After that the result is dropped.
+ * sender. The reply is sent once: a requester never has more mints in flight than its inbox's
+ * ring for this thread holds (the contract in minter.h; the provisioner keeps the others in its
+ * mint line), so a full reply inbox is an impossible state -- a broken contract. It is logged as
+ * an error and counted (stats.dropped, which must stay 0). A reply actor that has stopped gets
+ * nothing (stats.orphaned): its requests were answered when it stopped.
  */
-#include <sched.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "mm/clock.h"
 #include "mm/log.h"
@@ -28,8 +32,15 @@
 enum { MINTER_MSG_MINT = 1 };
 
 #define DEFAULT_INBOX_CAPACITY 1023
-#define DEFAULT_REPLY_RETRY_MS 20
 #define DROP_LOG_INTERVAL_NS 1000000000ull
+
+/* One MINT's payload: the result first, so &job->result is the allocation the receiver frees. */
+typedef struct mint_job {
+    mm_minter_result result;
+    mm_mint_request req;
+} mint_job;
+
+_Static_assert(offsetof(mint_job, result) == 0, "mm_minter_result_free frees the job through its result");
 
 struct mm_minter {
     mm_actor *actor;
@@ -39,9 +50,8 @@ struct mm_minter {
     mm_byte_order byte_order;
     uint64_t expire_seconds;
     int32_t timeout_seconds;
-    uint64_t reply_retry_ns;
     uint64_t last_drop_log_ns; /* actor thread only */
-    atomic_uint_fast64_t minted, failed, dropped, discarded;
+    atomic_uint_fast64_t minted, failed, dropped, orphaned, discarded;
 };
 
 static void
@@ -55,53 +65,31 @@ wipe_key(mm_minter *m)
     sodium_memzero(m->key, sizeof(*m->key));
 }
 
-/* Waits a little before the next attempt: yield first, then sleep 50 us doubling up to 1 ms. */
-static void
-backoff(unsigned attempt)
-{
-    if (attempt < 8) {
-        sched_yield();
-        return;
-    }
-    unsigned shift = attempt - 8 < 5 ? attempt - 8 : 5;
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 50000L << shift};
-    nanosleep(&ts, NULL);
-}
-
-static void
-drop_result(mm_minter *m, mm_minter_result *result, mm_err why)
-{
-    uint64_t request_id = result->request_id;
-    mm_minter_result_free(result);
-    uint64_t total = atomic_fetch_add(&m->dropped, 1) + 1;
-    uint64_t now = mm_now_ns();
-    if (total == 1 || now - m->last_drop_log_ns >= DROP_LOG_INTERVAL_NS) {
-        m->last_drop_log_ns = now;
-        mm_error("minter: dropped the token of request %llu: the reply actor's inbox %s (%llu dropped so far)",
-                 (unsigned long long)request_id, why == MM_ERR_FULL ? "stayed full" : "is closed", (unsigned long long)total);
-    }
-}
-
-/* Hands result to its reply actor, retrying a full inbox for a while; drops it otherwise. */
+/* Hands the result to its reply actor, once. A refusal is never waited out (see the top). */
 static void
 deliver(mm_minter *m, const mm_mint_request *req, mm_minter_result *result)
 {
     bool ok = result->err == MM_OK;
+    uint64_t request_id = result->request_id;
     mm_msg reply = {.type = req->reply_type, .target = req->request_id, .ptr = result, .arg = req->client_id};
-    uint64_t deadline = 0;
-    for (unsigned attempt = 0;; attempt++) {
-        mm_err err = mm_actor_send(req->reply_to, &reply);
-        if (err == MM_OK) {
-            atomic_fetch_add(ok ? &m->minted : &m->failed, 1);
-            return;
-        }
-        if (err == MM_ERR_FULL && deadline == 0)
-            deadline = mm_now_ns() + m->reply_retry_ns;
-        if (err != MM_ERR_FULL || mm_now_ns() >= deadline) {
-            drop_result(m, result, err);
-            return;
-        }
-        backoff(attempt);
+    mm_err err = mm_actor_send(req->reply_to, &reply);
+    if (err == MM_OK) {
+        atomic_fetch_add(ok ? &m->minted : &m->failed, 1);
+        return;
+    }
+    mm_minter_result_free(result);
+    if (err == MM_ERR_STOPPED) {
+        atomic_fetch_add(&m->orphaned, 1);
+        mm_debug("minter: request %llu: its reply actor has stopped", (unsigned long long)request_id);
+        return;
+    }
+    uint64_t total = atomic_fetch_add(&m->dropped, 1) + 1;
+    uint64_t now = mm_now_ns();
+    if (total == 1 || now - m->last_drop_log_ns >= DROP_LOG_INTERVAL_NS) {
+        m->last_drop_log_ns = now;
+        mm_error("minter: IMPOSSIBLE STATE: the reply inbox of request %llu is full (%s), so its token is lost; the requester "
+                 "has more mints in flight than its inbox holds (%llu lost so far)",
+                 (unsigned long long)request_id, mm_err_str(err), (unsigned long long)total);
     }
 }
 
@@ -110,18 +98,13 @@ minter_handle(void *state, mm_actor *self, mm_msg *msg)
 {
     (void)self;
     mm_minter *m = state;
-    mm_mint_request *req = msg->ptr;
-    if (msg->type != MINTER_MSG_MINT || req == NULL) {
-        free(req);
+    mint_job *job = msg->ptr;
+    if (msg->type != MINTER_MSG_MINT || job == NULL) {
+        free(job);
         return;
     }
-    mm_minter_result *result = calloc(1, sizeof(*result));
-    if (result == NULL) {
-        mm_error("minter: out of memory for the token of request %llu", (unsigned long long)req->request_id);
-        atomic_fetch_add(&m->dropped, 1);
-        free(req);
-        return;
-    }
+    const mm_mint_request *req = &job->req;
+    mm_minter_result *result = &job->result;
     result->request_id = req->request_id;
     result->client_id = req->client_id;
     result->err = mm_token_mint(m->key, m->byte_order, m->protocol_id, req->client_id, &req->address, 1, mm_unix_seconds(),
@@ -130,8 +113,8 @@ minter_handle(void *state, mm_actor *self, mm_msg *msg)
         mm_fail(result->err, result->why, sizeof(result->why), "minting the connect token failed: %s", mm_err_str(result->err));
         mm_warn("minter: request %llu: %s", (unsigned long long)req->request_id, result->why);
     }
-    deliver(m, req, result);
-    free(req);
+    mm_mint_request copy = *req; /* the job goes with the result */
+    deliver(m, &copy, result);
 }
 
 static void
@@ -181,7 +164,6 @@ mm_minter_start(const mm_minter_config *config, mm_minter **out)
     m->byte_order = config->byte_order;
     m->expire_seconds = config->expire_seconds != 0 ? config->expire_seconds : MM_TOKEN_DEFAULT_EXPIRE_SECONDS;
     m->timeout_seconds = config->timeout_seconds != 0 ? config->timeout_seconds : MM_TOKEN_DEFAULT_TIMEOUT_SECONDS;
-    m->reply_retry_ns = (uint64_t)(config->reply_retry_ms != 0 ? config->reply_retry_ms : DEFAULT_REPLY_RETRY_MS) * 1000000u;
     mm_actor_config actor_cfg = {
         .inbox = {.capacity = config->inbox_capacity != 0 ? config->inbox_capacity : DEFAULT_INBOX_CAPACITY}};
     err = mm_actor_start(&minter_ops, m, &actor_cfg, &m->actor);
@@ -204,13 +186,13 @@ mm_minter_send_mint(mm_minter *minter, const mm_mint_request *request)
     if (minter == NULL || request == NULL || request->reply_to == NULL || request->client_id == 0 ||
         (request->address.family != 4 && request->address.family != 6))
         return MM_ERR_INVALID;
-    mm_mint_request *copy = malloc(sizeof(*copy));
-    if (copy == NULL)
+    mint_job *job = calloc(1, sizeof(*job));
+    if (job == NULL)
         return MM_ERR_NOMEM;
-    *copy = *request;
-    mm_err err = mm_actor_send(minter->actor, &(mm_msg){.type = MINTER_MSG_MINT, .target = request->request_id, .ptr = copy});
+    job->req = *request;
+    mm_err err = mm_actor_send(minter->actor, &(mm_msg){.type = MINTER_MSG_MINT, .target = request->request_id, .ptr = job});
     if (err != MM_OK)
-        free(copy);
+        free(job);
     return err;
 }
 
@@ -232,6 +214,7 @@ mm_minter_get_stats(mm_minter *minter, mm_minter_stats *stats)
     stats->minted = atomic_load(&minter->minted);
     stats->failed = atomic_load(&minter->failed);
     stats->dropped = atomic_load(&minter->dropped);
+    stats->orphaned = atomic_load(&minter->orphaned);
     stats->discarded = atomic_load(&minter->discarded);
 }
 

@@ -4,16 +4,20 @@
  * Owns: every request in flight (a bridge_req, under its reply token in an mm_idmap and on a
  * list), each with its reply sink and deadline timer; a connection-check timer, armed while any
  * request is in flight; a natsStatistics object to read the reconnect count.
- * Receives: SUBMIT (a bridge_req made by mm_nats_bridge_submit on a front loop thread) and REPLY
- * (a natsMsg posted by the <inbox>.* subscription's callback on nats.c's delivery thread).
+ * Receives: SUBMIT (a bridge_req made by mm_nats_bridge_submit on a front loop thread) and WAKE
+ * (posted by the <inbox>.* subscription's callback on nats.c's delivery thread when it queued
+ * replies in the bridge's reply queue, or lost one to a full queue: nats_bridge_api.c).
  * Sends: requests with the reply subject <inbox>.<token> (natsConnection_PublishRequest only
  * appends to the connection's buffer: it never blocks); feedback texts to the sinks.
  * Never: calls a blocking NATS function; lets another thread touch a request; ends a request
  * twice (every path goes through req_finish, which unlinks it first, so a late reply or timer
  * finds nothing).
  *
- * Order: one subscription delivers on one nats.c thread, which is one producer ring of the
- * actor's inbox, so the replies of a request reach its sink in the order the server sent them.
+ * Order: one subscription delivers on one nats.c thread into one FIFO reply queue, so the
+ * replies of a request reach its sink in the order the server sent them. A request one of
+ * whose replies was lost (queue full, or nats.c's slow-consumer drop) ends with 503 before any
+ * later reply of it is relayed: each WAKE takes the lost tokens and a batch of replies in one
+ * step and ends the lost requests first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,9 @@
 #define STOPPING_MESSAGE "the web front is stopping"
 #define DOWN_MESSAGE "the matchmaker cannot be reached (NATS is not connected); try again"
 #define LOST_MESSAGE "the connection to the matchmaker was lost; try again"
+#define OVERFLOW_MESSAGE "the web front is overloaded: a reply from the matchmaker was lost; try again"
+#define WAKE_BATCH 64
+#define WAKE_MAX 256 /* replies per WAKE before the actor turns to its inbox again */
 
 /* ---- requests ---- */
 
@@ -89,6 +96,16 @@ connection_check(mm_nats_bridge *b)
         mm_warn("bridge: the NATS connection was lost; %zu requests in flight answered 503", n);
     }
     b->reconnects = reconnects;
+    /* nats.c drops a subscription's messages beyond its pending limits (slow consumer) */
+    int64_t dropped = 0;
+    if (b->sub != NULL && natsSubscription_GetDropped(b->sub, &dropped) == NATS_OK && dropped > b->nats_dropped) {
+        atomic_fetch_add(&b->overflows, (uint64_t)(dropped - b->nats_dropped));
+        b->nats_dropped = dropped;
+        if (b->head != NULL) {
+            size_t n = fail_all(b, &b->lost_failed, OVERFLOW_MESSAGE);
+            mm_warn("bridge: nats.c dropped replies (slow consumer); %zu requests in flight answered 503", n);
+        }
+    }
     return up;
 }
 
@@ -264,6 +281,80 @@ on_reply(mm_nats_bridge *b, natsMsg *msg)
     natsMsg_Destroy(msg);
 }
 
+/* Takes what the delivery thread queued: the lost tokens (ended first) and up to max replies. */
+static size_t
+take_replies(mm_nats_bridge *b, natsMsg **out, size_t max, uint64_t *lost, uint32_t *n_lost, bool *lost_all)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&b->rq_mu);
+    *n_lost = b->lost_len;
+    memcpy(lost, b->lost, b->lost_len * sizeof(*lost));
+    *lost_all = b->lost_all;
+    b->lost_len = 0;
+    b->lost_all = false;
+    for (; n < max && b->rq_len > 0; n++, b->rq_len--) {
+        out[n] = b->rq[b->rq_head];
+        b->rq_head = (b->rq_head + 1) % b->rq_cap;
+    }
+    pthread_mutex_unlock(&b->rq_mu);
+    return n;
+}
+
+static void
+on_wake(mm_nats_bridge *b)
+{
+    atomic_store(&b->wake_posted, false); /* before taking: a reply queued from now on posts a new WAKE */
+    natsMsg *batch[WAKE_BATCH];
+    uint64_t lost[MM__BRIDGE_LOST_MAX];
+    size_t handled = 0;
+    for (;;) {
+        uint32_t n_lost = 0;
+        bool lost_all = false;
+        size_t n = take_replies(b, batch, WAKE_BATCH, lost, &n_lost, &lost_all);
+        for (uint32_t i = 0; i < n_lost; i++) {
+            bridge_req *r = mm_idmap_get(&b->reqs, lost[i]);
+            if (r != NULL) {
+                atomic_fetch_add(&b->lost_failed, 1);
+                mm_warn("bridge: request %llu: a reply was lost (reply queue full): answered 503", (unsigned long long)r->front_id);
+                req_finish(b, r, 503, OVERFLOW_MESSAGE);
+            }
+        }
+        if (lost_all && b->head != NULL) {
+            size_t k = fail_all(b, &b->lost_failed, OVERFLOW_MESSAGE);
+            mm_warn("bridge: more replies lost than remembered: %zu requests in flight answered 503", k);
+        }
+        for (size_t i = 0; i < n; i++) {
+            atomic_fetch_sub(&b->queued, 1);
+            on_reply(b, batch[i]);
+        }
+        handled += n;
+        if (n < WAKE_BATCH)
+            return;
+        if (handled >= WAKE_MAX) {
+            /* more waiting: let SUBMITs in, then come back (this thread's ring holds at most one WAKE) */
+            if (!atomic_exchange(&b->wake_posted, true) && mm_actor_send(b->self, &(mm_msg){.type = MM__BRIDGE_WAKE}) != MM_OK)
+                atomic_store(&b->wake_posted, false);
+            return;
+        }
+    }
+}
+
+/* At stop (the subscription is closed: nothing is added any more): frees what is still queued. */
+static void
+drop_replies(mm_nats_bridge *b)
+{
+    natsMsg *batch[WAKE_BATCH];
+    uint64_t lost[MM__BRIDGE_LOST_MAX];
+    uint32_t n_lost;
+    bool lost_all;
+    size_t n;
+    while ((n = take_replies(b, batch, WAKE_BATCH, lost, &n_lost, &lost_all)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            atomic_fetch_sub(&b->queued, 1);
+            natsMsg_Destroy(batch[i]);
+        }
+}
+
 /* ---- the actor ---- */
 
 static void
@@ -271,23 +362,22 @@ bridge_handle(void *state, mm_actor *self, mm_msg *msg)
 {
     (void)self;
     mm_nats_bridge *b = state;
-    atomic_fetch_sub(&b->queued, 1);
-    if (msg->type == MM__BRIDGE_SUBMIT)
+    if (msg->type == MM__BRIDGE_SUBMIT) {
+        atomic_fetch_sub(&b->queued, 1);
         on_submit(b, msg->ptr);
-    else
-        on_reply(b, msg->ptr);
+    } else {
+        on_wake(b);
+    }
 }
 
 static void
 bridge_discard(void *state, mm_msg *msg)
 {
     mm_nats_bridge *b = state;
-    atomic_fetch_sub(&b->queued, 1);
     if (msg->type == MM__BRIDGE_SUBMIT) {
+        atomic_fetch_sub(&b->queued, 1);
         bridge_req *r = msg->ptr;
         req_finish(b, r, 503, STOPPING_MESSAGE);
-    } else {
-        natsMsg_Destroy(msg->ptr);
     }
 }
 
@@ -309,6 +399,7 @@ bridge_stop_cb(void *state)
     size_t n = fail_all(b, &b->failed, STOPPING_MESSAGE);
     if (n > 0)
         mm_warn("bridge: stopping with %zu requests in flight: answered 503", n);
+    drop_replies(b);
     mm_idmap_dispose(&b->reqs);
     natsStatistics_Destroy(b->nstats);
     b->nstats = NULL;

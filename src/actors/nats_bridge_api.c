@@ -1,8 +1,15 @@
 /*
  * The NATS bridge's outside (include/mm/nats_bridge.h): start and stop, the reply subscription's
- * callback on nats.c's delivery thread (it only posts to the actor, waiting while the inbox is
- * full), submit from the front's loop threads, and the counters. The actor itself is in
- * nats_bridge.c.
+ * callback on nats.c's delivery thread, submit from the front's loop threads, and the counters.
+ * The actor itself is in nats_bridge.c.
+ *
+ * The callback never waits, sleeps or retries: a library thread that stalls stalls every reply
+ * behind it (and, with a shared delivery pool, other subscriptions). It appends the reply to the
+ * bridge's own bounded reply queue (a mutex held only to move a pointer) and posts a WAKE to the
+ * actor only when none is pending, so its ring of the actor's inbox holds at most one message
+ * and cannot be full. A full reply queue destroys the reply and remembers its request's token:
+ * the actor answers that request Error(503) before anything that came after the hole could be
+ * relayed (counted: mm_bridge_reply_overflows_total, mm_bridge_answers_total{outcome="overflow"}).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,43 +18,75 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
+#include "mm/parse.h"
 #include "nats_bridge_internal.h"
 #include "prom_text.h"
 
 #define DEFAULT_CHECK_MS 250u
 #define DEFAULT_CAPACITY 4095u
+#define DEFAULT_REPLY_QUEUE 4096u
 #define SUB_CLOSE_WAIT_MS 5000
-#define FULL_BACKOFF_MAX_US 2000L
 #define FULL_LOG_EVERY_MS 10000u
 
 /* ---- the subscription (nats.c's delivery thread) ---- */
 
-/* Posts the reply to the actor, waiting while its inbox is full (backpressure, never a drop). */
+/* The token a reply subject <inbox>.<token> names; 0 if it names none. */
+static uint64_t
+reply_token(const mm_nats_bridge *b, const char *subject)
+{
+    uint64_t token = 0;
+    char why[96];
+    if (subject == NULL || strncmp(subject, b->inbox, b->inbox_len) != 0 || subject[b->inbox_len] != '.' ||
+        mm_parse_u64(subject + b->inbox_len + 1, 1, UINT64_MAX, &token, why, sizeof(why)) != MM_OK)
+        return 0;
+    return token;
+}
+
+/* Queues the reply for the actor, or records its loss; never waits (see the top). */
 static void
 on_nats_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)nc;
     (void)sub;
     mm_nats_bridge *b = closure;
-    mm_msg m = {.type = MM__BRIDGE_REPLY, .ptr = msg};
-    long backoff_us = 20;
-    while (!atomic_load(&b->stopping)) {
+    if (atomic_load(&b->stopping)) {
+        natsMsg_Destroy(msg);
+        return;
+    }
+    uint64_t token = 0;
+    pthread_mutex_lock(&b->rq_mu);
+    if (b->rq_len < b->rq_cap) {
+        b->rq[(b->rq_head + b->rq_len) % b->rq_cap] = msg;
+        b->rq_len++;
         atomic_fetch_add(&b->queued, 1);
-        mm_err err = mm_actor_send(b->actor, &m);
-        if (err == MM_OK)
-            return;
-        atomic_fetch_sub(&b->queued, 1);
-        if (err != MM_ERR_FULL)
-            break;
-        uint64_t waits = atomic_fetch_add(&b->full_waits, 1) + 1;
+        msg = NULL;
+    } else if ((token = reply_token(b, natsMsg_GetSubject(msg))) != 0) {
+        uint32_t i = 0;
+        while (i < b->lost_len && b->lost[i] != token)
+            i++;
+        if (i == b->lost_len && b->lost_len < MM__BRIDGE_LOST_MAX)
+            b->lost[b->lost_len++] = token;
+        else if (i == b->lost_len)
+            b->lost_all = true;
+    }
+    pthread_mutex_unlock(&b->rq_mu);
+    if (msg != NULL) {
+        natsMsg_Destroy(msg);
+        uint64_t n = atomic_fetch_add(&b->overflows, 1) + 1;
         uint64_t now = mm_now_ms(), last = atomic_load(&b->full_logged_ms);
         if ((last == 0 || now - last >= FULL_LOG_EVERY_MS) && atomic_compare_exchange_strong(&b->full_logged_ms, &last, now))
-            mm_warn("bridge: inbox full; the NATS delivery thread waits for room (%llu waits so far)", (unsigned long long)waits);
-        struct timespec ts = {0, backoff_us * 1000L};
-        nanosleep(&ts, NULL);
-        backoff_us = backoff_us * 2 > FULL_BACKOFF_MAX_US ? FULL_BACKOFF_MAX_US : backoff_us * 2;
+            mm_warn("bridge: the reply queue is full (%u replies): a reply was dropped and its request will be answered 503 "
+                    "(%llu so far)",
+                    b->rq_cap, (unsigned long long)n);
     }
-    natsMsg_Destroy(msg);
+    if (!atomic_exchange(&b->wake_posted, true)) {
+        mm_err err = mm_actor_send(b->actor, &(mm_msg){.type = MM__BRIDGE_WAKE});
+        if (err != MM_OK) {
+            atomic_store(&b->wake_posted, false);
+            if (err != MM_ERR_STOPPED) /* this thread's ring holds at most this one WAKE */
+                mm_error("bridge: IMPOSSIBLE STATE: posting a wake-up to the actor failed: %s", mm_err_str(err));
+        }
+    }
 }
 
 static void
@@ -79,8 +118,15 @@ mm_nats_bridge_start(const mm_nats_bridge_config *config, mm_nats_bridge **out, 
     b->sub_closed = true; /* nothing to wait for until subscribed */
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
+    pthread_mutex_init(&b->rq_mu, NULL);
     mm_idmap_init(&b->reqs);
     mm_err err = MM_OK;
+    b->rq_cap = config->reply_queue_capacity != 0 ? config->reply_queue_capacity : DEFAULT_REPLY_QUEUE;
+    b->rq = calloc(b->rq_cap, sizeof(*b->rq));
+    if (b->rq == NULL) {
+        err = mm_fail(MM_ERR_NOMEM, why, why_len, "bridge: out of memory for the reply queue");
+        goto cleanup;
+    }
     natsInbox *inbox = NULL;
     if (natsInbox_Create(&inbox) != NATS_OK) {
         err = mm_fail(MM_ERR_NOMEM, why, why_len, "bridge: cannot make an inbox name");
@@ -108,7 +154,7 @@ mm_nats_bridge_start(const mm_nats_bridge_config *config, mm_nats_bridge **out, 
         err = mm_fail(MM_ERR_IO, why, why_len, "bridge: subscribing %s failed: %s", subject, natsStatus_GetText(s));
         goto cleanup;
     }
-    mm_info("bridge: replies on %s; request timeout %u ms", subject, b->timeout_ms);
+    mm_info("bridge: replies on %s; request timeout %u ms; reply queue %u", subject, b->timeout_ms, b->rq_cap);
     *out = b;
     return MM_OK;
 cleanup:
@@ -172,7 +218,8 @@ mm_nats_bridge_get_stats(mm_nats_bridge *b, mm_nats_bridge_stats *st)
     st->failed = atomic_load(&b->failed);
     st->replies = atomic_load(&b->replies);
     st->late_replies = atomic_load(&b->late);
-    st->full_waits = atomic_load(&b->full_waits);
+    st->reply_overflows = atomic_load(&b->overflows);
+    st->overflow_failed = atomic_load(&b->lost_failed);
     st->in_flight = atomic_load(&b->in_flight);
     st->inbox_depth = atomic_load(&b->queued);
 }
@@ -194,11 +241,13 @@ mm_nats_bridge_metrics(mm_nats_bridge *b, char *buf, size_t len)
     mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"nats_down\"} %llu", (unsigned long long)st.nats_down);
     mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"timeout\"} %llu", (unsigned long long)st.timeouts);
     mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"failed\"} %llu", (unsigned long long)st.failed);
+    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"overflow\"} %llu", (unsigned long long)st.overflow_failed);
     mm__prom_metric(&p, "mm_bridge_replies_total", "counter", "Reply messages received from NATS.", st.replies);
     mm__prom_metric(&p, "mm_bridge_late_replies_total", "counter", "Replies for requests no longer in flight (dropped).",
                     st.late_replies);
-    mm__prom_metric(&p, "mm_bridge_inbox_full_waits_total", "counter",
-                    "Times the NATS delivery thread waited for room in the bridge's inbox.", st.full_waits);
+    mm__prom_metric(&p, "mm_bridge_reply_overflows_total", "counter",
+                    "Replies lost because the bridge's reply queue was full, or dropped by nats.c as a slow consumer.",
+                    st.reply_overflows);
     mm__prom_metric(&p, "mm_bridge_in_flight", "gauge", "Requests in the bridge now.", st.in_flight);
     mm__prom_metric(&p, "mm_bridge_inbox_depth", "gauge", "Messages waiting in the bridge's inbox now.", st.inbox_depth);
     return p.used;
@@ -265,7 +314,13 @@ mm_nats_bridge_destroy(mm_nats_bridge *b)
     natsSubscription_Destroy(b->sub);
     mm_actor_destroy(b->actor);
     mm_idmap_dispose(&b->reqs);
+    for (; b->rq != NULL && b->rq_len > 0; b->rq_len--) { /* the actor's stop took them; only if it never ran */
+        natsMsg_Destroy(b->rq[b->rq_head]);
+        b->rq_head = (b->rq_head + 1) % b->rq_cap;
+    }
+    free(b->rq);
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->mu);
+    pthread_mutex_destroy(&b->rq_mu);
     free(b);
 }

@@ -17,7 +17,9 @@
 #include "mm/nats_bridge.h"
 #include "mm/request.h"
 
-enum { MM__BRIDGE_SUBMIT = 1, MM__BRIDGE_REPLY = 2 };
+enum { MM__BRIDGE_SUBMIT = 1, MM__BRIDGE_WAKE = 2 };
+
+#define MM__BRIDGE_LOST_MAX 64 /* reply tokens remembered when the reply queue overflows */
 
 /* One request in flight; owned by the actor thread once submitted. */
 typedef struct bridge_req bridge_req;
@@ -48,6 +50,20 @@ struct mm_nats_bridge {
     bool sub_closed;                     /* guarded by mu: the delivery callback returned for good */
     atomic_uint_fast64_t full_logged_ms; /* delivery thread */
 
+    /*
+     * The reply queue: nats.c's delivery thread appends, the actor takes, both under rq_mu (held
+     * only to move pointers: the callback never waits for room). When it is full the reply is
+     * destroyed and its token remembered in lost[] (or lost_all set), so the actor ends that
+     * request with 503 before relaying anything that came after the hole.
+     */
+    pthread_mutex_t rq_mu;
+    natsMsg **rq;
+    uint32_t rq_cap, rq_head, rq_len;
+    uint64_t lost[MM__BRIDGE_LOST_MAX];
+    uint32_t lost_len;
+    bool lost_all;
+    atomic_bool wake_posted; /* a WAKE is in the actor's inbox: at most one, so its ring never fills */
+
     /* actor thread only */
     mm_actor *self;
     mm_idmap reqs;
@@ -55,9 +71,10 @@ struct mm_nats_bridge {
     mm_timer check_timer;
     natsStatistics *nstats;
     uint64_t reconnects; /* the connection's reconnect count at the last check */
+    int64_t nats_dropped; /* the subscription's slow-consumer drops at the last check */
 
     atomic_uint_fast64_t submitted, refused, published, completed, no_responders, nats_down, timeouts, failed, replies, late,
-        full_waits, in_flight;
+        overflows, lost_failed, in_flight;
     atomic_uint_fast64_t queued; /* messages sent to the actor and not yet handled or discarded */
 };
 

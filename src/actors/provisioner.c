@@ -154,6 +154,7 @@ op_handle(void *state, mm_actor *self, mm_msg *msg)
         if (r != NULL)
             prov_token_ready(r, res);
         mm_minter_result_free(res);
+        prov_mint_landed(p);
     } else if (msg->type == MM_PROVISIONER_MSG_CERT_EVENT) {
         cert_event(p, msg->ptr);
         mm_kv_event_free(msg->ptr);
@@ -282,6 +283,7 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
         goto cleanup;
     mm_actor_config ac = {0};
     ac.inbox.capacity = config->inbox_capacity ? config->inbox_capacity : 1023;
+    p->mint_cap = ac.inbox.capacity; /* the minter thread's ring holds at least this many TOKEN_READYs */
     err = mm_actor_start(&prov_ops, p, &ac, &p->actor);
     if (err != MM_OK) {
         mm_fail(err, why, why_len, "provisioner: the actor did not start");
@@ -333,6 +335,7 @@ mm_provisioner_get_stats(mm_provisioner *mp, mm_provisioner_stats *out)
     out->retries = atomic_load(&p->n_retries);
     out->polls_waited = atomic_load(&p->n_polls_waited);
     out->mint_waits = atomic_load(&p->n_mint_waits);
+    out->mints_held = atomic_load(&p->n_mints_held);
     long active = atomic_load(&p->active);
     out->active = active > 0 ? (uint64_t)active : 0;
 }

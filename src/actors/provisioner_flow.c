@@ -2,7 +2,8 @@
  * One session request's state machine on the provisioner thread (include/mm/provisioner.h has
  * the sequence): begin, session create, then (provisioner_poll.c) polling until ready, then
  * mint and end. Each step either makes one Edgegap call (the request is its callback's ctx and
- * is `busy` until it answers), arms a timer, or sends a MINT; every failure goes through
+ * is `busy` until it answers), arms a timer, or sends a MINT (or waits in the mint line for
+ * room for its TOKEN_READY: see mint_send); every failure goes through
  * prov_req_fail(), every end through prov_req_finish(), so the sink is ended and freed exactly
  * once.
  *
@@ -24,6 +25,8 @@
 
 #define REQ_OF(t, field) ((prov_req *)(void *)((char *)(t)-offsetof(prov_req, field)))
 
+static void mint_line_remove(prov_req *r);
+
 static void
 req_release(prov_req *r)
 {
@@ -39,6 +42,7 @@ prov_req_finish(prov_req *r)
         return;
     r->done = true;
     prov_poll_line_remove(r);
+    mint_line_remove(r);
     if (!p->stopping) {
         mm_timer_stop(p->self, &r->timer);
         mm_timer_stop(p->self, &r->deadline);
@@ -264,19 +268,71 @@ create_now(prov_req *r)
  * minter drains thousands per millisecond once it runs, so the mint is offered again after
  * MINT_RETRY_MS until it is taken or the request's deadline (408) ends it. Failing it instead
  * threw away a session already paid for (seen as 503s under overload in the baseline).
+ *
+ * The way back is reserved before the mint is sent: the minter answers into its own ring of
+ * this actor's inbox and never waits (include/mm/minter.h), so at most mint_cap (the ring's
+ * capacity) mints are in flight. A mint beyond that waits in the mint line, a FIFO, and is sent
+ * when a TOKEN_READY is drained (prov_mint_landed). So the minter cannot find that ring full: no
+ * token of a session Edgegap made is lost to a busy provisioner.
  */
 #define MINT_RETRY_MS 2
 
-static void mint_send(prov_req *r);
+static void mint_send(prov_req *r, bool its_turn);
+
+static void
+mint_line_push(prov_req *r)
+{
+    prov *p = r->p;
+    r->in_mint_line = true;
+    r->mint_next = NULL;
+    r->mint_prev = p->mint_tail;
+    if (p->mint_tail != NULL)
+        p->mint_tail->mint_next = r;
+    else
+        p->mint_head = r;
+    p->mint_tail = r;
+    atomic_fetch_add(&p->n_mints_held, 1);
+}
+
+static void
+mint_line_remove(prov_req *r)
+{
+    prov *p = r->p;
+    if (!r->in_mint_line)
+        return;
+    if (r->mint_prev != NULL)
+        r->mint_prev->mint_next = r->mint_next;
+    else
+        p->mint_head = r->mint_next;
+    if (r->mint_next != NULL)
+        r->mint_next->mint_prev = r->mint_prev;
+    else
+        p->mint_tail = r->mint_prev;
+    r->mint_prev = r->mint_next = NULL;
+    r->in_mint_line = false;
+}
+
+void
+prov_mint_landed(prov *p)
+{
+    if (p->mints_in_flight > 0)
+        p->mints_in_flight--;
+    while (p->mint_head != NULL && p->mints_in_flight < p->mint_cap && !p->stopping) {
+        prov_req *r = p->mint_head;
+        mint_line_remove(r);
+        mint_send(r, true); /* may fail r (freed): it is out of the line already */
+    }
+}
 
 static void
 on_mint_timer(mm_timer *t)
 {
-    mint_send(REQ_OF(t, timer));
+    mint_send(REQ_OF(t, timer), true); /* it had its turn: the minter's inbox was full */
 }
 
+/* Sends r's MINT, or puts r in the mint line; its_turn: r comes from the line or a retry. */
 static void
-mint_send(prov_req *r)
+mint_send(prov_req *r, bool its_turn)
 {
     prov *p = r->p;
     char addr_text[MM_IP_TEXT_LEN + 10];
@@ -295,14 +351,21 @@ mint_send(prov_req *r)
         prov_req_fail(r, 500, why, true);
         return;
     }
+    if (p->mints_in_flight >= p->mint_cap || (p->mint_head != NULL && !its_turn)) {
+        mint_line_push(r); /* no room kept for its TOKEN_READY yet; nobody jumps the line */
+        return;
+    }
     mm_err err = mm_minter_send_mint(p->minter, &mr);
+    if (err == MM_OK) {
+        p->mints_in_flight++;
+        return;
+    }
     if (err == MM_ERR_FULL && !p->stopping) {
         atomic_fetch_add(&p->n_mint_waits, 1);
         prov_arm(r, &r->timer, MINT_RETRY_MS, on_mint_timer);
         return;
     }
-    if (err != MM_OK)
-        prov_req_fail(r, 503, "the token minter is not available", true);
+    prov_req_fail(r, 503, "the token minter is not available", true);
 }
 
 void
@@ -313,7 +376,7 @@ prov_mint(prov_req *r, const char *digest)
         mm_timer_stop(p->self, &r->timer);
     snprintf(r->digest, sizeof(r->digest), "%s", digest);
     r->phase = PHASE_MINTING;
-    mint_send(r);
+    mint_send(r, false);
 }
 
 void

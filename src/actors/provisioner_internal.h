@@ -30,6 +30,7 @@ typedef struct prov_req {
     bool busy;        /* an Edgegap call is running with this request as its ctx */
     bool done;        /* finished: only waiting for that call's callback to be freed */
     bool in_line;     /* its poll is due and waits in p's poll line (never while busy) */
+    bool in_mint_line; /* its mint waits in p's mint line (p->mints_in_flight is at the cap) */
     unsigned attempt; /* failed attempts of the current step (create, or polls in a row) */
     uint64_t start_ms;
     uint64_t poll_origin_ms; /* the poll grid: poll k is due at poll_origin_ms + k * poll_interval_ms */
@@ -43,6 +44,7 @@ typedef struct prov_req {
     mm_timer deadline;                      /* session timeout */
     struct prov_req *prev, *next;           /* p's list of all requests */
     struct prov_req *line_prev, *line_next; /* p's poll line, while in_line */
+    struct prov_req *mint_prev, *mint_next; /* p's mint line, while in_mint_line */
 } prov_req;
 
 typedef struct prov_cert {
@@ -63,12 +65,15 @@ struct prov {
     mm_idmap reqs;
     prov_req *head;
     prov_req *line_head, *line_tail; /* the poll line (provisioner_poll.c), oldest first */
+    prov_req *mint_head, *mint_tail; /* the mint line (provisioner_flow.c), oldest first */
+    uint32_t mints_in_flight;        /* MINTs sent whose TOKEN_READY is not drained yet */
+    uint32_t mint_cap;               /* at most this many: the inbox's capacity per producer ring */
     prov_cert *certs;
     size_t n_certs, cap_certs;
     bool stopping; /* actor thread: in op_stop */
     atomic_bool closing;
     atomic_long active; /* requests submitted and not yet finished */
-    atomic_ullong n_submitted, n_ready, n_failed, n_retries, n_polls_waited, n_mint_waits;
+    atomic_ullong n_submitted, n_ready, n_failed, n_retries, n_polls_waited, n_mint_waits, n_mints_held;
 };
 
 /* provisioner.c */
@@ -83,6 +88,8 @@ uint64_t prov_backoff_ms(prov *p, unsigned attempt, uint64_t floor_ms);
 void prov_req_begin(prov *p, mm_reply_sink *sink, const char *client_ip);
 void prov_mint(prov_req *r, const char *digest);
 void prov_token_ready(prov_req *r, const mm_minter_result *res);
+/** A TOKEN_READY was drained (whether or not its request still lives): sends the mints it makes room for. */
+void prov_mint_landed(prov *p);
 /** Ends the request (freeing its sink, which answers 503 if not ended yet) and releases it. */
 void prov_req_finish(prov_req *r);
 /** Error(status, message), logged as the request's one end line; then finished (r may be freed). */

@@ -14,6 +14,12 @@ ds_start(direct_stack *s, harness *h, const char *name)
 void
 ds_start_with(direct_stack *s, harness *h, const char *name, uint32_t minter_inbox_capacity)
 {
+    ds_start_caps(s, h, name, minter_inbox_capacity, 0);
+}
+
+void
+ds_start_caps(direct_stack *s, harness *h, const char *name, uint32_t minter_inbox_capacity, uint32_t prov_inbox_capacity)
+{
     char why[256];
     memset(s, 0, sizeof(*s));
     s->nats = mm_test_nats_connect(&h->nats, name);
@@ -30,7 +36,8 @@ ds_start_with(direct_stack *s, harness *h, const char *name, uint32_t minter_inb
                                 .version = H_VERSION,
                                 .poll_delay_ms = 50,
                                 .poll_interval_ms = 50,
-                                .cert_wait_ms = 5000};
+                                .cert_wait_ms = 5000,
+                                .inbox_capacity = prov_inbox_capacity};
     MM_REQUIRE(mm_provisioner_start(&pc, &s->prov, why, sizeof(why)) == MM_OK);
     mm_kv_watch_config wc = {.nc = nc,
                              .js = s->js,

@@ -34,6 +34,9 @@ void ds_start(direct_stack *s, harness *h, const char *name);
 /** The same with the minter's inbox bounded to minter_inbox_capacity MINTs (0: its default). */
 void ds_start_with(direct_stack *s, harness *h, const char *name, uint32_t minter_inbox_capacity);
 
+/** The same with the provisioner's inbox (and so its mints in flight) bounded too (0: default). */
+void ds_start_caps(direct_stack *s, harness *h, const char *name, uint32_t minter_inbox_capacity, uint32_t prov_inbox_capacity);
+
 /**
  * The shutdown of the documented order (front stop, backend close, provisioner stop, front
  * destroy, backend destroy) in two halves around the test's front: ds_close closes the backend

@@ -15,9 +15,12 @@
  *     ends its request with 503 instead of being relayed (replies before it may be lost);
  *   - 200 concurrent requests from four submitting threads, 20 replies each: each sink gets
  *     exactly its own replies in order;
+ *   - a blocked actor and a reply queue of 4 flooded with replies: nats.c's callback never
+ *     waits, another subscription keeps flowing, each request is whole or Error(503, overloaded);
  *   - metrics text; stop answers what is in flight and refuses later submits.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -401,8 +404,8 @@ test_concurrent(mm_nats_bridge *b)
 
 /*
  * An inbox of one message per producer: submits see MM_ERR_FULL (the caller still owns the sink
- * and retries), and the delivery thread must wait for room instead of dropping: every request
- * still gets all of its replies, in order.
+ * and retries); the delivery thread's replies go through the bridge's own reply queue and one
+ * WAKE at a time, so every request still gets all of its replies, in order, and none is lost.
  */
 static void
 test_tiny_inbox(natsConnection *nc)
@@ -450,8 +453,183 @@ test_tiny_inbox(natsConnection *nc)
     mm_nats_bridge_stats st;
     mm_nats_bridge_get_stats(b, &st);
     MM_CHECK_U64(st.refused, ==, (uint64_t)full);
-    fprintf(stderr, "tiny inbox: %d submits refused as full, %llu waits of the delivery thread\n", full,
-            (unsigned long long)st.full_waits);
+    MM_CHECK_U64(st.reply_overflows, ==, 0);
+    fprintf(stderr, "tiny inbox: %d submits refused as full, %llu replies lost\n", full, (unsigned long long)st.reply_overflows);
+    mm_nats_bridge_destroy(b);
+}
+
+/* ---- a blocked actor and a tiny reply queue (issue 13) ---- */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_closed, in_gate;
+static rec_sink *gated;
+static mm_reply_sink_ops gated_ops;
+static mm_err (*rec_send_fn)(mm_reply_sink *, const char *, size_t);
+
+/* The gated request's send blocks the bridge's actor thread while the gate is closed (at most 30 s). */
+static mm_err
+gated_send(mm_reply_sink *sink, const char *text, size_t len)
+{
+    pthread_mutex_lock(&gate_mu);
+    if ((rec_sink *)sink == gated && gate_closed) {
+        in_gate = true;
+        pthread_cond_broadcast(&gate_cv);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 30;
+        while (gate_closed && pthread_cond_timedwait(&gate_cv, &gate_mu, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&gate_mu);
+    return rec_send_fn(sink, text, len);
+}
+
+static void
+on_probe(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    atomic_fetch_add((atomic_int *)closure, 1);
+    natsMsg_Destroy(msg);
+}
+
+/*
+ * nats.c's delivery callback must never wait: with the bridge's actor blocked (in a sink) and a
+ * reply queue of 4, a flood of replies fills the queue and the rest are dropped at once, each
+ * affected request remembered. The test sees the callback come back (the overflow counter
+ * grows while the actor is still blocked; before, the callback slept in a retry loop until the
+ * actor drained), another subscription on the same connection keeps getting messages, and
+ * afterwards every request either has all of its replies in order and its end, or
+ * Error(503, overloaded): never a stream with a hole. Nothing leaks (ASan).
+ */
+static void
+test_reply_overflow(natsConnection *nc, natsConnection *rnc)
+{
+    enum { K = 5, M = 40 };
+    static const char *overflow = "the web front is overloaded: a reply from the matchmaker was lost; try again";
+    mm_nats_bridge *b = NULL;
+    char why[200];
+    mm_nats_bridge_config bc = {.nc = nc, .request_timeout_ms = 60000, .reply_queue_capacity = 4};
+    MM_REQUIRE(mm_nats_bridge_start(&bc, &b, why, sizeof(why)) == MM_OK);
+    rec_sink *recs[K];
+    char subjects[K][128];
+    for (int i = 0; i < K; i++) {
+        recs[i] = rec_new();
+        if (i == 0) {
+            gated_ops = *recs[0]->base.ops;
+            rec_send_fn = gated_ops.send;
+            gated_ops.send = gated_send;
+            gated = recs[0];
+        }
+        recs[i]->base.ops = &gated_ops;
+        mm_front_request fr = {.id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED), .route = MM_FRONT_WS};
+        snprintf(fr.req.game, sizeof(fr.req.game), "game");
+        snprintf(fr.req.version, sizeof(fr.req.version), "v1");
+        fr.req.has_client_ip = true;
+        snprintf(fr.req.client_ip, sizeof(fr.req.client_ip), "10.0.0.2"); /* acknowledged, never ended */
+        MM_REQUIRE(mm_nats_bridge_submit(b, &fr, &recs[i]->base) == MM_OK);
+        MM_REQUIRE(rec_wait_texts(recs[i], 1, WAIT_MS));
+        pthread_mutex_lock(&resp_mu);
+        snprintf(subjects[i], sizeof(subjects[i]), "%s", hang_reply);
+        pthread_mutex_unlock(&resp_mu);
+    }
+    /* block the actor in request 0's sink */
+    pthread_mutex_lock(&gate_mu);
+    gate_closed = true;
+    pthread_mutex_unlock(&gate_mu);
+    MM_REQUIRE(natsConnection_PublishString(rnc, subjects[0], "\"held\"") == NATS_OK);
+    MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
+    pthread_mutex_lock(&gate_mu);
+    uint64_t until = mm_now_ms() + WAIT_MS;
+    while (!in_gate && mm_now_ms() < until) {
+        pthread_mutex_unlock(&gate_mu);
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&gate_mu);
+    }
+    MM_REQUIRE(in_gate);
+    pthread_mutex_unlock(&gate_mu);
+
+    /* flood the other requests while the actor cannot drain */
+    for (int i = 1; i < K; i++)
+        for (int k = 0; k < M; k++) {
+            char *t = NULL;
+            MM_REQUIRE(mm_feedback_progress("flood", k, &t, NULL) == MM_OK);
+            MM_REQUIRE(natsConnection_PublishString(rnc, subjects[i], t) == NATS_OK);
+            free(t);
+        }
+    MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
+    /* the callback keeps returning: every reply beyond the queue is counted as lost, at once */
+    mm_nats_bridge_stats st;
+    until = mm_now_ms() + WAIT_MS;
+    do {
+        mm_nats_bridge_get_stats(b, &st);
+    } while (st.reply_overflows < (uint64_t)((K - 1) * M - 4) && mm_now_ms() < until);
+    MM_CHECK_U64(st.reply_overflows, ==, (uint64_t)((K - 1) * M - 4));
+    /* another subscription on the bridge's connection still flows */
+    atomic_int probes = 0;
+    natsSubscription *probe = NULL;
+    MM_REQUIRE(natsConnection_Subscribe(&probe, nc, "probe.overflow", on_probe, &probes) == NATS_OK);
+    MM_REQUIRE(natsConnection_Flush(nc) == NATS_OK);
+    MM_REQUIRE(natsConnection_PublishString(rnc, "probe.overflow", "x") == NATS_OK);
+    MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
+    until = mm_now_ms() + WAIT_MS;
+    while (atomic_load(&probes) < 1 && mm_now_ms() < until) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    MM_CHECK_INT(atomic_load(&probes), ==, 1);
+    pthread_mutex_lock(&gate_mu);
+    MM_CHECK(in_gate); /* all of that while the actor was still blocked */
+    gate_closed = false;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+
+    /* let the actor catch up (the ends must not meet a full queue themselves) */
+    until = mm_now_ms() + WAIT_MS;
+    do {
+        mm_nats_bridge_get_stats(b, &st);
+    } while ((st.inbox_depth > 0 || st.in_flight > 1) && mm_now_ms() < until);
+    MM_CHECK_U64(st.inbox_depth, ==, 0);
+    /* end every request; each has its whole stream or the overload error */
+    for (int i = 0; i < K; i++)
+        MM_REQUIRE(natsConnection_Publish(rnc, subjects[i], NULL, 0) == NATS_OK);
+    MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
+    int whole = 0, refused = 0;
+    for (int i = 0; i < K; i++) {
+        rec_sink *r = recs[i];
+        MM_CHECK(rec_wait_freed(r, WAIT_MS));
+        MM_CHECK(r->ended);
+        MM_CHECK_INT(r->after_end, ==, 0);
+        if (r->has_error) {
+            MM_CHECK_INT(r->status, ==, 503);
+            MM_CHECK_STR(r->message, overflow);
+            refused++;
+        } else {
+            bool ok = r->n == (i == 0 ? 2 : 1 + M);
+            for (int k = 0; ok && i > 0 && k < M; k++) {
+                char *t = NULL;
+                MM_REQUIRE(mm_feedback_progress("flood", k, &t, NULL) == MM_OK);
+                ok = strcmp(r->texts[1 + k], t) == 0;
+                free(t);
+            }
+            MM_CHECK(ok);
+            whole += ok;
+        }
+        rec_free(r);
+    }
+    mm_nats_bridge_get_stats(b, &st);
+    fprintf(stderr, "reply overflow: %d whole, %d answered 503; %llu replies lost, %llu requests failed by it\n", whole, refused,
+            (unsigned long long)st.reply_overflows, (unsigned long long)st.overflow_failed);
+    MM_CHECK_INT(whole + refused, ==, K);
+    MM_CHECK_INT(refused, ==, K - 1); /* request 0 was whole; the flooded ones each lost replies */
+    MM_CHECK_U64(st.overflow_failed, ==, (uint64_t)(K - 1));
+    MM_CHECK_U64(st.in_flight, ==, 0);
+    char metrics[8192];
+    size_t mlen = mm_nats_bridge_metrics(b, metrics, sizeof(metrics));
+    MM_CHECK(mlen > 0 && strstr(metrics, "mm_bridge_answers_total{outcome=\"overflow\"} 4") != NULL);
+    natsSubscription_Destroy(probe);
     mm_nats_bridge_destroy(b);
 }
 
@@ -644,6 +822,7 @@ main(void)
     test_timeout(nc);
     test_concurrent(b);
     test_tiny_inbox(nc);
+    test_reply_overflow(nc, rnc);
     test_metrics(b);
     test_nats_down(&srv, b);
     test_reply_after_reconnect(&srv, nats, rnc);
