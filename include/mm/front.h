@@ -138,8 +138,9 @@ mm_err mm_front_start(const mm_front_config *config, const mm_front_backend *bac
 uint16_t mm_front_port(const mm_front *front, size_t i);
 
 /**
- * Stops accepting; open requests get up to deadline_ms to finish, then their clients get
- * Error(503, ...) / a close; loops exit and join. Idempotent.
+ * Stops accepting at once (new connections are refused from this call on, /readyz answers
+ * 503); open requests get up to deadline_ms to finish, then their clients get Error(503, ...) /
+ * a close; loops exit and join. Idempotent.
  */
 void mm_front_stop(mm_front *front, uint32_t deadline_ms);
 

@@ -5,8 +5,10 @@
  * mm_front_start binds every address on the calling thread, so that a bad or busy address is
  * an error the caller sees at once, then hands each loop a duplicate of every listening socket
  * (the kernel gives each new connection to one of the loops that wait on it). mm_front_stop
- * sets the stop flag and the deadline, wakes each loop through its relay eventfd and joins it;
- * each loop then runs its own orderly stop (loop.c).
+ * sets the stop flag and the deadline, shuts the listening sockets down (which ends them for
+ * every duplicate: new connections are refused from that moment, not after the drain), wakes
+ * each loop through its relay eventfd and joins it; each loop then runs its own orderly stop
+ * (loop.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -167,7 +169,14 @@ mm_front_stop(mm_front *front, uint32_t deadline_ms)
         return;
     front->stopped = true;
     atomic_store(&front->stop_deadline_ns, mm_now_ns() + (uint64_t)deadline_ms * 1000000);
-    atomic_store(&front->stopping, true);
+    atomic_store(&front->stopping, true); /* before the shutdown: a loop woken by it must see the stop */
+    /* Stop accepting now, not after the drain: shutdown() of one copy ends the listening socket
+     * for every loop's duplicate at once; the kernel resets the connections still waiting in its
+     * accept queue and refuses new ones, so a client (or a load balancer) retries elsewhere at
+     * once instead of waiting for an answer that would never come. */
+    for (size_t i = 0; i < front->n_listen; i++)
+        if (front->listen_fds[i] >= 0 && shutdown(front->listen_fds[i], SHUT_RDWR) != 0)
+            mm_warn("web front: shutdown of listening socket %zu: %s", i, strerror(errno));
     for (size_t i = 0; i < front->n_loops; i++)
         if (front->loops[i]->thread_started)
             mm_inbox_wake(front->loops[i]->inbox);
@@ -176,7 +185,7 @@ mm_front_stop(mm_front *front, uint32_t deadline_ms)
             pthread_join(front->loops[i]->thread, NULL);
             front->loops[i]->thread_started = false;
         }
-    /* the loops closed their copies; this closes the sockets (the kernel stops accepting) */
+    /* the loops closed their copies; this closes the descriptors */
     for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
         if (front->listen_fds[i] >= 0) {
             close(front->listen_fds[i]);

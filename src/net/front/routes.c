@@ -4,7 +4,8 @@
  *   OPTIONS (any path)                         CORS preflight, 200
  *   GET /, GET /matchmaker                     the test page (page.html, embedded at build time)
  *   GET /healthz                               200 "ok" while the process runs
- *   GET /readyz                                200 when the backend can serve, else 503
+ *   GET /readyz                                200 when the backend can serve, else 503 (and
+ *                                              503 from the moment a stop begins)
  *   GET /metrics                               Prometheus text (metrics.c)
  *   /matchmaker/ws                             WebSocket (ws.c)
  *   POST /matchmaker/request/{game}/{version}  chunked stream (stream.c)
@@ -146,7 +147,9 @@ simple_page(mm_front *front, h2o_req_t *req, mm__page page)
         mm__front_respond(req, 200, "text/plain; charset=utf-8", H2O_STRLIT("ok"), false);
         break;
     case MM__PG_READYZ:
-        if (front->backend.ready == NULL || front->backend.ready(front->backend.ctx))
+        if (atomic_load(&front->stopping)) /* draining: a load balancer should send no one new */
+            mm__front_respond(req, 503, "text/plain; charset=utf-8", H2O_STRLIT("stopping"), false);
+        else if (front->backend.ready == NULL || front->backend.ready(front->backend.ctx))
             mm__front_respond(req, 200, "text/plain; charset=utf-8", H2O_STRLIT("ready"), false);
         else
             mm__front_respond(req, 503, "text/plain; charset=utf-8", H2O_STRLIT("not ready"), false);
