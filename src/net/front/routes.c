@@ -11,6 +11,9 @@
  *   POST /matchmaker/request/{game}/{version}  chunked stream (stream.c)
  *   POST /matchmaker/wannaplay                 one answer (stream.c)
  *
+ * The admin listener (--admin-bind) has a host of its own whose handler serves only /healthz,
+ * /readyz and /metrics (anything else: 404).
+ *
  * CORS copies the reference's tower-http CorsLayer with one exact origin: every response
  * carries Access-Control-Allow-Origin: <origin> and the Vary headers; any OPTIONS request is a
  * preflight answered 200 with the allowed methods (GET,POST,CONNECT as the reference lists
@@ -27,6 +30,7 @@
 typedef struct handler {
     h2o_handler_t super;
     mm_front *front;
+    bool admin; /* the admin listener's: the probes and /metrics only */
 } handler;
 
 static const char *
@@ -175,6 +179,17 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     bool get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
     bool post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
     const char *game, *version;
+    if (((handler *)self)->admin) {
+        mm__page page = path_is(path, "/healthz")   ? MM__PG_HEALTHZ
+                        : path_is(path, "/readyz")  ? MM__PG_READYZ
+                        : path_is(path, "/metrics") ? MM__PG_METRICS
+                                                    : MM__PG_NOT_FOUND;
+        if (page == MM__PG_NOT_FOUND || get)
+            simple_page(front, req, page);
+        else
+            mm__front_respond(req, 405, "text/plain; charset=utf-8", H2O_STRLIT("method not allowed"), false);
+        return 0;
+    }
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
         preflight(front, req);
         return 0;
@@ -212,10 +227,11 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 }
 
 void
-mm__front_routes_register(mm_front *front, h2o_hostconf_t *host)
+mm__front_routes_register(mm_front *front, h2o_hostconf_t *host, bool admin)
 {
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
     handler *h = (handler *)h2o_create_handler(pathconf, sizeof(*h));
     h->super.on_req = on_req;
     h->front = front;
+    h->admin = admin;
 }
