@@ -106,6 +106,10 @@ typedef struct mm_front_config {
     uint32_t ping_interval_ms;         /* WS keep-alive ping; default 20000; a peer silent for two
                                           intervals is closed (half-open detection) */
     uint32_t max_connections;          /* open client connections; default 50000 */
+    char admin_bind[64];               /* --admin-bind HOST:PORT: /healthz, /readyz and /metrics on a
+                                          listener of their own, outside the client limits (open
+                                          through a stop's drain); "" (default): none, and those
+                                          pages are only on the client port (where they always are) */
     uint32_t relay_ring_capacity;      /* no flag: reply wake-ups each backend thread may have queued
                                           in each loop (more wait in their sinks); default 4095 */
     /* set by mm_front_config_flag: the first --bind / --trusted-proxy replaces the default list */
@@ -143,9 +147,14 @@ mm_err mm_front_start(const mm_front_config *config, const mm_front_backend *bac
 /** The port actually bound for bind i (useful with port 0). */
 uint16_t mm_front_port(const mm_front *front, size_t i);
 
+/** The port actually bound for --admin-bind; 0 when there is no admin listener. */
+uint16_t mm_front_admin_port(const mm_front *front);
+
 /**
- * Stops accepting; open requests get up to deadline_ms to finish, then their clients get
- * Error(503, ...) / a close; loops exit and join. Idempotent.
+ * Stops accepting at once (new connections are refused from this call on, /readyz answers
+ * 503); open requests get up to deadline_ms to finish, then their clients get Error(503, ...) /
+ * a close; the admin listener stays open until then (so probes see the 503); loops exit and
+ * join. Idempotent.
  */
 void mm_front_stop(mm_front *front, uint32_t deadline_ms);
 

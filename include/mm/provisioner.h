@@ -113,7 +113,9 @@ mm_actor *mm_provisioner_actor(mm_provisioner *p);
 
 /**
  * Stops taking requests, lets those in flight finish for up to deadline_ms, then stops the
- * actor: requests still running are answered Error(503, ...) by their freed sinks. Idempotent.
+ * actor: requests still running are answered Error(503, ...) by their freed sinks, and the
+ * sessions Edgegap already made for them are enqueued for deletion (DELETE_SESSION_STREAM, as
+ * after a timeout). Idempotent.
  */
 void mm_provisioner_stop(mm_provisioner *p, uint64_t deadline_ms);
 

@@ -198,8 +198,17 @@ op_stop(void *state)
     p->stopping = true;
     mm_edgegap_destroy(p->eg); /* callbacks come back CANCELLED: they only release their request */
     p->eg = NULL;
-    while (p->head != NULL)
+    while (p->head != NULL) {
+        /* Edgegap already made this request's session and no one will use it (its client is told
+         * 503): its deletion is enqueued, as after a timeout. A create still unanswered has no
+         * id to delete yet. */
+        if (p->head->session_id[0] != '\0') {
+            mm_warn("provisioner: request %llu still running at the stop: session %s deletion enqueued",
+                    (unsigned long long)p->head->id, p->head->session_id);
+            prov_enqueue_delete(p, p->head->session_id);
+        }
         prov_req_finish(p->head); /* the sink, freed before its end, answers 503 */
+    }
     mm_idmap_dispose(&p->reqs);
     free(p->certs);
     p->certs = NULL;

@@ -3,7 +3,8 @@
  * ARCHITECTURE.md, "Threads of the matchmaker"). main() only wires the blocks together:
  * flags and environment -> NATS + JetStream setup -> Edgegap app/version check -> minter,
  * provisioner, cert_digests watcher, reaper, delete worker, intake -> wait for SIGTERM/SIGINT
- * -> stop in reverse order (intake first, so no request arrives at a stopped actor).
+ * -> stop in reverse order (intake first, so no request arrives at a stopped actor), all stages
+ * within one --stop-deadline-ms counted from the signal.
  * Exit status: 0 after a signal, 1 a runtime failure (NATS, unknown app), 2 a bad flag or
  * environment variable.
  */
@@ -24,6 +25,7 @@
 #include "mm/intake.h"
 #include "mm/kv.h"
 #include "mm/kv_watch.h"
+#include "mm/clock.h"
 #include "mm/crash.h"
 #include "mm/log.h"
 #include "mm/minter.h"
@@ -206,15 +208,33 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
     return 0;
 }
 
+/* What is left of the stop deadline at `stop_at` (ms, mm_now_ms' clock). */
+static uint64_t
+left_ms(uint64_t stop_at)
+{
+    uint64_t now = mm_now_ms();
+    return stop_at > now ? stop_at - now : 0;
+}
+
+/*
+ * One deadline for the whole process, from the signal: each stage gets what is left of it, so
+ * the process ends within --stop-deadline-ms (plus the closing of sockets and threads) instead
+ * of one deadline per stage. The intake leaves its queue groups first (NATS requests go to the
+ * other replicas at once); the web front stops accepting and lets its requests finish; the
+ * provisioner then gets what is left (nothing, when the front used it all: its clients were
+ * told 503, and the sessions their requests had made are enqueued for deletion).
+ */
 static void
 stop_services(services *s, const mm_matchmaker_flags *f)
 {
-    /* the web front first (include/mm/front.h): stop accepting, let its requests finish */
+    uint64_t stop_at = mm_now_ms() + f->stop_deadline_ms;
+    uint64_t intake_ms = left_ms(stop_at) < 2000 ? left_ms(stop_at) : 2000;
+    mm_intake_stop(s->intake, (int64_t)intake_ms);
+    /* the web front (include/mm/front.h): stop accepting, let its requests finish */
     if (s->front != NULL)
-        mm_front_stop(s->front, (uint32_t)f->stop_deadline_ms);
+        mm_front_stop(s->front, (uint32_t)left_ms(stop_at));
     mm_direct_backend_close(s->direct);
-    mm_intake_stop(s->intake, 2000);
-    mm_provisioner_stop(s->prov, f->stop_deadline_ms);
+    mm_provisioner_stop(s->prov, left_ms(stop_at));
     mm_kv_watch_destroy(s->certs);
     mm_provisioner_destroy(s->prov);
     mm_front_destroy(s->front); /* after the provisioner freed the relay sinks it held */

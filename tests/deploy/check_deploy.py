@@ -199,6 +199,25 @@ def check_service(name, svc, ours):
             fail(f"compose {name}: NATS_USER {user!r} is none of {sorted(PASSWORD_VARS)}")
 
 
+def check_httpd_production(label, svc):
+    """docs/DEPLOY.md: in production players do not choose the address sent to Edgegap."""
+    cmd = [str(a) for a in (svc.get("command") or [])]
+    if "--no-client-ip-override" not in cmd:
+        fail(f"compose {label}/httpd: --no-client-ip-override expected (docs/DEPLOY.md, section 4)")
+
+
+def check_httpd_admin(label, svc):
+    """The web front's health check uses its admin listener (outside the client limits)."""
+    cmd = [str(a) for a in (svc.get("command") or [])]
+    if "--admin-bind" not in cmd or cmd.index("--admin-bind") + 1 >= len(cmd):
+        fail(f"compose {label}/httpd: --admin-bind expected (probes outside the client limits)")
+        return
+    port = cmd[cmd.index("--admin-bind") + 1].rsplit(":", 1)[-1]
+    test = " ".join(str(a) for a in (svc.get("healthcheck") or {}).get("test") or [])
+    if f"127.0.0.1:{port}/healthz" not in test:
+        fail(f"compose {label}/httpd: the health check must GET /healthz on the admin port {port}")
+
+
 def check_compose(src, _build):
     tool = need_tool("docker-compose", "docker-compose")
     if tool is None:
@@ -228,6 +247,9 @@ def check_compose(src, _build):
                 env = svc.get("environment", {})
                 if env.get("NATS_USER") != want or env.get("NATS_PASSWORD") in (None, ""):
                     fail(f"compose {label}/{name}: runs as NATS user {want} with its password")
+        check_httpd_admin(label, services["httpd"])
+        if label == "base":
+            check_httpd_production(label, services["httpd"])
         nats = services["nats"]
         if not any(str(v).endswith(":/etc/nats:ro") for v in nats.get("volumes", [])):
             fail(f"compose {label}/nats: deploy/nats must be mounted read-only at /etc/nats")

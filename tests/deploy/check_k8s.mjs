@@ -166,6 +166,24 @@ function checkDeployment(d, want) {
   }
 }
 
+// Probes and the Prometheus scrape go to the admin listener (--admin-bind), outside the client
+// connection limits; the Service does not expose it (docs/DEPLOY.md).
+function checkAdminPort(web, svc) {
+  const c = web.spec.template.spec.containers[0];
+  const bind = argValue(c.args, "--admin-bind");
+  const port = (c.ports ?? []).find((p) => p.name === "admin");
+  if (!bind || !port || !bind.endsWith(`:${port.containerPort}`)) {
+    fail("matchmaker-httpd: --admin-bind and a container port named admin on the same port are expected");
+    return;
+  }
+  for (const probe of ["readinessProbe", "livenessProbe"])
+    if (c[probe]?.httpGet?.port !== "admin") fail(`matchmaker-httpd: ${probe} must use the admin port`);
+  if (web.spec.template.metadata.annotations?.["prometheus.io/port"] !== String(port.containerPort))
+    fail("matchmaker-httpd: Prometheus must scrape the admin port");
+  if ((svc?.spec.ports ?? []).some((p) => p.targetPort === "admin" || p.targetPort === port.containerPort))
+    fail("matchmaker-httpd: the Service must not expose the admin port");
+}
+
 function checkRefs(objs, secrets) {
   const configMaps = byKind(objs, "ConfigMap");
   for (const d of byKind(objs, "Deployment")) {
@@ -211,6 +229,7 @@ function checkRules(objs, secrets) {
   const svc = byKind(objs, "Service").find((s) => matches(s.spec.selector, web.spec.template.metadata.labels));
   const portNames = web.spec.template.spec.containers[0].ports.map((p) => p.name);
   if (!svc || !svc.spec.ports.every((p) => portNames.includes(p.targetPort))) fail("the web front's Service must target its named port");
+  checkAdminPort(web, svc);
   checkRefs(objs, secrets);
   for (const o of objs) if (o.metadata.namespace !== "bevygap") fail(`${o.kind} ${o.metadata.name}: not in namespace bevygap`);
   if (failures.length === before) ok("deployment rules: replicas, probes, rollouts, grace periods, budgets, autoscaler, references");

@@ -40,6 +40,7 @@ test_defaults(void)
     MM_CHECK_INT(c.ping_interval_ms, ==, 20000);
     MM_CHECK_INT(c.max_connections, ==, 50000);
     MM_CHECK_INT(c.relay_ring_capacity, ==, 4095);
+    MM_CHECK_STR(c.admin_bind, ""); /* no admin listener */
     MM_CHECK_INT(c.n_proxies, ==, 6);
     uint8_t a[16];
     struct {
@@ -158,6 +159,10 @@ test_bad_values(void)
         {"--session-window", "0", "--session-window"},
         {"--session-window", "3601", "--session-window"},
         {"--max-connections", "99999999999", "--max-connections"},
+        {"--admin-bind", "localhost:9090", "--admin-bind"},
+        {"--admin-bind", "127.0.0.1", "--admin-bind"},
+        {"--admin-bind", "127.0.0.1:99999", "--admin-bind"},
+        {"--admin-bind", "", "--admin-bind"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         mm_front_config c;
@@ -202,7 +207,7 @@ test_usage(void)
                            "--http-threads N", "--max-message-bytes N", "--first-message-timeout-ms MS",
                            "--request-timeout-ms MS", "--per-ip-concurrent N", "--per-ip-rate N", "--per-ip-burst N",
                            "--global-concurrent N", "--ping-interval-ms MS", "--max-connections N",
-                           "--per-ip-sessions N", "--session-window S"};
+                           "--per-ip-sessions N", "--session-window S", "--admin-bind HOST:PORT"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         MM_CHECK(strstr(u, names[i]) != NULL);
     MM_CHECK(strstr(u, "default 0.0.0.0:3000") != NULL);
@@ -236,6 +241,13 @@ test_start_refusals(void)
     fh_config(&c2);
     MM_REQUIRE(mm_front_config_flag(&c2, "--bind", addr, NULL, NULL, 0) == 1);
     mm_front *f2 = NULL;
+    MM_CHECK_INT(mm_front_start(&c2, &be, &f2, why, sizeof(why)), ==, MM_ERR_IO);
+    check_reason(why, addr);
+    /* the same for a busy admin address; and the admin flag's two spellings */
+    fh_config(&c2);
+    MM_REQUIRE(mm_front_config_flag(&c2, "admin-bind", "[::1]:9", NULL, NULL, 0) == 1);
+    MM_CHECK_STR(c2.admin_bind, "[::1]:9");
+    MM_REQUIRE(mm_front_config_flag(&c2, "--admin-bind", addr, NULL, NULL, 0) == 1);
     MM_CHECK_INT(mm_front_start(&c2, &be, &f2, why, sizeof(why)), ==, MM_ERR_IO);
     check_reason(why, addr);
     MM_CHECK(f2 == NULL);

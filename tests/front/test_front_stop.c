@@ -3,9 +3,17 @@
  * answered Error(503) on each route (WebSocket text + close 1000, a chunk, HTTP 503); a
  * WebSocket still waiting for its first message gets `ERR` and close 1001; idle keep-alive
  * connections are closed; requests that finish before the deadline finish normally; nothing
- * accepts afterwards; the backend's late answers and frees after the stop are harmless.
+ * accepts afterwards; the backend's late answers and frees after the stop are harmless. From the
+ * moment the stop begins (while a request is still in flight) a new connection is refused at
+ * once and /readyz answers 503 on a connection that was already open.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +149,83 @@ test_abandon_at_deadline(void)
     fh_stop(&h, 0);
 }
 
+/* A connect to 127.0.0.1:port: 0 when it connected (closed again), else the errno (ETIMEDOUT
+ * after timeout_ms). */
+static int
+connect_errno(uint16_t port, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    MM_REQUIRE(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int err = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        err = errno;
+        if (err == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            socklen_t el = sizeof(err);
+            if (poll(&p, 1, timeout_ms) != 1)
+                err = ETIMEDOUT;
+            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+                err = errno;
+        }
+    }
+    close(fd);
+    return err;
+}
+
+/* One GET on an open connection; returns the status (0 when no answer came). */
+static int
+get_status_on(int fd, const char *path)
+{
+    char req[256], buf[512];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    if (mm_tc_send_all(fd, req, (size_t)n, T) != 0)
+        return 0;
+    size_t used = 0;
+    int64_t deadline = mm_tc_now_ms() + T;
+    while (used < 12) {
+        int r = mm_tc_read_some(fd, (uint8_t *)buf + used, sizeof(buf) - 1 - used, deadline);
+        if (r <= 0)
+            return 0;
+        used += (size_t)r;
+    }
+    buf[used] = '\0';
+    int status = 0;
+    return sscanf(buf, "HTTP/1.1 %d", &status) == 1 ? status : 0;
+}
+
+static void
+test_refuse_during_drain(void)
+{
+    fh h;
+    fh_start(&h, NULL);
+    mm_ws_client *busy = ws_with(&h, "held"); /* in flight all through the drain */
+    mm_ws_client *idle = ws_with(&h, NULL);   /* its ERR tells that the loop's stop has begun */
+    MM_REQUIRE(tb_wait_held(h.tb, 1, T));
+    int keep = mm_tcp_connect(h.port, T); /* a keep-alive connection opened before the stop */
+    MM_REQUIRE(keep >= 0);
+    MM_CHECK_INT(get_status_on(keep, "/readyz"), ==, 200);
+
+    stopper s;
+    stop_async(&s, h.front, 10000);
+    char last[512] = "";
+    int code;
+    MM_CHECK_INT(drain_ws(idle, last, sizeof(last), &code), ==, 1);
+    MM_CHECK_STR(last, "ERR the matchmaker front is stopping");
+    /* the drain has begun and a request is still open: a new client is refused at once (the
+     * kernel answers the SYN with a reset), not left waiting for an answer that never comes */
+    MM_CHECK_INT(connect_errno(h.port, 2000), ==, ECONNREFUSED);
+    MM_CHECK_INT(get_status_on(keep, "/readyz"), ==, 503);
+    close(keep);
+
+    MM_CHECK_INT(tb_release(h.tb), ==, 1); /* the request still finishes normally */
+    MM_CHECK_INT(drain_ws(busy, last, sizeof(last), &code), ==, 5);
+    MM_CHECK(strstr(last, "SessionReady") != NULL);
+    pthread_join(s.thread, NULL);
+    fh_stop(&h, 0);
+}
+
 static void
 test_finish_before_deadline(void)
 {
@@ -177,6 +262,7 @@ int
 main(void)
 {
     test_abandon_at_deadline();
+    test_refuse_during_drain();
     test_finish_before_deadline();
     test_stop_idle();
     return MM_TEST_DONE();

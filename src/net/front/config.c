@@ -117,6 +117,7 @@ typedef enum {
     F_PROXY,
     F_NO_OVERRIDE,
     F_THREADS,
+    F_ADMIN,
     F_U32, /* a numeric limit: see the table */
 } flag_kind;
 
@@ -154,6 +155,8 @@ static const struct flag {
      "WebSocket keep-alive ping; a peer silent for two intervals is closed (default 20000)"},
     {"max-connections", F_U32, offsetof(mm_front_config, max_connections), 1, 10000000, "N",
      "open client connections (default 50000)"},
+    {"admin-bind", F_ADMIN, 0, 0, 0, "HOST:PORT",
+     "/healthz, /readyz, /metrics also on this address, outside the client limits (default: none)"},
 };
 
 mm_err
@@ -282,6 +285,17 @@ mm_front_config_flag(mm_front_config *c, const char *name, const char *value, bo
     case F_PROXY:
         err = set_proxy(c, value, why, why_len);
         break;
+    case F_ADMIN: {
+        char host[64], reason[160];
+        uint16_t port;
+        if (strlen(value) >= sizeof(c->admin_bind))
+            err = mm_fail(MM_ERR_INVALID, why, why_len, "--admin-bind: too long");
+        else if (mm__front_bind_parse(value, host, sizeof(host), &port, reason, sizeof(reason)) != MM_OK)
+            err = mm_fail(MM_ERR_INVALID, why, why_len, "--admin-bind: %s", reason);
+        else
+            snprintf(c->admin_bind, sizeof(c->admin_bind), "%s", value);
+        break;
+    }
     case F_NO_OVERRIDE:
         c->client_ip_override = false;
         break;

@@ -4,9 +4,14 @@
  *
  * mm_front_start binds every address on the calling thread, so that a bad or busy address is
  * an error the caller sees at once, then hands each loop a duplicate of every listening socket
- * (the kernel gives each new connection to one of the loops that wait on it). mm_front_stop
- * sets the stop flag and the deadline, wakes each loop through its relay eventfd and joins it;
- * each loop then runs its own orderly stop (loop.c).
+ * (the kernel gives each new connection to one of the loops that wait on it). The admin
+ * listener (--admin-bind), if any, is loop 0's alone: probes need no parallelism, and its
+ * connections are counted apart from the clients' (their own cap, MM__FRONT_ADMIN_MAX_CONNS),
+ * so a flood of clients cannot make the probes fail. mm_front_stop
+ * sets the stop flag and the deadline, shuts the listening sockets down (which ends them for
+ * every duplicate: new connections are refused from that moment, not after the drain), wakes
+ * each loop through its relay eventfd and joins it; each loop then runs its own orderly stop
+ * (loop.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,7 +30,7 @@
 
 /* Binds and listens on text ("HOST:PORT"); returns the fd (or -1 with why) and the real port. */
 static int
-listen_on(const char *text, uint16_t *port_out, char *why, size_t why_len)
+listen_on(const char *text, bool admin, uint16_t *port_out, char *why, size_t why_len)
 {
     char host[64], reason[160];
     uint16_t port;
@@ -62,10 +67,11 @@ listen_on(const char *text, uint16_t *port_out, char *why, size_t why_len)
     sl = sizeof(ss);
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     *port_out = ntohs(ss.ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port);
+    const char *what = admin ? "web front admin listener (/healthz /readyz /metrics) on" : "web front listening on";
     if (ss.ss_family == AF_INET6)
-        mm_info("web front listening on [%s]:%u", host, *port_out);
+        mm_info("%s [%s]:%u", what, host, *port_out);
     else
-        mm_info("web front listening on %s:%u", host, *port_out);
+        mm_info("%s %s:%u", what, host, *port_out);
     return fd;
 }
 
@@ -107,6 +113,7 @@ mm_front_start(const mm_front_config *config, const mm_front_backend *backend, m
     front->backend = *backend;
     for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
         front->listen_fds[i] = -1;
+    front->admin_fd = -1;
     if ((err = mm__front_limits_create(config, &front->limits)) != MM_OK) {
         mm_fail(err, why, why_len, "cannot set up the limits: %s", mm_err_str(err));
         goto cleanup;
@@ -117,9 +124,21 @@ mm_front_start(const mm_front_config *config, const mm_front_backend *backend, m
     front->h2o_config.max_request_entity_size = config->max_message_bytes;
     front->h2o_config.http1.req_timeout = config->first_message_timeout_ms; /* slow request headers */
     front->h2o_config.http1.upgrade_to_http2 = 0;
-    mm__front_routes_register(front, h2o_config_register_host(&front->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535));
+    /* each listener's connections get a host list of their own (h2o uses a lone host whatever
+     * the Host header says), so a client cannot reach the admin handler or the reverse */
+    front->client_hosts[0] = h2o_config_register_host(&front->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    mm__front_routes_register(front, front->client_hosts[0], false);
+    if (config->admin_bind[0] != '\0') {
+        front->admin_hosts[0] = h2o_config_register_host(&front->h2o_config, h2o_iovec_init(H2O_STRLIT("admin")), 65535);
+        mm__front_routes_register(front, front->admin_hosts[0], true);
+        front->admin_fd = listen_on(config->admin_bind, true, &front->admin_port, why, why_len);
+        if (front->admin_fd < 0) {
+            err = MM_ERR_IO;
+            goto cleanup;
+        }
+    }
     for (size_t i = 0; i < config->n_binds; i++) {
-        front->listen_fds[i] = listen_on(config->bind[i], &front->ports[i], why, why_len);
+        front->listen_fds[i] = listen_on(config->bind[i], false, &front->ports[i], why, why_len);
         if (front->listen_fds[i] < 0) {
             err = MM_ERR_IO;
             goto cleanup;
@@ -160,6 +179,12 @@ mm_front_port(const mm_front *front, size_t i)
     return front != NULL && i < front->n_listen ? front->ports[i] : 0;
 }
 
+uint16_t
+mm_front_admin_port(const mm_front *front)
+{
+    return front != NULL ? front->admin_port : 0;
+}
+
 void
 mm_front_stop(mm_front *front, uint32_t deadline_ms)
 {
@@ -167,7 +192,14 @@ mm_front_stop(mm_front *front, uint32_t deadline_ms)
         return;
     front->stopped = true;
     atomic_store(&front->stop_deadline_ns, mm_now_ns() + (uint64_t)deadline_ms * 1000000);
-    atomic_store(&front->stopping, true);
+    atomic_store(&front->stopping, true); /* before the shutdown: a loop woken by it must see the stop */
+    /* Stop accepting now, not after the drain: shutdown() of one copy ends the listening socket
+     * for every loop's duplicate at once; the kernel resets the connections still waiting in its
+     * accept queue and refuses new ones, so a client (or a load balancer) retries elsewhere at
+     * once instead of waiting for an answer that would never come. */
+    for (size_t i = 0; i < front->n_listen; i++)
+        if (front->listen_fds[i] >= 0 && shutdown(front->listen_fds[i], SHUT_RDWR) != 0)
+            mm_warn("web front: shutdown of listening socket %zu: %s", i, strerror(errno));
     for (size_t i = 0; i < front->n_loops; i++)
         if (front->loops[i]->thread_started)
             mm_inbox_wake(front->loops[i]->inbox);
@@ -176,12 +208,16 @@ mm_front_stop(mm_front *front, uint32_t deadline_ms)
             pthread_join(front->loops[i]->thread, NULL);
             front->loops[i]->thread_started = false;
         }
-    /* the loops closed their copies; this closes the sockets (the kernel stops accepting) */
+    /* the loops closed their copies (loop 0 shut the admin listener down after the drain) */
     for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
         if (front->listen_fds[i] >= 0) {
             close(front->listen_fds[i]);
             front->listen_fds[i] = -1;
         }
+    if (front->admin_fd >= 0) {
+        close(front->admin_fd);
+        front->admin_fd = -1;
+    }
     mm_info("web front stopped");
 }
 
@@ -197,6 +233,8 @@ mm_front_destroy(mm_front *front)
     for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
         if (front->listen_fds[i] >= 0)
             close(front->listen_fds[i]);
+    if (front->admin_fd >= 0)
+        close(front->admin_fd);
     if (front->h2o_config_ready)
         h2o_config_dispose(&front->h2o_config);
     mm__front_limits_destroy(front->limits);

@@ -2,7 +2,7 @@
  * Internal to src/net/front: the structures shared by the web front's files (docs/front.md).
  *
  *   config.c     defaults, flags, CIDR ranges
- *   front.c      mm_front_start/stop/destroy: listening sockets, loop threads
+ *   front.c      mm_front_start/stop/destroy: listening sockets (clients', admin), loop threads
  *   loop.c       one h2o event loop per thread: accept, connection tracking, the relay wake-up
  *                (an mm_inbox whose eventfd is registered as an h2o socket), orderly stop
  *   routes.c     the h2o handler: routing, CORS, /healthz, /readyz, /metrics, the test page
@@ -42,6 +42,7 @@
 #define MM__FRONT_LINGER_MS 1000             /* wait for the peer's close frame after ours */
 #define MM__FRONT_CLOSE_ALL_MS 2000          /* at stop: connections get this long to close */
 #define MM__FRONT_MAX_WAIT_MS 1000           /* longest sleep of a loop */
+#define MM__FRONT_ADMIN_MAX_CONNS 64         /* open connections of the admin listener */
 
 #define MM__CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -116,6 +117,10 @@ struct mm_front {
     int listen_fds[MM_FRONT_MAX_BINDS];
     uint16_t ports[MM_FRONT_MAX_BINDS];
     size_t n_listen;
+    int admin_fd; /* --admin-bind (loop 0 accepts on it), or -1 */
+    uint16_t admin_port;
+    h2o_hostconf_t *client_hosts[2], *admin_hosts[2]; /* what each listener's connections may reach */
+    atomic_uint_fast64_t admin_conns; /* open admin connections (not counted in open_conns) */
     mm__front_loop **loops;
     size_t n_loops;
     mm__front_limits *limits;
@@ -132,6 +137,7 @@ typedef struct mm__front_sock {
     h2o_socket_t *sock;
     mm__front_loop *loop;
     mm__ws_conn *ws; /* set while the socket carries a WebSocket */
+    bool admin;      /* accepted on the admin listener: counted apart from client connections */
     struct mm__front_sock *prev, *next;
 } mm__front_sock;
 
@@ -143,8 +149,9 @@ struct mm__front_loop {
     h2o_evloop_t *evloop;
     h2o_context_t ctx;
     bool ctx_ready;
-    h2o_accept_ctx_t accept_ctx;
+    h2o_accept_ctx_t accept_ctx, admin_accept_ctx;
     h2o_socket_t *listeners[MM_FRONT_MAX_BINDS];
+    h2o_socket_t *admin_listener; /* loop 0 only, when there is one */
     mm_inbox *inbox;
     h2o_socket_t *inbox_sock;
     atomic_int overflowed; /* a sink found the ring full: scan every live request */
@@ -282,7 +289,8 @@ bool mm__front_framing_ok(h2o_req_t *req, char *why, size_t why_len);
 
 /* ---- routes.c, ws.c, stream.c ---- */
 
-void mm__front_routes_register(mm_front *front, h2o_hostconf_t *host);
+/* The client routes on host; admin: only /healthz, /readyz and /metrics (the admin listener's). */
+void mm__front_routes_register(mm_front *front, h2o_hostconf_t *host, bool admin);
 /* Adds the CORS headers of the reference's CorsLayer to a response. */
 void mm__front_cors(mm_front *front, h2o_req_t *req);
 /* Sends a small plain-text answer (with CORS); close asks for the connection to close after it. */

@@ -13,8 +13,12 @@
  * connection count, the max-connections refusal (a canned 503 written before h2o sees the
  * socket), and, at stop, the list of what must be closed.
  *
+ * The admin listener (loop 0 only) goes through the same accept path; its sockets are marked
+ * and counted apart (front->admin_conns, own cap), and reach only the admin host's handler.
+ *
  * Stop: stop accepting, disable keep-alive, refuse WebSockets still waiting for their first
- * message; let requests finish until the deadline; abandon the rest with Error(503); give the
+ * message; let requests finish until the deadline; abandon the rest with Error(503); close the
+ * admin listener (open until then, so probes could read /readyz's 503); give the
  * connections MM__FRONT_CLOSE_ALL_MS to close (shutting down idle keep-alive sockets after a
  * short grace), then drop what is left. Only a loop with no socket left disposes its h2o
  * context; otherwise it is leaked with a warning, because h2o cannot dispose it safely.
@@ -56,8 +60,12 @@ on_sock_close(void *data)
     if (t->next != NULL)
         t->next->prev = t->prev;
     loop->nsocks--;
-    atomic_fetch_sub(&loop->front->open_conns, 1);
-    atomic_fetch_sub_explicit(&loop->front->metrics.conns_open, 1, memory_order_relaxed);
+    if (t->admin) {
+        atomic_fetch_sub(&loop->front->admin_conns, 1);
+    } else {
+        atomic_fetch_sub(&loop->front->open_conns, 1);
+        atomic_fetch_sub_explicit(&loop->front->metrics.conns_open, 1, memory_order_relaxed);
+    }
     free(t);
 }
 
@@ -70,14 +78,35 @@ on_refused_written(h2o_socket_t *sock, const char *err)
 
 static void
 on_resume_accept(h2o_timeout_entry_t *e);
-
 static void
-on_accept(h2o_socket_t *listener, const char *err)
+on_accept(h2o_socket_t *listener, const char *err);
+static void
+on_admin_accept(h2o_socket_t *listener, const char *err);
+
+/* Stops (pause) or restarts reading every listener of the loop. */
+static void
+listeners_read(mm__front_loop *loop, bool pause)
+{
+    h2o_socket_t *all[MM_FRONT_MAX_BINDS + 1];
+    size_t n = 0;
+    for (size_t k = 0; k < loop->front->n_listen; k++)
+        all[n++] = loop->listeners[k];
+    all[n++] = loop->admin_listener;
+    for (size_t k = 0; k < n; k++)
+        if (all[k] != NULL) {
+            if (pause)
+                h2o_socket_read_stop(all[k]);
+            else
+                h2o_socket_read_start(all[k], all[k] == loop->admin_listener ? on_admin_accept : on_accept);
+        }
+}
+
+/* Accepts from a client listener or (admin) the admin listener. */
+static void
+accept_some(h2o_socket_t *listener, bool admin)
 {
     mm__front_loop *loop = listener->data;
     mm_front *front = loop->front;
-    if (err != NULL)
-        return;
     for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
         errno = 0;
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
@@ -85,9 +114,7 @@ on_accept(h2o_socket_t *listener, const char *err)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* out of descriptors: the listener would stay readable and spin the loop */
                 mm_warn("front: cannot accept (%s); pausing accepts for 100 ms", strerror(errno));
-                for (size_t k = 0; k < front->n_listen; k++)
-                    if (loop->listeners[k] != NULL)
-                        h2o_socket_read_stop(loop->listeners[k]);
+                listeners_read(loop, true);
                 if (!h2o_timeout_is_linked(&loop->resume_entry))
                     h2o_timeout_link(loop->evloop, &loop->t_resume, &loop->resume_entry);
             }
@@ -100,6 +127,7 @@ on_accept(h2o_socket_t *listener, const char *err)
         }
         t->sock = sock;
         t->loop = loop;
+        t->admin = admin;
         t->next = loop->socks;
         if (loop->socks != NULL)
             loop->socks->prev = t;
@@ -107,6 +135,15 @@ on_accept(h2o_socket_t *listener, const char *err)
         loop->nsocks++;
         sock->on_close.cb = on_sock_close;
         sock->on_close.data = t;
+        if (admin) { /* outside the clients' count and cap: a client flood cannot starve probes */
+            if (atomic_fetch_add(&front->admin_conns, 1) + 1 > MM__FRONT_ADMIN_MAX_CONNS) {
+                h2o_iovec_t v = h2o_iovec_init(refuse_503, sizeof(refuse_503) - 1);
+                h2o_socket_write(sock, &v, 1, on_refused_written);
+            } else {
+                h2o_accept(&loop->admin_accept_ctx, sock);
+            }
+            continue;
+        }
         uint64_t open = atomic_fetch_add(&front->open_conns, 1) + 1;
         atomic_fetch_add_explicit(&front->metrics.conns_open, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&front->metrics.conns_total, 1, memory_order_relaxed);
@@ -121,14 +158,25 @@ on_accept(h2o_socket_t *listener, const char *err)
 }
 
 static void
+on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err == NULL)
+        accept_some(listener, false);
+}
+
+static void
+on_admin_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err == NULL)
+        accept_some(listener, true);
+}
+
+static void
 on_resume_accept(h2o_timeout_entry_t *e)
 {
     mm__front_loop *loop = MM__CONTAINER(e, mm__front_loop, resume_entry);
-    if (loop->stopping)
-        return;
-    for (size_t k = 0; k < loop->front->n_listen; k++)
-        if (loop->listeners[k] != NULL)
-            h2o_socket_read_start(loop->listeners[k], on_accept);
+    if (!loop->stopping)
+        listeners_read(loop, false);
 }
 
 static void
@@ -156,7 +204,9 @@ mm__front_loop_create(mm_front *front, size_t index, mm__front_loop **out, char 
     h2o_context_init(&loop->ctx, loop->evloop, &front->h2o_config);
     loop->ctx_ready = true;
     loop->accept_ctx.ctx = &loop->ctx;
-    loop->accept_ctx.hosts = front->h2o_config.hosts;
+    loop->accept_ctx.hosts = front->client_hosts;
+    loop->admin_accept_ctx.ctx = &loop->ctx;
+    loop->admin_accept_ctx.hosts = front->admin_hosts;
     h2o_timeout_init(loop->evloop, &loop->t_first, front->cfg.first_message_timeout_ms);
     h2o_timeout_init(loop->evloop, &loop->t_request, front->cfg.request_timeout_ms);
     h2o_timeout_init(loop->evloop, &loop->t_ping, front->cfg.ping_interval_ms);
@@ -176,6 +226,14 @@ mm__front_loop_create(mm_front *front, size_t index, mm__front_loop **out, char 
         loop->listeners[i] = h2o_evloop_socket_create(loop->evloop, fd, H2O_SOCKET_FLAG_DONT_READ);
         loop->listeners[i]->data = loop;
         h2o_socket_read_start(loop->listeners[i], on_accept);
+    }
+    if (index == 0 && front->admin_fd >= 0) {
+        int fd = fcntl(front->admin_fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            return mm_fail(MM_ERR_SYS, why, why_len, "dup of the admin listening socket: %s", strerror(errno));
+        loop->admin_listener = h2o_evloop_socket_create(loop->evloop, fd, H2O_SOCKET_FLAG_DONT_READ);
+        loop->admin_listener->data = loop;
+        h2o_socket_read_start(loop->admin_listener, on_admin_accept);
     }
     return MM_OK;
 }
@@ -259,6 +317,14 @@ stop_loop(mm__front_loop *loop)
         r->ops->abandon(r, 503, "the matchmaker front is stopping", MM__OUT_STOPPED);
     }
     mm__front_ws_flush_dirty(loop);
+    /* the admin listener was open through the drain, so probes saw the 503; shutdown() ends the
+     * front's copy of it too */
+    if (loop->admin_listener != NULL) {
+        shutdown(h2o_socket_get_fd(loop->admin_listener), SHUT_RDWR);
+        h2o_socket_read_stop(loop->admin_listener);
+        h2o_socket_close(loop->admin_listener);
+        loop->admin_listener = NULL;
+    }
     loop->kick = true;
     uint64_t close_by = mm_now_ns() + (uint64_t)MM__FRONT_CLOSE_ALL_MS * 1000000;
     turn_until(loop, mm_now_ns() + (uint64_t)STOP_GRACE_TURNS * 10 * 1000000, no_sockets);
@@ -310,6 +376,10 @@ dispose_h2o(mm__front_loop *loop)
             h2o_socket_close(loop->listeners[i]);
             loop->listeners[i] = NULL;
         }
+    if (loop->admin_listener != NULL) {
+        h2o_socket_close(loop->admin_listener);
+        loop->admin_listener = NULL;
+    }
     if (loop->inbox_sock != NULL) {
         h2o_socket_close(loop->inbox_sock);
         loop->inbox_sock = NULL;

@@ -4,7 +4,8 @@
  *   OPTIONS (any path)                         CORS preflight, 200
  *   GET /, GET /matchmaker                     the test page (page.html, embedded at build time)
  *   GET /healthz                               200 "ok" while the process runs
- *   GET /readyz                                200 when the backend can serve, else 503
+ *   GET /readyz                                200 when the backend can serve, else 503 (and
+ *                                              503 from the moment a stop begins)
  *   GET /metrics                               Prometheus text (metrics.c)
  *   /matchmaker/ws                             WebSocket (ws.c)
  *   POST /matchmaker/request/{game}/{version}  chunked stream (stream.c)
@@ -12,6 +13,9 @@
  *
  * Before any route, a request whose body length is ambiguous (framing.c) gets 400 and the
  * connection is closed.
+ *
+ * The admin listener (--admin-bind) has a host of its own whose handler serves only /healthz,
+ * /readyz and /metrics (anything else: 404).
  *
  * CORS copies the reference's tower-http CorsLayer with one exact origin: every response
  * carries Access-Control-Allow-Origin: <origin> and the Vary headers; any OPTIONS request is a
@@ -29,6 +33,7 @@
 typedef struct handler {
     h2o_handler_t super;
     mm_front *front;
+    bool admin; /* the admin listener's: the probes and /metrics only */
 } handler;
 
 static const char *
@@ -149,7 +154,9 @@ simple_page(mm_front *front, h2o_req_t *req, mm__page page)
         mm__front_respond(req, 200, "text/plain; charset=utf-8", H2O_STRLIT("ok"), false);
         break;
     case MM__PG_READYZ:
-        if (front->backend.ready == NULL || front->backend.ready(front->backend.ctx))
+        if (atomic_load(&front->stopping)) /* draining: a load balancer should send no one new */
+            mm__front_respond(req, 503, "text/plain; charset=utf-8", H2O_STRLIT("stopping"), false);
+        else if (front->backend.ready == NULL || front->backend.ready(front->backend.ctx))
             mm__front_respond(req, 200, "text/plain; charset=utf-8", H2O_STRLIT("ready"), false);
         else
             mm__front_respond(req, 503, "text/plain; charset=utf-8", H2O_STRLIT("not ready"), false);
@@ -179,6 +186,17 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!mm__front_framing_ok(req, why, sizeof(why))) {
         /* request smuggling: answer, then close before the rest of the connection is read */
         mm__front_respond(req, 400, "text/plain; charset=utf-8", why, strlen(why), true);
+        return 0;
+    }
+    if (((handler *)self)->admin) {
+        mm__page page = path_is(path, "/healthz")   ? MM__PG_HEALTHZ
+                        : path_is(path, "/readyz")  ? MM__PG_READYZ
+                        : path_is(path, "/metrics") ? MM__PG_METRICS
+                                                    : MM__PG_NOT_FOUND;
+        if (page == MM__PG_NOT_FOUND || get)
+            simple_page(front, req, page);
+        else
+            mm__front_respond(req, 405, "text/plain; charset=utf-8", H2O_STRLIT("method not allowed"), false);
         return 0;
     }
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
@@ -218,10 +236,11 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 }
 
 void
-mm__front_routes_register(mm_front *front, h2o_hostconf_t *host)
+mm__front_routes_register(mm_front *front, h2o_hostconf_t *host, bool admin)
 {
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
     handler *h = (handler *)h2o_create_handler(pathconf, sizeof(*h));
     h->super.on_req = on_req;
     h->front = front;
+    h->admin = admin;
 }
