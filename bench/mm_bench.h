@@ -6,7 +6,7 @@
  *   mm_bench_run.c      the epoll loop: schedules requests (open or closed loop), timers
  *   mm_bench_conn.c     one client connection's I/O: connect, writes, reads, deadlines, teardown
  *   mm_bench_conn_read.c  what a connection reads: the 101, frames, messages, the close
- *   mm_bench_ws.c       WebSocket codec (+ mm_bench_sha1.c for the accept key)
+ *   mm_bench_ws.c       WebSocket codec (the accept key's SHA-1 is libcrypto's)
  *   mm_bench_session.c  message order, outcome classes, token verification
  *   mm_bench_stats.c    counts, per-phase histograms (mm_bench_hist.c), timeline, reasons
  *   mm_bench_report.c   live progress line, final table, --json

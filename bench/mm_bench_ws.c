@@ -1,10 +1,12 @@
 /*
  * WebSocket client codec (mm_bench_ws.h): the upgrade handshake and frames, over buffers the
  * caller owns. Server frames are read in place (a server never masks); client frames are written
- * masked with a fresh random key from libsodium, as RFC 6455 section 5.3 asks. Nothing here
- * allocates or keeps state, so one codec serves thousands of connections on one thread.
+ * masked with a fresh random key from libsodium, as RFC 6455 section 5.3 asks. The accept key's
+ * SHA-1 is OpenSSL's libcrypto (libsodium has none). Nothing here allocates or keeps state, so
+ * one codec serves thousands of connections on one thread.
  */
 #include <ctype.h>
+#include <openssl/sha.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,9 +30,12 @@ void
 mm_bench_ws_accept(const char *key, char accept[MM_BENCH_WS_ACCEPT_LEN + 1])
 {
     char text[128];
-    uint8_t digest[20];
+    unsigned char digest[SHA_DIGEST_LENGTH];
     int n = snprintf(text, sizeof(text), "%s%s", key, WS_GUID);
-    mm_bench_sha1(text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0, digest);
+    if (SHA1((const unsigned char *)text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0, digest) == NULL) {
+        accept[0] = '\0'; /* matches no server's accept: the handshake fails with a reason */
+        return;
+    }
     sodium_bin2base64(accept, MM_BENCH_WS_ACCEPT_LEN + 1, digest, sizeof(digest), sodium_base64_VARIANT_ORIGINAL);
 }
 

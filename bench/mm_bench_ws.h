@@ -37,9 +37,6 @@ typedef enum mm_bench_ws_status {
     MM_BENCH_WS_BAD = -1,      /* the peer broke the protocol; a reason was written */
 } mm_bench_ws_status;
 
-/** SHA-1 of data (RFC 3174), for the accept key only. */
-void mm_bench_sha1(const void *data, size_t len, uint8_t out[20]);
-
 /** A fresh random Sec-WebSocket-Key (base64 of 16 random bytes) plus NUL into key. */
 void mm_bench_ws_key(char key[MM_BENCH_WS_KEY_LEN + 1]);
 

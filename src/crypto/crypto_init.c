@@ -1,8 +1,9 @@
 /*
  * One-time set-up of the crypto module: libsodium's sodium_init() (which picks the fastest
- * ChaCha20/Poly1305 code for this CPU) and the random generator's fork handler, both under one
- * pthread_once so any thread may call mm_crypto_init() at any time and as often as it likes;
- * after the first call it costs one atomic load. Every public token function calls it itself.
+ * ChaCha20/Poly1305 code for this CPU and checks that getrandom() or /dev/urandom works for
+ * randombytes_buf), under a pthread_once so any thread may call mm_crypto_init() at any time
+ * and as often as it likes; after the first call it costs one atomic load (sodium_init() itself
+ * takes a lock on every call). Every public token function calls it itself.
  */
 #include <pthread.h>
 #include <sodium.h>
@@ -15,7 +16,7 @@ static mm_err init_result = MM_ERR_CRYPTO;
 static void
 crypto_init_once(void)
 {
-    if (sodium_init() < 0 || mm__random_init() != 0)
+    if (sodium_init() < 0)
         return;
     init_result = MM_OK;
 }

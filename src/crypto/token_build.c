@@ -5,9 +5,10 @@
  * The hot path allocates nothing and copies little: every field is written straight into the
  * caller's 2048-byte buffer, the private data's plaintext included, which is then sealed in place
  * (XChaCha20-Poly1305 reads each block before it writes it), so no plaintext copy is left
- * anywhere. The randoms come from the per-thread generator (random.c) and live in one stack
- * array that is wiped before returning. mm_token_mint() encodes only the bytes that can be
- * non-zero and writes the base64 of the zero padding directly ('A's and the final "AAA=").
+ * anywhere. The randoms come from libsodium's randombytes_buf() (the kernel's getrandom(): no
+ * state of ours, nothing to get wrong across fork() or threads) and live in one stack array
+ * that is wiped before returning. mm_token_mint() then encodes the whole token with
+ * mm_token_to_base64() (libsodium's encoder).
  */
 #include <sodium.h>
 #include <string.h>
@@ -16,8 +17,7 @@
 
 #define RANDOM_BYTES (MM_TOKEN_NONCE_BYTES + 2 * 32)
 
-/* mm_token_mint() relies on the last two bytes always being padding. */
-_Static_assert(MM__OFF_ADDRESSES + MM__ADDR_LIST_MAX + 64 <= MM_TOKEN_BYTES - 2, "public part too long");
+_Static_assert(MM__OFF_ADDRESSES + MM__ADDR_LIST_MAX + 64 <= MM_TOKEN_BYTES, "public part too long");
 _Static_assert(8 + 4 + MM__ADDR_LIST_MAX + 64 + MM_TOKEN_USER_DATA_BYTES <= MM__PLAIN_BYTES, "private part too long");
 
 static mm_err
@@ -60,9 +60,9 @@ struct token_inputs {
     const uint8_t *user_data; /* NULL: zeros */
 };
 
-/* Writes and seals a whole token into out; *used = bytes before the zero padding. */
+/* Writes and seals a whole token into out. */
 static mm_err
-token_write(const struct token_inputs *in, const mm_token_key *key, uint8_t out[MM_TOKEN_BYTES], size_t *used)
+token_write(const struct token_inputs *in, const mm_token_key *key, uint8_t out[MM_TOKEN_BYTES])
 {
     if (key == NULL || out == NULL || (in->order != MM_BYTE_ORDER_LITTLE && in->order != MM_BYTE_ORDER_BIG) ||
         addresses_check(in->addresses, in->address_count) != MM_OK || in->expire_seconds == 0 ||
@@ -101,8 +101,7 @@ token_write(const struct token_inputs *in, const mm_token_key *key, uint8_t out[
     memcpy(p, in->client_to_server_key, 32);
     memcpy(p + 32, in->server_to_client_key, 32);
     p += 64;
-    *used = (size_t)(p - out);
-    memset(p, 0, MM_TOKEN_BYTES - *used);
+    memset(p, 0, (size_t)(out + MM_TOKEN_BYTES - p));
 
     uint8_t ad[MM__AD_BYTES];
     memcpy(ad, out, MM__VERSION_BYTES + 8); /* version and protocol id */
@@ -135,19 +134,18 @@ mm_token_build(const mm_token_params *params, const mm_token_key *key, uint8_t o
         .server_to_client_key = params->server_to_client_key,
         .user_data = params->user_data,
     };
-    size_t used;
-    return token_write(&in, key, out, &used);
+    return token_write(&in, key, out);
 }
 
-static mm_err
-token_mint(const mm_token_key *key, mm_byte_order order, uint64_t protocol_id, uint64_t client_id,
-           const mm_token_address *addresses, uint32_t address_count, uint64_t now, uint64_t expire_seconds,
-           int32_t timeout_seconds, uint8_t out[MM_TOKEN_BYTES], size_t *used)
+mm_err
+mm_token_mint_raw(const mm_token_key *key, mm_byte_order order, uint64_t protocol_id, uint64_t client_id,
+                  const mm_token_address *addresses, uint32_t address_count, uint64_t now, uint64_t expire_seconds,
+                  int32_t timeout_seconds, uint8_t out[MM_TOKEN_BYTES])
 {
     if (mm_crypto_init() != MM_OK)
         return MM_ERR_CRYPTO;
     uint8_t randoms[RANDOM_BYTES];
-    mm__random_bytes(randoms, sizeof(randoms));
+    randombytes_buf(randoms, sizeof(randoms));
     struct token_inputs in = {
         .order = order,
         .protocol_id = protocol_id,
@@ -162,19 +160,9 @@ token_mint(const mm_token_key *key, mm_byte_order order, uint64_t protocol_id, u
         .server_to_client_key = randoms + MM_TOKEN_NONCE_BYTES + 32,
         .user_data = NULL,
     };
-    mm_err err = token_write(&in, key, out, used);
+    mm_err err = token_write(&in, key, out);
     sodium_memzero(randoms, sizeof(randoms));
     return err;
-}
-
-mm_err
-mm_token_mint_raw(const mm_token_key *key, mm_byte_order order, uint64_t protocol_id, uint64_t client_id,
-                  const mm_token_address *addresses, uint32_t address_count, uint64_t now, uint64_t expire_seconds,
-                  int32_t timeout_seconds, uint8_t out[MM_TOKEN_BYTES])
-{
-    size_t used;
-    return token_mint(key, order, protocol_id, client_id, addresses, address_count, now, expire_seconds, timeout_seconds, out,
-                      &used);
 }
 
 mm_err
@@ -185,20 +173,12 @@ mm_token_mint(const mm_token_key *key, mm_byte_order order, uint64_t protocol_id
     if (b64 == NULL || b64_len < MM_TOKEN_BASE64_LEN + 1)
         return MM_ERR_INVALID;
     uint8_t raw[MM_TOKEN_BYTES];
-    size_t used = 0;
     mm_err err =
-        token_mint(key, order, protocol_id, client_id, addresses, address_count, now, expire_seconds, timeout_seconds, raw, &used);
-    if (err != MM_OK) {
+        mm_token_mint_raw(key, order, protocol_id, client_id, addresses, address_count, now, expire_seconds, timeout_seconds, raw);
+    if (err == MM_OK)
+        err = mm_token_to_base64(raw, b64, b64_len);
+    if (err != MM_OK)
         b64[0] = '\0';
-        goto cleanup;
-    }
-    /* Bytes [head, 2048) are zero: 682 whole groups end at 2046, each "AAAA", then "AAA=". */
-    size_t head = (used + 2) / 3 * 3;
-    mm__base64_encode(b64, raw, head);
-    memset(b64 + head / 3 * 4, 'A', MM_TOKEN_BASE64_LEN - 1 - head / 3 * 4);
-    b64[MM_TOKEN_BASE64_LEN - 1] = '=';
-    b64[MM_TOKEN_BASE64_LEN] = '\0';
-cleanup:
     sodium_memzero(raw, sizeof(raw));
     return err;
 }

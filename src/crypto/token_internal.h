@@ -94,26 +94,4 @@ mm__get_u64(const uint8_t *p, mm_byte_order order)
     return v;
 }
 
-/**
- * Fills buf with len bytes from this thread's fast-key-erasure ChaCha20 generator, seeded from
- * libsodium's randombytes and reseeded after fork() and every few hundred kilobytes. The bytes
- * handed out are wiped from the generator's buffer, so its state never reveals earlier output.
- * mm_crypto_init() must have run.
- */
-void mm__random_bytes(void *buf, size_t len);
-
-/** Registers the fork handler of the generator (called once by mm_crypto_init()). */
-int mm__random_init(void);
-
-/**
- * Encodes n bytes as padded standard base64 into out (4 * ceil(n / 3) characters, no NUL).
- * Constant time with respect to the data: no table lookup or branch depends on a byte's value.
- */
-void mm__base64_encode(char *out, const uint8_t *in, size_t n);
-
-typedef enum mm__base64_path { MM__BASE64_SCALAR, MM__BASE64_SSSE3, MM__BASE64_AVX2 } mm__base64_path;
-
-/** The same with one given code path (for tests); -1 when this CPU or build lacks it. */
-int mm__base64_encode_using(mm__base64_path path, char *out, const uint8_t *in, size_t n);
-
 #endif

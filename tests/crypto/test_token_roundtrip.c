@@ -1,9 +1,13 @@
 /*
  * Mint then decode, in both byte orders, with IPv4, IPv6 and many addresses; the minted base64
- * (which writes the zero padding's characters directly) must equal a full encoding of the bytes;
- * two mints must differ in every random field; bad inputs are refused.
+ * must decode with libsodium's sodium_base642bin and encode back to the same text; two mints
+ * must differ in every random field, also when made by two threads or by a parent and its
+ * fork()ed child; bad inputs are refused.
  */
+#include <pthread.h>
 #include <sodium.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "mm/token.h"
 #include "mm_test.h"
@@ -28,6 +32,10 @@ roundtrip(mm_byte_order order, const mm_token_address *addresses, uint32_t count
     MM_CHECK_INT(mm_token_mint(&key, order, protocol_id, client_id, addresses, count, now, 30, timeout, b64, sizeof(b64)), ==,
                  MM_OK);
     MM_CHECK_INT(strlen(b64), ==, MM_TOKEN_BASE64_LEN);
+    size_t bin_len = 0;
+    MM_CHECK_INT(sodium_base642bin(token, sizeof(token), b64, strlen(b64), NULL, &bin_len, NULL, sodium_base64_VARIANT_ORIGINAL),
+                 ==, 0);
+    MM_CHECK_U64(bin_len, ==, MM_TOKEN_BYTES);
     MM_CHECK_INT(mm_token_from_base64(b64, token, why, sizeof(why)), ==, MM_OK);
     MM_CHECK_INT(mm_token_to_base64(token, again, sizeof(again)), ==, MM_OK);
     MM_CHECK_STR(again, b64);
@@ -71,6 +79,67 @@ mints_differ(void)
     MM_CHECK(memcmp(t1 + keys, t2 + keys, 32) != 0);
     MM_CHECK(memcmp(t1 + keys + 32, t2 + keys + 32, 32) != 0);
     MM_CHECK(sodium_is_zero(t1 + keys + 64, MM_TOKEN_BYTES - keys - 64));
+}
+
+/* The nonce and the two session keys of a raw token minted for one IPv4 address. */
+static void
+mint_randoms(uint8_t randoms[88])
+{
+    mm_token_address a = addr("10.1.2.3:4000");
+    uint8_t t[MM_TOKEN_BYTES];
+    MM_REQUIRE(mm_token_mint_raw(&key, MM_BYTE_ORDER_LITTLE, 7, 7, &a, 1, 1000, 30, 15, t) == MM_OK);
+    memcpy(randoms, t + 37, 24);
+    memcpy(randoms + 24, t + 1089 + 4 + 7, 64);
+}
+
+static void *
+thread_mint(void *arg)
+{
+    mint_randoms(arg);
+    return NULL;
+}
+
+/* Mints on two threads, and in a parent and its child right after fork(), share no random. */
+static void
+mints_differ_across_threads_and_fork(void)
+{
+    uint8_t t1[88], t2[88];
+    pthread_t th1, th2;
+    MM_REQUIRE(pthread_create(&th1, NULL, thread_mint, t1) == 0);
+    MM_REQUIRE(pthread_create(&th2, NULL, thread_mint, t2) == 0);
+    pthread_join(th1, NULL);
+    pthread_join(th2, NULL);
+    MM_CHECK(memcmp(t1, t2, 24) != 0 && memcmp(t1 + 24, t2 + 24, 32) != 0 && memcmp(t1 + 56, t2 + 56, 32) != 0);
+
+    for (int round = 0; round < 2; round++) {
+        uint8_t warm[88], parent[88], child[88];
+        mint_randoms(warm); /* the parent has minted before it forks */
+        int fds[2];
+        MM_REQUIRE(pipe(fds) == 0);
+        pid_t pid = fork();
+        MM_REQUIRE(pid >= 0);
+        if (pid == 0) {
+            mint_randoms(child);
+            _exit(write(fds[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
+        }
+        close(fds[1]);
+        mint_randoms(parent);
+        size_t got = 0;
+        while (got < sizeof(child)) {
+            ssize_t r = read(fds[0], child + got, sizeof(child) - got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        close(fds[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        MM_CHECK_INT(got, ==, sizeof(child));
+        MM_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        MM_CHECK(memcmp(parent, child, 24) != 0);           /* nonce */
+        MM_CHECK(memcmp(parent + 24, child + 24, 32) != 0); /* client-to-server key */
+        MM_CHECK(memcmp(parent + 56, child + 56, 32) != 0); /* server-to-client key */
+    }
 }
 
 static void
@@ -124,6 +193,7 @@ main(void)
         roundtrip(order, many, MM_TOKEN_MAX_ADDRESSES, 0x8000000000000001ULL, INT32_MAX);
     }
     mints_differ();
+    mints_differ_across_threads_and_fork();
     bad_inputs();
     mm_token_key_wipe(&key);
     MM_CHECK(sodium_is_zero(key.bytes, sizeof(key.bytes)));
