@@ -5,6 +5,7 @@
  * fork()ed child; bad inputs are refused.
  */
 #include <pthread.h>
+#include <string.h>
 #include <sodium.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -170,6 +171,31 @@ bad_inputs(void)
     MM_CHECK_INT(mm_token_to_base64(raw, b64, 100), ==, MM_ERR_INVALID);
 }
 
+/* mm_token_to_base64 encodes only up to the last non-zero byte and writes the padding's 'A's
+ * itself: it must give sodium_bin2base64's text over the whole buffer for every place the last
+ * non-zero byte can be (including none, and the last two bytes, where no group is skipped). */
+static void
+encoder_matches_libsodium(void)
+{
+    static uint8_t raw[MM_TOKEN_BYTES];
+    char ours[MM_TOKEN_BASE64_LEN + 1], theirs[MM_TOKEN_BASE64_LEN + 1];
+    for (long last = -1; last < MM_TOKEN_BYTES; last++) {
+        memset(raw, 0, sizeof(raw));
+        if (last >= 0) {
+            randombytes_buf(raw, (size_t)last + 1);
+            raw[last] |= 1;
+        }
+        memset(ours, '#', sizeof(ours));
+        MM_REQUIRE(mm_token_to_base64(raw, ours, sizeof(ours)) == MM_OK);
+        sodium_bin2base64(theirs, sizeof(theirs), raw, sizeof(raw), sodium_base64_VARIANT_ORIGINAL);
+        if (strcmp(ours, theirs) != 0) {
+            MM_CHECK_INT(last, ==, -2); /* prints where they differ first */
+            return;
+        }
+    }
+    MM_CHECK(strcmp(ours, theirs) == 0);
+}
+
 int
 main(void)
 {
@@ -192,6 +218,7 @@ main(void)
         roundtrip(order, mixed, 3, 0, 1);
         roundtrip(order, many, MM_TOKEN_MAX_ADDRESSES, 0x8000000000000001ULL, INT32_MAX);
     }
+    encoder_matches_libsodium();
     mints_differ();
     mints_differ_across_threads_and_fork();
     bad_inputs();
