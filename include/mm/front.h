@@ -99,7 +99,8 @@ typedef struct mm_front_config {
     uint32_t global_concurrent;        /* requests at once in this process; default 20000 */
     uint32_t ping_interval_ms;         /* WS keep-alive ping; default 20000; a peer silent for two
                                           intervals is closed (half-open detection) */
-    uint32_t max_connections;          /* open client connections; default 50000 */
+    uint32_t max_connections;          /* open client connections; default 50000; mm_front_start lowers it
+                                          under the open-file limit (see there) */
     uint32_t relay_ring_capacity;      /* no flag: reply wake-ups each backend thread may have queued
                                           in each loop (more wait in their sinks); default 4095 */
     /* set by mm_front_config_flag: the first --bind / --trusted-proxy replaces the default list */
@@ -129,8 +130,9 @@ const char *mm_front_config_usage(void);
  * Binds every address (failure: MM_ERR_IO, why names the address), starts the loop threads and
  * logs "listening on <addr>" per bind (the real address, with the port chosen when 0 was asked).
  * backend is copied; backend->ctx must outlive the front. Bad settings: MM_ERR_INVALID. Side
- * effect: SIGPIPE is ignored from then on (h2o writes with writev; a client gone mid-write must
- * not kill the process).
+ * effects: SIGPIPE is ignored from then on (h2o writes with writev; a client gone mid-write must
+ * not kill the process); the soft RLIMIT_NOFILE is raised to the hard limit, and max_connections
+ * is lowered (with a warning) to that limit minus a reserve of max(64, 5 %) descriptors.
  */
 mm_err mm_front_start(const mm_front_config *config, const mm_front_backend *backend, mm_front **out, char *why, size_t why_len);
 

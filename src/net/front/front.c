@@ -7,6 +7,12 @@
  * (the kernel gives each new connection to one of the loops that wait on it). mm_front_stop
  * sets the stop flag and the deadline, wakes each loop through its relay eventfd and joins it;
  * each loop then runs its own orderly stop (loop.c).
+ *
+ * Descriptors: every connection costs one. --max-connections is only honest if the process may
+ * open that many files, or the accept fails with EMFILE and clients wait in the backlog instead
+ * of getting the canned 503. So mm_front_start raises the soft RLIMIT_NOFILE to the hard limit
+ * and lowers max_connections to that limit minus a reserve (NATS, libcurl, logs, listeners,
+ * the loops' epoll and eventfds), with a warning that names both numbers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -90,6 +97,42 @@ check_config(const mm_front_config *c, const mm_front_backend *b, char *why, siz
     return MM_OK;
 }
 
+/* Descriptors kept for everything that is not a client connection: 64, or 5 % of the limit. */
+static uint64_t
+fd_reserve(uint64_t limit)
+{
+    uint64_t r = limit / 20 > 64 ? limit / 20 : 64;
+    return r < limit / 2 ? r : limit / 2;
+}
+
+/* Raises the soft open-file limit to the hard one and clamps max_connections under it. */
+static void
+fit_max_connections(mm_front_config *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+        else
+            mm_warn("web front: cannot raise the open-file limit from %llu to %llu: %s", (unsigned long long)rl.rlim_cur,
+                    (unsigned long long)rl.rlim_max, strerror(errno));
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    uint64_t limit = rl.rlim_cur, room = limit - fd_reserve(limit);
+    if (room == 0)
+        room = 1;
+    if (c->max_connections > room) {
+        mm_warn("web front: --max-connections %u is above what the open-file limit (%llu) allows; using %llu "
+                "(raise `ulimit -n` / LimitNOFILE to allow more)",
+                c->max_connections, (unsigned long long)limit, (unsigned long long)room);
+        c->max_connections = (uint32_t)room;
+    }
+}
+
 mm_err
 mm_front_start(const mm_front_config *config, const mm_front_backend *backend, mm_front **out, char *why, size_t why_len)
 {
@@ -104,6 +147,7 @@ mm_front_start(const mm_front_config *config, const mm_front_backend *backend, m
     if (front == NULL)
         return mm_fail(MM_ERR_NOMEM, why, why_len, "out of memory");
     front->cfg = *config;
+    fit_max_connections(&front->cfg);
     front->backend = *backend;
     for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
         front->listen_fds[i] = -1;
