@@ -101,6 +101,11 @@ typedef struct mm_front_config {
                                           intervals is closed (half-open detection) */
     uint32_t max_connections;          /* open client connections; default 50000; mm_front_start lowers it
                                           under the open-file limit (see there) */
+    uint32_t max_connections_per_ip;   /* open connections per TCP peer address (IPv6: per /64), checked at
+                                          accept; trusted proxies are exempt; default 256 */
+    uint32_t max_header_bytes;         /* request head (request line + headers) of one request; default 16384 */
+    uint32_t max_header_bytes_total;   /* buffer memory of every request head being read, all loops;
+                                          default 64 MiB */
     uint32_t relay_ring_capacity;      /* no flag: reply wake-ups each backend thread may have queued
                                           in each loop (more wait in their sinks); default 4095 */
     /* set by mm_front_config_flag: the first --bind / --trusted-proxy replaces the default list */

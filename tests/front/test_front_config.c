@@ -37,6 +37,9 @@ test_defaults(void)
     MM_CHECK_INT(c.global_concurrent, ==, 20000);
     MM_CHECK_INT(c.ping_interval_ms, ==, 20000);
     MM_CHECK_INT(c.max_connections, ==, 50000);
+    MM_CHECK_INT(c.max_connections_per_ip, ==, 256);
+    MM_CHECK_INT(c.max_header_bytes, ==, 16384);
+    MM_CHECK_INT(c.max_header_bytes_total, ==, 64 << 20);
     MM_CHECK_INT(c.relay_ring_capacity, ==, 4095);
     MM_CHECK_INT(c.n_proxies, ==, 6);
     uint8_t a[16];
@@ -105,6 +108,9 @@ test_flags(void)
         {"--global-concurrent", "100", offsetof(mm_front_config, global_concurrent), 100},
         {"--ping-interval-ms", "5000", offsetof(mm_front_config, ping_interval_ms), 5000},
         {"--max-connections", "10", offsetof(mm_front_config, max_connections), 10},
+        {"--max-connections-per-ip", "4", offsetof(mm_front_config, max_connections_per_ip), 4},
+        {"--max-header-bytes", "32768", offsetof(mm_front_config, max_header_bytes), 32768},
+        {"--max-header-bytes-total", "16777216", offsetof(mm_front_config, max_header_bytes_total), 16777216},
     };
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
         MM_CHECK_INT(mm_front_config_flag(&c, nums[i].flag, nums[i].value, NULL, why, sizeof(why)), ==, 1);
@@ -149,6 +155,11 @@ test_bad_values(void)
         {"--per-ip-rate", "-1", "--per-ip-rate"},
         {"--ping-interval-ms", "", "--ping-interval-ms"},
         {"--max-connections", "99999999999", "--max-connections"},
+        {"--max-connections-per-ip", "0", "--max-connections-per-ip"},
+        {"--max-header-bytes", "100", "--max-header-bytes"},
+        {"--max-header-bytes", "1000000", "--max-header-bytes"},
+        {"--max-header-bytes-total", "1000", "--max-header-bytes-total"},
+        {"--max-header-bytes-total", "5000000000", "--max-header-bytes-total"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         mm_front_config c;
@@ -192,7 +203,8 @@ test_usage(void)
     const char *names[] = {"--bind HOST:PORT", "--cors ORIGIN", "--fake-ip IP", "--trusted-proxy CIDR", "--no-client-ip-override",
                            "--http-threads N", "--max-message-bytes N", "--first-message-timeout-ms MS",
                            "--request-timeout-ms MS", "--per-ip-concurrent N", "--per-ip-rate N", "--per-ip-burst N",
-                           "--global-concurrent N", "--ping-interval-ms MS", "--max-connections N"};
+                           "--global-concurrent N", "--ping-interval-ms MS", "--max-connections N",
+                           "--max-connections-per-ip N", "--max-header-bytes N", "--max-header-bytes-total N"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         MM_CHECK(strstr(u, names[i]) != NULL);
     MM_CHECK(strstr(u, "default 0.0.0.0:3000") != NULL);

@@ -92,8 +92,10 @@ check_config(const mm_front_config *c, const mm_front_backend *b, char *why, siz
         return mm_fail(MM_ERR_INVALID, why, why_len, "--fake-ip must be a non-loopback IPv4 or IPv6 address");
     if (c->max_message_bytes < 64 || c->first_message_timeout_ms == 0 || c->request_timeout_ms == 0 ||
         c->per_ip_concurrent == 0 || c->per_ip_rate == 0 || c->per_ip_burst == 0 || c->global_concurrent == 0 ||
-        c->ping_interval_ms == 0 || c->max_connections == 0 || c->relay_ring_capacity == 0)
-        return mm_fail(MM_ERR_INVALID, why, why_len, "every limit of the web front must be positive (max message at least 64)");
+        c->ping_interval_ms == 0 || c->max_connections == 0 || c->relay_ring_capacity == 0 ||
+        c->max_connections_per_ip == 0 || c->max_header_bytes < 1024 || c->max_header_bytes > 262144 ||
+        c->max_header_bytes_total < c->max_header_bytes)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "every limit of the web front must be positive (max message at least 64, max header bytes 1024..262144 and at most the total)");
     return MM_OK;
 }
 

@@ -1,6 +1,7 @@
 /*
  * Admission limits of the web front, shared by every loop thread: a token bucket and a count of
- * requests in progress per client network address, and a count for the whole process.
+ * requests in progress per client network address, and a count for the whole process; and the
+ * count of open connections per TCP peer address (taken at accept, given back at close).
  *
  * One mutex guards it all: it is taken twice per session request (admission and end), never
  * per message, so contention is not a concern at the request rates a matchmaker sees.
@@ -9,7 +10,7 @@
  * deletion, hashed with SipHash under a random key so that chosen addresses cannot pile onto
  * one probe chain. Tokens are counted in millionths, so the arithmetic stays in integers.
  *
- * Memory is bounded: an entry with no request in progress and a full bucket carries no
+ * Memory is bounded: an entry with no request in progress, no open connection and a full bucket carries no
  * information and is dropped when room is needed; the table never holds more than MAX_ENTRIES.
  * If it is full of entries that do carry information, a new address is refused like the global
  * cap (the front is under a distributed flood then).
@@ -29,6 +30,7 @@ typedef struct entry {
     uint8_t key[16];
     bool used;
     uint32_t active;
+    uint32_t conns;     /* open connections of this peer address */
     uint64_t tokens;    /* millionths of a token */
     uint64_t refill_ns; /* when tokens was last brought up to date */
 } entry;
@@ -135,7 +137,7 @@ sweep(mm__front_limits *l, uint64_t now_ns)
 {
     for (size_t i = 0; i < l->cap;) {
         entry *e = &l->slots[i];
-        if (e->used && e->active == 0) {
+        if (e->used && e->active == 0 && e->conns == 0) {
             refill(l, e, now_ns);
             if (e->tokens >= l->burst) {
                 remove_at(l, i);
@@ -230,6 +232,30 @@ mm__front_limits_release(mm__front_limits *l, const uint8_t key[16])
         e->active--;
         l->active--;
     }
+    pthread_mutex_unlock(&l->lock);
+}
+
+bool
+mm__front_limits_conn_acquire(mm__front_limits *l, const uint8_t key[16], uint32_t max, uint64_t now_ns)
+{
+    bool ok = false;
+    pthread_mutex_lock(&l->lock);
+    entry *e = find_or_add(l, key, now_ns);
+    if (e != NULL && e->conns < max) {
+        e->conns++;
+        ok = true;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return ok;
+}
+
+void
+mm__front_limits_conn_release(mm__front_limits *l, const uint8_t key[16])
+{
+    pthread_mutex_lock(&l->lock);
+    entry *e = find(l, key);
+    if (e != NULL && e->conns > 0)
+        e->conns--;
     pthread_mutex_unlock(&l->lock);
 }
 
