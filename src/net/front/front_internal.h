@@ -171,6 +171,8 @@ struct mm__front_loop {
     h2o_timeout_entry_t resume_entry; /* accepts paused (out of descriptors) until it fires */
     h2o_timeout_t t_sweep;
     h2o_timeout_entry_t sweep_entry; /* the periodic check of keep-alive input buffers */
+    uint64_t freed_bytes;            /* input buffers (largest size) freed since the last trim */
+    uint64_t trimmed_ns;             /* when malloc_trim last ran */
     bool timeouts_ready;
     /* written by this loop each turn, read by /metrics on any loop */
     atomic_uint_fast64_t snap_queue_depth, snap_live, snap_h2o_413, snap_h2o_400;

@@ -14,7 +14,7 @@
  * socket), and, at stop, the list of what must be closed.
  *
  * Request heads cost memory: h2o 2.2.5 buffers up to H2O_MAX_REQLEN (~408 KiB) of an unfinished
- * head per connection, in a buffer that doubles (~0.5 MiB). So:
+ * head per connection, in a buffer that doubles (~0.5 MiB), and glibc keeps what is freed. So:
  *  1. At accept, before anything is read, the TCP peer's address (IPv6 by its /64, the limits'
  *     key) may hold at most max_connections_per_ip open connections (limits.c counts them);
  *     beyond: a canned 503. Trusted proxies are exempt (a proxy carries many clients; their
@@ -35,6 +35,10 @@
  *     ours and bounded by ws.c): more than max_header_bytes + max_message_bytes + 4 KiB (a
  *     head, a body, slack) is shut down (h2o then reads EOF and closes it). Between sweeps one
  *     connection can still hold up to h2o's own ~0.5 MiB; the per-address cap bounds how many.
+ *  4. glibc keeps freed memory in its arenas (a loop thread's arena shrinks only from its top).
+ *     Each loop adds up the largest input buffer of each socket it closed; past 1 MiB, and at
+ *     most once a second, it calls malloc_trim(0), which gives the free pages of every arena
+ *     back to the kernel.
  *
  * Stop: stop accepting, disable keep-alive, refuse WebSockets still waiting for their first
  * message; let requests finish until the deadline; abandon the rest with Error(503); give the
@@ -46,6 +50,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -58,6 +63,8 @@
 #define ACCEPTS_PER_WAKEUP 64
 #define STOP_GRACE_TURNS 20 /* x 10 ms before idle keep-alive sockets are shut down */
 #define SWEEP_MS 100
+#define TRIM_AFTER_BYTES (1u << 20)   /* freed in large buffers before malloc_trim runs */
+#define TRIM_EVERY_NS 1000000000ull
 
 static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                  "Content-Type: text/plain; charset=utf-8\r\n"
@@ -135,6 +142,7 @@ on_sock_close(void *data)
         atomic_fetch_sub(&loop->front->header_bytes, t->held);
     if (t->ip_counted)
         mm__front_limits_conn_release(loop->front->limits, t->key);
+    loop->freed_bytes += t->peak;
     if (t->ws != NULL)
         t->ws->track = NULL;
     if (t->prev != NULL)
@@ -384,6 +392,14 @@ mm__front_loop_turn(mm__front_loop *loop, int32_t max_wait_ms)
     if (n > 0 || loop->dirty != NULL)
         loop->kick = true;
     mm__front_ws_flush_dirty(loop);
+    if (loop->freed_bytes >= TRIM_AFTER_BYTES) {
+        uint64_t now = mm_now_ns();
+        if (now - loop->trimmed_ns >= TRIM_EVERY_NS) {
+            malloc_trim(0);
+            loop->freed_bytes = 0;
+            loop->trimmed_ns = now;
+        }
+    }
     mm_inbox_stats st;
     mm_inbox_get_stats(loop->inbox, &st);
     atomic_store_explicit(&loop->snap_queue_depth, st.sent > st.received ? st.sent - st.received : 0, memory_order_relaxed);
