@@ -142,6 +142,7 @@ typedef struct mm__front_sock {
     size_t held;       /* its input buffer's capacity, counted in front->header_bytes */
     size_t scanned;    /* bytes of the head already searched for its end */
     size_t peak;       /* largest input buffer seen, for the trim at close */
+    size_t last_input; /* unread input at the last sweep (or at h2o_accept) */
     h2o_timeout_entry_t head_timeout;
 } mm__front_sock;
 

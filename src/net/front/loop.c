@@ -32,8 +32,10 @@
  *  3. Keep-alive follow-up heads are read by h2o itself, which stops reading while it answers
  *     and reads the next head only after the response. Every SWEEP_MS a sweep looks at the
  *     input buffer of each h2o-owned socket (not WebSockets: after the upgrade the socket is
- *     ours and bounded by ws.c): more than max_header_bytes + max_message_bytes + 4 KiB (a
- *     head, a body, slack) is shut down (h2o then reads EOF and closes it). Between sweeps one
+ *     ours and bounded by ws.c): one that grew since the last sweep to more than
+ *     max_header_bytes + max_message_bytes + 4 KiB (a head, a body, slack) is shut down (h2o
+ *     then reads EOF and closes it). Growth, because pipelined requests that wait while h2o
+ *     writes an answer do not grow (h2o does not read meanwhile) and are not a head being sent. Between sweeps one
  *     connection can still hold up to h2o's own ~0.5 MiB; the per-address cap bounds how many.
  *  4. glibc keeps freed memory in its arenas (a loop thread's arena shrinks only from its top).
  *     Each loop adds up the largest input buffer of each socket it closed; past 1 MiB, and at
@@ -216,6 +218,7 @@ on_head_read(h2o_socket_t *sock, const char *err)
         return;
     }
     end_head(t);
+    t->last_input = sock->input->size; /* pipelined requests, read with the head */
     sock->data = NULL;
     h2o_accept(&t->loop->accept_ctx, sock); /* may close the socket, and free t, at once */
 }
@@ -227,7 +230,10 @@ on_head_timeout(h2o_timeout_entry_t *e)
     h2o_socket_close(t->sock); /* silent, as h2o's own request-header timeout */
 }
 
-/* Keep-alive follow-up heads, read by h2o: shuts down a socket whose input grew too large. */
+/* Keep-alive follow-up heads, read by h2o: shuts down a socket whose unread input grew past
+ * the bound since the last sweep. Only growth counts: h2o reads only while it waits for a head
+ * or a body, whereas pipelined requests it has not reached yet (it is still writing an answer)
+ * sit in the buffer without growing and are not a head being sent. */
 static void
 on_sweep(h2o_timeout_entry_t *e)
 {
@@ -240,7 +246,9 @@ on_sweep(h2o_timeout_entry_t *e)
         size_t cost = buffer_cost(t->sock->input);
         if (cost > t->peak)
             t->peak = cost;
-        if (t->sock->input->size > bound) {
+        size_t size = t->sock->input->size, before = t->last_input;
+        t->last_input = size;
+        if (size > bound && size > before) {
             t->swept = true;
             mm__front_count_refusal(loop->front, MM__REF_HEADER_TOO_LARGE);
             shutdown(h2o_socket_get_fd(t->sock), SHUT_RDWR);
