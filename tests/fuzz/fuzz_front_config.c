@@ -46,6 +46,9 @@ static const struct {
     {"global-concurrent", offsetof(mm_front_config, global_concurrent)},
     {"ping-interval-ms", offsetof(mm_front_config, ping_interval_ms)},
     {"max-connections", offsetof(mm_front_config, max_connections)},
+    {"max-connections-per-ip", offsetof(mm_front_config, max_connections_per_ip)},
+    {"max-header-bytes", offsetof(mm_front_config, max_header_bytes)},
+    {"max-header-bytes-total", offsetof(mm_front_config, max_header_bytes_total)},
 };
 #define N_KNOWN (sizeof(known) / sizeof(known[0]))
 
@@ -100,6 +103,8 @@ check_config(const mm_front_config *c)
     for (size_t i = 0; i < N_KNOWN; i++)
         if (known[i].offset != SIZE_MAX)
             check(field(c, known[i].offset) >= 1, "a numeric limit is zero");
+    check(c->max_header_bytes >= 1024 && c->max_header_bytes <= c->max_header_bytes_total,
+          "the head budget is out of range or above the total");
 }
 
 /* Applies one "name[=value]" line. */
