@@ -34,9 +34,10 @@
  *     input buffer of each h2o-owned socket (not WebSockets: after the upgrade the socket is
  *     ours and bounded by ws.c): one that grew since the last sweep to more than
  *     max_header_bytes + max_message_bytes + 4 KiB (a head, a body, slack) is shut down (h2o
- *     then reads EOF and closes it). Growth, because pipelined requests that wait while h2o
- *     writes an answer do not grow (h2o does not read meanwhile) and are not a head being sent. Between sweeps one
- *     connection can still hold up to h2o's own ~0.5 MiB; the per-address cap bounds how many.
+ *     then reads EOF and closes it). Growth only: pipelined requests waiting while h2o writes
+ *     an answer do not grow (h2o does not read meanwhile) and are not a head being sent.
+ *     Between sweeps one connection can still reach h2o's own ~0.5 MiB; the per-address cap
+ *     bounds how many do.
  *  4. glibc keeps freed memory in its arenas (a loop thread's arena shrinks only from its top).
  *     Each loop adds up the largest input buffer of each socket it closed; past 1 MiB, and at
  *     most once a second, it calls malloc_trim(0), which gives the free pages of every arena
@@ -65,7 +66,7 @@
 #define ACCEPTS_PER_WAKEUP 64
 #define STOP_GRACE_TURNS 20 /* x 10 ms before idle keep-alive sockets are shut down */
 #define SWEEP_MS 100
-#define TRIM_AFTER_BYTES (1u << 20)   /* freed in large buffers before malloc_trim runs */
+#define TRIM_AFTER_BYTES (1u << 20)   /* input buffers freed before malloc_trim runs */
 #define TRIM_EVERY_NS 1000000000ull
 
 static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
