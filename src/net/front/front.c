@@ -95,7 +95,9 @@ check_config(const mm_front_config *c, const mm_front_backend *b, char *why, siz
         c->ping_interval_ms == 0 || c->max_connections == 0 || c->relay_ring_capacity == 0 ||
         c->max_connections_per_ip == 0 || c->max_header_bytes < 1024 || c->max_header_bytes > 262144 ||
         c->max_header_bytes_total < c->max_header_bytes)
-        return mm_fail(MM_ERR_INVALID, why, why_len, "every limit of the web front must be positive (max message at least 64, max header bytes 1024..262144 and at most the total)");
+        return mm_fail(MM_ERR_INVALID, why, why_len,
+                       "every limit of the web front must be positive (max message at least 64, max header bytes "
+                       "1024..262144 and at most the total)");
     return MM_OK;
 }
 
