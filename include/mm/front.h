@@ -105,11 +105,17 @@ typedef struct mm_front_config {
                                           60 s session limit + margin); default 75 */
     uint32_t ping_interval_ms;         /* WS keep-alive ping; default 20000; a peer silent for two
                                           intervals is closed (half-open detection) */
-    uint32_t max_connections;          /* open client connections; default 50000 */
     char admin_bind[64];               /* --admin-bind HOST:PORT: /healthz, /readyz and /metrics on a
                                           listener of their own, outside the client limits (open
                                           through a stop's drain); "" (default): none, and those
                                           pages are only on the client port (where they always are) */
+    uint32_t max_connections;          /* open client connections; default 50000; mm_front_start lowers it
+                                          under the open-file limit (see there) */
+    uint32_t max_connections_per_ip;   /* open connections per TCP peer address (IPv6: per /64), checked at
+                                          accept; trusted proxies are exempt; default 256 */
+    uint32_t max_header_bytes;         /* request head (request line + headers) of one request; default 16384 */
+    uint32_t max_header_bytes_total;   /* buffer memory of every request head being read, all loops;
+                                          default 64 MiB */
     uint32_t relay_ring_capacity;      /* no flag: reply wake-ups each backend thread may have queued
                                           in each loop (more wait in their sinks); default 4095 */
     /* set by mm_front_config_flag: the first --bind / --trusted-proxy replaces the default list */
@@ -139,8 +145,9 @@ const char *mm_front_config_usage(void);
  * Binds every address (failure: MM_ERR_IO, why names the address), starts the loop threads and
  * logs "listening on <addr>" per bind (the real address, with the port chosen when 0 was asked).
  * backend is copied; backend->ctx must outlive the front. Bad settings: MM_ERR_INVALID. Side
- * effect: SIGPIPE is ignored from then on (h2o writes with writev; a client gone mid-write must
- * not kill the process).
+ * effects: SIGPIPE is ignored from then on (h2o writes with writev; a client gone mid-write must
+ * not kill the process); the soft RLIMIT_NOFILE is raised to the hard limit, and max_connections
+ * is lowered (with a warning) to that limit minus a reserve of max(64, 5 %) descriptors.
  */
 mm_err mm_front_start(const mm_front_config *config, const mm_front_backend *backend, mm_front **out, char *why, size_t why_len);
 

@@ -39,6 +39,9 @@ test_defaults(void)
     MM_CHECK_INT(c.session_window_s, ==, 75);
     MM_CHECK_INT(c.ping_interval_ms, ==, 20000);
     MM_CHECK_INT(c.max_connections, ==, 50000);
+    MM_CHECK_INT(c.max_connections_per_ip, ==, 256);
+    MM_CHECK_INT(c.max_header_bytes, ==, 16384);
+    MM_CHECK_INT(c.max_header_bytes_total, ==, 64 << 20);
     MM_CHECK_INT(c.relay_ring_capacity, ==, 4095);
     MM_CHECK_STR(c.admin_bind, ""); /* no admin listener */
     MM_CHECK_INT(c.n_proxies, ==, 6);
@@ -111,6 +114,9 @@ test_flags(void)
         {"--session-window", "90", offsetof(mm_front_config, session_window_s), 90},
         {"--ping-interval-ms", "5000", offsetof(mm_front_config, ping_interval_ms), 5000},
         {"--max-connections", "10", offsetof(mm_front_config, max_connections), 10},
+        {"--max-connections-per-ip", "4", offsetof(mm_front_config, max_connections_per_ip), 4},
+        {"--max-header-bytes", "32768", offsetof(mm_front_config, max_header_bytes), 32768},
+        {"--max-header-bytes-total", "16777216", offsetof(mm_front_config, max_header_bytes_total), 16777216},
     };
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
         MM_CHECK_INT(mm_front_config_flag(&c, nums[i].flag, nums[i].value, NULL, why, sizeof(why)), ==, 1);
@@ -163,6 +169,11 @@ test_bad_values(void)
         {"--admin-bind", "127.0.0.1", "--admin-bind"},
         {"--admin-bind", "127.0.0.1:99999", "--admin-bind"},
         {"--admin-bind", "", "--admin-bind"},
+        {"--max-connections-per-ip", "0", "--max-connections-per-ip"},
+        {"--max-header-bytes", "100", "--max-header-bytes"},
+        {"--max-header-bytes", "1000000", "--max-header-bytes"},
+        {"--max-header-bytes-total", "1000", "--max-header-bytes-total"},
+        {"--max-header-bytes-total", "5000000000", "--max-header-bytes-total"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         mm_front_config c;
@@ -207,7 +218,8 @@ test_usage(void)
                            "--http-threads N", "--max-message-bytes N", "--first-message-timeout-ms MS",
                            "--request-timeout-ms MS", "--per-ip-concurrent N", "--per-ip-rate N", "--per-ip-burst N",
                            "--global-concurrent N", "--ping-interval-ms MS", "--max-connections N",
-                           "--per-ip-sessions N", "--session-window S", "--admin-bind HOST:PORT"};
+                           "--per-ip-sessions N", "--session-window S", "--admin-bind HOST:PORT",
+                           "--max-connections-per-ip N", "--max-header-bytes N", "--max-header-bytes-total N"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         MM_CHECK(strstr(u, names[i]) != NULL);
     MM_CHECK(strstr(u, "default 0.0.0.0:3000") != NULL);

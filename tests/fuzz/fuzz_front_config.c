@@ -48,6 +48,9 @@ static const struct {
     {"session-window", offsetof(mm_front_config, session_window_s)},
     {"ping-interval-ms", offsetof(mm_front_config, ping_interval_ms)},
     {"max-connections", offsetof(mm_front_config, max_connections)},
+    {"max-connections-per-ip", offsetof(mm_front_config, max_connections_per_ip)},
+    {"max-header-bytes", offsetof(mm_front_config, max_header_bytes)},
+    {"max-header-bytes-total", offsetof(mm_front_config, max_header_bytes_total)},
 };
 #define N_KNOWN (sizeof(known) / sizeof(known[0]))
 
@@ -102,6 +105,8 @@ check_config(const mm_front_config *c)
     for (size_t i = 0; i < N_KNOWN; i++)
         if (known[i].offset != SIZE_MAX && known[i].offset != offsetof(mm_front_config, per_ip_sessions)) /* 0: none */
             check(field(c, known[i].offset) >= 1, "a numeric limit is zero");
+    check(c->max_header_bytes >= 1024 && c->max_header_bytes <= c->max_header_bytes_total,
+          "the head budget is out of range or above the total");
 }
 
 /* Applies one "name[=value]" line. */

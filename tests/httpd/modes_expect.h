@@ -346,7 +346,10 @@
     "mm_front_refusals_total{reason=\"slow_reader\"} 0\n" \
     "mm_front_refusals_total{reason=\"half_open\"} 0\n" \
     "mm_front_refusals_total{reason=\"stopping\"} 0\n" \
-    "mm_front_refusals_total{reason=\"sessions\"} 0\n"
+    "mm_front_refusals_total{reason=\"sessions\"} 0\n" \
+    "mm_front_refusals_total{reason=\"ip_connections\"} 0\n" \
+    "mm_front_refusals_total{reason=\"header_too_large\"} 0\n" \
+    "mm_front_refusals_total{reason=\"header_memory\"} 0\n"
 
 #define EXPECT_DRAIN \
     EX_SEND_GAME \

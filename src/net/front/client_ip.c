@@ -278,3 +278,14 @@ mm__front_origin_client_ip(const mm_front_config *cfg, const mm__front_origin *o
         ip = json_ip;
     return mm_client_ip_resolve(ip, cfg->fake_ip, out, NULL, why, why_len);
 }
+
+bool
+mm__front_peer_key(const mm_front_config *cfg, const struct sockaddr *peer, uint8_t key[16], bool *is_trusted)
+{
+    uint8_t addr[16];
+    if (peer == NULL || !sockaddr_bytes(peer, addr))
+        return false;
+    key_of(addr, key);
+    *is_trusted = trusted(cfg, addr);
+    return true;
+}

@@ -43,6 +43,9 @@ mm_front_config_init(mm_front_config *c)
     c->session_window_s = 75;
     c->ping_interval_ms = 20000;
     c->max_connections = 50000;
+    c->max_connections_per_ip = 256;
+    c->max_header_bytes = 16384;
+    c->max_header_bytes_total = 64u << 20;
     c->relay_ring_capacity = 4095;
 }
 
@@ -154,7 +157,13 @@ static const struct flag {
     {"ping-interval-ms", F_U32, offsetof(mm_front_config, ping_interval_ms), 50, 3600000, "MS",
      "WebSocket keep-alive ping; a peer silent for two intervals is closed (default 20000)"},
     {"max-connections", F_U32, offsetof(mm_front_config, max_connections), 1, 10000000, "N",
-     "open client connections (default 50000)"},
+     "open client connections (default 50000; lowered under the open-file limit)"},
+    {"max-connections-per-ip", F_U32, offsetof(mm_front_config, max_connections_per_ip), 1, 10000000, "N",
+     "open connections per peer address (IPv6: /64), trusted proxies exempt (default 256)"},
+    {"max-header-bytes", F_U32, offsetof(mm_front_config, max_header_bytes), 1024, 262144, "N",
+     "request line and headers of one request: 431 beyond (default 16384)"},
+    {"max-header-bytes-total", F_U32, offsetof(mm_front_config, max_header_bytes_total), 1u << 20, 4095u << 20, "N",
+     "buffers of all request heads being read: 503 beyond (default 67108864)"},
     {"admin-bind", F_ADMIN, 0, 0, 0, "HOST:PORT",
      "/healthz, /readyz, /metrics also on this address, outside the client limits (default: none)"},
 };

@@ -12,6 +12,12 @@
  * every duplicate: new connections are refused from that moment, not after the drain), wakes
  * each loop through its relay eventfd and joins it; each loop then runs its own orderly stop
  * (loop.c).
+ *
+ * Descriptors: every connection costs one. --max-connections is only honest if the process may
+ * open that many files, or the accept fails with EMFILE and clients wait in the backlog instead
+ * of getting the canned 503. So mm_front_start raises the soft RLIMIT_NOFILE to the hard limit
+ * and lowers max_connections to that limit minus a reserve (NATS, libcurl, logs, listeners,
+ * the loops' epoll and eventfds), with a warning that names both numbers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -91,9 +98,49 @@ check_config(const mm_front_config *c, const mm_front_backend *b, char *why, siz
         return mm_fail(MM_ERR_INVALID, why, why_len, "--fake-ip must be a non-loopback IPv4 or IPv6 address");
     if (c->max_message_bytes < 64 || c->first_message_timeout_ms == 0 || c->request_timeout_ms == 0 ||
         c->per_ip_concurrent == 0 || c->per_ip_rate == 0 || c->per_ip_burst == 0 || c->global_concurrent == 0 ||
-        c->ping_interval_ms == 0 || c->max_connections == 0 || c->relay_ring_capacity == 0)
-        return mm_fail(MM_ERR_INVALID, why, why_len, "every limit of the web front must be positive (max message at least 64)");
+        c->ping_interval_ms == 0 || c->max_connections == 0 || c->relay_ring_capacity == 0 ||
+        c->max_connections_per_ip == 0 || c->max_header_bytes < 1024 || c->max_header_bytes > 262144 ||
+        c->max_header_bytes_total < c->max_header_bytes)
+        return mm_fail(MM_ERR_INVALID, why, why_len,
+                       "every limit of the web front must be positive (max message at least 64, max header bytes "
+                       "1024..262144 and at most the total)");
     return MM_OK;
+}
+
+/* Descriptors kept for everything that is not a client connection: 64, or 5 % of the limit. */
+static uint64_t
+fd_reserve(uint64_t limit)
+{
+    uint64_t r = limit / 20 > 64 ? limit / 20 : 64;
+    return r < limit / 2 ? r : limit / 2;
+}
+
+/* Raises the soft open-file limit to the hard one and clamps max_connections under it. */
+static void
+fit_max_connections(mm_front_config *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+        else
+            mm_warn("web front: cannot raise the open-file limit from %llu to %llu: %s", (unsigned long long)rl.rlim_cur,
+                    (unsigned long long)rl.rlim_max, strerror(errno));
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    uint64_t limit = rl.rlim_cur, room = limit - fd_reserve(limit);
+    if (room == 0)
+        room = 1;
+    if (c->max_connections > room) {
+        mm_warn("web front: --max-connections %u is above what the open-file limit (%llu) allows; using %llu "
+                "(raise `ulimit -n` / LimitNOFILE to allow more)",
+                c->max_connections, (unsigned long long)limit, (unsigned long long)room);
+        c->max_connections = (uint32_t)room;
+    }
 }
 
 mm_err
@@ -110,6 +157,7 @@ mm_front_start(const mm_front_config *config, const mm_front_backend *backend, m
     if (front == NULL)
         return mm_fail(MM_ERR_NOMEM, why, why_len, "out of memory");
     front->cfg = *config;
+    fit_max_connections(&front->cfg);
     front->backend = *backend;
     for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
         front->listen_fds[i] = -1;

@@ -83,6 +83,9 @@ typedef enum {
     MM__REF_HALF_OPEN,      /* silent peer (no pong) */
     MM__REF_STOPPING,       /* the front is stopping */
     MM__REF_SESSIONS,       /* per-IP sessions in the window (--per-ip-sessions) */
+    MM__REF_IP_CONNECTIONS, /* max connections per peer address, at accept */
+    MM__REF_HEADER_TOO_LARGE, /* a request head over --max-header-bytes (431) */
+    MM__REF_HEADER_MEMORY,  /* request heads over --max-header-bytes-total (503) */
     MM__REF_COUNT
 } mm__refusal;
 
@@ -127,6 +130,7 @@ struct mm_front {
     mm__front_metrics metrics;
     atomic_uint_fast64_t next_req_id;
     atomic_uint_fast64_t open_conns; /* for max_connections */
+    atomic_uint_fast64_t header_bytes; /* input buffers of heads being read, for max_header_bytes_total */
     atomic_bool stopping;
     atomic_uint_fast64_t stop_deadline_ns;
     bool stopped;
@@ -139,6 +143,15 @@ typedef struct mm__front_sock {
     mm__ws_conn *ws; /* set while the socket carries a WebSocket */
     bool admin;      /* accepted on the admin listener: counted apart from client connections */
     struct mm__front_sock *prev, *next;
+    uint8_t key[16];   /* the peer's limits key, when ip_counted */
+    bool ip_counted;   /* holds one of its peer's max_connections_per_ip */
+    bool reading_head; /* ours until its first request head is complete (loop.c) */
+    bool swept;        /* shut down by the header sweep */
+    size_t held;       /* its input buffer's capacity, counted in front->header_bytes */
+    size_t scanned;    /* bytes of the head already searched for its end */
+    size_t peak;       /* largest input buffer seen, for the trim at close */
+    size_t last_input; /* unread input at the last sweep (or at h2o_accept) */
+    h2o_timeout_entry_t head_timeout;
 } mm__front_sock;
 
 struct mm__front_loop {
@@ -166,6 +179,10 @@ struct mm__front_loop {
     bool kick; /* writes were made outside h2o_evloop_run: do not sleep in the next turn */
     h2o_timeout_t t_first, t_request, t_ping, t_linger, t_resume;
     h2o_timeout_entry_t resume_entry; /* accepts paused (out of descriptors) until it fires */
+    h2o_timeout_t t_sweep;
+    h2o_timeout_entry_t sweep_entry; /* the periodic check of keep-alive input buffers */
+    uint64_t freed_bytes;            /* input buffers (largest size) freed since the last trim */
+    uint64_t trimmed_ns;             /* when malloc_trim last ran */
     bool timeouts_ready;
     /* written by this loop each turn, read by /metrics on any loop */
     atomic_uint_fast64_t snap_queue_depth, snap_live, snap_h2o_413, snap_h2o_400;
@@ -243,6 +260,10 @@ void mm__front_limits_session(mm__front_limits *l, const uint8_t key[16], uint64
 void mm__front_limits_release(mm__front_limits *l, const uint8_t key[16], bool had_session);
 /* Sessions accepted in the window plus pending requests of key (what admission compares). */
 uint32_t mm__front_limits_sessions_held(mm__front_limits *l, const uint8_t key[16], uint64_t now_ns);
+/* Counts one open connection of a peer address; false (nothing counted) when it has max already
+ * or the table is full. */
+bool mm__front_limits_conn_acquire(mm__front_limits *l, const uint8_t key[16], uint32_t max, uint64_t now_ns);
+void mm__front_limits_conn_release(mm__front_limits *l, const uint8_t key[16]);
 uint64_t mm__front_limits_active(mm__front_limits *l);
 size_t mm__front_limits_tracked(mm__front_limits *l);
 void mm__front_limits_destroy(mm__front_limits *l);
@@ -264,6 +285,9 @@ typedef struct mm__front_origin {
 void mm__front_origin_resolve(const mm_front_config *cfg, const struct sockaddr *peer, const h2o_iovec_t *xff, size_t n_xff,
                               const char *query, size_t query_len, mm__front_origin *out);
 void mm__front_origin_from_req(const mm_front_config *cfg, h2o_req_t *req, mm__front_origin *out);
+/* The limits' key of a TCP peer (IPv6 cut to its /64) and whether it is a trusted proxy; false
+ * for an address family without an IP. */
+bool mm__front_peer_key(const mm_front_config *cfg, const struct sockaddr *peer, uint8_t key[16], bool *is_trusted);
 /* The client IP for the backend: the query override, else json_ip (an override from the request
  * body, may be NULL), else net_ip; loopback becomes the fake IP. Overrides only when enabled. */
 mm_err mm__front_origin_client_ip(const mm_front_config *cfg, const mm__front_origin *o, const char *json_ip,

@@ -1,7 +1,8 @@
 /*
  * Admission limits of the web front, shared by every loop thread: a token bucket, a count of
  * requests in progress and a count of recent sessions per client network address, and a count
- * for the whole process.
+ * for the whole process; and the count of open connections per TCP peer address (taken at
+ * accept, given back at close).
  *
  * One mutex guards it all: it is taken twice per session request (admission and end) and once
  * when its session is accepted, never per other message, so contention is not a concern at the
@@ -21,9 +22,9 @@
  * when it is older than the window (never early), and at most one bucket width late. This grows
  * an entry from 40 to 88 bytes.
  *
- * Memory is bounded: an entry with no request in progress, a full bucket and no session in the
- * window carries no information and is dropped when room is needed; the table never holds more
- * than MAX_ENTRIES.
+ * Memory is bounded: an entry with no request in progress, no open connection, a full bucket
+ * and no session in the window carries no information and is dropped when room is needed; the
+ * table never holds more than MAX_ENTRIES.
  * If it is full of entries that do carry information, a new address is refused like the global
  * cap (the front is under a distributed flood then).
  */
@@ -44,6 +45,7 @@ typedef struct entry {
     bool used;
     uint32_t active;
     uint32_t pending;          /* requests in progress whose session was not counted yet */
+    uint32_t conns;            /* open connections of this peer address */
     uint64_t tokens;           /* millionths of a token */
     uint64_t refill_ns;        /* when tokens was last brought up to date */
     uint64_t win_at;           /* the newest bucket index (time / win_width) the ring holds */
@@ -172,13 +174,13 @@ remove_at(mm__front_limits *l, size_t i)
     }
 }
 
-/* Drops entries that carry no information (nothing in progress, bucket full, no recent session). */
+/* Drops entries that carry no information (nothing in progress, no connection, bucket full, no recent session). */
 static void
 sweep(mm__front_limits *l, uint64_t now_ns)
 {
     for (size_t i = 0; i < l->cap;) {
         entry *e = &l->slots[i];
-        if (e->used && e->active == 0) {
+        if (e->used && e->active == 0 && e->conns == 0) {
             refill(l, e, now_ns);
             win_advance(l, e, now_ns);
             if (e->tokens >= l->burst && win_sum(e) == 0) {
@@ -313,6 +315,30 @@ mm__front_limits_sessions_held(mm__front_limits *l, const uint8_t key[16], uint6
     }
     pthread_mutex_unlock(&l->lock);
     return n;
+}
+
+bool
+mm__front_limits_conn_acquire(mm__front_limits *l, const uint8_t key[16], uint32_t max, uint64_t now_ns)
+{
+    bool ok = false;
+    pthread_mutex_lock(&l->lock);
+    entry *e = find_or_add(l, key, now_ns);
+    if (e != NULL && e->conns < max) {
+        e->conns++;
+        ok = true;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return ok;
+}
+
+void
+mm__front_limits_conn_release(mm__front_limits *l, const uint8_t key[16])
+{
+    pthread_mutex_lock(&l->lock);
+    entry *e = find(l, key);
+    if (e != NULL && e->conns > 0)
+        e->conns--;
+    pthread_mutex_unlock(&l->lock);
 }
 
 uint64_t

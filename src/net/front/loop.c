@@ -16,6 +16,36 @@
  * The admin listener (loop 0 only) goes through the same accept path; its sockets are marked
  * and counted apart (front->admin_conns, own cap), and reach only the admin host's handler.
  *
+ * Request heads cost memory: h2o 2.2.5 buffers up to H2O_MAX_REQLEN (~408 KiB) of an unfinished
+ * head per connection, in a buffer that doubles (~0.5 MiB), and glibc keeps what is freed. So:
+ *  1. At accept, before anything is read, the TCP peer's address (IPv6 by its /64, the limits'
+ *     key) may hold at most max_connections_per_ip open connections (limits.c counts them);
+ *     beyond: a canned 503. Trusted proxies are exempt (a proxy carries many clients; their
+ *     own addresses are only known from X-Forwarded-For, after the head).
+ *  2. The first head is read by us, not h2o: h2o_socket_read_start with our callback, so h2o's
+ *     evloop reads into sock->input and we look at it after each read. A head longer than
+ *     max_header_bytes gets a canned 431; while the input buffers of every head being read (all
+ *     loops, their capacity: what they really cost) pass max_header_bytes_total, the connection
+ *     whose read passed it gets a canned 503; a head not complete within the first-message
+ *     timeout is closed (as h2o's own req_timeout would). Once the buffer holds a blank line
+ *     (LF LF or LF CR LF: picohttpparser accepts both) we call h2o_accept: h2o_http1_accept's
+ *     reqread_start parses what sock->input already holds before it waits for more (checked in
+ *     h2o 2.2.5 lib/http1.c), so nothing is read twice or lost. From then on the socket is
+ *     h2o's; h2o_accept may even close it at once, so the tracker is not touched after it.
+ *  3. Keep-alive follow-up heads are read by h2o itself, which stops reading while it answers
+ *     and reads the next head only after the response. Every SWEEP_MS a sweep looks at the
+ *     input buffer of each h2o-owned socket (not WebSockets: after the upgrade the socket is
+ *     ours and bounded by ws.c): one that grew since the last sweep to more than
+ *     max_header_bytes + max_message_bytes + 4 KiB (a head, a body, slack) is shut down (h2o
+ *     then reads EOF and closes it). Growth only: pipelined requests waiting while h2o writes
+ *     an answer do not grow (h2o does not read meanwhile) and are not a head being sent.
+ *     Between sweeps one connection can still reach h2o's own ~0.5 MiB; the per-address cap
+ *     bounds how many do.
+ *  4. glibc keeps freed memory in its arenas (a loop thread's arena shrinks only from its top).
+ *     Each loop adds up the largest input buffer of each socket it closed; past 1 MiB, and at
+ *     most once a second, it calls malloc_trim(0), which gives the free pages of every arena
+ *     back to the kernel.
+ *
  * Stop: stop accepting, disable keep-alive, refuse WebSockets still waiting for their first
  * message; let requests finish until the deadline; abandon the rest with Error(503); close the
  * admin listener (open until then, so probes could read /readyz's 503); give the
@@ -27,6 +57,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -38,6 +69,9 @@
 
 #define ACCEPTS_PER_WAKEUP 64
 #define STOP_GRACE_TURNS 20 /* x 10 ms before idle keep-alive sockets are shut down */
+#define SWEEP_MS 100
+#define TRIM_AFTER_BYTES (1u << 20)   /* input buffers freed before malloc_trim runs */
+#define TRIM_EVERY_NS 1000000000ull
 
 static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                  "Content-Type: text/plain; charset=utf-8\r\n"
@@ -45,12 +79,77 @@ static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                  "Connection: close\r\n"
                                  "\r\n"
                                  "too many connections; try again shortly\n";
+static const char refuse_ip_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                    "Content-Type: text/plain; charset=utf-8\r\n"
+                                    "Content-Length: 39\r\n"
+                                    "Connection: close\r\n"
+                                    "\r\n"
+                                    "too many connections from your address\n";
+static const char refuse_431[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                 "Content-Type: text/plain; charset=utf-8\r\n"
+                                 "Content-Length: 26\r\n"
+                                 "Connection: close\r\n"
+                                 "\r\n"
+                                 "request headers too large\n";
+static const char refuse_heads_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                       "Content-Type: text/plain; charset=utf-8\r\n"
+                                       "Content-Length: 48\r\n"
+                                       "Connection: close\r\n"
+                                       "\r\n"
+                                       "too many requests being read; try again shortly\n";
+
+/* What an input buffer costs (h2o's empty prototype buffer costs nothing). */
+static size_t
+buffer_cost(const h2o_buffer_t *b)
+{
+    return b->bytes != NULL ? b->capacity : 0;
+}
+
+/* Counts the socket's input buffer in the heads' total as it is now; returns the new total. */
+static uint64_t
+hold_input(mm__front_sock *t)
+{
+    mm_front *front = t->loop->front;
+    size_t cost = buffer_cost(t->sock->input);
+    if (cost > t->peak)
+        t->peak = cost;
+    uint64_t total;
+    if (cost >= t->held)
+        total = atomic_fetch_add(&front->header_bytes, cost - t->held) + (cost - t->held);
+    else
+        total = atomic_fetch_sub(&front->header_bytes, t->held - cost) - (t->held - cost);
+    t->held = cost;
+    return total;
+}
+
+/* Ends our reading of the first head: h2o's turn, or a refusal. */
+static void
+end_head(mm__front_sock *t)
+{
+    if (!t->reading_head)
+        return;
+    t->reading_head = false;
+    h2o_socket_read_stop(t->sock);
+    if (h2o_timeout_is_linked(&t->head_timeout))
+        h2o_timeout_unlink(&t->head_timeout);
+    if (t->held > 0) {
+        atomic_fetch_sub(&t->loop->front->header_bytes, t->held);
+        t->held = 0;
+    }
+}
 
 static void
 on_sock_close(void *data)
 {
     mm__front_sock *t = data;
     mm__front_loop *loop = t->loop;
+    if (h2o_timeout_is_linked(&t->head_timeout))
+        h2o_timeout_unlink(&t->head_timeout);
+    if (t->held > 0)
+        atomic_fetch_sub(&loop->front->header_bytes, t->held);
+    if (t->ip_counted)
+        mm__front_limits_conn_release(loop->front->limits, t->key);
+    loop->freed_bytes += t->peak;
     if (t->ws != NULL)
         t->ws->track = NULL;
     if (t->prev != NULL)
@@ -74,6 +173,98 @@ on_refused_written(h2o_socket_t *sock, const char *err)
 {
     (void)err;
     h2o_socket_close(sock);
+}
+
+/* Answers a canned refusal and closes once it is written; reads nothing more. */
+static void
+refuse(mm__front_sock *t, mm__refusal reason, const char *text, size_t len)
+{
+    h2o_socket_t *sock = t->sock;
+    mm__front_count_refusal(t->loop->front, reason);
+    end_head(t);
+    if (sock->input->size > 0)
+        h2o_buffer_consume(&sock->input, sock->input->size); /* frees the buffer */
+    h2o_iovec_t v = h2o_iovec_init(text, len);
+    h2o_socket_write(sock, &v, 1, on_refused_written);
+}
+
+/* The length of the head (through its blank line) in bytes[0, size), or 0 while incomplete;
+ * from: bytes already searched. */
+static size_t
+head_length(const char *bytes, size_t size, size_t from)
+{
+    size_t i = from >= 2 ? from - 2 : 0;
+    const char *nl;
+    while (i < size && (nl = memchr(bytes + i, '\n', size - i)) != NULL) {
+        i = (size_t)(nl - bytes) + 1;
+        if (i < size && bytes[i] == '\n')
+            return i + 1;
+        if (i + 1 < size && bytes[i] == '\r' && bytes[i + 1] == '\n')
+            return i + 2;
+    }
+    return 0;
+}
+
+static void
+on_head_read(h2o_socket_t *sock, const char *err)
+{
+    mm__front_sock *t = sock->data;
+    const mm_front_config *cfg = &t->loop->front->cfg;
+    if (err != NULL) {
+        h2o_socket_close(sock);
+        return;
+    }
+    uint64_t total = hold_input(t);
+    size_t len = head_length(sock->input->bytes, sock->input->size, t->scanned);
+    t->scanned = sock->input->size;
+    if ((len > 0 ? len : sock->input->size) > cfg->max_header_bytes) {
+        refuse(t, MM__REF_HEADER_TOO_LARGE, refuse_431, sizeof(refuse_431) - 1);
+        return;
+    }
+    if (len == 0) {
+        if (total > cfg->max_header_bytes_total)
+            refuse(t, MM__REF_HEADER_MEMORY, refuse_heads_503, sizeof(refuse_heads_503) - 1);
+        return;
+    }
+    end_head(t);
+    t->last_input = sock->input->size; /* pipelined requests, read with the head */
+    sock->data = NULL;
+    h2o_accept(&t->loop->accept_ctx, sock); /* may close the socket, and free t, at once */
+}
+
+static void
+on_head_timeout(h2o_timeout_entry_t *e)
+{
+    mm__front_sock *t = MM__CONTAINER(e, mm__front_sock, head_timeout);
+    h2o_socket_close(t->sock); /* silent, as h2o's own request-header timeout */
+}
+
+/* Keep-alive follow-up heads, read by h2o: shuts down a socket whose unread input grew past
+ * the bound since the last sweep. Only growth counts: h2o reads only while it waits for a head
+ * or a body, whereas pipelined requests it has not reached yet (it is still writing an answer)
+ * sit in the buffer without growing and are not a head being sent. */
+static void
+on_sweep(h2o_timeout_entry_t *e)
+{
+    mm__front_loop *loop = MM__CONTAINER(e, mm__front_loop, sweep_entry);
+    const mm_front_config *cfg = &loop->front->cfg;
+    size_t bound = (size_t)cfg->max_header_bytes + cfg->max_message_bytes + 4096;
+    for (mm__front_sock *t = loop->socks; t != NULL; t = t->next) {
+        if (t->reading_head || t->ws != NULL || t->swept)
+            continue;
+        size_t cost = buffer_cost(t->sock->input);
+        if (cost > t->peak)
+            t->peak = cost;
+        size_t size = t->sock->input->size, before = t->last_input;
+        t->last_input = size;
+        if (size > bound && size > before) {
+            t->swept = true;
+            mm__front_count_refusal(loop->front, MM__REF_HEADER_TOO_LARGE);
+            shutdown(h2o_socket_get_fd(t->sock), SHUT_RDWR);
+        }
+    }
+    if (!loop->stopping)
+        h2o_timeout_link(loop->evloop, &loop->t_sweep, &loop->sweep_entry);
 }
 
 static void
@@ -153,7 +344,21 @@ accept_some(h2o_socket_t *listener, bool admin)
             h2o_socket_write(sock, &v, 1, on_refused_written);
             continue;
         }
-        h2o_accept(&loop->accept_ctx, sock);
+        struct sockaddr_storage peer;
+        bool is_trusted = false;
+        if (h2o_socket_getpeername(sock, (struct sockaddr *)&peer) > 0 &&
+            mm__front_peer_key(&front->cfg, (struct sockaddr *)&peer, t->key, &is_trusted) && !is_trusted) {
+            if (!mm__front_limits_conn_acquire(front->limits, t->key, front->cfg.max_connections_per_ip, mm_now_ns())) {
+                refuse(t, MM__REF_IP_CONNECTIONS, refuse_ip_503, sizeof(refuse_ip_503) - 1);
+                continue;
+            }
+            t->ip_counted = true;
+        }
+        t->reading_head = true;
+        t->head_timeout.cb = on_head_timeout;
+        h2o_timeout_link(loop->evloop, &loop->t_first, &t->head_timeout);
+        sock->data = t;
+        h2o_socket_read_start(sock, on_head_read);
     }
 }
 
@@ -213,6 +418,9 @@ mm__front_loop_create(mm_front *front, size_t index, mm__front_loop **out, char 
     h2o_timeout_init(loop->evloop, &loop->t_linger, MM__FRONT_LINGER_MS);
     h2o_timeout_init(loop->evloop, &loop->t_resume, 100);
     loop->resume_entry.cb = on_resume_accept;
+    h2o_timeout_init(loop->evloop, &loop->t_sweep, SWEEP_MS);
+    loop->sweep_entry.cb = on_sweep;
+    h2o_timeout_link(loop->evloop, &loop->t_sweep, &loop->sweep_entry);
     loop->timeouts_ready = true;
     int efd = fcntl(mm_inbox_fd(loop->inbox), F_DUPFD_CLOEXEC, 0);
     if (efd < 0)
@@ -251,6 +459,14 @@ mm__front_loop_turn(mm__front_loop *loop, int32_t max_wait_ms)
     if (n > 0 || loop->dirty != NULL)
         loop->kick = true;
     mm__front_ws_flush_dirty(loop);
+    if (loop->freed_bytes >= TRIM_AFTER_BYTES) {
+        uint64_t now = mm_now_ns();
+        if (now - loop->trimmed_ns >= TRIM_EVERY_NS) {
+            malloc_trim(0);
+            loop->freed_bytes = 0;
+            loop->trimmed_ns = now;
+        }
+    }
     mm_inbox_stats st;
     mm_inbox_get_stats(loop->inbox, &st);
     atomic_store_explicit(&loop->snap_queue_depth, st.sent > st.received ? st.sent - st.received : 0, memory_order_relaxed);
@@ -299,6 +515,8 @@ stop_loop(mm__front_loop *loop)
     loop->stopping = true;
     loop->ctx.shutdown_requested = 1;
     h2o_timeout_unlink(&loop->resume_entry);
+    if (h2o_timeout_is_linked(&loop->sweep_entry))
+        h2o_timeout_unlink(&loop->sweep_entry);
     for (size_t i = 0; i < front->n_listen; i++)
         if (loop->listeners[i] != NULL) {
             h2o_socket_read_stop(loop->listeners[i]);
@@ -387,6 +605,9 @@ dispose_h2o(mm__front_loop *loop)
     h2o_evloop_run(loop->evloop, 0); /* closed sockets are freed on the next run */
     if (loop->timeouts_ready) {
         h2o_timeout_unlink(&loop->resume_entry);
+        if (h2o_timeout_is_linked(&loop->sweep_entry))
+            h2o_timeout_unlink(&loop->sweep_entry);
+        h2o_timeout_dispose(loop->evloop, &loop->t_sweep);
         h2o_timeout_dispose(loop->evloop, &loop->t_first);
         h2o_timeout_dispose(loop->evloop, &loop->t_request);
         h2o_timeout_dispose(loop->evloop, &loop->t_ping);

@@ -22,6 +22,7 @@ static const char *const refusal_names[MM__REF_COUNT] = {
     "request_timeout", "too_large",   "binary_message",     "bad_utf8",        "protocol_error",
     "bad_request", "frame_flood",    "slow_reader",        "half_open",       "stopping",
     "sessions",
+    "ip_connections", "header_too_large", "header_memory",
 };
 static const char *const page_names[MM__PG_COUNT] = {"page", "healthz", "readyz", "metrics", "preflight", "not_found"};
 
