@@ -56,7 +56,8 @@
 #include "mm/minter.h"
 #include "mm/reply.h"
 
-/* Message type of the cert_digests watcher's events (mm_kv_watch_config.msg_type). */
+/* Message type of the cert_digests watcher's events (mm_kv_watch_config.msg_type): the only
+ * message sent to the actor from outside (the full list: src/actors/provisioner_internal.h). */
 #define MM_PROVISIONER_MSG_CERT_EVENT 3u
 
 typedef struct mm_provisioner_config {

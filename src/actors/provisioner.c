@@ -31,8 +31,6 @@
 #include "mm/request.h"
 #include "provisioner_internal.h"
 
-enum { MSG_REQUEST_NEW = 1, MSG_TOKEN_READY = 2 };
-
 typedef struct new_request {
     mm_reply_sink *sink;
     char client_ip[MM_IP_TEXT_LEN];
@@ -51,7 +49,7 @@ discard_new(new_request *nr, const char *why)
 /* ---- cert digest cache ---- */
 
 static const char *
-cert_find(prov *p, const char *ip)
+cert_find(mm_provisioner *p, const char *ip)
 {
     for (size_t i = 0; i < p->n_certs; i++)
         if (strcmp(p->certs[i].ip, ip) == 0)
@@ -60,7 +58,7 @@ cert_find(prov *p, const char *ip)
 }
 
 static void
-cert_event(prov *p, mm_kv_event *ev)
+cert_event(mm_provisioner *p, mm_kv_event *ev)
 {
     if (ev->op == MM_KV_OP_INITIAL_DONE || strlen(ev->key) >= MM_IP_TEXT_LEN)
         return;
@@ -101,13 +99,13 @@ cert_event(prov *p, mm_kv_event *ev)
 /* ---- helpers used by the flow (provisioner_flow.c) ---- */
 
 const char *
-prov_cert_digest(prov *p, const char *ip)
+prov_cert_digest(mm_provisioner *p, const char *ip)
 {
     return cert_find(p, ip);
 }
 
 void
-prov_kv_put_async(prov *p, mm_kv_bucket bucket, const char *key, const char *value)
+prov_kv_put_async(mm_provisioner *p, mm_kv_bucket bucket, const char *key, const char *value)
 {
     char subject[160];
     snprintf(subject, sizeof(subject), "$KV.%s.%s", mm_kv_bucket_spec_of(bucket)->name, key);
@@ -120,7 +118,7 @@ prov_kv_put_async(prov *p, mm_kv_bucket bucket, const char *key, const char *val
 }
 
 void
-prov_enqueue_delete(prov *p, const char *session_id)
+prov_enqueue_delete(mm_provisioner *p, const char *session_id)
 {
     char why[200];
     if (mm_delete_queue_enqueue_async(mm_js_ctx(p->js), session_id, 5000, why, sizeof(why)) != MM_OK)
@@ -134,7 +132,7 @@ prov_enqueue_delete(prov *p, const char *session_id)
 static mm_err
 op_start(void *state, mm_actor *self)
 {
-    prov *p = state;
+    mm_provisioner *p = state;
     p->self = self;
     return MM_OK;
 }
@@ -143,19 +141,19 @@ static void
 op_handle(void *state, mm_actor *self, mm_msg *msg)
 {
     (void)self;
-    prov *p = state;
-    if (msg->type == MSG_REQUEST_NEW) {
+    mm_provisioner *p = state;
+    if (msg->type == MM__PROV_MSG_REQUEST_NEW) {
         new_request *nr = msg->ptr;
         prov_req_begin(p, nr->sink, nr->client_ip); /* owns the sink from here */
         free(nr);
-    } else if (msg->type == MSG_TOKEN_READY) {
+    } else if (msg->type == MM__PROV_MSG_TOKEN_READY) {
         mm_minter_result *res = msg->ptr;
         prov_req *r = mm_idmap_get(&p->reqs, msg->target);
         if (r != NULL)
             prov_token_ready(r, res);
         mm_minter_result_free(res);
         prov_mint_landed(p);
-    } else if (msg->type == MM_PROVISIONER_MSG_CERT_EVENT) {
+    } else if (msg->type == MM__PROV_MSG_CERT_EVENT) {
         cert_event(p, msg->ptr);
         mm_kv_event_free(msg->ptr);
     }
@@ -164,13 +162,13 @@ op_handle(void *state, mm_actor *self, mm_msg *msg)
 static void
 op_discard(void *state, mm_msg *msg)
 {
-    prov *p = state;
-    if (msg->type == MSG_REQUEST_NEW) {
+    mm_provisioner *p = state;
+    if (msg->type == MM__PROV_MSG_REQUEST_NEW) {
         discard_new(msg->ptr, "the matchmaker is stopping");
         atomic_fetch_sub(&p->active, 1);
-    } else if (msg->type == MSG_TOKEN_READY) {
+    } else if (msg->type == MM__PROV_MSG_TOKEN_READY) {
         mm_minter_result_free(msg->ptr);
-    } else if (msg->type == MM_PROVISIONER_MSG_CERT_EVENT) {
+    } else if (msg->type == MM__PROV_MSG_CERT_EVENT) {
         mm_kv_event_free(msg->ptr);
     }
 }
@@ -179,7 +177,7 @@ static void
 op_idle(void *state, mm_actor *self)
 {
     (void)self;
-    prov *p = state;
+    mm_provisioner *p = state;
     mm_edgegap_perform(p->eg);
     prov_poll_line_drain(p); /* perform is where the client's room grows */
 }
@@ -187,14 +185,14 @@ op_idle(void *state, mm_actor *self)
 static void
 op_wait(void *state, int inbox_fd, int timeout_ms)
 {
-    prov *p = state;
+    mm_provisioner *p = state;
     mm_edgegap_fds_wait(p->eg, inbox_fd, timeout_ms);
 }
 
 static void
 op_stop(void *state)
 {
-    prov *p = state;
+    mm_provisioner *p = state;
     p->stopping = true;
     mm_edgegap_destroy(p->eg); /* callbacks come back CANCELLED: they only release their request */
     p->eg = NULL;
@@ -238,7 +236,7 @@ dup_opt(const char *s, bool *ok)
 }
 
 static void
-prov_free(prov *p)
+prov_free(mm_provisioner *p)
 {
     if (p == NULL)
         return;
@@ -256,7 +254,7 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     if (config == NULL || config->nc == NULL || config->js == NULL || config->minter == NULL || config->app == NULL ||
         config->version == NULL || config->api_key == NULL)
         return mm_fail(MM_ERR_INVALID, why, why_len, "provisioner: nc, js, minter, app, version and api_key are required");
-    prov *p = calloc(1, sizeof(*p));
+    mm_provisioner *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return mm_fail(MM_ERR_NOMEM, why, why_len, "provisioner: out of memory");
     bool ok = true;
@@ -298,7 +296,7 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
         mm_fail(err, why, why_len, "provisioner: the actor did not start");
         goto cleanup;
     }
-    *out = (mm_provisioner *)p;
+    *out = p;
     return MM_OK;
 cleanup:
     mm_edgegap_destroy(p->eg);
@@ -307,9 +305,8 @@ cleanup:
 }
 
 mm_err
-mm_provisioner_submit(mm_provisioner *mp, mm_reply_sink *sink, const char *client_ip)
+mm_provisioner_submit(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip)
 {
-    prov *p = (prov *)mp;
     if (p == NULL || sink == NULL || client_ip == NULL || strlen(client_ip) >= MM_IP_TEXT_LEN)
         return MM_ERR_INVALID;
     if (atomic_load(&p->closing))
@@ -320,7 +317,7 @@ mm_provisioner_submit(mm_provisioner *mp, mm_reply_sink *sink, const char *clien
     nr->sink = sink;
     snprintf(nr->client_ip, sizeof(nr->client_ip), "%s", client_ip);
     atomic_fetch_add(&p->active, 1);
-    mm_msg msg = {.type = MSG_REQUEST_NEW, .ptr = nr};
+    mm_msg msg = {.type = MM__PROV_MSG_REQUEST_NEW, .ptr = nr};
     mm_err err = mm_actor_send(p->actor, &msg);
     if (err != MM_OK) {
         atomic_fetch_sub(&p->active, 1);
@@ -332,9 +329,8 @@ mm_provisioner_submit(mm_provisioner *mp, mm_reply_sink *sink, const char *clien
 }
 
 void
-mm_provisioner_get_stats(mm_provisioner *mp, mm_provisioner_stats *out)
+mm_provisioner_get_stats(mm_provisioner *p, mm_provisioner_stats *out)
 {
-    prov *p = (prov *)mp;
     memset(out, 0, sizeof(*out));
     if (p == NULL)
         return;
@@ -350,7 +346,7 @@ mm_provisioner_get_stats(mm_provisioner *mp, mm_provisioner_stats *out)
 }
 
 uint64_t
-prov_backoff_ms(prov *p, unsigned attempt, uint64_t floor_ms)
+prov_backoff_ms(mm_provisioner *p, unsigned attempt, uint64_t floor_ms)
 {
     uint64_t random = 0;
     randombytes_buf(&random, sizeof(random));
@@ -359,21 +355,14 @@ prov_backoff_ms(prov *p, unsigned attempt, uint64_t floor_ms)
 }
 
 mm_actor *
-mm_provisioner_actor(mm_provisioner *mp)
+mm_provisioner_actor(mm_provisioner *p)
 {
-    return mp ? ((prov *)mp)->actor : NULL;
-}
-
-uint32_t
-prov_token_ready_type(void)
-{
-    return MSG_TOKEN_READY;
+    return p ? p->actor : NULL;
 }
 
 void
-mm_provisioner_stop(mm_provisioner *mp, uint64_t deadline_ms)
+mm_provisioner_stop(mm_provisioner *p, uint64_t deadline_ms)
 {
-    prov *p = (prov *)mp;
     if (p == NULL)
         return;
     atomic_store(&p->closing, true);
@@ -388,12 +377,11 @@ mm_provisioner_stop(mm_provisioner *mp, uint64_t deadline_ms)
 }
 
 void
-mm_provisioner_destroy(mm_provisioner *mp)
+mm_provisioner_destroy(mm_provisioner *p)
 {
-    prov *p = (prov *)mp;
     if (p == NULL)
         return;
-    mm_provisioner_stop(mp, 0);
+    mm_provisioner_stop(p, 0);
     mm_actor_destroy(p->actor);
     prov_free(p);
 }

@@ -37,7 +37,7 @@ req_release(prov_req *r)
 void
 prov_req_finish(prov_req *r)
 {
-    prov *p = r->p;
+    mm_provisioner *p = r->p;
     if (r->done)
         return;
     r->done = true;
@@ -190,7 +190,7 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
 }
 
 void
-prov_req_begin(prov *p, mm_reply_sink *sink, const char *client_ip)
+prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip)
 {
     prov_req *r = calloc(1, sizeof(*r));
     if (r == NULL) {
@@ -235,7 +235,7 @@ prov_req_begin(prov *p, mm_reply_sink *sink, const char *client_ip)
 static void
 create_now(prov_req *r)
 {
-    prov *p = r->p;
+    mm_provisioner *p = r->p;
     const char *ips[1] = {r->client_ip};
     mm_err err = mm_edgegap_session_create(p->eg, p->app, p->version, ips, 1, p->webhook_url, on_session_create, r);
     if (err != MM_OK) {
@@ -282,7 +282,7 @@ static void mint_send(prov_req *r, bool its_turn);
 static void
 mint_line_push(prov_req *r)
 {
-    prov *p = r->p;
+    mm_provisioner *p = r->p;
     r->in_mint_line = true;
     r->mint_next = NULL;
     r->mint_prev = p->mint_tail;
@@ -297,7 +297,7 @@ mint_line_push(prov_req *r)
 static void
 mint_line_remove(prov_req *r)
 {
-    prov *p = r->p;
+    mm_provisioner *p = r->p;
     if (!r->in_mint_line)
         return;
     if (r->mint_prev != NULL)
@@ -313,7 +313,7 @@ mint_line_remove(prov_req *r)
 }
 
 void
-prov_mint_landed(prov *p)
+prov_mint_landed(mm_provisioner *p)
 {
     if (p->mints_in_flight > 0)
         p->mints_in_flight--;
@@ -334,7 +334,7 @@ on_mint_timer(mm_timer *t)
 static void
 mint_send(prov_req *r, bool its_turn)
 {
-    prov *p = r->p;
+    mm_provisioner *p = r->p;
     char addr_text[MM_IP_TEXT_LEN + 10];
     if (strchr(r->ip, ':') != NULL)
         snprintf(addr_text, sizeof(addr_text), "[%s]:%u", r->ip, r->port);
@@ -343,7 +343,7 @@ mint_send(prov_req *r, bool its_turn)
     mm_mint_request mr = {
         .request_id = r->id,
         .reply_to = p->actor,
-        .reply_type = prov_token_ready_type(),
+        .reply_type = MM__PROV_MSG_TOKEN_READY,
         .client_id = mm_minter_client_id(),
     };
     char why[160];
@@ -371,7 +371,7 @@ mint_send(prov_req *r, bool its_turn)
 void
 prov_mint(prov_req *r, const char *digest)
 {
-    prov *p = r->p;
+    mm_provisioner *p = r->p;
     if (!p->stopping && r->phase == PHASE_CERT_WAIT)
         mm_timer_stop(p->self, &r->timer);
     snprintf(r->digest, sizeof(r->digest), "%s", digest);

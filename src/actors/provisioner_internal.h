@@ -18,12 +18,22 @@
 #include "mm/request.h"
 #include "mm/timer.h"
 
+/*
+ * Every message the actor receives. Only CERT_EVENT comes from outside the provisioner's files
+ * (the cert_digests watcher, configured with the public MM_PROVISIONER_MSG_CERT_EVENT);
+ * REQUEST_NEW is sent by mm_provisioner_submit, TOKEN_READY by the minter, as the reply_type
+ * each MINT names.
+ */
+enum mm__prov_msg {
+    MM__PROV_MSG_REQUEST_NEW = 1, /* ptr: a new request (sink, client address); provisioner.c */
+    MM__PROV_MSG_TOKEN_READY = 2, /* ptr: mm_minter_result; target: the request's id */
+    MM__PROV_MSG_CERT_EVENT = MM_PROVISIONER_MSG_CERT_EVENT, /* ptr: mm_kv_event of cert_digests */
+};
+
 typedef enum prov_phase { PHASE_CREATING = 1, PHASE_POLLING, PHASE_CERT_WAIT, PHASE_MINTING } prov_phase;
 
-typedef struct prov prov;
-
 typedef struct prov_req {
-    prov *p;
+    mm_provisioner *p;
     uint64_t id; /* in p->reqs */
     mm_reply_sink *sink;
     prov_phase phase;
@@ -52,7 +62,7 @@ typedef struct prov_cert {
     char digest[128];
 } prov_cert;
 
-struct prov {
+struct mm_provisioner {
     natsConnection *nc;
     mm_js *js;
     mm_minter *minter;
@@ -77,19 +87,18 @@ struct prov {
 };
 
 /* provisioner.c */
-const char *prov_cert_digest(prov *p, const char *ip);
-void prov_kv_put_async(prov *p, mm_kv_bucket bucket, const char *key, const char *value);
-void prov_enqueue_delete(prov *p, const char *session_id);
-uint32_t prov_token_ready_type(void);
+const char *prov_cert_digest(mm_provisioner *p, const char *ip);
+void prov_kv_put_async(mm_provisioner *p, mm_kv_bucket bucket, const char *key, const char *value);
+void prov_enqueue_delete(mm_provisioner *p, const char *session_id);
 /** The backoff before repeat number `attempt` (1, 2, ...), jittered, never below floor_ms. */
-uint64_t prov_backoff_ms(prov *p, unsigned attempt, uint64_t floor_ms);
+uint64_t prov_backoff_ms(mm_provisioner *p, unsigned attempt, uint64_t floor_ms);
 
 /* provisioner_flow.c */
-void prov_req_begin(prov *p, mm_reply_sink *sink, const char *client_ip);
+void prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip);
 void prov_mint(prov_req *r, const char *digest);
 void prov_token_ready(prov_req *r, const mm_minter_result *res);
 /** A TOKEN_READY was drained (whether or not its request still lives): sends the mints it makes room for. */
-void prov_mint_landed(prov *p);
+void prov_mint_landed(mm_provisioner *p);
 /** Ends the request (freeing its sink, which answers 503 if not ended yet) and releases it. */
 void prov_req_finish(prov_req *r);
 /** Error(status, message), logged as the request's one end line; then finished (r may be freed). */
@@ -107,7 +116,7 @@ bool prov_arm(prov_req *r, mm_timer *t, uint64_t ms, mm_timer_cb cb);
 /** The session was just created: sets the poll grid's origin (now + poll_delay_ms), arms poll 0. */
 void prov_poll_begin(prov_req *r);
 /** After mm_edgegap_perform: hands due polls to the Edgegap client, oldest first, while it has room. */
-void prov_poll_line_drain(prov *p);
+void prov_poll_line_drain(mm_provisioner *p);
 /** Takes r out of the poll line if it is in it (prov_req_finish). */
 void prov_poll_line_remove(prov_req *r);
 

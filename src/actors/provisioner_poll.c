@@ -55,7 +55,7 @@ static void on_session_get(void *ctx, const mm_edgegap_result *res);
 static void
 line_push(prov_req *r)
 {
-    prov *p = r->p;
+    mm_provisioner *p = r->p;
     r->in_line = true;
     r->line_next = NULL;
     r->line_prev = p->line_tail;
@@ -69,7 +69,7 @@ line_push(prov_req *r)
 void
 prov_poll_line_remove(prov_req *r)
 {
-    prov *p = r->p;
+    mm_provisioner *p = r->p;
     if (!r->in_line)
         return;
     if (r->line_prev != NULL)
@@ -115,7 +115,7 @@ poll_due(prov_req *r)
 }
 
 void
-prov_poll_line_drain(prov *p)
+prov_poll_line_drain(mm_provisioner *p)
 {
     while (p->line_head != NULL && mm_edgegap_room(p->eg, MM_EDGEGAP_BACKGROUND) > 0) {
         prov_req *r = p->line_head;
