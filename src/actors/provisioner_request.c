@@ -16,6 +16,12 @@
  *                              Edgegap made one it will not use (timeout 408, no cert digest, ...);
  *                              the provisioner's stop: 503 by the freed sink, deletion enqueued
  *
+ * Owns each request (mm__prov_req, by id in p->reqs and in p's list) from REQUEST_NEW to its end.
+ * Receives, through provisioner.c: new requests, TOKEN_READYs, known cert digests, the idle tick
+ * (drain the poll line) and the stop; directly: its Edgegap callbacks and timers. Sends:
+ * feedback texts to the request's reply sink, Edgegap calls, MINTs to the minter, and (through
+ * provisioner_support.c) KV puts and deletion enqueues. Never blocks, never sends to itself.
+ *
  * Each step either makes one Edgegap call (the request is its callback's ctx and is `busy` until
  * it answers), arms a timer, waits in a line, or sends a MINT. Every failure goes through
  * req_fail(), every end through req_finish(), so the sink is ended and freed exactly once. A

@@ -2,15 +2,18 @@
  * What the provisioner's state machine (provisioner_request.c) stands on: the FIFO lines, the
  * cert-digest cache, the asynchronous KV puts and deletion enqueues, the backoff and status
  * arithmetic and the poll grid. The bottom layer of provisioner_internal.h: nothing here calls
- * into another provisioner file or changes a request's state; each helper returns its result
- * and the state machine decides. Actor thread only.
+ * into another provisioner file or changes a request's state (mm__prov_state); each helper
+ * returns its result and the state machine decides. Actor thread only.
+ *
+ * Owns the cert cache's entries (in mm_provisioner.certs); receives nothing; sends only
+ * JetStream async publishes (KV puts, deletion enqueues).
  *
  * Lines: a line is a FIFO of requests linked through their own places (mm__prov_req.places), so
  * waiting costs no memory and a request leaves a line in O(1) when it ends.
  * Cert cache: the cert_digests watcher's view, ip -> digest, a small array scanned linearly (one
  * entry per live game server).
  * KV puts and deletions are JetStream async publishes (MaxWait 5 s): the thread never waits on
- * NATS; a failure is logged (the js context's resend queue retries what it can).
+ * NATS; a publish refused at once is logged.
  */
 #include <stdbool.h>
 #include <stdio.h>
