@@ -22,7 +22,7 @@
  * the result is freed, logged as an impossible state and counted (stats.dropped, which must
  * stay 0). A reply actor that has stopped gets nothing (stats.orphaned): it answered its
  * requests when it stopped. The provisioner keeps the contract with its mint line
- * (src/actors/provisioner_flow.c).
+ * (src/actors/provisioner_request.c).
  *
  * Lifetimes: each reply actor must stay allocated (stopped is fine) until the minter is stopped;
  * stop the actors that send MINT before stopping the minter.

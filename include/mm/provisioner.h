@@ -17,7 +17,8 @@
  * whose session create has to wait is told so at once with ProgressReport("Waiting for Edgegap:
  * <n> requests ahead (0)"), n counting the creates ahead of it. A poll that finds the polls'
  * share full waits, in order, in the provisioner's poll line (no error, no backoff) and is made
- * as soon as there is room; every waiting session gets its turn (provisioner_poll.c).
+ * as soon as there is room; every waiting session gets its turn
+ * (src/actors/provisioner_request.c, which holds a request's states and transitions).
  * Mints: at most inbox_capacity mints are in flight at once (the minter answers each into its own
  * ring of this inbox, which holds that many, and never waits: include/mm/minter.h); more wait in
  * the provisioner's mint line, in order, and are sent as TOKEN_READYs are drained. A full minter
@@ -56,7 +57,8 @@
 #include "mm/minter.h"
 #include "mm/reply.h"
 
-/* Message type of the cert_digests watcher's events (mm_kv_watch_config.msg_type). */
+/* Message type of the cert_digests watcher's events (mm_kv_watch_config.msg_type): the only
+ * message sent to the actor from outside (the full list: src/actors/provisioner_internal.h). */
 #define MM_PROVISIONER_MSG_CERT_EVENT 3u
 
 typedef struct mm_provisioner_config {

@@ -1,15 +1,21 @@
 /*
  * The provisioner actor (include/mm/provisioner.h): one thread owning every request's state, the
- * Edgegap client and the cert-digest cache.
+ * Edgegap client and the cert-digest cache. This file is the actor itself, the top layer of
+ * provisioner_internal.h: its lifecycle (start, stop, destroy), the dispatch of its messages and
+ * the public API. A request's states and transitions are in provisioner_request.c.
+ *
+ * Receives (enum mm__prov_msg): REQUEST_NEW from mm_provisioner_submit (any thread), TOKEN_READY
+ * from the minter, CERT_EVENT from the cert_digests watcher (cached, then the requests waiting
+ * for that server's digest go on). Sends nothing itself: the request layer answers the reply
+ * sinks, sends MINTs and makes the Edgegap calls and the KV puts.
  *
  * Design: the actor's `wait` op is mm_edgegap_fds_wait(inbox eventfd) and its `idle` op
  * mm_edgegap_perform, so Edgegap answers, inbox messages and timers all run on this one thread
- * and nothing here blocks (KV puts and deletions are async JetStream publishes). A request lives
- * in an id map (for TOKEN_READY, which names it by id) and a list (for cert events and stop).
- * A request that finishes while one of its Edgegap calls is still running is marked done and
- * freed by that call's callback; its sink is ended and freed at once. Timers: `timer` is the
- * poll timer, then the cert-wait timer; `deadline` is the session timeout. After each perform
- * the idle op hands the polls waiting in the poll line to the client (provisioner_poll.c).
+ * and nothing here blocks (KV puts and deletions are async JetStream publishes). After each
+ * perform the idle op hands the polls waiting in the poll line to the client. A stop refuses new
+ * requests at once, waits for those in flight up to its deadline, then stops the actor: the
+ * Edgegap client is destroyed (its callbacks come back cancelled) and every request still
+ * running is ended with 503, its session's deletion enqueued (mm__prov_req_stop_all).
  */
 #include "mm/provisioner.h"
 
@@ -20,26 +26,15 @@
 #include <string.h>
 #include <time.h>
 
-#include <sodium.h>
-
 #include "mm/clock.h"
-#include "mm/delete_queue.h"
 #include "mm/edgegap.h"
-#include "mm/feedback.h"
 #include "mm/kv_watch.h"
 #include "mm/log.h"
 #include "mm/request.h"
 #include "provisioner_internal.h"
 
-enum { MSG_REQUEST_NEW = 1, MSG_TOKEN_READY = 2 };
-
-typedef struct new_request {
-    mm_reply_sink *sink;
-    char client_ip[MM_IP_TEXT_LEN];
-} new_request;
-
 static void
-discard_new(new_request *nr, const char *why)
+discard_new(mm__prov_new_request *nr, const char *why)
 {
     if (nr == NULL)
         return;
@@ -48,93 +43,12 @@ discard_new(new_request *nr, const char *why)
     free(nr);
 }
 
-/* ---- cert digest cache ---- */
-
-static const char *
-cert_find(prov *p, const char *ip)
-{
-    for (size_t i = 0; i < p->n_certs; i++)
-        if (strcmp(p->certs[i].ip, ip) == 0)
-            return p->certs[i].digest;
-    return NULL;
-}
-
-static void
-cert_event(prov *p, mm_kv_event *ev)
-{
-    if (ev->op == MM_KV_OP_INITIAL_DONE || strlen(ev->key) >= MM_IP_TEXT_LEN)
-        return;
-    size_t i = 0;
-    while (i < p->n_certs && strcmp(p->certs[i].ip, ev->key) != 0)
-        i++;
-    if (ev->op != MM_KV_OP_PUT) {
-        if (i < p->n_certs)
-            p->certs[i] = p->certs[--p->n_certs];
-        return;
-    }
-    if (ev->value_len == 0 || ev->value_len >= sizeof(p->certs[0].digest))
-        return;
-    if (i == p->n_certs) {
-        if (p->n_certs == p->cap_certs) {
-            size_t cap = p->cap_certs ? p->cap_certs * 2 : 16;
-            prov_cert *n = realloc(p->certs, cap * sizeof(*n));
-            if (n == NULL) {
-                mm_error("provisioner: out of memory caching the cert digest of %s", ev->key);
-                return;
-            }
-            p->certs = n;
-            p->cap_certs = cap;
-        }
-        p->n_certs++;
-        snprintf(p->certs[i].ip, sizeof(p->certs[i].ip), "%s", ev->key);
-    }
-    memcpy(p->certs[i].digest, ev->value, ev->value_len);
-    p->certs[i].digest[ev->value_len] = '\0';
-    /* wake the requests waiting for this server's digest */
-    for (prov_req *r = p->head, *next; r != NULL; r = next) {
-        next = r->next;
-        if (r->phase == PHASE_CERT_WAIT && strcmp(r->ip, ev->key) == 0)
-            prov_mint(r, p->certs[i].digest);
-    }
-}
-
-/* ---- helpers used by the flow (provisioner_flow.c) ---- */
-
-const char *
-prov_cert_digest(prov *p, const char *ip)
-{
-    return cert_find(p, ip);
-}
-
-void
-prov_kv_put_async(prov *p, mm_kv_bucket bucket, const char *key, const char *value)
-{
-    char subject[160];
-    snprintf(subject, sizeof(subject), "$KV.%s.%s", mm_kv_bucket_spec_of(bucket)->name, key);
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = 5000;
-    natsStatus s = js_PublishAsync(mm_js_ctx(p->js), subject, value, (int)strlen(value), &po);
-    if (s != NATS_OK)
-        mm_error("provisioner: put %s[%s] failed: %s", mm_kv_bucket_spec_of(bucket)->name, key, natsStatus_GetText(s));
-}
-
-void
-prov_enqueue_delete(prov *p, const char *session_id)
-{
-    char why[200];
-    if (mm_delete_queue_enqueue_async(mm_js_ctx(p->js), session_id, 5000, why, sizeof(why)) != MM_OK)
-        mm_error("provisioner: could not enqueue the deletion of session %s: %s", session_id, why);
-    else
-        mm_debug("provisioner: session %s enqueued for deletion", session_id);
-}
-
 /* ---- actor ops ---- */
 
 static mm_err
 op_start(void *state, mm_actor *self)
 {
-    prov *p = state;
+    mm_provisioner *p = state;
     p->self = self;
     return MM_OK;
 }
@@ -143,35 +57,44 @@ static void
 op_handle(void *state, mm_actor *self, mm_msg *msg)
 {
     (void)self;
-    prov *p = state;
-    if (msg->type == MSG_REQUEST_NEW) {
-        new_request *nr = msg->ptr;
-        prov_req_begin(p, nr->sink, nr->client_ip); /* owns the sink from here */
+    mm_provisioner *p = state;
+    switch ((enum mm__prov_msg)msg->type) {
+    case MM__PROV_MSG_REQUEST_NEW: {
+        mm__prov_new_request *nr = msg->ptr;
+        mm__prov_req_begin(p, nr->sink, nr->client_ip); /* owns the sink from here */
         free(nr);
-    } else if (msg->type == MSG_TOKEN_READY) {
-        mm_minter_result *res = msg->ptr;
-        prov_req *r = mm_idmap_get(&p->reqs, msg->target);
-        if (r != NULL)
-            prov_token_ready(r, res);
-        mm_minter_result_free(res);
-        prov_mint_landed(p);
-    } else if (msg->type == MM_PROVISIONER_MSG_CERT_EVENT) {
-        cert_event(p, msg->ptr);
-        mm_kv_event_free(msg->ptr);
+        break;
+    }
+    case MM__PROV_MSG_TOKEN_READY:
+        mm__prov_req_token_ready(p, msg->target, msg->ptr);
+        mm_minter_result_free(msg->ptr);
+        break;
+    case MM__PROV_MSG_CERT_EVENT: {
+        mm_kv_event *ev = msg->ptr;
+        const char *digest = mm__prov_cert_apply(p, ev);
+        if (digest != NULL)
+            mm__prov_req_cert_known(p, ev->key, digest); /* wakes the requests waiting for it */
+        mm_kv_event_free(ev);
+        break;
+    }
     }
 }
 
 static void
 op_discard(void *state, mm_msg *msg)
 {
-    prov *p = state;
-    if (msg->type == MSG_REQUEST_NEW) {
+    mm_provisioner *p = state;
+    switch ((enum mm__prov_msg)msg->type) {
+    case MM__PROV_MSG_REQUEST_NEW:
         discard_new(msg->ptr, "the matchmaker is stopping");
         atomic_fetch_sub(&p->active, 1);
-    } else if (msg->type == MSG_TOKEN_READY) {
+        break;
+    case MM__PROV_MSG_TOKEN_READY:
         mm_minter_result_free(msg->ptr);
-    } else if (msg->type == MM_PROVISIONER_MSG_CERT_EVENT) {
+        break;
+    case MM__PROV_MSG_CERT_EVENT:
         mm_kv_event_free(msg->ptr);
+        break;
     }
 }
 
@@ -179,42 +102,32 @@ static void
 op_idle(void *state, mm_actor *self)
 {
     (void)self;
-    prov *p = state;
+    mm_provisioner *p = state;
     mm_edgegap_perform(p->eg);
-    prov_poll_line_drain(p); /* perform is where the client's room grows */
+    mm__prov_req_drain_polls(p); /* perform is where the client's room grows */
 }
 
 static void
 op_wait(void *state, int inbox_fd, int timeout_ms)
 {
-    prov *p = state;
+    mm_provisioner *p = state;
     mm_edgegap_fds_wait(p->eg, inbox_fd, timeout_ms);
 }
 
 static void
 op_stop(void *state)
 {
-    prov *p = state;
+    mm_provisioner *p = state;
     p->stopping = true;
     mm_edgegap_destroy(p->eg); /* callbacks come back CANCELLED: they only release their request */
     p->eg = NULL;
-    while (p->head != NULL) {
-        /* Edgegap already made this request's session and no one will use it (its client is told
-         * 503): its deletion is enqueued, as after a timeout. A create still unanswered has no
-         * id to delete yet. */
-        if (p->head->session_id[0] != '\0') {
-            mm_warn("provisioner: request %llu still running at the stop: session %s deletion enqueued",
-                    (unsigned long long)p->head->id, p->head->session_id);
-            prov_enqueue_delete(p, p->head->session_id);
-        }
-        prov_req_finish(p->head); /* the sink, freed before its end, answers 503 */
-    }
+    mm__prov_req_stop_all(p); /* 503 to each; deletion of the sessions Edgegap made */
     mm_idmap_dispose(&p->reqs);
     free(p->certs);
     p->certs = NULL;
 }
 
-static const mm_actor_ops prov_ops = {
+static const mm_actor_ops provisioner_ops = {
     .name = "provisioner",
     .start = op_start,
     .handle = op_handle,
@@ -238,7 +151,7 @@ dup_opt(const char *s, bool *ok)
 }
 
 static void
-prov_free(prov *p)
+provisioner_free(mm_provisioner *p)
 {
     if (p == NULL)
         return;
@@ -256,7 +169,7 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     if (config == NULL || config->nc == NULL || config->js == NULL || config->minter == NULL || config->app == NULL ||
         config->version == NULL || config->api_key == NULL)
         return mm_fail(MM_ERR_INVALID, why, why_len, "provisioner: nc, js, minter, app, version and api_key are required");
-    prov *p = calloc(1, sizeof(*p));
+    mm_provisioner *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return mm_fail(MM_ERR_NOMEM, why, why_len, "provisioner: out of memory");
     bool ok = true;
@@ -293,34 +206,33 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     mm_actor_config ac = {0};
     ac.inbox.capacity = config->inbox_capacity ? config->inbox_capacity : 1023;
     p->mint_cap = ac.inbox.capacity; /* the minter thread's ring holds at least this many TOKEN_READYs */
-    err = mm_actor_start(&prov_ops, p, &ac, &p->actor);
+    err = mm_actor_start(&provisioner_ops, p, &ac, &p->actor);
     if (err != MM_OK) {
         mm_fail(err, why, why_len, "provisioner: the actor did not start");
         goto cleanup;
     }
-    *out = (mm_provisioner *)p;
+    *out = p;
     return MM_OK;
 cleanup:
     mm_edgegap_destroy(p->eg);
-    prov_free(p);
+    provisioner_free(p);
     return err;
 }
 
 mm_err
-mm_provisioner_submit(mm_provisioner *mp, mm_reply_sink *sink, const char *client_ip)
+mm_provisioner_submit(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip)
 {
-    prov *p = (prov *)mp;
     if (p == NULL || sink == NULL || client_ip == NULL || strlen(client_ip) >= MM_IP_TEXT_LEN)
         return MM_ERR_INVALID;
     if (atomic_load(&p->closing))
         return MM_ERR_STOPPED;
-    new_request *nr = calloc(1, sizeof(*nr));
+    mm__prov_new_request *nr = calloc(1, sizeof(*nr));
     if (nr == NULL)
         return MM_ERR_NOMEM;
     nr->sink = sink;
     snprintf(nr->client_ip, sizeof(nr->client_ip), "%s", client_ip);
     atomic_fetch_add(&p->active, 1);
-    mm_msg msg = {.type = MSG_REQUEST_NEW, .ptr = nr};
+    mm_msg msg = {.type = MM__PROV_MSG_REQUEST_NEW, .ptr = nr};
     mm_err err = mm_actor_send(p->actor, &msg);
     if (err != MM_OK) {
         atomic_fetch_sub(&p->active, 1);
@@ -332,9 +244,8 @@ mm_provisioner_submit(mm_provisioner *mp, mm_reply_sink *sink, const char *clien
 }
 
 void
-mm_provisioner_get_stats(mm_provisioner *mp, mm_provisioner_stats *out)
+mm_provisioner_get_stats(mm_provisioner *p, mm_provisioner_stats *out)
 {
-    prov *p = (prov *)mp;
     memset(out, 0, sizeof(*out));
     if (p == NULL)
         return;
@@ -349,31 +260,15 @@ mm_provisioner_get_stats(mm_provisioner *mp, mm_provisioner_stats *out)
     out->active = active > 0 ? (uint64_t)active : 0;
 }
 
-uint64_t
-prov_backoff_ms(prov *p, unsigned attempt, uint64_t floor_ms)
-{
-    uint64_t random = 0;
-    randombytes_buf(&random, sizeof(random));
-    uint64_t ms = mm_edgegap_backoff_ms(attempt, p->backoff_base_ms, p->backoff_max_ms, random);
-    return ms < floor_ms ? floor_ms : ms;
-}
-
 mm_actor *
-mm_provisioner_actor(mm_provisioner *mp)
+mm_provisioner_actor(mm_provisioner *p)
 {
-    return mp ? ((prov *)mp)->actor : NULL;
-}
-
-uint32_t
-prov_token_ready_type(void)
-{
-    return MSG_TOKEN_READY;
+    return p ? p->actor : NULL;
 }
 
 void
-mm_provisioner_stop(mm_provisioner *mp, uint64_t deadline_ms)
+mm_provisioner_stop(mm_provisioner *p, uint64_t deadline_ms)
 {
-    prov *p = (prov *)mp;
     if (p == NULL)
         return;
     atomic_store(&p->closing, true);
@@ -388,12 +283,11 @@ mm_provisioner_stop(mm_provisioner *mp, uint64_t deadline_ms)
 }
 
 void
-mm_provisioner_destroy(mm_provisioner *mp)
+mm_provisioner_destroy(mm_provisioner *p)
 {
-    prov *p = (prov *)mp;
     if (p == NULL)
         return;
-    mm_provisioner_stop(mp, 0);
+    mm_provisioner_stop(p, 0);
     mm_actor_destroy(p->actor);
-    prov_free(p);
+    provisioner_free(p);
 }

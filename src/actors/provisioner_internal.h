@@ -1,36 +1,88 @@
 /*
- * Internals shared by provisioner.c (actor plumbing, cert cache, public API),
- * provisioner_flow.c (one request's state machine: create, mint, end) and provisioner_poll.c
- * (its polling phase: the poll grid and the poll line). Everything here runs on the
- * provisioner's actor thread, except the atomics.
+ * Internal to the provisioner (include/mm/provisioner.h), shared by its three files, in layers
+ * that only call down:
+ *   provisioner.c          the actor: lifecycle (start, stop, destroy), message dispatch, the
+ *                          public API and counters. Calls the request layer.
+ *   provisioner_request.c  one request's state machine (enum mm__prov_state): every transition,
+ *                          every Edgegap callback and timer of a request, the poll and mint lines'
+ *                          use. Calls the support layer only.
+ *   provisioner_support.c  what the state machine stands on: the FIFO lines, the cert-digest
+ *                          cache, KV puts, deletion enqueues, backoff and status arithmetic. Calls
+ *                          nothing of the provisioner; it returns results and never changes a
+ *                          request's state.
+ * Everything here runs on the provisioner's actor thread, except the atomics and what
+ * mm_provisioner_start/stop/destroy touch before the actor runs or after it stopped.
  */
-#ifndef MM_PROVISIONER_INTERNAL_H
-#define MM_PROVISIONER_INTERNAL_H
+#ifndef MM_ACTORS_PROVISIONER_INTERNAL_H
+#define MM_ACTORS_PROVISIONER_INTERNAL_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mm/delete_queue.h"
 #include "mm/edgegap.h"
 #include "mm/idmap.h"
+#include "mm/kv_watch.h"
 #include "mm/provisioner.h"
 #include "mm/request.h"
 #include "mm/timer.h"
 
-typedef enum prov_phase { PHASE_CREATING = 1, PHASE_POLLING, PHASE_CERT_WAIT, PHASE_MINTING } prov_phase;
+/*
+ * Every message the actor receives. Only CERT_EVENT comes from outside the provisioner's files
+ * (the cert_digests watcher, configured with the public MM_PROVISIONER_MSG_CERT_EVENT);
+ * REQUEST_NEW is sent by mm_provisioner_submit, TOKEN_READY by the minter, as the reply_type
+ * each MINT names.
+ */
+enum mm__prov_msg {
+    MM__PROV_MSG_REQUEST_NEW = 1, /* ptr: mm__prov_new_request, owned by the message */
+    MM__PROV_MSG_TOKEN_READY = 2, /* ptr: mm_minter_result; target: the request's id */
+    /* ptr: mm_kv_event of cert_digests */
+    MM__PROV_MSG_CERT_EVENT = MM_PROVISIONER_MSG_CERT_EVENT,
+};
 
-typedef struct prov prov;
+typedef struct mm__prov_new_request {
+    mm_reply_sink *sink;
+    char client_ip[MM_IP_TEXT_LEN];
+} mm__prov_new_request;
 
-typedef struct prov_req {
-    prov *p;
+/*
+ * The states of one request (provisioner_request.c has the transitions). A REQUEST_NEW waiting
+ * in the inbox is not a request yet; a create waiting in the Edgegap client's queue is CREATING.
+ */
+enum mm__prov_state {
+    MM__PROV_CREATING = 1, /* its session create is at the Edgegap client, or waits out a backoff */
+    MM__PROV_POLLING,      /* created: a poll timer armed, a poll at the client, or in the poll line */
+    MM__PROV_CERT_WAIT,    /* ready: waiting up to cert_wait_ms for its server's cert digest */
+    MM__PROV_MINTING,      /* MINT sent (or in the mint line, or offered again): waiting for TOKEN_READY */
+    MM__PROV_DONE,         /* ended, well or not: its sink is freed; only a running Edgegap call holds it */
+};
+
+/* The FIFO lines a request may wait in. They cost no memory: they link the requests themselves. */
+enum mm__prov_line_kind {
+    MM__PROV_POLL_LINE, /* its poll is due and the Edgegap client had no room (never while busy) */
+    MM__PROV_MINT_LINE, /* its mint waits: mint_cap mints are in flight */
+    MM__PROV_LINES
+};
+
+typedef struct mm__prov_req mm__prov_req;
+
+typedef struct mm__prov_place {
+    bool in;
+    mm__prov_req *prev, *next;
+} mm__prov_place;
+
+typedef struct mm__prov_line {
+    mm__prov_req *head, *tail; /* oldest first */
+} mm__prov_line;
+
+struct mm__prov_req {
+    mm_provisioner *p;
     uint64_t id; /* in p->reqs */
     mm_reply_sink *sink;
-    prov_phase phase;
+    enum mm__prov_state state;
     bool busy;        /* an Edgegap call is running with this request as its ctx */
-    bool done;        /* finished: only waiting for that call's callback to be freed */
-    bool in_line;     /* its poll is due and waits in p's poll line (never while busy) */
-    bool in_mint_line; /* its mint waits in p's mint line (p->mints_in_flight is at the cap) */
     unsigned attempt; /* failed attempts of the current step (create, or polls in a row) */
     uint64_t start_ms;
     uint64_t poll_origin_ms; /* the poll grid: poll k is due at poll_origin_ms + k * poll_interval_ms */
@@ -40,19 +92,18 @@ typedef struct prov_req {
     char ip[MM_IP_TEXT_LEN];                /* the game server, once ready */
     uint16_t port;
     char digest[128];
-    mm_timer timer;                         /* poll, then cert wait */
-    mm_timer deadline;                      /* session timeout */
-    struct prov_req *prev, *next;           /* p's list of all requests */
-    struct prov_req *line_prev, *line_next; /* p's poll line, while in_line */
-    struct prov_req *mint_prev, *mint_next; /* p's mint line, while in_mint_line */
-} prov_req;
+    mm_timer timer;                        /* create backoff, poll, cert wait, then mint retry */
+    mm_timer deadline;                     /* session timeout */
+    mm__prov_req *prev, *next;             /* p's list of all requests */
+    mm__prov_place places[MM__PROV_LINES]; /* its place in each line, while in it */
+};
 
-typedef struct prov_cert {
+typedef struct mm__prov_cert {
     char ip[MM_IP_TEXT_LEN];
     char digest[128];
-} prov_cert;
+} mm__prov_cert;
 
-struct prov {
+struct mm_provisioner {
     natsConnection *nc;
     mm_js *js;
     mm_minter *minter;
@@ -63,12 +114,11 @@ struct prov {
     uint64_t backoff_base_ms, backoff_max_ms;
     uint32_t create_retries;
     mm_idmap reqs;
-    prov_req *head;
-    prov_req *line_head, *line_tail; /* the poll line (provisioner_poll.c), oldest first */
-    prov_req *mint_head, *mint_tail; /* the mint line (provisioner_flow.c), oldest first */
-    uint32_t mints_in_flight;        /* MINTs sent whose TOKEN_READY is not drained yet */
-    uint32_t mint_cap;               /* at most this many: the inbox's capacity per producer ring */
-    prov_cert *certs;
+    mm__prov_req *head;
+    mm__prov_line lines[MM__PROV_LINES];
+    uint32_t mints_in_flight; /* MINTs sent whose TOKEN_READY is not drained yet */
+    uint32_t mint_cap;        /* at most this many: the inbox's capacity per producer ring */
+    mm__prov_cert *certs;
     size_t n_certs, cap_certs;
     bool stopping; /* actor thread: in op_stop */
     atomic_bool closing;
@@ -76,39 +126,40 @@ struct prov {
     atomic_ullong n_submitted, n_ready, n_failed, n_retries, n_polls_waited, n_mint_waits, n_mints_held;
 };
 
-/* provisioner.c */
-const char *prov_cert_digest(prov *p, const char *ip);
-void prov_kv_put_async(prov *p, mm_kv_bucket bucket, const char *key, const char *value);
-void prov_enqueue_delete(prov *p, const char *session_id);
-uint32_t prov_token_ready_type(void);
+/* ---- provisioner_request.c: the state machine's inputs from the actor ---- */
+
+/** REQUEST_NEW: takes the sink (answered and freed on every path) and starts the request. */
+void mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip);
+/** TOKEN_READY for request `id` (gone: ignored); then sends the mints it made room for. Does not free res. */
+void mm__prov_req_token_ready(mm_provisioner *p, uint64_t id, const mm_minter_result *res);
+/** The cert digest of ip became known (cached): the requests waiting for it mint. */
+void mm__prov_req_cert_known(mm_provisioner *p, const char *ip, const char *digest);
+/** After mm_edgegap_perform (where the client's room grows): hands due polls to the client, oldest first. */
+void mm__prov_req_drain_polls(mm_provisioner *p);
+/** op_stop, after the Edgegap client is destroyed: ends every request (503 by its freed sink) and
+ *  enqueues the deletion of the sessions Edgegap already made for them. */
+void mm__prov_req_stop_all(mm_provisioner *p);
+
+/* ---- provisioner_support.c: helpers that return results and never call back ---- */
+
+void mm__prov_line_push(mm__prov_req *r, enum mm__prov_line_kind k);
+/** Takes r out of line k if it is in it. */
+void mm__prov_line_remove(mm__prov_req *r, enum mm__prov_line_kind k);
+/** The cached cert digest of ip, or NULL. */
+const char *mm__prov_cert_find(mm_provisioner *p, const char *ip);
+/** Applies a cert_digests event to the cache. Returns the digest it stored (valid until the next
+ *  event), or NULL when the event stored none (a deletion, a bad entry, no memory). */
+const char *mm__prov_cert_apply(mm_provisioner *p, const mm_kv_event *ev);
+void mm__prov_kv_put_async(mm_provisioner *p, mm_kv_bucket bucket, const char *key, const char *value);
+void mm__prov_enqueue_delete(mm_provisioner *p, const char *session_id);
 /** The backoff before repeat number `attempt` (1, 2, ...), jittered, never below floor_ms. */
-uint64_t prov_backoff_ms(prov *p, unsigned attempt, uint64_t floor_ms);
-
-/* provisioner_flow.c */
-void prov_req_begin(prov *p, mm_reply_sink *sink, const char *client_ip);
-void prov_mint(prov_req *r, const char *digest);
-void prov_token_ready(prov_req *r, const mm_minter_result *res);
-/** A TOKEN_READY was drained (whether or not its request still lives): sends the mints it makes room for. */
-void prov_mint_landed(prov *p);
-/** Ends the request (freeing its sink, which answers 503 if not ended yet) and releases it. */
-void prov_req_finish(prov_req *r);
-/** Error(status, message), logged as the request's one end line; then finished (r may be freed). */
-void prov_req_fail(prov_req *r, uint16_t status, const char *message, bool delete_session);
-/** Sends the text an encoder just wrote into *text, then frees it (enc: the encoder's result). */
-void prov_req_send(prov_req *r, mm_err enc, char **text, const size_t *len);
+uint64_t mm__prov_backoff_ms(const mm_provisioner *p, unsigned attempt, uint64_t floor_ms);
 /** The status of Error(status, ...) for a failed Edgegap call. */
-uint16_t prov_status_of(const mm_edgegap_result *res);
-/** A callback's common start: false when the request is gone (and then it was released). */
-bool prov_callback_enter(prov_req *r, const mm_edgegap_result *res);
-/** Arms t for ms; on failure the request is failed (and may be freed): false. */
-bool prov_arm(prov_req *r, mm_timer *t, uint64_t ms, mm_timer_cb cb);
-
-/* provisioner_poll.c */
-/** The session was just created: sets the poll grid's origin (now + poll_delay_ms), arms poll 0. */
-void prov_poll_begin(prov_req *r);
-/** After mm_edgegap_perform: hands due polls to the Edgegap client, oldest first, while it has room. */
-void prov_poll_line_drain(prov *p);
-/** Takes r out of the poll line if it is in it (prov_req_finish). */
-void prov_poll_line_remove(prov_req *r);
+uint16_t mm__prov_status_of(const mm_edgegap_result *res);
+/** A create that surely made no session: rate-limited, unavailable, or never sent. */
+bool mm__prov_create_repeatable(const mm_edgegap_result *res);
+/** The poll grid: moves r->poll_tick to the first tick after it that is not before not_before_ms
+ *  and returns the delay from now to that tick. */
+uint64_t mm__prov_grid_next(mm__prov_req *r, uint64_t not_before_ms);
 
 #endif

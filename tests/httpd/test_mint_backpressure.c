@@ -1,5 +1,5 @@
 /*
- * A full minter inbox is back-pressure, not a failure (src/actors/provisioner_flow.c, mint_send):
+ * A full minter inbox is back-pressure, not a failure (src/actors/provisioner_request.c):
  * the in-process all-in-one stack (direct_stack.h) with the minter's inbox bounded to ONE mint,
  * and a burst of requests whose sessions all become ready together (one deployment, ready after
  * 300 ms; every request polls on the same 50 ms grid), so the provisioner hands the minter many
