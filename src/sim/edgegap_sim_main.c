@@ -16,9 +16,9 @@
 #include "mm/crash.h"
 #include "mm/log.h"
 #include "mm/parse.h"
-#include "mm/sim_alloc.h"
-#include "mm/sim_edgegap.h"
-#include "mm/sim_edgegap_server.h"
+#include "sim_alloc.h"
+#include "sim_edgegap.h"
+#include "sim_edgegap_server.h"
 
 static volatile sig_atomic_t stop_requested;
 

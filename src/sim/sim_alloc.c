@@ -1,5 +1,5 @@
 /*
- * Abort-on-failure allocation wrappers for the simulators (include/mm/sim_alloc.h), for plain
+ * Abort-on-failure allocation wrappers for the simulators (src/sim/sim_alloc.h), for plain
  * memory and for the core's id maps and timer heaps.
  */
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
-#include "mm/sim_alloc.h"
+#include "sim_alloc.h"
 
 static void
 out_of_memory(size_t n)

@@ -1,5 +1,5 @@
 /*
- * The /v1 operations of edgegap_sim (include/mm/sim_edgegap.h): request validation and answer
+ * The /v1 operations of edgegap_sim (src/sim/sim_edgegap.h): request validation and answer
  * shapes, field for field as in SPEC.md section 7 and Edgegap's OpenAPI models (the Rust client
  * the reference uses deserialises these with serde, so names and JSON types must match exactly).
  *
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "mm/clock.h"
-#include "mm/sim_alloc.h"
+#include "sim_alloc.h"
 #include "sim_edgegap_internal.h"
 
 #define MAX_IPS 64

@@ -1,5 +1,5 @@
 /*
- * edgegap_sim configuration (include/mm/sim_edgegap.h): defaults, the JSON apps file, and the
+ * edgegap_sim configuration (src/sim/sim_edgegap.h): defaults, the JSON apps file, and the
  * small textual forms given on the command line (port mappings, address ranges).
  *
  * The apps file uses Edgegap's own field names (is_active, session_config, ports[].port), so a
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "mm/parse.h"
-#include "mm/sim_edgegap.h"
+#include "sim_edgegap.h"
 
 static void
 default_version(mm_sim_version_cfg *v, const char *name)

@@ -1,5 +1,5 @@
 /*
- * Fault settings and decisions for edgegap_sim (include/mm/sim_edgegap_faults.h).
+ * Fault settings and decisions for edgegap_sim (src/sim/sim_edgegap_faults.h).
  *
  * One key table drives both input forms (flags and JSON), so they cannot drift apart. Changes
  * are applied to a copy and committed only when every key was valid: a bad request to
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "mm/parse.h"
-#include "mm/sim_edgegap_faults.h"
+#include "sim_edgegap_faults.h"
 
 static const char *const endpoint_names[MM_SIM_EP_COUNT] = {"app", "version", "session_create", "session_get", "session_delete"};
 static const int allowed_status[] = {400, 401, 404, 409, 422, 429, 500, 503};

@@ -1,10 +1,10 @@
 /*
- * Introspection answers of edgegap_sim (include/mm/sim_edgegap.h): /__sim/stats and
+ * Introspection answers of edgegap_sim (src/sim/sim_edgegap.h): /__sim/stats and
  * /__sim/deployments. The deployments listing is a contract with gameserver_sim, which polls it
  * to learn which game servers to run: its shape is fixed (docs/edgegap_sim.md) and its statuses
  * are always spelled "Status.X", whatever --status-style says for /v1.
  */
-#include "mm/sim_edgegap_webhook.h"
+#include "sim_edgegap_webhook.h"
 #include "sim_edgegap_internal.h"
 
 static void

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mm/sim_edgegap.h"
+#include "sim_edgegap.h"
 #include "mm/idmap.h"
 #include "mm/timer.h"
 

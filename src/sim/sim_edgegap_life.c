@@ -17,8 +17,8 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
-#include "mm/sim_alloc.h"
-#include "mm/sim_edgegap_webhook.h"
+#include "sim_alloc.h"
+#include "sim_edgegap_webhook.h"
 #include "sim_edgegap_internal.h"
 
 static const mm_sim_version_cfg *

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 
 #include "mm/log.h"
-#include "mm/sim_alloc.h"
+#include "sim_alloc.h"
 #include "sim_edgegap_server_internal.h"
 
 #define HANG_CHECK_MS 100

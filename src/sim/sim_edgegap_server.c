@@ -1,5 +1,5 @@
 /*
- * edgegap_sim's HTTP server (include/mm/sim_edgegap_server.h): the listening socket, the h2o
+ * edgegap_sim's HTTP server (src/sim/sim_edgegap_server.h): the listening socket, the h2o
  * event loop, connection tracking and an orderly shutdown.
  *
  * One thread runs everything but webhook deliveries. The loop alternates h2o_evloop_run (which
@@ -25,7 +25,7 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
-#include "mm/sim_alloc.h"
+#include "sim_alloc.h"
 #include "sim_edgegap_server_internal.h"
 
 #define MAX_SLEEP_MS 100

@@ -8,8 +8,8 @@
 
 #include <h2o.h>
 
-#include "mm/sim_edgegap_server.h"
-#include "mm/sim_edgegap_webhook.h"
+#include "sim_edgegap_server.h"
+#include "sim_edgegap_webhook.h"
 #include "sim_edgegap_internal.h"
 
 struct mm_sim_server {

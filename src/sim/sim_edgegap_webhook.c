@@ -1,5 +1,5 @@
 /*
- * Webhook delivery thread of edgegap_sim (include/mm/sim_edgegap_webhook.h).
+ * Webhook delivery thread of edgegap_sim (src/sim/sim_edgegap_webhook.h).
  *
  * Owns: a libcurl multi handle, the jobs in flight (at most MAX_IN_FLIGHT, the rest wait in the
  * ring). Receives: jobs from the loop thread through an SPSC ring. Sends: HTTP POSTs, nothing
@@ -17,8 +17,8 @@
 #include <curl/curl.h>
 
 #include "mm/log.h"
-#include "mm/sim_alloc.h"
-#include "mm/sim_edgegap_webhook.h"
+#include "sim_alloc.h"
+#include "sim_edgegap_webhook.h"
 #include "mm/url.h"
 
 #define MAX_IN_FLIGHT 64

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "mm/clock.h"
-#include "mm/sim_alloc.h"
+#include "sim_alloc.h"
 #include "sim_edgegap_internal.h"
 
 void

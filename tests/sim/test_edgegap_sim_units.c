@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mm/sim_alloc.h"
-#include "mm/sim_edgegap.h"
+#include "sim_alloc.h"
+#include "sim_edgegap.h"
 #include "mm/timer.h"
 #include "mm_test.h"
 #include "test_edgegap_sim_util.h"

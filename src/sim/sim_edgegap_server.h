@@ -1,6 +1,6 @@
 /*
  * edgegap_sim's HTTP server: one h2o event loop thread serving the Edgegap API (/v1, see
- * include/mm/sim_edgegap.h) and the introspection routes (/__sim), with fault injection applied
+ * src/sim/sim_edgegap.h) and the introspection routes (/__sim), with fault injection applied
  * per request. Webhooks are delivered by a thread of their own (sim_edgegap_webhook.h).
  *
  * Lifecycle: create (binds the listening socket, so the address is known and port 0 resolved),
@@ -13,8 +13,8 @@
 #include <signal.h>
 
 #include "mm/err.h"
-#include "mm/sim_edgegap.h"
-#include "mm/sim_edgegap_faults.h"
+#include "sim_edgegap.h"
+#include "sim_edgegap_faults.h"
 
 typedef struct mm_sim_server mm_sim_server;
 

@@ -5,7 +5,7 @@
  * operations expressed as "request in, HTTP status and JSON body out", independent of HTTP.
  *
  * Everything here runs on one thread (the server's event loop). Allocation failure aborts
- * (include/mm/sim_alloc.h); every input a client controls is validated and answered with an
+ * (src/sim/sim_alloc.h); every input a client controls is validated and answered with an
  * Edgegap-style {"message": ...} error instead. See docs/edgegap_sim.md for the behaviour.
  */
 #ifndef MM_SIM_EDGEGAP_H
@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "mm/err.h"
-#include "mm/sim_edgegap_faults.h"
+#include "sim_edgegap_faults.h"
 #include "mm/timer.h"
 
 #define MM_SIM_NAME_MAX 64 /* app, version and port names, including the terminating NUL */
