@@ -118,7 +118,7 @@ drain_wake(mm_deleter *d)
 /* ---- settling a message ---- */
 
 static void
-settle(job *j, bool ack, uint64_t delay_ms)
+job_settle(job *j, bool ack, uint64_t delay_ms)
 {
     natsStatus s = ack ? natsMsg_Ack(j->msg, NULL) : natsMsg_NakWithDelay(j->msg, (int64_t)delay_ms, NULL);
     if (s != NATS_OK) /* redelivered after the ack wait; a repeated delete answers 404/410 */
@@ -152,20 +152,20 @@ on_delete_answer(void *ctx, const mm_edgegap_result *res)
     atomic_store(&d->in_flight_now, d->in_flight);
     if (res->outcome == MM_EDGEGAP_CANCELLED) {
         atomic_fetch_add(&d->abandoned, 1);
-        settle(j, false, 0);
+        job_settle(j, false, 0);
         mm_info("deleter: delete of %s abandoned at stop; it will be redelivered", j->id);
     } else if (res->outcome == MM_EDGEGAP_OK) {
         atomic_fetch_add(&d->deleted, 1);
-        settle(j, true, 0);
+        job_settle(j, true, 0);
         mm_info("deleter: deleted session %s", j->id);
     } else if (res->outcome == MM_EDGEGAP_HTTP_ERROR && (res->status == 404 || res->status == 410)) {
         atomic_fetch_add(&d->already_gone, 1);
-        settle(j, true, 0);
+        job_settle(j, true, 0);
         mm_info("deleter: session %s was already gone (%ld)", j->id, res->status);
     } else if (mm_edgegap_retryable(res)) {
         uint64_t delay = retry_delay_ms(d, j->delivered);
         atomic_fetch_add(&d->retried, 1);
-        settle(j, false, delay);
+        job_settle(j, false, delay);
         pause_fetching(d);
         /* Logged on deliveries 1, 2, 4, 8, ...: an Edgegap outage is visible without a line per retry. */
         mm_log(power_of_two(j->delivered) ? MM_LOG_WARN : MM_LOG_DEBUG,
@@ -174,7 +174,7 @@ on_delete_answer(void *ctx, const mm_edgegap_result *res)
                (unsigned long long)delay);
     } else {
         atomic_fetch_add(&d->failed, 1);
-        settle(j, false, d->backoff_max_ms);
+        job_settle(j, false, d->backoff_max_ms);
         pause_fetching(d);
         mm_log(power_of_two(j->delivered) ? MM_LOG_ERROR : MM_LOG_DEBUG,
                "deleter: delete of %s refused (%s %ld: %s), delivery %llu; kept, retrying in %llu ms", j->id,
@@ -210,7 +210,7 @@ start_delete(mm_deleter *d, natsMsg *msg)
     if (!mm_session_id_valid(j->id)) {
         mm_error("deleter: message on %s does not hold a session id (%d bytes); dropped", natsMsg_GetSubject(msg), len);
         atomic_fetch_add(&d->invalid, 1);
-        settle(j, true, 0);
+        job_settle(j, true, 0);
         natsMsg_Destroy(msg);
         free(j);
         return;
@@ -220,7 +220,7 @@ start_delete(mm_deleter *d, natsMsg *msg)
         mm_warn("deleter: cannot start the delete of %s (%s: %s); retrying later", j->id, mm_err_str(err),
                 mm_edgegap_last_error(d->eg));
         atomic_fetch_add(&d->retried, 1);
-        settle(j, false, retry_delay_ms(d, j->delivered));
+        job_settle(j, false, retry_delay_ms(d, j->delivered));
         natsMsg_Destroy(msg);
         free(j);
         return;
@@ -319,7 +319,7 @@ fetch_some(mm_deleter *d)
 }
 
 static void
-work(mm_deleter *d)
+deleter_work(mm_deleter *d)
 {
     int backoff_ms = 100;
     bool failing = false;
@@ -357,7 +357,7 @@ work(mm_deleter *d)
 
 /* After stop: lets deletes in flight finish until the deadline, then cancels the rest. */
 static void
-finish(mm_deleter *d)
+deleter_finish(mm_deleter *d)
 {
     uint64_t deadline = mm_now_ms() + (uint64_t)d->stop_deadline_ms;
     while (d->in_flight > 0 && mm_now_ms() < deadline) {
@@ -376,8 +376,8 @@ deleter_main(void *arg)
 {
     mm_deleter *d = arg;
     pthread_setname_np(pthread_self(), "deleter");
-    work(d);
-    finish(d);
+    deleter_work(d);
+    deleter_finish(d);
     return NULL;
 }
 

@@ -24,7 +24,7 @@ struct mm_intake {
 
 /* Gives the request to the provisioner, or answers 503. Takes sink. */
 static void
-submit(mm_intake *in, mm_reply_sink *sink, const char *client_ip)
+intake_submit(mm_intake *in, mm_reply_sink *sink, const char *client_ip)
 {
     mm_err err = mm_provisioner_submit(in->provisioner, sink, client_ip);
     if (err == MM_OK)
@@ -35,7 +35,7 @@ submit(mm_intake *in, mm_reply_sink *sink, const char *client_ip)
 }
 
 static void
-refuse(mm_reply_sink *sink, const char *why)
+intake_refuse(mm_reply_sink *sink, const char *why)
 {
     mm_info("intake: bad request: %s", why);
     mm_reply_error(sink, 400, why);
@@ -63,15 +63,15 @@ on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closur
     if (in->names_valid) {
         mm_session_request req;
         if (mm_request_parse_nats(natsMsg_GetSubject(msg), data ? data : "", len, &req, why, sizeof(why)) != MM_OK)
-            refuse(sink, why);
+            intake_refuse(sink, why);
         else
-            submit(in, sink, req.client_ip);
+            intake_submit(in, sink, req.client_ip);
     } else {
         char ip[MM_IP_TEXT_LEN];
         if (mm_request_parse_gensession(data ? data : "", len, ip, why, sizeof(why)) != MM_OK)
-            refuse(sink, why);
+            intake_refuse(sink, why);
         else
-            submit(in, sink, ip);
+            intake_submit(in, sink, ip);
     }
 cleanup:
     natsMsg_Destroy(msg);
@@ -96,9 +96,9 @@ on_gensession(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *clo
     char ip[MM_IP_TEXT_LEN];
     const char *data = natsMsg_GetData(msg);
     if (mm_request_parse_gensession(data ? data : "", (size_t)natsMsg_GetDataLength(msg), ip, why, sizeof(why)) != MM_OK)
-        refuse(sink, why);
+        intake_refuse(sink, why);
     else
-        submit(in, sink, ip);
+        intake_submit(in, sink, ip);
 cleanup:
     natsMsg_Destroy(msg);
 }

@@ -67,7 +67,7 @@ wipe_key(mm_minter *m)
 
 /* Hands the result to its reply actor, once. A refusal is never waited out (see the top). */
 static void
-deliver(mm_minter *m, const mm_mint_request *req, mm_minter_result *result)
+minter_reply(mm_minter *m, const mm_mint_request *req, mm_minter_result *result)
 {
     bool ok = result->err == MM_OK;
     uint64_t request_id = result->request_id;
@@ -114,7 +114,7 @@ minter_handle(void *state, mm_actor *self, mm_msg *msg)
         mm_warn("minter: request %llu: %s", (unsigned long long)req->request_id, result->why);
     }
     mm_mint_request copy = *req; /* the job goes with the result */
-    deliver(m, &copy, result);
+    minter_reply(m, &copy, result);
 }
 
 static void
