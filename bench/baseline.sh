@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The performance baseline (issue 6): starts the local stack on free loopback ports in a run
+# The performance baseline (docs/PERFORMANCE.md): starts the local stack on free loopback ports in a run
 # directory of its own (bench/baseline_stack.sh; nothing is shared with `make run`), runs the
 # fixed scenario matrix with mm_bench, writes every raw figure as JSON into the results
 # directory, and bench/baseline_report.py turns them into a markdown table and

@@ -1,6 +1,6 @@
 /*
  * What one mm_bench request means, independent of sockets: the order of the messages a client
- * receives on /matchmaker/ws (SPEC.md section 2), how the request ends, and which outcome class
+ * receives on /matchmaker/ws (docs/protocol.md section 2), how the request ends, and which outcome class
  * it falls in. docs/mm_bench.md has the table. Pure functions over a small struct, so the rules
  * are unit-tested without a network.
  *
@@ -10,7 +10,7 @@
  *   ["Acknowledged" [SessionRequestAccepted ProgressReport*]] Error         -> error_<code>
  * where SessionReady needs SessionRequestAccepted before it, and SessionRequestAccepted needs
  * Acknowledged. After SessionReady or Error the server must close with a close frame of code
- * 1000 (SPEC: "Goodbye"); anything else turns the outcome into protocol_violation. After an ERR
+ * 1000 (docs/protocol.md section 2: "Goodbye"); anything else turns the outcome into protocol_violation. After an ERR
  * line any close (frame or not) is accepted.
  */
 #ifndef MM_BENCH_SESSION_H

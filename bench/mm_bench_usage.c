@@ -64,7 +64,7 @@ static const char usage_text[] =
     "  -h, --help            this text.\n"
     "\n"
     "connection reuse: not offered, because the protocol has none. A WebSocket on /matchmaker/ws\n"
-    "carries exactly one request and the server closes it after the final message (SPEC section\n"
+    "carries exactly one request and the server closes it after the final message (docs/protocol.md section\n"
     "2), so every request is a new TCP connection and handshake, as with real game clients.\n"
     "mm_bench lets the server close first, so TIME_WAIT stays on the server side.\n"
     "\n"

@@ -1,5 +1,5 @@
 /*
- * Actors: one thread, one inbox, one ops table (STYLE.md, point 3).
+ * Actors: one thread, one inbox, one ops table (ARCHITECTURE.md, "Names and style").
  *
  * mm_actor_start() spawns the thread. It calls ops->start, then loops: drain a batch of
  * messages and hand each to ops->handle, run due timers, call ops->idle, and sleep (no CPU)

@@ -1,5 +1,5 @@
 /*
- * The session-delete queue (SPEC.md section 4): enqueue an Edgegap session id on the work-queue
+ * The session-delete queue (docs/protocol.md section 4): enqueue an Edgegap session id on the work-queue
  * stream DELETE_SESSION_STREAM, which the delete worker (include/mm/deleter.h) consumes.
  *
  * Every enqueue publishes the id as the payload on `edgegap_delete_session_q.<id>` with the

@@ -1,5 +1,5 @@
 /*
- * The session delete worker (SPEC.md section 4; ARCHITECTURE.md, "Threads of the matchmaker"):
+ * The session delete worker (docs/protocol.md section 4; ARCHITECTURE.md, "Threads of the matchmaker"):
  * takes session ids off DELETE_SESSION_STREAM and deletes them at Edgegap.
  *
  * It is one thread of its own. It pulls from the durable consumer `api-deleter-1` (explicit
@@ -36,7 +36,7 @@
 #include "mm/err.h"
 #include "mm/kv.h"
 
-/** The durable pull consumer of the reference (SPEC.md section 4). */
+/** The durable pull consumer of the reference (docs/protocol.md section 4). */
 #define MM_DELETER_CONSUMER "api-deleter-1"
 #define MM_DELETER_CONSUMER_DESCRIPTION "Calls edgegap session delete api"
 

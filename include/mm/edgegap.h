@@ -1,5 +1,5 @@
 /*
- * Edgegap API client (SPEC.md section 7): the five calls the matchmaker makes, non-blocking, on
+ * Edgegap API client (docs/protocol.md section 7): the five calls the matchmaker makes, non-blocking, on
  * one libcurl multi handle with keep-alive connections. docs/edgegap_client.md has the design.
  *
  * Ownership and threads: an mm_edgegap belongs to ONE thread (the provisioner or delete-worker
@@ -72,7 +72,7 @@ typedef enum mm_edgegap_op {
 } mm_edgegap_op;
 
 typedef enum mm_edgegap_outcome {
-    MM_EDGEGAP_OK = 0,       /* a 2xx answer with the fields SPEC.md section 7 promises */
+    MM_EDGEGAP_OK = 0,       /* a 2xx answer with the fields docs/protocol.md section 7 promises */
     MM_EDGEGAP_HTTP_ERROR,   /* an answer that is not 2xx; message = Edgegap's "message" */
     MM_EDGEGAP_TRANSPORT,    /* no complete answer: connect failure, timeout, reset, our OOM */
     MM_EDGEGAP_BAD_RESPONSE, /* a 2xx whose body is not the expected JSON (or is too large) */
@@ -219,7 +219,7 @@ uint32_t mm_edgegap_room(const mm_edgegap *eg, mm_edgegap_priority priority);
 void mm_edgegap_get_stats(const mm_edgegap *eg, mm_edgegap_stats *out);
 
 /**
- * The port the matchmaker gives the player (SPEC.md section 5), from an OK SESSION_GET result
+ * The port the matchmaker gives the player (docs/protocol.md section 5), from an OK SESSION_GET result
  * with a deployment: the port called name, or, when name is NULL, the only port. MM_OK and
  * *external set; otherwise MM_ERR_NOTFOUND (no deployment, no such port, no ports, or the port
  * has no external number yet) or MM_ERR_INVALID (name NULL and several ports; a result of

@@ -1,5 +1,5 @@
 /*
- * One error enum for the whole project (STYLE.md, point 6). Library codes (errno, libcurl,
+ * One error enum for the whole project (ARCHITECTURE.md, "Names and style"). Library codes (errno, libcurl,
  * nats.c, jansson) are translated into these at the module edge, with the detail logged there.
  */
 #ifndef MM_ERR_H

@@ -1,5 +1,5 @@
 /*
- * The matchmaker's feedback messages (SPEC.md sections 2, 3 and 5) and the non-streaming reply of
+ * The matchmaker's feedback messages (docs/protocol.md sections 2, 3 and 5) and the non-streaming reply of
  * session.gensession, encoded exactly as the Rust reference's serde_json writes them and decoded
  * strictly. docs/protocol.md has the full table and the escaping rules.
  *

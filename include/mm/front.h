@@ -1,5 +1,5 @@
 /*
- * The web front (SPEC.md section 2): h2o event-loop threads that own every client connection
+ * The web front (docs/protocol.md section 2): h2o event-loop threads that own every client connection
  * (WebSocket /matchmaker/ws, chunked POST /matchmaker/request/{game}/{version}, POST
  * /matchmaker/wannaplay, GET / and /matchmaker, /healthz, /readyz, /metrics) and hand each
  * validated session request to a BACKEND. The front does not know what the backend is:
@@ -48,7 +48,7 @@ typedef struct mm_front_request {
     uint64_t id;              /* unique in this process, for logs (not reused) */
     mm_front_route route;
     mm_session_request req;   /* game and version validated (empty for WANNAPLAY); client_ip
-                                 resolved as SPEC section 2 says (loopback -> fake ip): always set */
+                                 resolved as docs/protocol.md section 2 says (loopback -> fake ip): always set */
 } mm_front_request;
 
 typedef struct mm_front_backend {

@@ -1,6 +1,6 @@
 /*
  * A hash map from nonzero 64-bit ids to pointers, for objects that other threads or later
- * events refer to by id (STYLE.md, point 5).
+ * events refer to by id (ARCHITECTURE.md, "Principles").
  *
  * Two ways to use it, one per map:
  *   - fresh ids: a thread that owns objects (WebSocket connections, requests) stores each under

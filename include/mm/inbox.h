@@ -3,7 +3,7 @@
  *
  * Built from Concurrency Kit SPSC rings, one per producer thread, which the consumer drains in
  * turn. Concurrency Kit's own multi-producer ring spins while an earlier, preempted producer
- * finishes its enqueue; with more threads than cores that collapses throughput (LIBNOTES.md).
+ * finishes its enqueue; with more threads than cores that collapses throughput (docs/libnotes.md, Concurrency Kit).
  * Here a preempted producer can only delay its own ring. Messages from one producer thread are
  * received in the order they were sent; there is no order between producers.
  *

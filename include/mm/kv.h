@@ -1,5 +1,5 @@
 /*
- * JetStream state of SPEC.md section 4: the KV buckets and the session-delete stream, set up
+ * JetStream state of docs/protocol.md section 4: the KV buckets and the session-delete stream, set up
  * create-or-bind (never wiping data), plus small KV helpers that translate nats.c statuses.
  *
  * Bucket names and settings live in one table (src/net/kv_setup.c) and match the reference's
@@ -24,7 +24,7 @@
 
 #include "mm/err.h"
 
-/** The KV buckets of SPEC section 4. */
+/** The KV buckets of docs/protocol.md section 4. */
 typedef enum mm_kv_bucket {
     MM_KV_SESSIONS_EG2LY = 0, /* Edgegap session id -> Lightyear client id; max age 30 s, value <= 1024 B */
     MM_KV_SESSIONS_LY2EG,     /* client id -> session id; max age 30 s, value <= 1024 B */

@@ -2,7 +2,7 @@
  * KV watchers: one thread per watched bucket turns every operation on the bucket into an owned
  * mm_kv_event and posts it to an actor (ARCHITECTURE.md, "Threads of the matchmaker").
  *
- * nats.c offers the watch only through the blocking kvWatcher_Next (LIBNOTES.md), so each
+ * nats.c offers the watch only through the blocking kvWatcher_Next (docs/libnotes.md, nats.c), so each
  * watcher is a thread of its own that may block; it never runs on an event loop.
  *
  * What the actor receives, in this order per watcher:
@@ -11,7 +11,7 @@
  *   2. one MM_KV_OP_INITIAL_DONE event (no key), also when the bucket is empty;
  *   3. every later operation, as it happens (`initial` clear).
  * Entries removed by the bucket's max age (TTL) produce no event at all (nats.c 3.4.1,
- * LIBNOTES.md): a receiver that must notice expiry has to keep its own clock.
+ * docs/libnotes.md): a receiver that must notice expiry has to keep its own clock.
  *
  * Re-delivery: when the watch has to be made again (an error from kvWatcher_Next, a watch that
  * fell behind the stream or whose stream lost a node, see health_ms), steps 1-3 repeat with a higher `generation`:

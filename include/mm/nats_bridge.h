@@ -1,5 +1,5 @@
 /*
- * The NATS bridge: the backend of bevygap_matchmaker_httpd (include/mm/front.h; SPEC.md section
+ * The NATS bridge: the backend of bevygap_matchmaker_httpd (include/mm/front.h; docs/protocol.md section
  * 3; ARCHITECTURE.md, "Threads of the web front"). An actor that turns each request of the web
  * front into a NATS request and relays every reply to the request's sink, in order.
  *

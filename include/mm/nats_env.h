@@ -1,5 +1,5 @@
 /*
- * The NATS connection every service opens, configured from the environment (SPEC.md section 8).
+ * The NATS connection every service opens, configured from the environment (docs/protocol.md section 8).
  *
  *   NATS_HOST         required. "host", "host:port", "[v6]:port", a URL ("nats://h:p", "tls://h:p"),
  *                     or a comma-separated list of those. The default port is 4222.

@@ -3,7 +3,7 @@
  * request's state machine, the Edgegap client (one libcurl multi, driven by the actor's `wait`
  * op) and the cert-digest cache.
  *
- * One request, as SPEC.md section 5 describes it:
+ * One request, as docs/protocol.md section 5 describes it:
  *   Acknowledged -> POST /v1/session -> SessionRequestAccepted(id) + async put
  *   unclaimed_sessions[id] -> GET /v1/session/{id} at created + poll_delay_ms + k *
  *   poll_interval_ms (k = 0, 1, ...: a fixed grid, a slow answer does not push later polls back;

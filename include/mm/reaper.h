@@ -1,5 +1,5 @@
 /*
- * The session reaper (SPEC.md section 4; ARCHITECTURE.md, "Threads of the matchmaker"): makes
+ * The session reaper (docs/protocol.md section 4; ARCHITECTURE.md, "Threads of the matchmaker"): makes
  * sure every Edgegap session the matchmaker created is deleted once nobody uses it.
  *
  * Rules, applied to what two KV watchers (include/mm/kv_watch.h) report:
@@ -45,7 +45,7 @@
 #include "mm/kv.h"
 
 typedef struct mm_reaper_config {
-    uint64_t age_limit_ms;   /* the session-creation limit; 0: 60000 (SPEC section 5) */
+    uint64_t age_limit_ms;   /* the session-creation limit; 0: 60000 (docs/protocol.md section 5) */
     uint64_t margin_ms;      /* added to the limit (clock skew, slow polls); 0: 15000 */
     uint64_t scan_period_ms; /* how often ages are checked and failed work retried; 0: 5000 */
     /**

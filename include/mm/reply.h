@@ -4,11 +4,11 @@
  * which transport and which wire form is behind a sink is the sink's business:
  *
  *   NATS stream (matchmaker.request.*): each feedback text is published to the request's reply
- *     subject as it is; end() publishes the EMPTY message that ends the stream (SPEC.md section 3).
+ *     subject as it is; end() publishes the EMPTY message that ends the stream (docs/protocol.md section 3).
  *   NATS one-shot (session.gensession): no progress; a SessionReady text becomes the one reply
  *     {"connect_token",...}; an error becomes an empty message with the NATS service error
  *     headers Nats-Service-Error-Code / Nats-Service-Error (as async-nats' Request::respond).
- *   (issue 5: a RELAY sink posting to the h2o loop's inbox.)
+ *   Relay (src/net/front/relay.c): the web front's sink, posting to the h2o loop's inbox.
  *
  * The calls:
  *   send(text, len)  one feedback text (len > 0; an empty text would end a stream: use end()).

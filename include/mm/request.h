@@ -1,6 +1,6 @@
 /*
  * Session requests: validation of what clients and fronts send, and the builders for what the
- * front sends on (SPEC.md sections 2 and 3; docs/protocol.md).
+ * front sends on (docs/protocol.md sections 2 and 3; docs/protocol.md).
  *
  *   WebSocket first message   {"game":"...","version":"...","client_ip":"..."}   (client_ip optional)
  *   NATS request              subject matchmaker.request.<game>.<version>

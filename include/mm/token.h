@@ -1,5 +1,5 @@
 /*
- * Lightyear / netcode 1.02 connect tokens (SPEC.md section 6).
+ * Lightyear / netcode 1.02 connect tokens (docs/protocol.md section 6).
  *
  * A token is 2048 bytes: a public header (version, protocol id, create and expire timestamps,
  * nonce), 1024 bytes of private data sealed with XChaCha20-Poly1305-IETF under the server's

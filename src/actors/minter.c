@@ -10,7 +10,7 @@
  * Sends: TOKEN_READY (the job's mm_minter_result) to the request's reply actor.
  * Never: logs the key, waits, sleeps, retries, or keeps a result it could not deliver.
  *
- * Minting costs a few microseconds (LIBNOTES.md), so one thread serves any request rate the
+ * Minting costs a few microseconds (docs/libnotes.md, libsodium), so one thread serves any request rate the
  * Edgegap API allows; its own inbox bounds the queue, and a full one is MM_ERR_FULL for the
  * sender. The reply is sent once: a requester never has more mints in flight than its inbox's
  * ring for this thread holds (the contract in minter.h; the provisioner keeps the others in its

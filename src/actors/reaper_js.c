@@ -157,7 +157,7 @@ mm__reaper_js_open(mm_reaper *r, char *why, size_t why_len)
     o.PublishAsync.AckHandler = on_ack;
     o.PublishAsync.AckHandlerClosure = (void *)(uintptr_t)r->route;
     /* Our own bound keeps nats.c's window from filling; if it ever does, refuse within 1 ms
-     * rather than nats.c's default 200 ms stall (LIBNOTES). */
+     * rather than nats.c's default 200 ms stall (docs/libnotes.md, nats.c). */
     o.PublishAsync.MaxPending = 2 * MM__REAPER_MAX_IN_FLIGHT;
     o.PublishAsync.StallWait = 1;
     if (natsConnection_JetStream(&r->jsctx, r->nc, &o) != NATS_OK) {

@@ -1,5 +1,5 @@
 /*
- * Writing connect tokens (SPEC.md section 6): mm_token_build() from caller-given inputs (the
+ * Writing connect tokens (docs/protocol.md section 6): mm_token_build() from caller-given inputs (the
  * fixed vectors), mm_token_mint_raw() and mm_token_mint() with fresh randoms.
  *
  * The hot path allocates nothing and copies little: every field is written straight into the

@@ -1,7 +1,7 @@
 /*
  * Internals shared by the files of src/crypto (not part of the public API).
  *
- * Wire layout of a connect token (SPEC.md section 6), and the byte-order aware readers and
+ * Wire layout of a connect token (docs/protocol.md section 6), and the byte-order aware readers and
  * writers every integer goes through: the byte order applies to every integer of the token,
  * the associated data and the private data alike.
  */

@@ -1,5 +1,5 @@
 /*
- * bevygap_matchmaker_httpd: the drop-in for the reference web front (SPEC.md sections 2 and 3;
+ * bevygap_matchmaker_httpd: the drop-in for the reference web front (docs/protocol.md sections 2 and 3;
  * ARCHITECTURE.md, "Threads of the web front"). main() only wires the blocks together:
  * flags and environment -> NATS connection (reconnecting for ever; the front listens even while
  * NATS is down, and answers 503 until it is up) -> the NATS bridge actor -> the web front with

@@ -1,10 +1,10 @@
 /*
- * bevygap_matchmaker: the drop-in for the reference matchmaker (SPEC.md sections 3-5, 8;
+ * bevygap_matchmaker: the drop-in for the reference matchmaker (docs/protocol.md sections 3-5, 8;
  * ARCHITECTURE.md, "Threads of the matchmaker"). main() only wires the blocks together:
  * flags and environment -> NATS + JetStream setup -> Edgegap app/version check -> minter,
  * provisioner, cert_digests watcher, reaper, delete worker, intake -> wait for SIGTERM/SIGINT
- * -> stop in reverse order (intake first, so no request arrives at a stopped actor), all stages
- * within one --stop-deadline-ms counted from the signal.
+ * -> stop what brings requests in before what serves them (intake, front, provisioner; see
+ * stop_services), all stages within one --stop-deadline-ms counted from the signal.
  * Exit status: 0 after a signal, 1 a runtime failure (NATS, unknown app), 2 a bad flag or
  * environment variable.
  */

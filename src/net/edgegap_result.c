@@ -3,7 +3,7 @@
  *
  * Classification: no complete answer -> TRANSPORT (curl's text, plus the system error when curl
  * left it out); not 2xx -> HTTP_ERROR with Edgegap's {"message"} or a synthesized sentence; 2xx
- * -> OK only when the fields we use (SPEC.md section 7) are there with the right JSON types,
+ * -> OK only when the fields we use (docs/protocol.md section 7) are there with the right JSON types,
  * else BAD_RESPONSE saying which field is wrong. Unknown fields are ignored; "null" counts as
  * absent only where Edgegap's own model makes a field optional. Every string in the result
  * points into the parsed JSON or into the scratch storage, both kept until the callback returns;

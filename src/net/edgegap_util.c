@@ -1,6 +1,6 @@
 /*
  * Edgegap client: helpers for the code that uses the answers (include/mm/edgegap.h): which port
- * a player gets (SPEC.md section 5), whether a failure is worth retrying, how long to back off,
+ * a player gets (docs/protocol.md section 5), whether a failure is worth retrying, how long to back off,
  * and names for logs and metrics. Pure functions: no client, no I/O, no allocation.
  */
 #include <stdio.h>

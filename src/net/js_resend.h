@@ -4,7 +4,7 @@
  * nats.c reports a failed js_PublishMsgAsync on the thread that reads the context's acks (its
  * error handler), and "no responders" comes back within a fraction of a millisecond: resending
  * from there at once burns every attempt in a millisecond, while a stream leader election lasts
- * seconds (LIBNOTES: ~6 s in a 3-node cluster). So the handler hands the message to this
+ * seconds (docs/libnotes.md, nats.c: ~6 s in a 3-node cluster). So the handler hands the message to this
  * scheduler, which resends it from a thread of its own after a delay, and nats.c's thread never
  * waits.
  *

@@ -5,7 +5,7 @@
  * create fails (another replica won a race with other settings), bind again. Existing state is
  * never updated, purged or deleted: a bucket made by an older or foreign version keeps its data
  * and its settings, and we log how they differ from the table. nats.c 3.4.1 copies kvConfig.TTL
- * straight into the stream's MaxAge, which is in nanoseconds (LIBNOTES).
+ * straight into the stream's MaxAge, which is in nanoseconds (docs/libnotes.md, nats.c).
  *
  * Asynchronous publishes (KV puts of the provisioner, delete-queue enqueues) are acknowledged on
  * nats.c's thread. A failed one (no ack within its MaxWait, "no responders" during a stream
@@ -33,7 +33,7 @@
 #define NS_PER_MS 1000000LL
 #define DAY_MS (24LL * 3600 * 1000)
 
-/* The settings of SPEC.md section 4, exactly as the reference creates them. */
+/* The settings of docs/protocol.md section 4, exactly as the reference creates them. */
 static const mm_kv_bucket_spec bucket_specs[MM_KV_BUCKET_COUNT] = {
     [MM_KV_SESSIONS_EG2LY] = {.name = "sessions_eg2ly",
                               .description = "Maps Edgegap Session IDs to Lightyear Client IDs",

@@ -3,7 +3,7 @@
  *
  * Every input is parsed with jansson (JSON_REJECT_DUPLICATES; jansson itself refuses invalid
  * UTF-8, \u0000, trailing text and nesting deeper than its limit) after a size check, then each
- * field is checked against the rules of SPEC.md section 2. Names are checked byte by byte, so a
+ * field is checked against the rules of docs/protocol.md section 2. Names are checked byte by byte, so a
  * name that passes is safe both as a NATS subject token and as a JSON string. Addresses go
  * through inet_pton/inet_ntop, so what leaves here is always canonical address text. Reasons name
  * the field and the rule, never the client's bytes (they may end up in a log line).

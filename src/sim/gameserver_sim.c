@@ -1,7 +1,7 @@
 /*
  * gameserver_sim: plays every game server that edgegap_sim starts (docs/gameserver_sim.md).
  *
- * The main thread parses flags, connects to NATS (environment of SPEC section 8), binds the KV
+ * The main thread parses flags, connects to NATS (environment of docs/protocol.md section 8), binds the KV
  * buckets it uses, starts the actor that owns all state (gameserver_sim_actor.c), subscribes the
  * NATS subjects whose callbacks forward to that actor, and then only waits for SIGINT/SIGTERM
  * (blocked in every thread, taken with sigtimedwait) or a connection that NATS closed for good.

@@ -1,5 +1,5 @@
 /*
- * edgegap_sim: a local stand-in for the Edgegap API (SPEC.md section 7), served on loopback by
+ * edgegap_sim: a local stand-in for the Edgegap API (docs/protocol.md section 7), served on loopback by
  * the edgegap_sim program. This header holds its configuration (apps, versions, timings, address
  * ranges) and the world model: sessions, deployments and their seats, with the /v1 and /__sim
  * operations expressed as "request in, HTTP status and JSON body out", independent of HTTP.
@@ -136,7 +136,7 @@ void mm_sim_world_count_unauthorized(mm_sim_world *world);
 
 /*
  * The /v1 operations. Each returns the HTTP status and stores the answer in *body (a new JSON
- * reference the caller releases): the success shape of SPEC section 7, or {"message": ...}.
+ * reference the caller releases): the success shape of docs/protocol.md section 7, or {"message": ...}.
  */
 int mm_sim_api_app_get(mm_sim_world *world, const char *app, json_t **body);
 int mm_sim_api_version_get(mm_sim_world *world, const char *app, const char *version, json_t **body);

@@ -1,6 +1,6 @@
 /*
  * The /v1 operations of edgegap_sim (src/sim/sim_edgegap.h): request validation and answer
- * shapes, field for field as in SPEC.md section 7 and Edgegap's OpenAPI models (the Rust client
+ * shapes, field for field as in docs/protocol.md section 7 and Edgegap's OpenAPI models (the Rust client
  * the reference uses deserialises these with serde, so names and JSON types must match exactly).
  *
  * Status codes: 400 malformed JSON, a missing or mistyped field, or an inactive app or version

@@ -1,6 +1,6 @@
 /*
  * A probe client for the cluster fault test: starts one streamed request (POST
- * /matchmaker/request/<game>/<version>, SPEC section 2) every period, whatever happens to the
+ * /matchmaker/request/<game>/<version>, docs/protocol.md section 2) every period, whatever happens to the
  * earlier ones, and records each request's start, end, outcome and session id. From that record
  * the test reads, per fault, how long the service took to answer "ready" again.
  *

@@ -1,5 +1,5 @@
 /*
- * Issue 7, "Proven here": the production shape survives what a cluster throws at it.
+ * The production shape survives what a cluster throws at it.
  *
  * A 3-node JetStream cluster (deploy/nats/nats-server-cluster.conf), R3 buckets and stream, two
  * matchmakers and two web fronts on different nodes, edgegap_sim and gameserver_sim --auto

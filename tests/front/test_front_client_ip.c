@@ -1,5 +1,5 @@
 /*
- * Client IP resolution (src/net/front/client_ip.c; SPEC.md section 2) without sockets: the TCP
+ * Client IP resolution (src/net/front/client_ip.c; docs/protocol.md section 2) without sockets: the TCP
  * peer, X-Forwarded-For only from a trusted peer and walked from the right (every form proxies
  * write, several headers, a spoofed leftmost entry, a 900-entry chain), the query and JSON
  * overrides and their switch, loopback to the fake IP, the limits' key (never an override; IPv6

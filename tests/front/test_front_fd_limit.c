@@ -1,5 +1,5 @@
 /*
- * --max-connections above the open-file limit (issue 12, 7b). A front whose process may open
+ * --max-connections above the open-file limit. A front whose process may open
  * only 256 files (soft and hard) must not leave clients hanging in the backlog once its
  * descriptors run out: it lowers max_connections to the limit minus a reserve (here 256 - 64
  * = 192), holds that many idle connections, and answers every connection beyond them with the

@@ -1,5 +1,5 @@
 /*
- * Request heads that never finish (issue 12, item 2). h2o 2.2.5 buffers up to ~408 KiB of an
+ * Request heads that never finish. h2o 2.2.5 buffers up to ~408 KiB of an
  * unfinished head per connection; before the fix 1,000 connections that each sent 410 KB of
  * one and stopped took the front's process from a few MB to ~0.5 GB, and glibc kept it.
  *

@@ -5,7 +5,7 @@
  *      X-Forwarded-For, a query string and a JSON client_ip, all fuzzed
  *   1  mm__front_cidr_parse and mm__front_cidr_contains
  *   2  mm__front_query_param with a small output buffer
- * Each answer must equal that of a reference written here from the rules in SPEC.md section 2
+ * Each answer must equal that of a reference written here from the rules in docs/protocol.md section 2
  * and client_ip.c's header comment: strict parsing of the overrides (an element with anything
  * but an address between its separators, a NUL included, is refused), X-Forwarded-For only
  * from a trusted peer, its headers (the fuzzed bytes split at '\n') joined into one list and

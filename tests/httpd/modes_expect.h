@@ -1,7 +1,7 @@
 /*
  * What each scenario of test_modes_e2e.c must record, in both modes (the transcript format is
  * modes_record.h's: run-to-run values are placeholders, a run of ProgressReports is one line).
- * The texts are the contract's: SPEC.md section 2 and docs/front.md (ERR reasons and close
+ * The texts are the contract's: docs/protocol.md section 2 and docs/front.md (ERR reasons and close
  * codes, Error(429/503) messages, CORS headers), docs/matchmaker.md (Edgegap errors relayed).
  */
 #ifndef MM_MODES_EXPECT_H

@@ -2,7 +2,7 @@
  * WebSocket scenarios of test_modes_e2e.c (modes_scenarios.h): the happy flow, an Edgegap
  * error relayed, a game nobody serves, and every bad first message (bad JSON, long and invalid
  * names, a bad client address, a binary frame, an oversized frame, no message at all). Each bad
- * input must get exactly one `ERR <reason>` text and a close whose code says why (SPEC.md
+ * input must get exactly one `ERR <reason>` text and a close whose code says why (docs/protocol.md
  * section 2, docs/front.md); what the reason says is compared between the modes by the caller.
  */
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * X-Forwarded-For scenarios of test_modes_e2e.c (modes_scenarios.h; SPEC.md section 2): behind
+ * X-Forwarded-For scenarios of test_modes_e2e.c (modes_scenarios.h; docs/protocol.md section 2): behind
  * an appending proxy (loopback, trusted by default) the client is the rightmost address that is
  * not a trusted proxy. mx_xff_spoof shows that the per-IP rate limit counts that address: a
  * leftmost entry rotating per request does not get around it, and naming a victim there does

@@ -1,5 +1,5 @@
 /*
- * No token of a session Edgegap made is lost to a slow provisioner (issue 13; the reply contract
+ * No token of a session Edgegap made is lost to a slow provisioner (the reply contract
  * of include/mm/minter.h, the mint line of src/actors/provisioner_request.c).
  *
  * The in-process all-in-one stack (direct_stack.h) with the provisioner's inbox bounded to TWO

@@ -1,5 +1,5 @@
 /*
- * Both modes, one list of scenarios (issue 5, "Done when"): every scenario runs against
+ * Both modes, one list of scenarios: every scenario runs against
  *   (1) split:      bevygap_matchmaker + bevygap_matchmaker_httpd over NATS, and
  *   (2) all-in-one: bevygap_matchmaker --http,
  * each on a fresh stack (nats-server, edgegap_sim, gameserver_sim) with the same front flags

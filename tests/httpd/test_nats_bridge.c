@@ -458,7 +458,7 @@ test_tiny_inbox(natsConnection *nc)
     mm_nats_bridge_destroy(b);
 }
 
-/* ---- a blocked actor and a tiny reply queue (issue 13) ---- */
+/* ---- a blocked actor and a tiny reply queue ---- */
 
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;

@@ -1,5 +1,5 @@
 /*
- * bevygap_matchmaker end to end, the reaper's two rules (SPEC section 4), with real nats-server,
+ * bevygap_matchmaker end to end, the reaper's two rules (docs/protocol.md section 4), with real nats-server,
  * edgegap_sim, gameserver_sim and the matchmaker at scaled-down reaper timings:
  *   (a) unclaimed: a request gets SessionReady, the token is never used; the session stays live
  *       until its unclaimed_sessions entry is older than age + margin, then it is deleted at the

@@ -1,5 +1,5 @@
 /*
- * Which port a player gets (SPEC.md section 5) against a simulator whose version has two port
+ * Which port a player gets (docs/protocol.md section 5) against a simulator whose version has two port
  * mappings and answers in the newer short status style ("Ready"): without a configured name
  * the lookup refuses and names both ports; each name gives its own external port.
  */

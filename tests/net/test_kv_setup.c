@@ -54,7 +54,7 @@ check_bucket(mm_js *js, mm_kv_bucket b)
     jsStreamInfo_Destroy(si);
 }
 
-/* The table itself, against SPEC section 4 written out independently here. */
+/* The table itself, against docs/protocol.md section 4 written out independently here. */
 static void
 test_table(void)
 {

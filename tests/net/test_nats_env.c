@@ -1,5 +1,5 @@
 /*
- * mm_nats_env_read(): every variable of SPEC section 8, the errors that name the variable, the
+ * mm_nats_env_read(): every variable of docs/protocol.md section 8, the errors that name the variable, the
  * NATS_PASS alias, and the NATS_CA_CONTENTS temp file (mode 0600, removed by destroy).
  * No server needed: this only reads the environment.
  */

@@ -1,6 +1,6 @@
 /*
  * edgegap_sim, /v1 answers: every endpoint's success and error shapes compared field by field
- * (names and JSON types) with SPEC.md section 7, authorization, the doubled slash the reference
+ * (names and JSON types) with docs/protocol.md section 7, authorization, the doubled slash the reference
  * Rust client sends, request validation, and an apps file with several apps, versions and ports.
  */
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * Which client a request is for (SPEC.md section 2), and which address it is counted against.
+ * Which client a request is for (docs/protocol.md section 2), and which address it is counted against.
  *
  * Two different questions:
  *   - the IP sent to Edgegap (the backend's client_ip): a `client_ip` query parameter or JSON
@@ -168,7 +168,7 @@ xff_entry(const char *s, size_t n, uint8_t addr[16], char out[MM_IP_TEXT_LEN])
 }
 
 /*
- * The client address an X-Forwarded-For chain yields, for a trusted peer (SPEC.md section 2):
+ * The client address an X-Forwarded-For chain yields, for a trusted peer (docs/protocol.md section 2):
  * the header values joined in order into one list, walked from the right; each trusted proxy
  * is skipped; the first address that is not trusted is the client. An entry that is no address
  * ends the walk at the last address walked; if every entry is trusted the leftmost one walked

@@ -1,5 +1,5 @@
 /*
- * The web front's one h2o handler: routing, CORS, and the small pages (SPEC.md section 2):
+ * The web front's one h2o handler: routing, CORS, and the small pages (docs/protocol.md section 2):
  *
  *   OPTIONS (any path)                         CORS preflight, 200
  *   GET /, GET /matchmaker                     the test page (page.html, embedded at build time)

@@ -1,5 +1,5 @@
 /*
- * The HTTP forms of a session request (SPEC.md section 2):
+ * The HTTP forms of a session request (docs/protocol.md section 2):
  *   POST /matchmaker/request/{game}/{version}: each feedback text as one chunk of a chunked
  *     application/json response, ended by a newline; the response ends with the stream.
  *   POST /matchmaker/wannaplay: one answer, as the reference gives it: SessionReady becomes

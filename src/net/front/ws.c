@@ -1,5 +1,5 @@
 /*
- * WebSocket /matchmaker/ws (SPEC.md section 2): the handshake, what the client sends, and the
+ * WebSocket /matchmaker/ws (docs/protocol.md section 2): the handshake, what the client sends, and the
  * session request it makes. Output, timers and lifetime are in ws_io.c.
  *
  * The client's first message must be a text frame within the first-message timeout; every
