@@ -36,6 +36,7 @@ static const struct {
     {"fake-ip", SIZE_MAX},
     {"trusted-proxy", SIZE_MAX},
     {"no-client-ip-override", SIZE_MAX},
+    {"admin-bind", SIZE_MAX},
     {"http-threads", offsetof(mm_front_config, threads)},
     {"max-message-bytes", offsetof(mm_front_config, max_message_bytes)},
     {"first-message-timeout-ms", offsetof(mm_front_config, first_message_timeout_ms)},
@@ -82,6 +83,12 @@ check_config(const mm_front_config *c)
         uint16_t port;
         check(memchr(c->bind[i], '\0', sizeof(c->bind[i])) != NULL, "a listen address is not terminated");
         check(mm__front_bind_parse(c->bind[i], host, sizeof(host), &port, NULL, 0) == MM_OK, "a kept listen address does not parse");
+    }
+    if (c->admin_bind[0] != '\0') {
+        char host[64];
+        uint16_t port;
+        check(memchr(c->admin_bind, '\0', sizeof(c->admin_bind)) != NULL, "the admin address is not terminated");
+        check(mm__front_bind_parse(c->admin_bind, host, sizeof(host), &port, NULL, 0) == MM_OK, "a kept admin address does not parse");
     }
     check(c->n_proxies <= MM_FRONT_MAX_PROXIES, "too many trusted ranges");
     for (size_t i = 0; i < c->n_proxies; i++) {

@@ -259,12 +259,23 @@ test_timers(void)
     mm_actor_destroy(a);
     MM_CHECK_INT(atomic_load(&ta.nfired), ==, 6);
     MM_CHECK_INT(ta.early, ==, 0);
-    /* id 4 (15 ms) first, then id 1 (20 ms); id 0 (60 ms) last; id 3 never. */
-    MM_CHECK_INT(ta.fired_order[0], ==, 4);
-    MM_CHECK_INT(ta.fired_order[1], ==, 1);
-    MM_CHECK_INT(ta.fired_order[5], ==, 0);
-    for (int i = 0; i < 6; i++)
-        MM_CHECK_INT(ta.fired_order[i], !=, 3);
+    /* Timers armed together fire in the order of their delays: the first firing of id 4 (15 ms),
+     * then 1 (20 ms), 2 (40 ms), 0 (60 ms); id 4 fires three times in all, id 3 never. Where id 4's
+     * re-armed firings fall among the others depends on how late each ran (a loaded machine or
+     * ThreadSanitizer can push its third past 60 ms), so only the first firings are ordered. */
+    int first[5] = {-1, -1, -1, -1, -1}, fours = 0;
+    for (int i = 0; i < 6; i++) {
+        int id = ta.fired_order[i];
+        MM_CHECK_INT(id, !=, 3);
+        if (id >= 0 && id < 5 && first[id] < 0)
+            first[id] = i;
+        fours += id == 4;
+    }
+    MM_CHECK_INT(fours, ==, 3);
+    MM_CHECK_INT(first[4], ==, 0);
+    MM_CHECK_INT(first[1], >, first[4]);
+    MM_CHECK_INT(first[2], >, first[1]);
+    MM_CHECK_INT(first[0], >, first[2]);
 }
 
 /* ---- messages for objects that died ---- */
