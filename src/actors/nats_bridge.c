@@ -62,9 +62,9 @@ req_finish(mm_nats_bridge *b, bridge_req *r, uint16_t status, const char *messag
         mm_reply_error(r->sink, status, message);
     else
         mm_reply_end(r->sink);
+    atomic_fetch_sub(&b->in_flight, 1); /* before the free: whoever sees the sink freed sees it counted out */
     mm_reply_free(r->sink);
     free(r);
-    atomic_fetch_sub(&b->in_flight, 1);
 }
 
 static size_t
