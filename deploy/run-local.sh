@@ -8,16 +8,21 @@
 # NATS users (as the reference's local setup): matchmaker, matchmaker_httpd and gameserver, each
 # with its own name as password; TLS off on loopback (NATS_INSECURE=1).
 #
-# Overridable by environment: MM_NATS_PORT (4222), MM_EDGEGAP_PORT (8800), MM_HTTP_PORT (3000),
-# MM_PROTOCOL_ID (80085), MM_PRIVATE_KEY (the seed's key), MM_RUN_DIR (.run),
-# MM_MATCHMAKER_ARGS (extra flags for bevygap_matchmaker), MM_SKIP_BUILD=1 (use the programs as
-# they are), MM_BUILD_DIR (build; tests point it at their own build tree).
+# Overridable by environment (or as `make run NAME=value`): MM_NATS_PORT (4222), MM_EDGEGAP_PORT
+# (8800), MM_HTTP_PORT (3000), MM_ADMIN_PORT (9090: the web front's /healthz, /readyz, /metrics),
+# MM_PROTOCOL_ID (80085), MM_PRIVATE_KEY (the seed's key), MM_RUN_DIR (.run), extra flags for each
+# service: MM_MATCHMAKER_ARGS, MM_HTTPD_ARGS, MM_EDGEGAP_ARGS, MM_GAMESERVER_ARGS (each a list of
+# flags, split on spaces); MM_SKIP_BUILD=1 (use the programs as they are), MM_BUILD_DIR (build;
+# tests point it at their own build tree). The private key reaches the matchmaker and the game
+# server simulator through their environment (LIGHTYEAR_PRIVATE_KEY, MM_PRIVATE_KEY), never on
+# a command line, so `ps` does not show it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NATS_PORT=${MM_NATS_PORT:-4222}
 EDGEGAP_PORT=${MM_EDGEGAP_PORT:-8800}
 HTTP_PORT=${MM_HTTP_PORT:-3000}
+ADMIN_PORT=${MM_ADMIN_PORT:-9090}
 PROTOCOL_ID=${MM_PROTOCOL_ID:-80085}
 PRIVATE_KEY=${MM_PRIVATE_KEY:-'1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1'}
 RUN_DIR=${MM_RUN_DIR:-.run}
@@ -34,9 +39,9 @@ NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
 mkdir -p "$RUN_DIR/nats" "$RUN_DIR/logs"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$NATS_PORT" "$EDGEGAP_PORT" "$HTTP_PORT"; do
+for p in "$NATS_PORT" "$EDGEGAP_PORT" "$HTTP_PORT" "$ADMIN_PORT"; do
     if port_busy "$p"; then
-        echo "run-local: port $p on 127.0.0.1 is already in use (set MM_NATS_PORT / MM_EDGEGAP_PORT / MM_HTTP_PORT)" >&2
+        echo "run-local: port $p on 127.0.0.1 is already in use (set MM_NATS_PORT / MM_EDGEGAP_PORT / MM_HTTP_PORT / MM_ADMIN_PORT)" >&2
         exit 1
     fi
 done
@@ -81,22 +86,23 @@ CONF
 pids+=($!)
 wait_port "$NATS_PORT" nats-server
 
+# shellcheck disable=SC2086 # MM_*_ARGS are lists of flags
 "$BIN"/edgegap_sim --listen "127.0.0.1:$EDGEGAP_PORT" --api-key "$API_KEY" \
-    --app bevygap-spaceships --app-version 1 >"$RUN_DIR/logs/edgegap_sim.log" 2>&1 &
+    --app bevygap-spaceships --app-version 1 ${MM_EDGEGAP_ARGS:-} >"$RUN_DIR/logs/edgegap_sim.log" 2>&1 &
 pids+=($!)
 wait_port "$EDGEGAP_PORT" edgegap_sim
 
 export NATS_HOST="127.0.0.1:$NATS_PORT" NATS_INSECURE=1
 NATS_USER=gameserver NATS_PASSWORD=gameserver MM_PRIVATE_KEY="$PRIVATE_KEY" \
     "$BIN"/gameserver_sim --edgegap-sim "http://127.0.0.1:$EDGEGAP_PORT" \
-    --protocol-id "$PROTOCOL_ID" --private-key-env MM_PRIVATE_KEY --auto \
+    --protocol-id "$PROTOCOL_ID" --private-key-env MM_PRIVATE_KEY --auto ${MM_GAMESERVER_ARGS:-} \
     >"$RUN_DIR/logs/gameserver_sim.log" 2>&1 &
 pids+=($!)
 
-# shellcheck disable=SC2086 # MM_MATCHMAKER_ARGS is a list of flags
-NATS_USER=matchmaker NATS_PASSWORD=matchmaker EDGEGAP_API_KEY="$API_KEY" \
+# shellcheck disable=SC2086
+NATS_USER=matchmaker NATS_PASSWORD=matchmaker EDGEGAP_API_KEY="$API_KEY" LIGHTYEAR_PRIVATE_KEY="$PRIVATE_KEY" \
     "$BIN"/bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 \
-    --lightyear-protocol-id "$PROTOCOL_ID" --lightyear-private-key "$PRIVATE_KEY" \
+    --lightyear-protocol-id "$PROTOCOL_ID" \
     --edgegap-url "http://127.0.0.1:$EDGEGAP_PORT" ${MM_MATCHMAKER_ARGS:-} \
     >"$RUN_DIR/logs/bevygap_matchmaker.log" 2>&1 &
 pids+=($!)
@@ -111,8 +117,10 @@ if ! grep -q "matchmaker ready" "$RUN_DIR/logs/bevygap_matchmaker.log"; then
     exit 1
 fi
 
+# shellcheck disable=SC2086
 NATS_USER=matchmaker_httpd NATS_PASSWORD=matchmaker_httpd \
     "$BIN"/bevygap_matchmaker_httpd --cors http://127.0.0.1 --bind "0.0.0.0:$HTTP_PORT" \
+    --admin-bind "127.0.0.1:$ADMIN_PORT" ${MM_HTTPD_ARGS:-} \
     >"$RUN_DIR/logs/bevygap_matchmaker_httpd.log" 2>&1 &
 pids+=($!)
 wait_port "$HTTP_PORT" bevygap_matchmaker_httpd
@@ -125,7 +133,7 @@ run-local: the local stack is up (logs in $RUN_DIR/logs/):
   edgegap_sim     http://127.0.0.1:$EDGEGAP_PORT  (EDGEGAP_API_KEY='$API_KEY', app bevygap-spaceships version 1)
   gameserver_sim  plays the game servers and their players (auto mode)
   matchmaker      bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 --lightyear-protocol-id $PROTOCOL_ID
-  metrics         http://localhost:$HTTP_PORT/metrics
+  admin           http://127.0.0.1:$ADMIN_PORT/metrics  (also /healthz, /readyz; outside the client limits)
 
 Open http://localhost:$HTTP_PORT/ and press Play. Press Ctrl-C to stop everything.
 TXT

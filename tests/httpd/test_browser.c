@@ -133,15 +133,17 @@ main(void)
     }
     char run_dir[] = "/tmp/mm_browser_XXXXXX";
     MM_REQUIRE(mkdtemp(run_dir) != NULL);
-    int nats_port = mm_test_free_port(), eg_port = mm_test_free_port();
+    int nats_port = mm_test_free_port(), eg_port = mm_test_free_port(), admin_port = mm_test_free_port();
     int http_port = port_free(3000) ? 3000 : mm_test_free_port();
-    char env_port[16], env_nats[16], env_eg[16], out_log[600], script[600];
+    char env_port[16], env_nats[16], env_eg[16], env_admin[16], out_log[600], script[600];
     snprintf(env_port, sizeof(env_port), "%d", http_port);
     snprintf(env_nats, sizeof(env_nats), "%d", nats_port);
     snprintf(env_eg, sizeof(env_eg), "%d", eg_port);
     setenv("MM_HTTP_PORT", env_port, 1);
     setenv("MM_NATS_PORT", env_nats, 1);
     setenv("MM_EDGEGAP_PORT", env_eg, 1);
+    snprintf(env_admin, sizeof(env_admin), "%d", admin_port);
+    setenv("MM_ADMIN_PORT", env_admin, 1);
     setenv("MM_RUN_DIR", run_dir, 1);
     setenv("MM_SKIP_BUILD", "1", 1);
     setenv("MM_BUILD_DIR", mm_test_build_dir(), 1);
