@@ -13,7 +13,7 @@
 # Stopping: SIGTERM makes the matchmaker leave its queue groups at once (new requests go to the
 # other replicas) and gives the requests in flight --stop-deadline-ms to finish. Keep that
 # deadline shorter than the orchestrator's grace period: we use 20000 ms against 30 s
-# (docker compose stop_grace_period: 30s, Kubernetes terminationGracePeriodSeconds: 30); Docker's
+# (compose stop_grace_period: 30s, Kubernetes terminationGracePeriodSeconds: 30); Docker's
 # own default grace is only 10 s (docker run --stop-timeout 30).
 
 # ---- build: Debian 12's -dev packages, CMake, only the target we ship ----
