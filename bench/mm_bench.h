@@ -31,6 +31,19 @@
 
 typedef enum mm_bench_mode { MM_BENCH_OPEN_LOOP = 1, MM_BENCH_CLOSED_LOOP } mm_bench_mode;
 
+/*
+ * Where client sockets come from (--source-ips). AUTO (no flag): RANGES over
+ * MM_BENCH_LOOPBACK_SOURCES when the target is an IPv4 loopback address, else KERNEL.
+ */
+typedef enum mm_bench_source_mode {
+    MM_BENCH_SOURCE_AUTO = 0,
+    MM_BENCH_SOURCE_KERNEL, /* --source-ips none: no bind, the kernel's choice */
+    MM_BENCH_SOURCE_RANGES, /* bind to the next address of the ranges, round-robin */
+} mm_bench_source_mode;
+
+#define MM_BENCH_MAX_SOURCE_RANGES 16
+#define MM_BENCH_LOOPBACK_SOURCES "127.0.1.1-127.0.255.254"
+
 /** Everything the command line says. Holds the verification key: mm_bench_config_wipe(). */
 typedef struct mm_bench_config {
     char url[600];
@@ -53,6 +66,13 @@ typedef struct mm_bench_config {
     int have_ip_range;
     uint32_t ip_first;     /* host order */
     uint64_t ip_count;     /* 1 .. 2^32 */
+
+    /* --source-ips: the local addresses client sockets are bound to, round-robin (IPv4) */
+    mm_bench_source_mode source_mode;
+    size_t source_range_count;
+    uint32_t source_first[MM_BENCH_MAX_SOURCE_RANGES]; /* host order */
+    uint64_t source_count[MM_BENCH_MAX_SOURCE_RANGES];
+    uint64_t source_total; /* addresses in all the ranges */
 
     uint64_t timeout_ns;     /* per request, from its start to its final message */
     uint64_t close_grace_ns; /* after the final message, for the server's close */
@@ -77,6 +97,23 @@ void mm_bench_flags_usage(FILE *out);
 
 /** Resolves cfg->host:port into cfg->addr (first answer); MM_ERR_INVALID with why. */
 mm_err mm_bench_config_resolve(mm_bench_config *cfg, char *why, size_t why_len);
+
+/**
+ * After resolve: settles the source addresses (AUTO becomes the loopback default or the
+ * kernel's choice) and test-binds the first and last address of every range, so a wrong address
+ * is an error at start. MM_ERR_INVALID with why (naming the address and `ip -brief addr`).
+ */
+mm_err mm_bench_config_sources(mm_bench_config *cfg, char *why, size_t why_len);
+
+/** The source address of request k (round-robin over the ranges), host order. RANGES only. */
+uint32_t mm_bench_config_source_ip(const mm_bench_config *cfg, uint64_t k);
+
+/** The ranges as "A-B,C,..." (or "none") into buf; MM_BENCH_SOURCES_TEXT bytes always suffice. */
+void mm_bench_config_sources_text(const mm_bench_config *cfg, char *buf, size_t len);
+#define MM_BENCH_SOURCES_TEXT (MM_BENCH_MAX_SOURCE_RANGES * 32 + 8)
+
+/** Parses one --source-ips value (a range, block, address or "none") into cfg; 0 or 2 (usage error printed). */
+int mm_bench_flags_source_ips(mm_bench_config *cfg, const char *text);
 
 /** Wipes the verification key. Accepts NULL. */
 void mm_bench_config_wipe(mm_bench_config *cfg);
@@ -138,6 +175,8 @@ typedef struct mm_bench_stats {
     mm_bench_reason reasons[MM_BENCH_MAX_REASONS];
     size_t reason_count;
     uint64_t reasons_other;         /* outcomes whose reason did not fit the table */
+    uint64_t sources_used;          /* distinct source addresses the requests were given */
+    uint64_t sources_max_per;       /* the most requests one source address was given */
     double cpu_start_user_s, cpu_start_sys_s; /* this process's CPU time when the run began */
     double cpu_user_s, cpu_sys_s;   /* CPU time the run took (set by mm_bench_stats_close) */
     int interrupted;

@@ -1,7 +1,7 @@
 /*
  * mm_bench: plays game clients against /matchmaker/ws and measures what they get
  * (docs/mm_bench.md, mm_bench --help). This file is the program's order of work: flags,
- * libsodium, address resolution, a check that the --json and --plot outputs can be written, the
+ * libsodium, address resolution and the source addresses (test-bound), a check that the --json and --plot outputs can be written, the
  * open-file limit (raised to the hard limit: every request in flight is a socket), signals
  * (SIGINT/SIGTERM end the run early and still report), the run, then the table, --json and
  * --plot. The verification key is wiped on every path.
@@ -69,7 +69,7 @@ main(int argc, char **argv)
         fprintf(stderr, "mm_bench: libsodium could not be initialised\n");
         goto cleanup;
     }
-    if (mm_bench_config_resolve(&cfg, why, sizeof(why)) != MM_OK) {
+    if (mm_bench_config_resolve(&cfg, why, sizeof(why)) != MM_OK || mm_bench_config_sources(&cfg, why, sizeof(why)) != MM_OK) {
         fprintf(stderr, "mm_bench: %s\n", why);
         goto cleanup;
     }

@@ -163,6 +163,16 @@ mm_bench_report_table(FILE *out, const mm_bench_config *cfg, const mm_bench_stat
         if (st->reason_count > 10 || st->reasons_other > 0)
             fprintf(out, "  (more in --json)\n");
     }
+    if (cfg->source_mode == MM_BENCH_SOURCE_RANGES) {
+        char ranges[MM_BENCH_SOURCES_TEXT];
+        mm_bench_config_sources_text(cfg, ranges, sizeof(ranges));
+        fprintf(out, "sources    %llu of %llu local addresses used (%s), at most %llu requests each\n",
+                (unsigned long long)st->sources_used, (unsigned long long)cfg->source_total, ranges,
+                (unsigned long long)st->sources_max_per);
+    } else {
+        fprintf(out, "sources    the kernel's choice of local address (--source-ips none): the front's per-address limits "
+                     "see one client\n");
+    }
     table_phases(out, st);
     if (cfg->verify)
         fprintf(out, "tokens     %llu verified (protocol id %llu, %s-endian, first address = SessionReady ip:port)\n",
@@ -212,6 +222,11 @@ json_config(const mm_bench_config *cfg)
         bad |= json_object_set_new(c, "requests", cfg->requests ? json_integer((json_int_t)cfg->requests) : json_null());
     }
     bad |= json_object_set_new(c, "client_ip_range", cfg->have_ip_range ? json_string(range) : json_null());
+    char sources[MM_BENCH_SOURCES_TEXT];
+    mm_bench_config_sources_text(cfg, sources, sizeof(sources));
+    bad |= json_object_set_new(c, "source_ips", json_string(sources));
+    bad |= json_object_set_new(c, "source_addresses",
+                               json_integer(cfg->source_mode == MM_BENCH_SOURCE_RANGES ? (json_int_t)cfg->source_total : 1));
     if (cfg->verify) {
         char id[24];
         snprintf(id, sizeof(id), "%llu", (unsigned long long)cfg->verifier.protocol_id);
@@ -305,7 +320,8 @@ mm_bench_report_json(const char *path, const mm_bench_config *cfg, const mm_benc
                     st->cpu_user_s, "sys_s", st->cpu_sys_s, "percent", cpu_percent(st), "max_start_lag_ms",
                     ms(st->max_lag_ns / 1000), "interrupted", st->interrupted, "timeline_truncated", st->timeline_truncated,
                     "timeline", json_timeline(st), "histogram_precision", mm_bench_hist_precision(&st->phases[0]));
-    if (doc == NULL) {
+    if (doc == NULL || json_object_set_new(doc, "sources", json_pack("{s:I, s:I}", "used", (json_int_t)st->sources_used,
+                                                                        "max_per_address", (json_int_t)st->sources_max_per)) != 0) {
         mm_fail(err, why, why_len, "out of memory building the JSON");
         goto cleanup;
     }

@@ -8,6 +8,7 @@
  * --plot, and a run stopped by SIGTERM. Runs are a few requests each: this tests the tool, not
  * the machine.
  */
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -240,6 +241,79 @@ test_mixed(void)
     pthread_mutex_unlock(&server.lock);
 }
 
+/* Forgets the TCP peers the server saw. */
+static void
+peers_reset(void)
+{
+    pthread_mutex_lock(&server.lock);
+    server.peer_distinct = server.peer_overflow = 0;
+    memset(server.peer_counts, 0, sizeof(server.peer_counts));
+    pthread_mutex_unlock(&server.lock);
+}
+
+/*
+ * Source addresses: the front counts its per-address limits by TCP peer, so mm_bench spreads
+ * its connections over local addresses. By default against loopback every request comes from
+ * another address of 127.0.1.1-127.0.255.254; --source-ips gives the ranges (round-robin);
+ * --source-ips none leaves it to the kernel (one address); an address that is not this
+ * machine's is refused at start with a clear message.
+ */
+static void
+test_source_ips(void)
+{
+    int status = 0;
+    peers_reset();
+    json_t *doc = run_bench(&status, url, (const char *const[]){"--game", "happy", "--concurrency", "4", "--requests", "30", NULL});
+    MM_REQUIRE(doc != NULL);
+    MM_CHECK_INT(status, ==, 0);
+    MM_CHECK_INT(jint(doc, "sources", "used"), ==, 30);
+    MM_CHECK_INT(jint(doc, "sources", "max_per_address"), ==, 1);
+    MM_CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "config"), "source_ips")), "127.0.1.1-127.0.255.254");
+    json_decref(doc);
+    pthread_mutex_lock(&server.lock);
+    MM_CHECK_INT(server.peer_distinct, ==, 30); /* before: 1, every client was 127.0.0.1 */
+    for (int i = 0; i < server.peer_distinct; i++) {
+        MM_CHECK_INT(server.peer_counts[i], ==, 1);
+        MM_CHECK_INT(ntohl(server.peers[i]) >> 8, ==, 0x7F0001); /* 127.0.1.x */
+    }
+    pthread_mutex_unlock(&server.lock);
+
+    peers_reset();
+    doc = run_bench(&status, url,
+                    (const char *const[]){"--game", "happy", "--concurrency", "3", "--requests", "12", "--source-ips", "127.0.0.5-127.0.0.6",
+                                          "--source-ips", "127.3.0.9", NULL});
+    MM_REQUIRE(doc != NULL);
+    MM_CHECK_INT(status, ==, 0);
+    MM_CHECK_INT(jint(doc, "sources", "used"), ==, 3);
+    MM_CHECK_INT(jint(doc, "sources", "max_per_address"), ==, 4);
+    MM_CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "config"), "source_ips")), "127.0.0.5-127.0.0.6,127.3.0.9");
+    json_decref(doc);
+    pthread_mutex_lock(&server.lock);
+    MM_CHECK_INT(server.peer_distinct, ==, 3);
+    for (int i = 0; i < server.peer_distinct; i++)
+        MM_CHECK_INT(server.peer_counts[i], ==, 4);
+    pthread_mutex_unlock(&server.lock);
+
+    peers_reset();
+    doc = run_bench(&status, url, (const char *const[]){"--game", "happy", "--concurrency", "3", "--requests", "6", "--source-ips", "none", NULL});
+    MM_REQUIRE(doc != NULL);
+    MM_CHECK_INT(jint(doc, "sources", "used"), ==, 1);
+    MM_CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "config"), "source_ips")), "none");
+    json_decref(doc);
+    pthread_mutex_lock(&server.lock);
+    MM_CHECK_INT(server.peer_distinct, ==, 1);
+    MM_CHECK_INT(server.peer_counts[0], ==, 6);
+    pthread_mutex_unlock(&server.lock);
+
+    /* 192.0.2.1 (TEST-NET-1) is nobody's address: refused at start, nothing sent */
+    int requests = fake_ws_count(&server, &server.requests);
+    char *bad[] = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", program, "--url", url, "--no-progress", "--game", "happy",
+                   "--source-ips", "127.0.0.2-127.0.0.3", "--source-ips", "192.0.2.1", NULL};
+    MM_CHECK_INT(mm_test_run(bad, NULL, out, sizeof(out)), ==, 3);
+    MM_CHECK(strstr(out, "cannot bind 192.0.2.1") != NULL && strstr(out, "ip -brief addr") != NULL);
+    MM_CHECK_INT(fake_ws_count(&server, &server.requests), ==, requests);
+}
+
 /* Open loop at 40/s for 1 s: exactly 40 requests, a timeline, and a PNG (needs gnuplot). */
 static void
 test_open_loop(void)
@@ -315,6 +389,7 @@ main(void)
     test_wrong_token();
     test_connect_failures();
     test_mixed();
+    test_source_ips();
     test_open_loop();
     test_interrupt();
     MM_CHECK_INT(fake_ws_stop(&server), ==, 0);
