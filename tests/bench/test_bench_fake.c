@@ -228,6 +228,21 @@ test_mixed(void)
     MM_CHECK_INT(jint(doc, "outcomes", "closed_early"), ==, 2);
     MM_CHECK_INT(jint(doc, "outcomes", "connect_failed"), ==, 0);
     check_accounting(doc);
+    /* the timeline says, per second, why requests failed (what --plot draws): the classes add up */
+    static const char *const classes[] = {"error_409", "err_refused", "protocol_violation", "timeout", "closed_early"};
+    for (int c = 0; c < 5; c++) {
+        long long sum = 0, failed = 0;
+        size_t i;
+        json_t *row;
+        json_array_foreach(json_object_get(doc, "timeline"), i, row)
+        {
+            long long n = jint(row, "failed_by", classes[c]);
+            sum += n > 0 ? n : 0;
+            failed += jint(row, "failed", NULL);
+        }
+        MM_CHECK_INT(sum, ==, jint(doc, "outcomes", classes[c]));
+        MM_CHECK_INT(failed, ==, 16);
+    }
     json_decref(doc);
     MM_CHECK_INT(fake_ws_count(&server, &server.requests) - requests, ==, 18);
     /* the server saw each address of the range twice, and only those */
@@ -367,7 +382,9 @@ test_merge_two_processes(void)
     MM_REQUIRE(waitpid(a, &sa, 0) == a && waitpid(b, &sb, 0) == b);
     MM_CHECK(WIFEXITED(sa) && WEXITSTATUS(sa) == 1); /* mixed outcomes */
     MM_CHECK(WIFEXITED(sb) && WEXITSTATUS(sb) == 0);
-    char *m_argv[] = {program, "merge", a_path, b_path, "--json", m_path, NULL};
+    int have_gnuplot = system("command -v gnuplot >/dev/null 2>&1") == 0;
+    char *m_argv[] = {program, "merge", a_path, b_path, "--json", m_path, have_gnuplot ? "--plot" : NULL, plot_path, NULL};
+    unlink(plot_path);
     MM_CHECK_INT(mm_test_run(m_argv, NULL, out, sizeof(out)), ==, 1);
     MM_CHECK(strstr(out, "merged     2 runs") != NULL && strstr(out, "outcomes   ready 44") != NULL); /* 2 happy + 2 wrongport (no key) + 40 */
     json_t *ad = json_load_file(a_path, 0, NULL), *bd = json_load_file(b_path, 0, NULL), *md = json_load_file(m_path, 0, NULL);
@@ -399,6 +416,8 @@ test_merge_two_processes(void)
     json_array_foreach(json_object_get(md, "timeline"), i, v) ready_rows += jint(v, "ready", NULL);
     MM_CHECK_INT(ready_rows, ==, jint(md, "ready", NULL));
     MM_CHECK_INT(jint(md, "sources", "used"), ==, 20);
+    struct stat png;
+    MM_CHECK(!have_gnuplot || (stat(plot_path, &png) == 0 && png.st_size > 1000));
     json_decref(ad);
     json_decref(bd);
     json_decref(md);
