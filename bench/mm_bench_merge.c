@@ -22,6 +22,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mm_bench.h"
 
@@ -110,7 +111,8 @@ merge_histograms(mm_bench_stats *st, const char *path, json_t *doc, char *why, s
     json_t *hs = json_object_get(doc, "histograms");
     uint64_t sub_bits = 0, buckets = 0;
     if (!json_is_object(hs))
-        return fail(why, why_len, path, "no \"histograms\": written by an mm_bench that predates merging; it cannot be merged exactly");
+        return fail(why, why_len, path,
+                    "no \"histograms\": written by an mm_bench that predates merging; it cannot be merged exactly");
     const char *unit = json_string_value(json_object_get(hs, "unit"));
     if (get_u64(hs, "sub_bits", &sub_bits) != 0 || get_u64(hs, "bucket_count", &buckets) != 0 || unit == NULL)
         return fail(why, why_len, path, "\"histograms\" lacks unit, sub_bits or bucket_count");
@@ -118,7 +120,8 @@ merge_histograms(mm_bench_stats *st, const char *path, json_t *doc, char *why, s
         snprintf(msg, sizeof(msg),
                  "incompatible histogram layout (unit %.8s, sub_bits %llu, %llu buckets; this mm_bench: us, %u, %zu): runs "
                  "with different layouts cannot be merged exactly",
-                 unit, (unsigned long long)sub_bits, (unsigned long long)buckets, st->phases[0].sub_bits, st->phases[0].bucket_count);
+                 unit, (unsigned long long)sub_bits, (unsigned long long)buckets, st->phases[0].sub_bits,
+                 st->phases[0].bucket_count);
         return fail(why, why_len, path, msg);
     }
     for (int p = 0; p < MM_BENCH_PHASE_COUNT; p++) {
@@ -129,8 +132,8 @@ merge_histograms(mm_bench_stats *st, const char *path, json_t *doc, char *why, s
         const char *sum = json_string_value(json_object_get(one, "sum"));
         char *end = NULL;
         long double sum_v = sum != NULL ? strtold(sum, &end) : -1;
-        if (get_u64(one, "count", &count) != 0 || get_u64(one, "min", &min) != 0 || get_u64(one, "max", &max) != 0 ||
-            sum == NULL || end == sum || *end != '\0' || !(sum_v >= 0) || add_cells(h, json_object_get(one, "buckets"), &total) != 0) {
+        if (get_u64(one, "count", &count) != 0 || get_u64(one, "min", &min) != 0 || get_u64(one, "max", &max) != 0 || sum == NULL ||
+            end == sum || *end != '\0' || !(sum_v >= 0) || add_cells(h, json_object_get(one, "buckets"), &total) != 0) {
             snprintf(msg, sizeof(msg), "histogram of phase %s is missing or malformed", name);
             return fail(why, why_len, path, msg);
         }
@@ -415,8 +418,10 @@ merge_usage(const char *msg)
 int
 mm_bench_merge_main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"json", required_argument, NULL, 'j'}, {"plot", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option options[] = {{"json", required_argument, NULL, 'j'},
+                                            {"plot", required_argument, NULL, 'p'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
     const char *json_out = NULL, *plot_out = NULL;
     const char *paths[MAX_RUNS];
     json_t *docs[MAX_RUNS] = {0};
@@ -452,7 +457,10 @@ mm_bench_merge_main(int argc, char **argv)
         json_error_t jerr;
         docs[i] = json_load_file(paths[i], JSON_ALLOW_NUL, &jerr);
         if (docs[i] == NULL) {
-            fprintf(stderr, "mm_bench merge: %s: %s (line %d)\n", paths[i], jerr.text, jerr.line);
+            if (jerr.line > 0)
+                fprintf(stderr, "mm_bench merge: %s: not JSON: %s (line %d)\n", paths[i], jerr.text, jerr.line);
+            else
+                fprintf(stderr, "mm_bench merge: %s\n", jerr.text);
             goto cleanup;
         }
     }
@@ -462,6 +470,8 @@ mm_bench_merge_main(int argc, char **argv)
     }
     if (mm_bench_merge_docs(&st, &cfg, paths, docs, n, why, sizeof(why)) != MM_OK) {
         fprintf(stderr, "mm_bench merge: %s\n", why);
+        if (plot_out != NULL)
+            unlink(plot_out); /* created empty by the check */
         goto cleanup;
     }
     FILE *table = json_out != NULL && strcmp(json_out, "-") == 0 ? stderr : stdout;

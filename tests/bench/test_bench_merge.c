@@ -123,7 +123,8 @@ cells_doubled(json_t *a, json_t *b)
         return 0;
     for (size_t i = 0; i < json_array_size(a); i++) {
         json_t *x = json_array_get(a, i), *y = json_array_get(b, i);
-        if (jint(json_array_get(x, 0)) != jint(json_array_get(y, 0)) || 2 * jint(json_array_get(x, 1)) != jint(json_array_get(y, 1)))
+        if (jint(json_array_get(x, 0)) != jint(json_array_get(y, 0)) ||
+            2 * jint(json_array_get(x, 1)) != jint(json_array_get(y, 1)))
             return 0;
     }
     return 1;
@@ -172,9 +173,10 @@ test_identity_and_double(void)
     /* X + empty = X */
     json_t *m = merge((json_t *const[]){xd, ed}, 2, why, sizeof(why));
     MM_REQUIRE(m != NULL);
-    static const char *const keys[] = {"requests", "ready", "errors", "outcomes", "latency_ms", "decided", "phases_ms", "rate",
-                                       "started_rate", "reasons", "reasons_other", "tokens_verified", "elapsed_ns",
-                                       "last_start_ns", "last_decided_ns", "start_unix_ns", "histograms", "timeline", "sources"};
+    static const char *const keys[] = {"requests",      "ready",           "errors",     "outcomes",      "latency_ms",
+                                       "decided",       "phases_ms",       "rate",       "started_rate",  "reasons",
+                                       "reasons_other", "tokens_verified", "elapsed_ns", "last_start_ns", "last_decided_ns",
+                                       "start_unix_ns", "histograms",      "timeline",   "sources"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         MM_CHECK(same(xd, m, keys[i]));
     json_decref(m);
@@ -232,9 +234,11 @@ test_identity_and_double(void)
     MM_REQUIRE(m != NULL);
     tm = json_object_get(m, "timeline");
     MM_CHECK_INT((long long)json_array_size(tm), ==, (long long)json_array_size(tx) + 2);
-    long long row2 = jint(json_object_get(json_array_get(tx, 2), "started")) + jint(json_object_get(json_array_get(tx, 0), "started"));
+    long long row2 =
+        jint(json_object_get(json_array_get(tx, 2), "started")) + jint(json_object_get(json_array_get(tx, 0), "started"));
     MM_CHECK_INT(jint(json_object_get(json_array_get(tm, 2), "started")), ==, row2);
-    MM_CHECK_INT(jint(json_object_get(json_array_get(tm, 0), "started")), ==, jint(json_object_get(json_array_get(tx, 0), "started")));
+    MM_CHECK_INT(jint(json_object_get(json_array_get(tm, 0), "started")), ==,
+                 jint(json_object_get(json_array_get(tx, 0), "started")));
     json_decref(m);
     json_decref(late);
 
@@ -256,7 +260,8 @@ test_identity_and_double(void)
     MM_CHECK(strstr(why, "buckets hold") != NULL);
     json_decref(bad);
     bad = json_deep_copy(xd);
-    json_t *cells = json_object_get(json_object_get(json_object_get(json_object_get(bad, "histograms"), "phases"), "ready"), "buckets");
+    json_t *cells =
+        json_object_get(json_object_get(json_object_get(json_object_get(bad, "histograms"), "phases"), "ready"), "buckets");
     json_array_set_new(json_array_get(cells, 0), 0, json_integer(1 << 30));
     MM_CHECK(merge((json_t *const[]){bad}, 1, why, sizeof(why)) == NULL);
     MM_CHECK(strstr(why, "malformed") != NULL);
