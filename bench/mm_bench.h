@@ -11,12 +11,14 @@
  *   mm_bench_stats.c    counts, per-phase histograms (mm_bench_hist.c), timeline, reasons
  *   mm_bench_report.c   live progress line, final table, --json
  *   mm_bench_plot.c     --plot through gnuplot
+ *   mm_bench_merge.c    mm_bench merge: several runs' --json into one result, exactly
  *
  * Everything runs on one thread; nothing here is thread-safe.
  */
 #ifndef MM_BENCH_H
 #define MM_BENCH_H
 
+#include <jansson.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +32,20 @@
 #define MM_BENCH_MAX_MESSAGE 65536   /* largest message accepted from a server */
 
 typedef enum mm_bench_mode { MM_BENCH_OPEN_LOOP = 1, MM_BENCH_CLOSED_LOOP } mm_bench_mode;
+
+/*
+ * Where client sockets come from (--source-ips). AUTO (no flag): RANGES over
+ * MM_BENCH_LOOPBACK_SOURCES when the target is an IPv4 loopback address, else KERNEL.
+ */
+typedef enum mm_bench_source_mode {
+    MM_BENCH_SOURCE_AUTO = 0,
+    MM_BENCH_SOURCE_KERNEL, /* --source-ips none: no bind, the kernel's choice */
+    MM_BENCH_SOURCE_RANGES, /* bind to the next address of the ranges, round-robin */
+} mm_bench_source_mode;
+
+#define MM_BENCH_MAX_SOURCE_RANGES 16
+#define MM_BENCH_LOOPBACK_SOURCES "127.0.1.1-127.0.255.254"
+#define MM_BENCH_SOURCES_TEXT (MM_BENCH_MAX_SOURCE_RANGES * 32 + 8)
 
 /** Everything the command line says. Holds the verification key: mm_bench_config_wipe(). */
 typedef struct mm_bench_config {
@@ -54,6 +70,13 @@ typedef struct mm_bench_config {
     uint32_t ip_first;     /* host order */
     uint64_t ip_count;     /* 1 .. 2^32 */
 
+    /* --source-ips: the local addresses client sockets are bound to, round-robin (IPv4) */
+    mm_bench_source_mode source_mode;
+    size_t source_range_count;
+    uint32_t source_first[MM_BENCH_MAX_SOURCE_RANGES]; /* host order */
+    uint64_t source_count[MM_BENCH_MAX_SOURCE_RANGES];
+    uint64_t source_total; /* addresses in all the ranges */
+
     uint64_t timeout_ns;     /* per request, from its start to its final message */
     uint64_t close_grace_ns; /* after the final message, for the server's close */
 
@@ -77,6 +100,22 @@ void mm_bench_flags_usage(FILE *out);
 
 /** Resolves cfg->host:port into cfg->addr (first answer); MM_ERR_INVALID with why. */
 mm_err mm_bench_config_resolve(mm_bench_config *cfg, char *why, size_t why_len);
+
+/**
+ * After resolve: settles the source addresses (AUTO becomes the loopback default or the
+ * kernel's choice) and test-binds the first and last address of every range, so a wrong address
+ * is an error at start. MM_ERR_INVALID with why (naming the address and `ip -brief addr`).
+ */
+mm_err mm_bench_config_sources(mm_bench_config *cfg, char *why, size_t why_len);
+
+/** The source address of request k (round-robin over the ranges), host order. RANGES only. */
+uint32_t mm_bench_config_source_ip(const mm_bench_config *cfg, uint64_t k);
+
+/** The ranges as "A-B,C,..." (or "none") into buf; MM_BENCH_SOURCES_TEXT bytes always suffice. */
+void mm_bench_config_sources_text(const mm_bench_config *cfg, char *buf, size_t len);
+
+/** Parses one --source-ips value (a range, block, address or "none") into cfg; 0 or 2 (usage error printed). */
+int mm_bench_flags_source_ips(mm_bench_config *cfg, const char *text);
 
 /** Wipes the verification key. Accepts NULL. */
 void mm_bench_config_wipe(mm_bench_config *cfg);
@@ -104,12 +143,27 @@ typedef enum mm_bench_phase {
 
 const char *mm_bench_phase_name(mm_bench_phase phase);
 
-/** One second of the run. Latencies are those of the ready outcomes decided in that second. */
+#define MM_BENCH_ROW_CODES 6 /* Error codes counted apart in one second; the rest: error_other */
+
+/**
+ * One second of the run. Latencies are those of the ready outcomes decided in that second; their
+ * histogram is kept sparse (the non-empty buckets, by index) so runs can be merged exactly.
+ */
 typedef struct mm_bench_second {
     uint64_t started, ready, failed;
     uint64_t in_flight; /* at the end of the second */
-    uint64_t p50_us, p90_us, p99_us, max_us; /* valid when ready > 0 */
+    uint64_t p50_us, p90_us, p99_us, min_us, max_us; /* valid when ready > 0 */
+    uint64_t failed_by[MM_BENCH_OUTCOME_COUNT];      /* failed, by outcome ([MM_BENCH_ERROR]: every code) */
+    uint16_t codes[MM_BENCH_ROW_CODES];              /* the first Error codes seen in this second */
+    uint64_t code_counts[MM_BENCH_ROW_CODES];
+    size_t code_count;
+    uint64_t codes_other; /* Errors whose code did not fit */
+    mm_bench_hist_cell *ready_hist; /* owned: the non-empty buckets of the ready latencies */
+    size_t ready_hist_len;
 } mm_bench_second;
+
+/** Adds count failures of class (outcome, code) to row. */
+void mm_bench_second_add_failed(mm_bench_second *row, mm_bench_outcome outcome, uint16_t code, uint64_t count);
 
 #define MM_BENCH_MAX_REASONS 48
 
@@ -135,9 +189,15 @@ typedef struct mm_bench_stats {
     mm_bench_second *seconds;       /* owned; second_count rows, the last one still open */
     size_t second_count, second_cap;
     int timeline_truncated;         /* a row could not be allocated: later seconds merged */
+    int timeline_sparse_lost;       /* a second's sparse histogram could not be allocated */
     mm_bench_reason reasons[MM_BENCH_MAX_REASONS];
     size_t reason_count;
     uint64_t reasons_other;         /* outcomes whose reason did not fit the table */
+    uint64_t start_unix_ns;         /* wall clock at start_ns (runs are merged on it) */
+    uint64_t sources_total;         /* source addresses available (0: the kernel's choice) */
+    char sources_text[MM_BENCH_SOURCES_TEXT]; /* their ranges, as mm_bench_config_sources_text */
+    uint64_t sources_used;          /* distinct source addresses the requests were given */
+    uint64_t sources_max_per;       /* the most requests one source address was given */
     double cpu_start_user_s, cpu_start_sys_s; /* this process's CPU time when the run began */
     double cpu_user_s, cpu_sys_s;   /* CPU time the run took (set by mm_bench_stats_close) */
     int interrupted;
@@ -164,6 +224,15 @@ void mm_bench_stats_decided(mm_bench_stats *st, const mm_bench_session *session,
 
 /** Ends the run at end_ns: closes the last second and works out the CPU time the run took. */
 void mm_bench_stats_close(mm_bench_stats *st, uint64_t end_ns);
+
+/** Counts count non-ready outcomes of one reason (distinct by outcome, code and text). */
+void mm_bench_stats_add_reason(mm_bench_stats *st, mm_bench_outcome outcome, uint16_t code, const char *text, uint64_t count);
+
+/** Makes room for n rows in the timeline (zeroed); MM_ERR_NOMEM. */
+mm_err mm_bench_stats_reserve(mm_bench_stats *st, size_t n);
+
+/** Fills row's percentiles from its sparse ready histogram, using scratch (an empty histogram). */
+void mm_bench_second_percentiles(mm_bench_second *row, mm_bench_hist *scratch);
 
 /** Requests decided with a non-ready outcome. */
 uint64_t mm_bench_stats_errors(const mm_bench_stats *st);
@@ -201,5 +270,19 @@ mm_err mm_bench_plot_check(const char *path, char *why, size_t why_len);
 
 /** Draws the --plot PNG with gnuplot. MM_ERR_NOTFOUND (no gnuplot) / MM_ERR_IO / MM_ERR_SYS with why. */
 mm_err mm_bench_plot(const char *path, const mm_bench_config *cfg, const mm_bench_stats *st, char *why, size_t why_len);
+
+/* ---- merging runs (mm_bench_merge.c) ---- */
+
+/**
+ * Merges the --json documents of n runs (paths name them in errors) into st (initialised here:
+ * free it with mm_bench_stats_free even on failure; its times are wall-clock ns) and a cfg for
+ * the report. MM_ERR_INVALID with why naming the file: not an mm_bench result, no exact figures,
+ * another histogram layout, malformed. MM_ERR_NOMEM.
+ */
+mm_err mm_bench_merge_docs(mm_bench_stats *st, mm_bench_config *cfg, const char *const *paths, json_t *const *docs, size_t n,
+                           char *why, size_t why_len);
+
+/** `mm_bench merge ...` (argv[0] = "merge"): the exit status (0, 1 like a run, 2 usage, 3 failure). */
+int mm_bench_merge_main(int argc, char **argv);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * One mm_bench client connection's I/O (mm_bench_conn.h): a non-blocking TCP connect, writes
+ * One mm_bench client connection's I/O (mm_bench_conn.h): a non-blocking TCP connect (from the
+ * request's --source-ips address when there are ranges), writes
  * (with what the socket does not take kept in c->pending, at most 4 KB: a server that reads
  * nothing is a protocol violation rather than unbounded memory), reads into c->in (4 KB, grown
  * to what one frame needs, at most MM_BENCH_MAX_MESSAGE plus a header), deadlines and the
@@ -244,6 +245,16 @@ mm_bench_conn_start(mm_bench_loop *loop, uint64_t index, uint64_t t0, uint64_t n
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (cfg->source_mode == MM_BENCH_SOURCE_RANGES) {
+        /* the port is chosen at connect(), per destination: binding does not use up ports */
+        setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(mm_bench_config_source_ip(cfg, index))};
+        if (bind(c->fd, (const struct sockaddr *)&src, sizeof(src)) != 0) {
+            snprintf(why, sizeof(why), "bind to a --source-ips address: %s", strerror(errno));
+            mm__bench_conn_fail(loop, c, MM_BENCH_CONNECT_FAILED, why, now);
+            return MM_OK;
+        }
+    }
     if (connect(c->fd, (const struct sockaddr *)&cfg->addr, cfg->addr_len) != 0 && errno != EINPROGRESS) {
         snprintf(why, sizeof(why), "connect: %s", strerror(errno));
         mm__bench_conn_fail(loop, c, MM_BENCH_CONNECT_FAILED, why, now);

@@ -33,6 +33,7 @@ enum {
     OPT_GAME,
     OPT_VERSION,
     OPT_IP_RANGE,
+    OPT_SOURCE_IPS,
     OPT_TIMEOUT,
     OPT_CLOSE_GRACE,
     OPT_VERIFY_KEY,
@@ -55,6 +56,7 @@ static const struct option long_options[] = {
     {"game", required_argument, NULL, OPT_GAME},
     {"version", required_argument, NULL, OPT_VERSION},
     {"client-ip-range", required_argument, NULL, OPT_IP_RANGE},
+    {"source-ips", required_argument, NULL, OPT_SOURCE_IPS},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"close-grace", required_argument, NULL, OPT_CLOSE_GRACE},
     {"verify-key", required_argument, NULL, OPT_VERIFY_KEY},
@@ -174,41 +176,75 @@ parse_url(mm_bench_config *cfg, const char *url)
     return 0;
 }
 
-/* A.B.C.D, A.B.C.D-E.F.G.H or A.B.C.D/LEN */
+/* A.B.C.D, A.B.C.D-E.F.G.H or A.B.C.D/LEN, for option flag: the first address and the count. */
 static int
-parse_ip_range(mm_bench_config *cfg, const char *text)
+parse_ipv4_range(const char *flag, const char *text, uint32_t *first_out, uint64_t *count_out)
 {
     char first[64], last[64];
     struct in_addr a, b;
     const char *dash = strchr(text, '-'), *slash = strchr(text, '/');
     size_t n = dash != NULL ? (size_t)(dash - text) : slash != NULL ? (size_t)(slash - text) : strlen(text);
     if (n >= sizeof(first))
-        return usage_error("--client-ip-range: not an IPv4 address, range or block");
+        return usage_error("%s: not an IPv4 address, range or block", flag);
     memcpy(first, text, n);
     first[n] = '\0';
     if (inet_pton(AF_INET, first, &a) != 1)
-        return usage_error("--client-ip-range: '%.40s' is not an IPv4 address (ranges are IPv4 only)", first);
+        return usage_error("%s: '%.40s' is not an IPv4 address (ranges are IPv4 only)", flag, first);
     uint32_t lo = ntohl(a.s_addr);
     uint64_t count = 1;
     if (dash != NULL) {
         if (strlen(dash + 1) >= sizeof(last) || inet_pton(AF_INET, dash + 1, &b) != 1)
-            return usage_error("--client-ip-range: the end of the range is not an IPv4 address");
+            return usage_error("%s: the end of the range is not an IPv4 address", flag);
         uint32_t hi = ntohl(b.s_addr);
         if (hi < lo)
-            return usage_error("--client-ip-range: the range ends before it starts");
+            return usage_error("%s: the range ends before it starts", flag);
         count = (uint64_t)hi - lo + 1;
     } else if (slash != NULL) {
         uint64_t len = 0;
         if (mm_parse_u64(slash + 1, 0, 32, &len, NULL, 0) != MM_OK)
-            return usage_error("--client-ip-range: the prefix length must be 0..32");
+            return usage_error("%s: the prefix length must be 0..32", flag);
         count = (uint64_t)1 << (32 - len);
         lo = len == 0 ? 0 : lo & ~(uint32_t)(count - 1);
     }
-    cfg->have_ip_range = 1;
-    cfg->ip_first = lo;
-    cfg->ip_count = count;
+    *first_out = lo;
+    *count_out = count;
     return 0;
 }
+
+static int
+parse_ip_range(mm_bench_config *cfg, const char *text)
+{
+    int status = parse_ipv4_range("--client-ip-range", text, &cfg->ip_first, &cfg->ip_count);
+    cfg->have_ip_range = status == 0;
+    return status;
+}
+
+/* --source-ips: "none", or one more range of local addresses (repeatable). */
+int
+mm_bench_flags_source_ips(mm_bench_config *cfg, const char *text)
+{
+    if (strcmp(text, "none") == 0) {
+        if (cfg->source_mode == MM_BENCH_SOURCE_RANGES)
+            return usage_error("--source-ips: none excludes address ranges");
+        cfg->source_mode = MM_BENCH_SOURCE_KERNEL;
+        return 0;
+    }
+    if (cfg->source_mode == MM_BENCH_SOURCE_KERNEL)
+        return usage_error("--source-ips: none excludes address ranges");
+    if (cfg->source_range_count == MM_BENCH_MAX_SOURCE_RANGES)
+        return usage_error("--source-ips: at most %d ranges", MM_BENCH_MAX_SOURCE_RANGES);
+    size_t i = cfg->source_range_count;
+    int status = parse_ipv4_range("--source-ips", text, &cfg->source_first[i], &cfg->source_count[i]);
+    if (status != 0)
+        return status;
+    if (cfg->source_first[i] == 0 || (uint64_t)cfg->source_first[i] + cfg->source_count[i] - 1 >= 0xE0000000u)
+        return usage_error("--source-ips: '%.40s' holds 0.0.0.0 or multicast/broadcast addresses, which cannot be a source", text);
+    cfg->source_range_count++;
+    cfg->source_total += cfg->source_count[i];
+    cfg->source_mode = MM_BENCH_SOURCE_RANGES;
+    return 0;
+}
+
 
 static int
 parse_key(mm_bench_config *cfg, int val, char *arg)
@@ -285,6 +321,8 @@ option_apply(mm_bench_config *cfg, struct given *g, int val, char *arg)
     }
     case OPT_IP_RANGE:
         return parse_ip_range(cfg, arg);
+    case OPT_SOURCE_IPS:
+        return mm_bench_flags_source_ips(cfg, arg);
     case OPT_VERIFY_KEY:
     case OPT_VERIFY_KEY_ENV:
         return parse_key(cfg, val, arg);

@@ -138,3 +138,34 @@ mm_bench_hist_precision(const mm_bench_hist *h)
 {
     return 1.0 / (double)((uint64_t)1 << (h->sub_bits - 1));
 }
+
+mm_err
+mm_bench_hist_sparse(const mm_bench_hist *h, mm_bench_hist_cell **out, size_t *len)
+{
+    size_t n = 0, k = 0;
+    *out = NULL;
+    *len = 0;
+    for (size_t i = 0; i < h->bucket_count; i++)
+        n += h->counts[i] != 0;
+    if (n == 0)
+        return MM_OK;
+    mm_bench_hist_cell *b = malloc(n * sizeof(*b));
+    if (b == NULL)
+        return MM_ERR_NOMEM;
+    for (size_t i = 0; i < h->bucket_count; i++)
+        if (h->counts[i] != 0)
+            b[k++] = (mm_bench_hist_cell){.index = (uint32_t)i, .count = h->counts[i]};
+    *out = b;
+    *len = n;
+    return MM_OK;
+}
+
+mm_err
+mm_bench_hist_add_bucket(mm_bench_hist *h, size_t index, uint64_t count)
+{
+    if (index >= h->bucket_count)
+        return MM_ERR_INVALID;
+    h->counts[index] += count;
+    h->total += count;
+    return MM_OK;
+}

@@ -28,6 +28,12 @@
 #define MM_BENCH_HIST_MIN_BITS 2
 #define MM_BENCH_HIST_MAX_BITS 16
 
+/** One non-empty bucket, for sparse copies of a histogram (JSON, merging). */
+typedef struct mm_bench_hist_cell {
+    uint32_t index;
+    uint64_t count;
+} mm_bench_hist_cell;
+
 typedef struct mm_bench_hist {
     unsigned sub_bits;
     size_t bucket_count;
@@ -60,5 +66,17 @@ double mm_bench_hist_precision(const mm_bench_hist *h);
 
 /** The bucket index of value and that bucket's bounds [*lo, *hi] (for tests and reports). */
 size_t mm_bench_hist_bucket(const mm_bench_hist *h, uint64_t value, uint64_t *lo, uint64_t *hi);
+
+/**
+ * The non-empty buckets of h, in index order, into *out (malloc'd; NULL when empty) and *len.
+ * MM_ERR_NOMEM.
+ */
+mm_err mm_bench_hist_sparse(const mm_bench_hist *h, mm_bench_hist_cell **out, size_t *len);
+
+/**
+ * Adds count values to bucket index (merging), without touching min, max or sum: the caller
+ * sets those from the exact figures it has. MM_ERR_INVALID when index is out of the layout.
+ */
+mm_err mm_bench_hist_add_bucket(mm_bench_hist *h, size_t index, uint64_t count);
 
 #endif

@@ -1,10 +1,10 @@
 /*
  * mm_bench: plays game clients against /matchmaker/ws and measures what they get
  * (docs/mm_bench.md, mm_bench --help). This file is the program's order of work: flags,
- * libsodium, address resolution, a check that the --json and --plot outputs can be written, the
+ * libsodium, address resolution and the source addresses (test-bound), a check that the --json and --plot outputs can be written, the
  * open-file limit (raised to the hard limit: every request in flight is a socket), signals
  * (SIGINT/SIGTERM end the run early and still report), the run, then the table, --json and
- * --plot. The verification key is wiped on every path.
+ * --plot. The verification key is wiped on every path. `mm_bench merge ...` is mm_bench_merge.c.
  *
  * Exit status: 0 every request was ready; 1 the run completed with other outcomes (or was
  * interrupted); 2 bad usage; 3 the run or an output failed.
@@ -60,6 +60,8 @@ main(int argc, char **argv)
     char why[256];
     int status = EXIT_FAILED;
     memset(&st, 0, sizeof(st));
+    if (argc >= 2 && strcmp(argv[1], "merge") == 0)
+        return mm_bench_merge_main(argc - 1, argv + 1);
     int parsed = mm_bench_flags_parse(&cfg, argc, argv);
     if (parsed != 0) {
         status = parsed < 0 ? 0 : EXIT_USAGE;
@@ -69,7 +71,7 @@ main(int argc, char **argv)
         fprintf(stderr, "mm_bench: libsodium could not be initialised\n");
         goto cleanup;
     }
-    if (mm_bench_config_resolve(&cfg, why, sizeof(why)) != MM_OK) {
+    if (mm_bench_config_resolve(&cfg, why, sizeof(why)) != MM_OK || mm_bench_config_sources(&cfg, why, sizeof(why)) != MM_OK) {
         fprintf(stderr, "mm_bench: %s\n", why);
         goto cleanup;
     }

@@ -1,8 +1,10 @@
 /*
  * --plot FILE.png (mm_bench.h): the per-second timeline drawn by gnuplot (Debian's gnuplot-nox,
  * installed by deploy/install-deps.sh), so a person sees a run at a glance: on top the
- * time-to-ready percentiles of each second (log scale), below the started / ready / not-ready
- * rates with the requests in flight on the right axis. A second's figures are drawn across that
+ * time-to-ready percentiles of each second (log scale); in the middle the started (a shaded
+ * area, visible under equal lines) / ready / not-ready rates with the requests in flight on the
+ * right axis; at the bottom the not-ready requests of each second by class (error_429,
+ * error_503, timeout, ...: why they failed). A second's figures are drawn across that
  * second (x = t .. t+1); the in-flight count is the one at its end. The data and the script go to private
  * temporary files that are removed afterwards; gnuplot runs as a child and its exit status is
  * checked. A missing gnuplot is a clear error, never a silent missing picture.
@@ -41,24 +43,134 @@ temp_file(const char *what, const char *suffix, char *path, size_t len)
     return f;
 }
 
-static int
-write_data(FILE *f, const mm_bench_stats *st)
+#define PLOT_CODES 8 /* Error codes drawn apart in the bottom panel; the rest as error_other */
+
+/* The failure classes the bottom panel draws: the Error codes seen, then the other classes. */
+struct classes {
+    uint16_t codes[PLOT_CODES];
+    size_t code_count;
+    int code_other;                         /* some Errors fall in error_other */
+    int outcome[MM_BENCH_OUTCOME_COUNT];    /* non-Error classes seen */
+    size_t count;                           /* columns */
+};
+
+static void
+classes_find(const mm_bench_stats *st, struct classes *c)
 {
-    fprintf(f, "# t started ready failed in_flight p50_ms p90_ms p99_ms max_ms\n");
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < st->second_count; i++) {
+        const mm_bench_second *r = &st->seconds[i];
+        for (size_t k = 0; k < r->code_count; k++) {
+            size_t j = 0;
+            while (j < c->code_count && c->codes[j] != r->codes[k])
+                j++;
+            if (j == c->code_count && j < PLOT_CODES)
+                c->codes[c->code_count++] = r->codes[k];
+            else if (j == c->code_count)
+                c->code_other = 1;
+        }
+        c->code_other |= r->codes_other > 0;
+        for (int o = MM_BENCH_ERR_REFUSED; o < MM_BENCH_OUTCOME_COUNT; o++)
+            c->outcome[o] |= r->failed_by[o] > 0;
+    }
+    c->count = c->code_count + (size_t)c->code_other;
+    for (int o = MM_BENCH_ERR_REFUSED; o < MM_BENCH_OUTCOME_COUNT; o++)
+        c->count += (size_t)c->outcome[o];
+}
+
+/* One row's counts in the class columns' order. */
+static void
+row_classes(const mm_bench_second *r, const struct classes *c, uint64_t *out)
+{
+    size_t n = 0;
+    uint64_t other = r->codes_other;
+    for (size_t j = 0; j < c->code_count; j++) {
+        out[n] = 0;
+        for (size_t k = 0; k < r->code_count; k++)
+            if (r->codes[k] == c->codes[j])
+                out[n] = r->code_counts[k];
+        n++;
+    }
+    for (size_t k = 0; k < r->code_count; k++) {
+        int drawn = 0;
+        for (size_t j = 0; j < c->code_count; j++)
+            drawn |= r->codes[k] == c->codes[j];
+        other += drawn ? 0 : r->code_counts[k];
+    }
+    if (c->code_other)
+        out[n++] = other;
+    for (int o = MM_BENCH_ERR_REFUSED; o < MM_BENCH_OUTCOME_COUNT; o++)
+        if (c->outcome[o])
+            out[n++] = r->failed_by[o];
+}
+
+static int
+write_data(FILE *f, const mm_bench_stats *st, const struct classes *c)
+{
+    uint64_t cols[PLOT_CODES + 1 + MM_BENCH_OUTCOME_COUNT];
+    fprintf(f, "# t started ready failed in_flight p50_ms p90_ms p99_ms max_ms, then failures by class\n");
     for (size_t i = 0; i < st->second_count; i++) {
         const mm_bench_second *s = &st->seconds[i];
         fprintf(f, "%zu %llu %llu %llu %llu", i, (unsigned long long)s->started, (unsigned long long)s->ready,
                 (unsigned long long)s->failed, (unsigned long long)s->in_flight);
         if (s->ready > 0)
-            fprintf(f, " %.3f %.3f %.3f %.3f\n", s->p50_us / 1000.0, s->p90_us / 1000.0, s->p99_us / 1000.0, s->max_us / 1000.0);
+            fprintf(f, " %.3f %.3f %.3f %.3f", s->p50_us / 1000.0, s->p90_us / 1000.0, s->p99_us / 1000.0, s->max_us / 1000.0);
         else
-            fprintf(f, " ? ? ? ?\n");
+            fprintf(f, " ? ? ? ?");
+        row_classes(s, c, cols);
+        for (size_t k = 0; k < c->count; k++)
+            fprintf(f, " %llu", (unsigned long long)cols[k]);
+        fputc('\n', f);
     }
     return ferror(f) ? -1 : 0;
 }
 
+/* The bottom panel: one step line per failure class. */
+static void
+write_classes_plot(FILE *f, const char *data, const struct classes *c, uint64_t top_failed)
+{
+    static const char *const colors[] = {"#d73027", "#fc8d59", "#91bfdb", "#4575b4", "#1a9850", "#984ea3",
+                                         "#a65628", "#f781bf", "#999999", "#e6ab02", "#66a61e", "#e7298a",
+                                         "#7570b3", "#d95f02", "#1b9e77", "#000000"};
+    char name[32];
+    size_t col = 10, n = 0;
+    fprintf(f,
+            "set title 'not ready per second, by class (why requests failed)'\n"
+            "set ylabel 'per second'\n"
+            "unset y2label\n"
+            "unset y2tics\n"
+            "set ytics mirror\n"
+            "set yrange [0:%llu]\n"
+            "set xlabel 'seconds since the start'\n",
+            (unsigned long long)(top_failed + top_failed / 8 + 1));
+    if (c->count == 0) {
+        fprintf(f, "set label 2 'every request was ready' at graph 0.5, 0.5 center\n"
+                   "plot -1 notitle\n");
+        return;
+    }
+    fprintf(f, "plot ");
+    for (size_t j = 0; j < c->code_count; j++, n++) {
+        snprintf(name, sizeof(name), "error_%u", (unsigned)c->codes[j]);
+        fprintf(f, "%s'%s' using ($1+0.5):%zu with histeps lw 2 lc rgb '%s' title '%s'", n ? ", " : "", data, col++,
+                colors[n % 16], name);
+    }
+    if (c->code_other) {
+        fprintf(f, "%s'%s' using ($1+0.5):%zu with histeps lw 2 lc rgb '%s' title 'error_other'", n ? ", " : "", data, col++,
+                colors[n % 16]);
+        n++;
+    }
+    for (int o = MM_BENCH_ERR_REFUSED; o < MM_BENCH_OUTCOME_COUNT; o++)
+        if (c->outcome[o]) {
+            fprintf(f, "%s'%s' using ($1+0.5):%zu with histeps lw 2 lc rgb '%s' title '%s'", n ? ", " : "", data, col++,
+                    colors[n % 16], mm_bench_outcome_name((mm_bench_outcome)o));
+            n++;
+        }
+    fputc('\n', f);
+}
+
 static int
-write_script(FILE *f, const char *png, const char *data, const mm_bench_config *cfg, const mm_bench_stats *st)
+write_script(FILE *f, const char *png, const char *data, const mm_bench_config *cfg, const mm_bench_stats *st,
+             const struct classes *classes)
 {
     char title[700], url[sizeof(cfg->url)];
     snprintf(title, sizeof(title), "mm_bench %s, %s", mm_url_redact(cfg->url, url, sizeof(url)),
@@ -67,22 +179,27 @@ write_script(FILE *f, const char *png, const char *data, const mm_bench_config *
         if (*p == '\'' || *p == '\\' || (unsigned char)*p < 0x20)
             *p = ' ';
     int any_ready = 0;
-    uint64_t top = 1, top_in_flight = 1; /* fixed ranges: gnuplot clips a line drawn at its autoscaled top */
+    uint64_t top = 1, top_in_flight = 1, top_failed = 1; /* fixed ranges: gnuplot clips a line drawn at its autoscaled top */
     for (size_t i = 0; i < st->second_count; i++) {
         const mm_bench_second *r = &st->seconds[i];
         any_ready |= r->ready > 0;
         top = r->started > top ? r->started : top;
         top = r->ready > top ? r->ready : top;
         top = r->failed > top ? r->failed : top;
+        top_failed = r->failed > top_failed ? r->failed : top_failed;
         top_in_flight = r->in_flight > top_in_flight ? r->in_flight : top_in_flight;
     }
+    /* keys below each panel, sample then text (a right-justified key inside at the left ran
+     * its text past the border); fixed margins so the three x axes line up */
     fprintf(f,
-            "set terminal pngcairo size 1200,900 noenhanced font ',10'\n"
+            "set terminal pngcairo size 1200,1350 noenhanced font ',10'\n"
             "set output '%s'\n"
             "set datafile missing '?'\n"
-            "set multiplot layout 2,1 title '%s'\n"
+            "set multiplot layout 3,1 title '%s'\n"
             "set grid\n"
-            "set key left top\n"
+            "set key below horizontal Left reverse samplen 3 spacing 1.1\n"
+            "set lmargin 12\n"
+            "set rmargin 12\n"
             "set xrange [0:%zu]\n"
             "set title 'time-to-ready of the requests that became ready in each second'\n"
             "set ylabel 'ms'\n",
@@ -99,6 +216,7 @@ write_script(FILE *f, const char *png, const char *data, const mm_bench_config *
         fprintf(f, "set label 1 'no request became ready' at graph 0.5, 0.5 center\n"
                    "plot [] [0:1] -1 notitle\n"
                    "unset label 1\n");
+    /* started is a shaded area under the lines, so it shows where ready or not ready equals it */
     fprintf(f,
             "set title 'requests per second (left) and in flight (right)'\n"
             "set ylabel 'per second'\n"
@@ -107,12 +225,14 @@ write_script(FILE *f, const char *png, const char *data, const mm_bench_config *
             "set y2tics\n"
             "set yrange [0:%llu]\n"
             "set y2range [0:%llu]\n"
-            "set xlabel 'seconds since the start'\n"
-            "plot '%s' using ($1+0.5):2 with histeps lw 2 lc rgb '#7b3294' title 'started', '' using ($1+0.5):3 with histeps "
-            "lw 2 lc rgb '#1a9850' title 'ready', '' using ($1+0.5):4 with histeps lw 2 lc rgb '#d73027' title 'not ready', "
-            "'' using ($1+1):5 axes x1y2 with linespoints dt 2 pt 7 ps 0.4 lc rgb '#4575b4' title 'in flight (end of second)'\n"
-            "unset multiplot\n",
+            "set boxwidth 1 absolute\n"
+            "plot '%s' using ($1+0.5):2 with boxes fs solid 0.25 noborder lc rgb '#7b3294' title 'started', '' using "
+            "($1+0.5):3 with histeps lw 2 lc rgb '#1a9850' title 'ready', '' using ($1+0.5):4 with histeps lw 2 dt 2 lc rgb "
+            "'#d73027' title 'not ready', '' using ($1+1):5 axes x1y2 with linespoints dt 3 pt 7 ps 0.4 lc rgb '#4575b4' "
+            "title 'in flight (end of second)'\n",
             (unsigned long long)(top + top / 8 + 1), (unsigned long long)(top_in_flight + top_in_flight / 8 + 1), data);
+    write_classes_plot(f, data, classes, top_failed);
+    fprintf(f, "unset multiplot\n");
     return ferror(f) ? -1 : 0;
 }
 
@@ -162,7 +282,9 @@ mm_bench_plot(const char *path, const mm_bench_config *cfg, const mm_bench_stats
         mm_fail(err, why, why_len, "cannot create a temporary file: %s", strerror(errno));
         goto cleanup;
     }
-    int bad = write_data(data, st) != 0 || write_script(script, path, data_path, cfg, st) != 0;
+    struct classes classes;
+    classes_find(st, &classes);
+    int bad = write_data(data, st, &classes) != 0 || write_script(script, path, data_path, cfg, st, &classes) != 0;
     bad |= fclose(data) != 0;
     bad |= fclose(script) != 0;
     data = script = NULL;

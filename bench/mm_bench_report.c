@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "mm/url.h"
 #include "mm_bench.h"
@@ -163,6 +164,13 @@ mm_bench_report_table(FILE *out, const mm_bench_config *cfg, const mm_bench_stat
         if (st->reason_count > 10 || st->reasons_other > 0)
             fprintf(out, "  (more in --json)\n");
     }
+    if (st->sources_total > 0)
+        fprintf(out, "sources    %llu of %llu local addresses used (%s), at most %llu requests each\n",
+                (unsigned long long)st->sources_used, (unsigned long long)st->sources_total, st->sources_text,
+                (unsigned long long)st->sources_max_per);
+    else
+        fprintf(out, "sources    the kernel's choice of local address (--source-ips none): the front's per-address limits "
+                     "see one client\n");
     table_phases(out, st);
     if (cfg->verify)
         fprintf(out, "tokens     %llu verified (protocol id %llu, %s-endian, first address = SessionReady ip:port)\n",
@@ -187,7 +195,7 @@ json_latency(const mm_bench_hist *h)
 }
 
 static json_t *
-json_config(const mm_bench_config *cfg)
+json_config(const mm_bench_config *cfg, const mm_bench_stats *st)
 {
     char range[40] = "", url[sizeof(cfg->url)];
     mm_url_redact(cfg->url, url, sizeof(url));
@@ -212,6 +220,8 @@ json_config(const mm_bench_config *cfg)
         bad |= json_object_set_new(c, "requests", cfg->requests ? json_integer((json_int_t)cfg->requests) : json_null());
     }
     bad |= json_object_set_new(c, "client_ip_range", cfg->have_ip_range ? json_string(range) : json_null());
+    bad |= json_object_set_new(c, "source_ips", json_string(st->sources_text));
+    bad |= json_object_set_new(c, "source_addresses", json_integer((json_int_t)st->sources_total));
     if (cfg->verify) {
         char id[24];
         snprintf(id, sizeof(id), "%llu", (unsigned long long)cfg->verifier.protocol_id);
@@ -265,6 +275,71 @@ json_reasons(const mm_bench_stats *st)
     return a;
 }
 
+/* [[index, count], ...]: the non-empty buckets of a histogram */
+static json_t *
+json_cells(const mm_bench_hist_cell *cells, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++)
+        if (json_array_append_new(a, json_pack("[I, I]", (json_int_t)cells[i].index, (json_int_t)cells[i].count)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* {"error_429": n, "timeout": m, ...}: one second's failures by class */
+static json_t *
+json_failed_by(const mm_bench_second *s)
+{
+    char name[32];
+    json_t *o = json_object();
+    int bad = o == NULL;
+    for (size_t i = 0; !bad && i < s->code_count; i++) {
+        class_name(MM_BENCH_ERROR, s->codes[i], name, sizeof(name));
+        bad |= json_object_set_new(o, name, json_integer((json_int_t)s->code_counts[i]));
+    }
+    if (!bad && s->codes_other > 0)
+        bad |= json_object_set_new(o, "error_other", json_integer((json_int_t)s->codes_other));
+    for (int k = MM_BENCH_ERR_REFUSED; !bad && k < MM_BENCH_OUTCOME_COUNT; k++)
+        if (s->failed_by[k] > 0)
+            bad |= json_object_set_new(o, mm_bench_outcome_name((mm_bench_outcome)k), json_integer((json_int_t)s->failed_by[k]));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The phases' histograms, exactly: layout, then per phase count, min, max, sum (µs) and buckets. */
+static json_t *
+json_histograms(const mm_bench_stats *st)
+{
+    const mm_bench_hist *h0 = &st->phases[0];
+    json_t *phases = json_object();
+    json_t *doc = json_pack("{s:s, s:I, s:I, s:o}", "unit", "us", "sub_bits", (json_int_t)h0->sub_bits, "bucket_count",
+                            (json_int_t)h0->bucket_count, "phases", phases);
+    for (int p = 0; doc != NULL && p < MM_BENCH_PHASE_COUNT; p++) {
+        const mm_bench_hist *h = &st->phases[p];
+        mm_bench_hist_cell *cells = NULL;
+        size_t n = 0;
+        json_t *one = NULL;
+        if (mm_bench_hist_sparse(h, &cells, &n) == MM_OK) {
+            char sum[48];
+            snprintf(sum, sizeof(sum), "%.0Lf", h->sum); /* an exact integer, beyond a double's 53 bits */
+            one = json_pack("{s:I, s:I, s:I, s:s, s:o}", "count", (json_int_t)h->total, "min",
+                            (json_int_t)(h->total ? h->min : 0), "max", (json_int_t)h->max, "sum", sum, "buckets",
+                            json_cells(cells, n));
+        }
+        free(cells);
+        if (json_object_set_new(phases, mm_bench_phase_name((mm_bench_phase)p), one) != 0) {
+            json_decref(doc);
+            return NULL;
+        }
+    }
+    return doc;
+}
+
 static json_t *
 json_timeline(const mm_bench_stats *st)
 {
@@ -276,6 +351,12 @@ json_timeline(const mm_bench_stats *st)
         if (row != NULL && s->ready > 0)
             json_object_update_new(row, json_pack("{s:f, s:f, s:f, s:f}", "p50_ms", ms(s->p50_us), "p90_ms", ms(s->p90_us),
                                                   "p99_ms", ms(s->p99_us), "max_ms", ms(s->max_us)));
+        if (row != NULL && s->failed > 0)
+            json_object_set_new(row, "failed_by", json_failed_by(s));
+        if (row != NULL && s->ready_hist_len > 0)
+            json_object_set_new(row, "ready_us", json_pack("{s:I, s:I, s:o}", "min", (json_int_t)s->min_us, "max",
+                                                           (json_int_t)s->max_us, "buckets",
+                                                           json_cells(s->ready_hist, s->ready_hist_len)));
         if (json_array_append_new(a, row) != 0) {
             json_decref(a);
             return NULL;
@@ -299,13 +380,30 @@ mm_bench_report_json(const char *path, const mm_bench_config *cfg, const mm_benc
                     "tool", "mm_bench", "requests", (json_int_t)st->started, "ready", (json_int_t)st->outcomes[MM_BENCH_READY],
                     "errors", (json_int_t)mm_bench_stats_errors(st), "outcomes", json_outcomes(st), "latency_ms",
                     json_latency(&st->phases[MM_BENCH_PHASE_READY]), "decided", (json_int_t)st->decided, "phases_ms", phases,
-                    "rate", ready_rate(st), "started_rate", started_rate(st), "config", json_config(cfg), "reasons",
+                    "rate", ready_rate(st), "started_rate", started_rate(st), "config", json_config(cfg, st), "reasons",
                     json_reasons(st), "reasons_other", (json_int_t)st->reasons_other, "elapsed_s",
                     seconds(st->end_ns - st->start_ns), "tokens_verified", (json_int_t)st->tokens_verified, "cpu", "user_s",
                     st->cpu_user_s, "sys_s", st->cpu_sys_s, "percent", cpu_percent(st), "max_start_lag_ms",
                     ms(st->max_lag_ns / 1000), "interrupted", st->interrupted, "timeline_truncated", st->timeline_truncated,
                     "timeline", json_timeline(st), "histogram_precision", mm_bench_hist_precision(&st->phases[0]));
-    if (doc == NULL) {
+    char start_time[64] = "";
+    time_t start_s = (time_t)(st->start_unix_ns / 1000000000ULL);
+    struct tm tm;
+    if (gmtime_r(&start_s, &tm) != NULL)
+        snprintf(start_time, sizeof(start_time), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(st->start_unix_ns / 1000000 % 1000));
+    /* exact figures for mm_bench merge: wall-clock start, times in ns from it, the histograms */
+    if (doc == NULL ||
+        json_object_update_new(
+            doc, json_pack("{s:{s:I, s:I}, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "sources", "used",
+                           (json_int_t)st->sources_used, "max_per_address", (json_int_t)st->sources_max_per, "start_time",
+                           start_time, "start_unix_ns", (json_int_t)st->start_unix_ns, "elapsed_ns",
+                           (json_int_t)(st->end_ns - st->start_ns), "last_start_ns",
+                           (json_int_t)(st->last_start_ns > st->start_ns ? st->last_start_ns - st->start_ns : 0),
+                           "last_decided_ns",
+                           (json_int_t)(st->last_decided_ns > st->start_ns ? st->last_decided_ns - st->start_ns : 0),
+                           "max_start_lag_ns", (json_int_t)st->max_lag_ns, "timeline_sparse_lost", st->timeline_sparse_lost,
+                           "histograms", json_histograms(st))) != 0) {
         mm_fail(err, why, why_len, "out of memory building the JSON");
         goto cleanup;
     }

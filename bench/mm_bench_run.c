@@ -230,6 +230,16 @@ mm_bench_run(const mm_bench_config *cfg, mm_bench_stats *st, volatile sig_atomic
     if (cfg->progress)
         mm_bench_report_progress_end();
     mm_bench_stats_close(st, mm_now_ns());
+    /* round-robin by request number: request k had address k % total */
+    mm_bench_config_sources_text(cfg, st->sources_text, sizeof(st->sources_text));
+    if (cfg->source_mode == MM_BENCH_SOURCE_RANGES) {
+        st->sources_total = cfg->source_total;
+        st->sources_used = st->started < cfg->source_total ? st->started : cfg->source_total;
+        st->sources_max_per = (st->started + cfg->source_total - 1) / cfg->source_total;
+    } else {
+        st->sources_used = st->started > 0;
+        st->sources_max_per = st->started;
+    }
 cleanup:
     loop_free_dead(&loop);
     if (loop.epfd >= 0)

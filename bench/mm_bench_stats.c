@@ -4,11 +4,14 @@
  * one row per second. A row is closed when the clock passes its end: the ready latencies of
  * that second (kept in a separate window histogram, reset each second) become its percentiles.
  * Recording is O(1) (a few counters and bucket increments); only closing a second walks a
- * histogram, once per second.
+ * histogram, once per second. A closed row keeps the failures by class (for the plot) and the
+ * non-empty buckets of its window (sparse), so that runs can be merged exactly (mm_bench_merge.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "mm_bench.h"
 
@@ -46,6 +49,9 @@ mm_bench_stats_init(mm_bench_stats *st, uint64_t start_ns)
 {
     memset(st, 0, sizeof(*st));
     st->start_ns = st->end_ns = start_ns;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    st->start_unix_ns = (uint64_t)wall.tv_sec * NS_PER_S + (uint64_t)wall.tv_nsec;
     cpu_now(&st->cpu_start_user_s, &st->cpu_start_sys_s);
     st->error_codes = calloc(65536, sizeof(*st->error_codes));
     st->second_cap = 64;
@@ -72,6 +78,8 @@ mm_bench_stats_free(mm_bench_stats *st)
         mm_bench_hist_free(&st->phases[i]);
     mm_bench_hist_free(&st->window);
     free(st->error_codes);
+    for (size_t i = 0; st->seconds != NULL && i < st->second_count; i++)
+        free(st->seconds[i].ready_hist);
     free(st->seconds);
     memset(st, 0, sizeof(*st));
 }
@@ -85,8 +93,61 @@ row_fill(mm_bench_stats *st, mm_bench_second *row)
         row->p50_us = mm_bench_hist_quantile(&st->window, 0.50);
         row->p90_us = mm_bench_hist_quantile(&st->window, 0.90);
         row->p99_us = mm_bench_hist_quantile(&st->window, 0.99);
+        row->min_us = st->window.min;
         row->max_us = st->window.max;
+        free(row->ready_hist);
+        if (mm_bench_hist_sparse(&st->window, &row->ready_hist, &row->ready_hist_len) != MM_OK)
+            st->timeline_sparse_lost = 1;
     }
+}
+
+void
+mm_bench_second_percentiles(mm_bench_second *row, mm_bench_hist *scratch)
+{
+    mm_bench_hist_reset(scratch);
+    for (size_t i = 0; i < row->ready_hist_len; i++)
+        mm_bench_hist_add_bucket(scratch, row->ready_hist[i].index, row->ready_hist[i].count);
+    if (scratch->total == 0)
+        return;
+    scratch->min = row->min_us;
+    scratch->max = row->max_us;
+    row->p50_us = mm_bench_hist_quantile(scratch, 0.50);
+    row->p90_us = mm_bench_hist_quantile(scratch, 0.90);
+    row->p99_us = mm_bench_hist_quantile(scratch, 0.99);
+    mm_bench_hist_reset(scratch);
+}
+
+void
+mm_bench_second_add_failed(mm_bench_second *row, mm_bench_outcome outcome, uint16_t code, uint64_t count)
+{
+    row->failed_by[outcome] += count;
+    if (outcome != MM_BENCH_ERROR)
+        return;
+    for (size_t i = 0; i < row->code_count; i++)
+        if (row->codes[i] == code) {
+            row->code_counts[i] += count;
+            return;
+        }
+    if (row->code_count == MM_BENCH_ROW_CODES) {
+        row->codes_other += count;
+        return;
+    }
+    row->codes[row->code_count] = code;
+    row->code_counts[row->code_count++] = count;
+}
+
+mm_err
+mm_bench_stats_reserve(mm_bench_stats *st, size_t n)
+{
+    if (n <= st->second_cap)
+        return MM_OK;
+    mm_bench_second *grown = realloc(st->seconds, n * sizeof(*grown));
+    if (grown == NULL)
+        return MM_ERR_NOMEM;
+    memset(grown + st->second_cap, 0, (n - st->second_cap) * sizeof(*grown));
+    st->seconds = grown;
+    st->second_cap = n;
+    return MM_OK;
 }
 
 /* Closes the open row with the window's figures and opens the next (or keeps the last). */
@@ -102,6 +163,7 @@ second_close(mm_bench_stats *st)
         if (grown == NULL) {
             /* keep counting into the last row; the JSON says the timeline was cut short */
             st->timeline_truncated = 1;
+            free(row->ready_hist);
             memset(row, 0, sizeof(*row));
             return;
         }
@@ -134,26 +196,25 @@ mm_bench_stats_started(mm_bench_stats *st, uint64_t now_ns, uint64_t lag_ns)
     st->seconds[st->second_count - 1].started++;
 }
 
-/* Counts a reason in the table (distinct by outcome, code and text). */
-static void
-reason_count(mm_bench_stats *st, const mm_bench_session *s)
+void
+mm_bench_stats_add_reason(mm_bench_stats *st, mm_bench_outcome outcome, uint16_t code, const char *text, uint64_t count)
 {
     for (size_t i = 0; i < st->reason_count; i++) {
         mm_bench_reason *r = &st->reasons[i];
-        if (r->outcome == s->outcome && r->code == s->error_code && strcmp(r->text, s->reason) == 0) {
-            r->count++;
+        if (r->outcome == outcome && r->code == code && strncmp(r->text, text, sizeof(r->text) - 1) == 0) {
+            r->count += count;
             return;
         }
     }
     if (st->reason_count == MM_BENCH_MAX_REASONS) {
-        st->reasons_other++;
+        st->reasons_other += count;
         return;
     }
     mm_bench_reason *r = &st->reasons[st->reason_count++];
-    r->outcome = s->outcome;
-    r->code = s->error_code;
-    memcpy(r->text, s->reason, sizeof(r->text));
-    r->count = 1;
+    r->outcome = outcome;
+    r->code = code;
+    snprintf(r->text, sizeof(r->text), "%s", text);
+    r->count = count;
 }
 
 void
@@ -182,7 +243,8 @@ mm_bench_stats_decided(mm_bench_stats *st, const mm_bench_session *s, uint64_t t
         st->tokens_verified += s->token_verified ? 1 : 0;
     } else {
         row->failed++;
-        reason_count(st, s);
+        mm_bench_second_add_failed(row, s->outcome, s->outcome == MM_BENCH_ERROR ? s->error_code : 0, 1);
+        mm_bench_stats_add_reason(st, s->outcome, s->error_code, s->reason, 1);
     }
 }
 

@@ -337,12 +337,26 @@ acceptor_main(void *arg)
 {
     fake_ws_server *s = arg;
     for (;;) {
-        int fd = accept(s->listen_fd, NULL, NULL);
+        struct sockaddr_in peer;
+        socklen_t peer_len = sizeof(peer);
+        int fd = accept(s->listen_fd, (struct sockaddr *)&peer, &peer_len);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             return NULL; /* shut down */
         }
+        /* which TCP peer addresses were seen, and how often (the front's limits count these) */
+        pthread_mutex_lock(&s->lock);
+        int p = 0;
+        while (p < s->peer_distinct && s->peers[p] != peer.sin_addr.s_addr)
+            p++;
+        if (p == s->peer_distinct && p < FAKE_WS_MAX_IPS)
+            s->peers[s->peer_distinct++] = peer.sin_addr.s_addr;
+        if (p < s->peer_distinct)
+            s->peer_counts[p]++;
+        else
+            s->peer_overflow++;
+        pthread_mutex_unlock(&s->lock);
         struct conn *c = calloc(1, sizeof(*c));
         pthread_attr_t attr;
         pthread_t thread;

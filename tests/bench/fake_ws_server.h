@@ -51,6 +51,10 @@ typedef struct fake_ws_server {
     char ips[FAKE_WS_MAX_IPS][16];
     int ip_counts[FAKE_WS_MAX_IPS];
     int ip_distinct;
+    uint32_t peers[FAKE_WS_MAX_IPS]; /* TCP peer addresses (network order) */
+    int peer_counts[FAKE_WS_MAX_IPS];
+    int peer_distinct;
+    int peer_overflow; /* connections from peers beyond the first FAKE_WS_MAX_IPS */
 } fake_ws_server;
 
 /** Starts the server on 127.0.0.1 at a free port; 0 or -1. */

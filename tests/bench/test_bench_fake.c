@@ -8,6 +8,7 @@
  * --plot, and a run stopped by SIGTERM. Runs are a few requests each: this tests the tool, not
  * the machine.
  */
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -227,6 +228,21 @@ test_mixed(void)
     MM_CHECK_INT(jint(doc, "outcomes", "closed_early"), ==, 2);
     MM_CHECK_INT(jint(doc, "outcomes", "connect_failed"), ==, 0);
     check_accounting(doc);
+    /* the timeline says, per second, why requests failed (what --plot draws): the classes add up */
+    static const char *const classes[] = {"error_409", "err_refused", "protocol_violation", "timeout", "closed_early"};
+    for (int c = 0; c < 5; c++) {
+        long long sum = 0, failed = 0;
+        size_t i;
+        json_t *row;
+        json_array_foreach(json_object_get(doc, "timeline"), i, row)
+        {
+            long long n = jint(row, "failed_by", classes[c]);
+            sum += n > 0 ? n : 0;
+            failed += jint(row, "failed", NULL);
+        }
+        MM_CHECK_INT(sum, ==, jint(doc, "outcomes", classes[c]));
+        MM_CHECK_INT(failed, ==, 16);
+    }
     json_decref(doc);
     MM_CHECK_INT(fake_ws_count(&server, &server.requests) - requests, ==, 18);
     /* the server saw each address of the range twice, and only those */
@@ -238,6 +254,181 @@ test_mixed(void)
     }
     MM_CHECK_INT(server.bad_requests, ==, 0);
     pthread_mutex_unlock(&server.lock);
+}
+
+/* Forgets the TCP peers the server saw. */
+static void
+peers_reset(void)
+{
+    pthread_mutex_lock(&server.lock);
+    server.peer_distinct = server.peer_overflow = 0;
+    memset(server.peer_counts, 0, sizeof(server.peer_counts));
+    pthread_mutex_unlock(&server.lock);
+}
+
+/*
+ * Source addresses: the front counts its per-address limits by TCP peer, so mm_bench spreads
+ * its connections over local addresses. By default against loopback every request comes from
+ * another address of 127.0.1.1-127.0.255.254; --source-ips gives the ranges (round-robin);
+ * --source-ips none leaves it to the kernel (one address); an address that is not this
+ * machine's is refused at start with a clear message.
+ */
+static void
+test_source_ips(void)
+{
+    int status = 0;
+    peers_reset();
+    json_t *doc = run_bench(&status, url, (const char *const[]){"--game", "happy", "--concurrency", "4", "--requests", "30", NULL});
+    MM_REQUIRE(doc != NULL);
+    MM_CHECK_INT(status, ==, 0);
+    MM_CHECK_INT(jint(doc, "sources", "used"), ==, 30);
+    MM_CHECK_INT(jint(doc, "sources", "max_per_address"), ==, 1);
+    MM_CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "config"), "source_ips")), "127.0.1.1-127.0.255.254");
+    json_decref(doc);
+    pthread_mutex_lock(&server.lock);
+    MM_CHECK_INT(server.peer_distinct, ==, 30); /* before: 1, every client was 127.0.0.1 */
+    for (int i = 0; i < server.peer_distinct; i++) {
+        MM_CHECK_INT(server.peer_counts[i], ==, 1);
+        MM_CHECK_INT(ntohl(server.peers[i]) >> 8, ==, 0x7F0001); /* 127.0.1.x */
+    }
+    pthread_mutex_unlock(&server.lock);
+
+    peers_reset();
+    doc = run_bench(&status, url,
+                    (const char *const[]){"--game", "happy", "--concurrency", "3", "--requests", "12", "--source-ips", "127.0.0.5-127.0.0.6",
+                                          "--source-ips", "127.3.0.9", NULL});
+    MM_REQUIRE(doc != NULL);
+    MM_CHECK_INT(status, ==, 0);
+    MM_CHECK_INT(jint(doc, "sources", "used"), ==, 3);
+    MM_CHECK_INT(jint(doc, "sources", "max_per_address"), ==, 4);
+    MM_CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "config"), "source_ips")), "127.0.0.5-127.0.0.6,127.3.0.9");
+    json_decref(doc);
+    pthread_mutex_lock(&server.lock);
+    MM_CHECK_INT(server.peer_distinct, ==, 3);
+    for (int i = 0; i < server.peer_distinct; i++)
+        MM_CHECK_INT(server.peer_counts[i], ==, 4);
+    pthread_mutex_unlock(&server.lock);
+
+    peers_reset();
+    doc = run_bench(&status, url, (const char *const[]){"--game", "happy", "--concurrency", "3", "--requests", "6", "--source-ips", "none", NULL});
+    MM_REQUIRE(doc != NULL);
+    MM_CHECK_INT(jint(doc, "sources", "used"), ==, 1);
+    MM_CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "config"), "source_ips")), "none");
+    json_decref(doc);
+    pthread_mutex_lock(&server.lock);
+    MM_CHECK_INT(server.peer_distinct, ==, 1);
+    MM_CHECK_INT(server.peer_counts[0], ==, 6);
+    pthread_mutex_unlock(&server.lock);
+
+    /* 192.0.2.1 (TEST-NET-1) is nobody's address: refused at start, nothing sent */
+    int requests = fake_ws_count(&server, &server.requests);
+    char *bad[] = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", program, "--url", url, "--no-progress", "--game", "happy",
+                   "--source-ips", "127.0.0.2-127.0.0.3", "--source-ips", "192.0.2.1", NULL};
+    MM_CHECK_INT(mm_test_run(bad, NULL, out, sizeof(out)), ==, 3);
+    MM_CHECK(strstr(out, "cannot bind 192.0.2.1") != NULL && strstr(out, "ip -brief addr") != NULL);
+    MM_CHECK_INT(fake_ws_count(&server, &server.requests), ==, requests);
+}
+
+/* The count of bucket index in a [[index, count], ...] list (0 when absent). */
+static long long
+cell_count(json_t *cells, long long index)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(cells, i, c) if (json_integer_value(json_array_get(c, 0)) == index) return json_integer_value(json_array_get(c, 1));
+    return 0;
+}
+
+/* Every bucket of m's list is the sum of a's and b's, and m has no other. */
+static int
+cells_summed(json_t *a, json_t *b, json_t *m)
+{
+    size_t i;
+    json_t *c;
+    long long total_ab = 0, total_m = 0;
+    json_array_foreach(a, i, c) total_ab += json_integer_value(json_array_get(c, 1));
+    json_array_foreach(b, i, c) total_ab += json_integer_value(json_array_get(c, 1));
+    json_array_foreach(m, i, c)
+    {
+        long long index = json_integer_value(json_array_get(c, 0));
+        total_m += json_integer_value(json_array_get(c, 1));
+        if (json_integer_value(json_array_get(c, 1)) != cell_count(a, index) + cell_count(b, index))
+            return 0;
+    }
+    return total_m == total_ab;
+}
+
+/*
+ * Two mm_bench processes at once against the server (as two machines would run, each from its
+ * own source addresses), then `mm_bench merge A.json B.json`: every count of the merged result
+ * is the sum of A's and B's, every histogram bucket too, and the timeline's ready counts add up.
+ */
+static void
+test_merge_two_processes(void)
+{
+    char a_path[600], b_path[600], m_path[600], log_path[600];
+    snprintf(a_path, sizeof(a_path), "%s.a", json_path);
+    snprintf(b_path, sizeof(b_path), "%s.b", json_path);
+    snprintf(m_path, sizeof(m_path), "%s.m", json_path);
+    snprintf(log_path, sizeof(log_path), "%s.log", json_path);
+    char *a_argv[] = {program, "--url", url, "--json", a_path, "--no-progress", "--game", "mixed", "--client-ip-range",
+                      "10.0.0.1-10.0.0.9", "--concurrency", "6", "--requests", "18", "--timeout", "1s", "--close-grace", "300ms",
+                      "--source-ips", "127.0.0.10-127.0.0.19", NULL};
+    char *b_argv[] = {program, "--url", url, "--json", b_path, "--no-progress", "--game", "happy", "--rate", "40", "--duration",
+                      "1s", "--source-ips", "127.0.0.20-127.0.0.29", NULL};
+    pid_t a = mm_test_spawn(a_argv, log_path), b = mm_test_spawn(b_argv, log_path);
+    MM_REQUIRE(a > 0 && b > 0);
+    int sa = 0, sb = 0;
+    MM_REQUIRE(waitpid(a, &sa, 0) == a && waitpid(b, &sb, 0) == b);
+    MM_CHECK(WIFEXITED(sa) && WEXITSTATUS(sa) == 1); /* mixed outcomes */
+    MM_CHECK(WIFEXITED(sb) && WEXITSTATUS(sb) == 0);
+    int have_gnuplot = system("command -v gnuplot >/dev/null 2>&1") == 0;
+    char *m_argv[] = {program, "merge", a_path, b_path, "--json", m_path, have_gnuplot ? "--plot" : NULL, plot_path, NULL};
+    unlink(plot_path);
+    MM_CHECK_INT(mm_test_run(m_argv, NULL, out, sizeof(out)), ==, 1);
+    MM_CHECK(strstr(out, "merged     2 runs") != NULL && strstr(out, "outcomes   ready 44") != NULL); /* 2 happy + 2 wrongport (no key) + 40 */
+    json_t *ad = json_load_file(a_path, 0, NULL), *bd = json_load_file(b_path, 0, NULL), *md = json_load_file(m_path, 0, NULL);
+    MM_REQUIRE(ad != NULL && bd != NULL && md != NULL);
+    static const char *const counts[] = {"requests", "ready", "errors", "decided", "reasons_other", "tokens_verified"};
+    for (int i = 0; i < 6; i++)
+        MM_CHECK_INT(jint(md, counts[i], NULL), ==, jint(ad, counts[i], NULL) + jint(bd, counts[i], NULL));
+    MM_CHECK_INT(jint(md, "requests", NULL), ==, 58);
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(md, "outcomes"), k, v)
+    {
+        long long x = jint(ad, "outcomes", k), y = jint(bd, "outcomes", k);
+        MM_CHECK_INT(json_integer_value(v), ==, (x < 0 ? 0 : x) + (y < 0 ? 0 : y));
+    }
+    check_accounting(md);
+    json_t *pa = json_object_get(json_object_get(ad, "histograms"), "phases");
+    json_t *pb = json_object_get(json_object_get(bd, "histograms"), "phases");
+    json_t *pm = json_object_get(json_object_get(md, "histograms"), "phases");
+    MM_CHECK_INT((long long)json_object_size(pm), ==, 5);
+    json_object_foreach(pm, k, v)
+    {
+        MM_CHECK(cells_summed(json_object_get(json_object_get(pa, k), "buckets"), json_object_get(json_object_get(pb, k), "buckets"),
+                              json_object_get(v, "buckets")));
+        MM_CHECK_INT(jint(v, "count", NULL), ==, jint(json_object_get(pa, k), "count", NULL) + jint(json_object_get(pb, k), "count", NULL));
+    }
+    long long ready_rows = 0;
+    size_t i;
+    json_array_foreach(json_object_get(md, "timeline"), i, v) ready_rows += jint(v, "ready", NULL);
+    MM_CHECK_INT(ready_rows, ==, jint(md, "ready", NULL));
+    MM_CHECK_INT(jint(md, "sources", "used"), ==, 20);
+    struct stat png;
+    MM_CHECK(!have_gnuplot || (stat(plot_path, &png) == 0 && png.st_size > 1000));
+    json_decref(ad);
+    json_decref(bd);
+    json_decref(md);
+    /* a file that is not a result is refused, naming it */
+    char *bad_argv[] = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", program, "merge", a_path, log_path, NULL};
+    MM_CHECK_INT(mm_test_run(bad_argv, NULL, out, sizeof(out)), ==, 3);
+    MM_CHECK(strstr(out, log_path) != NULL);
+    unlink(a_path);
+    unlink(b_path);
+    unlink(m_path);
+    unlink(log_path);
 }
 
 /* Open loop at 40/s for 1 s: exactly 40 requests, a timeline, and a PNG (needs gnuplot). */
@@ -315,6 +506,8 @@ main(void)
     test_wrong_token();
     test_connect_failures();
     test_mixed();
+    test_source_ips();
+    test_merge_two_processes();
     test_open_loop();
     test_interrupt();
     MM_CHECK_INT(fake_ws_stop(&server), ==, 0);

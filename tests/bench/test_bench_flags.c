@@ -137,6 +137,46 @@ test_ip_ranges(void)
     MM_CHECK_INT(PARSE("--client-ip-range", "10.0.0.1-"), ==, 2);
 }
 
+/* --source-ips: ranges in turn, round-robin; none; the default settled after resolve. */
+static void
+test_source_ips(void)
+{
+    char why[300], text[MM_BENCH_SOURCES_TEXT];
+    MM_CHECK_INT(PARSE("--source-ips", "10.0.0.1-10.0.0.3", "--source-ips", "10.1.0.0/31"), ==, 0);
+    MM_CHECK_INT(cfg.source_mode, ==, MM_BENCH_SOURCE_RANGES);
+    MM_CHECK_U64(cfg.source_total, ==, 5);
+    MM_CHECK_U64(mm_bench_config_source_ip(&cfg, 0), ==, 0x0A000001u);
+    MM_CHECK_U64(mm_bench_config_source_ip(&cfg, 2), ==, 0x0A000003u);
+    MM_CHECK_U64(mm_bench_config_source_ip(&cfg, 3), ==, 0x0A010000u);
+    MM_CHECK_U64(mm_bench_config_source_ip(&cfg, 4), ==, 0x0A010001u);
+    MM_CHECK_U64(mm_bench_config_source_ip(&cfg, 5), ==, 0x0A000001u); /* wraps */
+    mm_bench_config_sources_text(&cfg, text, sizeof(text));
+    MM_CHECK_STR(text, "10.0.0.1-10.0.0.3,10.1.0.0-10.1.0.1");
+    MM_CHECK_INT(PARSE("--source-ips", "none"), ==, 0);
+    MM_CHECK_INT(cfg.source_mode, ==, MM_BENCH_SOURCE_KERNEL);
+    MM_CHECK_INT(PARSE("--source-ips", "none", "--source-ips", "10.0.0.1"), ==, 2);
+    MM_CHECK_INT(PARSE("--source-ips", "10.0.0.1", "--source-ips", "none"), ==, 2);
+    MM_CHECK_INT(PARSE("--source-ips", "0.0.0.0/8"), ==, 2);
+    MM_CHECK_INT(PARSE("--source-ips", "224.0.0.1"), ==, 2);
+    MM_CHECK_INT(PARSE("--source-ips", "::1"), ==, 2);
+    MM_CHECK_INT(PARSE("--source-ips", "bogus"), ==, 2);
+    /* the default: a loopback target spreads over 127.0.1.1-127.0.255.254, another the kernel's */
+    MM_CHECK_INT(PARSE("--url", "ws://127.0.0.1:3000/"), ==, 0);
+    MM_CHECK_INT(cfg.source_mode, ==, MM_BENCH_SOURCE_AUTO);
+    MM_CHECK(mm_bench_config_resolve(&cfg, why, sizeof(why)) == MM_OK);
+    MM_CHECK(mm_bench_config_sources(&cfg, why, sizeof(why)) == MM_OK);
+    MM_CHECK_INT(cfg.source_mode, ==, MM_BENCH_SOURCE_RANGES);
+    MM_CHECK_U64(cfg.source_total, ==, 65278); /* >= 50 needed for 200/s over 30 s at 120 sessions / 75 s */
+    MM_CHECK_INT(PARSE("--url", "ws://[::1]:3000/"), ==, 0);
+    MM_CHECK(mm_bench_config_resolve(&cfg, why, sizeof(why)) == MM_OK);
+    MM_CHECK(mm_bench_config_sources(&cfg, why, sizeof(why)) == MM_OK);
+    MM_CHECK_INT(cfg.source_mode, ==, MM_BENCH_SOURCE_KERNEL);
+    MM_CHECK_INT(PARSE("--url", "ws://[::1]:3000/", "--source-ips", "127.0.0.2"), ==, 0);
+    MM_CHECK(mm_bench_config_resolve(&cfg, why, sizeof(why)) == MM_OK);
+    MM_CHECK(mm_bench_config_sources(&cfg, why, sizeof(why)) == MM_ERR_INVALID);
+    MM_CHECK(strstr(why, "not an IPv4 address") != NULL);
+}
+
 static void
 test_schedule(void)
 {
@@ -176,7 +216,7 @@ test_program(void)
     char *help[] = {program, "--help", NULL};
     MM_CHECK_INT(mm_test_run(help, NULL, outbuf, sizeof(outbuf)), ==, 0);
     static const char *const options[] = {"--url", "--rate", "--duration", "--ramp", "--concurrency", "--requests", "--game",
-                                          "--version", "--client-ip-range", "--timeout", "--close-grace", "--verify-key",
+                                          "--version", "--client-ip-range", "--source-ips", "--timeout", "--close-grace", "--verify-key",
                                           "--verify-key-env", "--protocol-id", "--byte-order", "--json", "--plot", "--progress",
                                           "--no-progress", "--help", "connection reuse", "exit status"};
     for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
@@ -209,6 +249,7 @@ main(void)
     test_defaults_and_modes();
     test_urls();
     test_ip_ranges();
+    test_source_ips();
     test_schedule();
     test_program();
     mm_bench_config_wipe(&cfg);

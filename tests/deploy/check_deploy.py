@@ -333,7 +333,7 @@ def check_dockerfile(path, build):
     if not any(l.startswith("HEALTHCHECK ") for l in final):
         fail(f"{name}: HEALTHCHECK missing (HEALTHCHECK NONE, with the reason in a comment, is allowed)")
     cmd = [l for l in final if l.startswith("CMD ")]
-    if "simulators" not in name:
+    if "simulators" not in name and "tools" not in name:  # no service: no stop deadline
         m = re.search(r'"--stop-deadline-ms", "(\d+)"', cmd[-1] if cmd else "")
         if not m or int(m.group(1)) >= GRACE_S * 1000:
             fail(f"{name}: CMD must set --stop-deadline-ms below the {GRACE_S} s grace period")
@@ -367,8 +367,8 @@ def check_dockerfiles(src, build):
         fail("--build is required")
         return
     files = sorted(glob.glob(os.path.join(src, "deploy", "docker", "*.Dockerfile")))
-    if len(files) != 3:
-        fail(f"expected 3 Dockerfiles in deploy/docker, found {len(files)}")
+    if len(files) != 4:
+        fail(f"expected 4 Dockerfiles in deploy/docker (httpd, matchmaker, simulators, tools), found {len(files)}")
     for path in files:
         check_dockerfile(path, build)
         if not os.path.exists(path + ".dockerignore"):

@@ -1,6 +1,6 @@
 // Offline checks of the Kubernetes manifests in deploy/k8s (run by CTest, label "deploy"):
 //
-//   node check_k8s.mjs SRC
+//   node check_k8s.mjs SRC [BUILD]
 //
 // 1. `kubectl kustomize deploy/k8s` renders the kustomization (Debian's kubernetes-client works
 //    offline for this; `kubectl apply --dry-run=client` does not: it asks an API server for the
@@ -12,10 +12,17 @@
 // 3. The rules of docs/DEPLOY.md hold: replicas, probes, rollout strategy, stop deadlines inside
 //    the grace period, disruption budgets and the autoscaler aimed at the right pods, every
 //    Secret and ConfigMap key a pod reads defined, the Lightyear key only as a mounted file.
+// 4. The load-test Job (deploy/k8s/loadtest, its own kustomization, never in the main one): schema
+//    as above; an Indexed Job of N pods (parallelism = completions), run once (backoffLimit 0,
+//    restartPolicy Never), non-root with a read-only root, aimed at the web front's Service and
+//    port; each pod's result named by JOB_COMPLETION_INDEX. With BUILD (where mm_bench is), the
+//    pod's shell script itself is run against a closed loopback port and the result is taken from
+//    its output between the markers the docs' collection reads: it must be mm_bench's JSON.
 //
 // Prints "ok: ..." / "FAIL: ..." lines and "N passed, N failed"; exits 1 on any failure.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import { createRequire } from "node:module";
 import path from "node:path";
 
@@ -235,6 +242,73 @@ function checkRules(objs, secrets) {
   if (failures.length === before) ok("deployment rules: replicas, probes, rollouts, grace periods, budgets, autoscaler, references");
 }
 
+// The load-test Job of deploy/k8s/loadtest (docs/mm_bench.md, "Many machines").
+async function checkLoadtest(src, build, mainObjs) {
+  const dir = path.join(src, "deploy", "k8s", "loadtest");
+  let rendered;
+  try {
+    rendered = execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    ok("kubectl kustomize deploy/k8s/loadtest");
+  } catch (e) {
+    fail(`kubectl kustomize deploy/k8s/loadtest: ${e.stderr ?? e.message}`);
+    return;
+  }
+  const objs = parseYaml(rendered, "loadtest kustomize output");
+  for (const o of objs) await validateSchema(o, `loadtest ${o.kind} ${o.metadata?.name}`);
+  if (byKind(mainObjs, "Job").length) fail("deploy/k8s/kustomization.yaml must not roll out a load test (Job)");
+  const job = named(objs, "Job", "mm-bench");
+  if (!job) {
+    fail("deploy/k8s/loadtest: a Job mm-bench is expected");
+    return;
+  }
+  const before = failures.length;
+  const n = "Job mm-bench", spec = job.spec, pod = spec.template.spec, c = pod.containers[0];
+  if (spec.completionMode !== "Indexed" || !(spec.parallelism >= 2) || spec.parallelism !== spec.completions)
+    fail(`${n}: an Indexed Job with parallelism = completions >= 2 (N pods at once) is expected`);
+  if (spec.backoffLimit !== 0 || pod.restartPolicy !== "Never") fail(`${n}: a load test runs once (backoffLimit 0, restartPolicy Never)`);
+  if (!(pod.securityContext?.runAsNonRoot && pod.securityContext?.runAsUser >= 1000)) fail(`${n}: pods must run as a non-root user`);
+  if (c.securityContext?.allowPrivilegeEscalation !== false || c.securityContext?.readOnlyRootFilesystem !== true)
+    fail(`${n}: no privilege escalation, read-only root file system`);
+  if (!c.resources?.requests?.cpu || !c.resources?.limits?.memory) fail(`${n}: a cpu request and a memory limit are required`);
+  if (!/\/bevygap-tools$/.test(c.image.split(":")[0])) fail(`${n}: the image is deploy/docker/tools.Dockerfile's (bevygap-tools)`);
+  if (job.metadata.namespace !== "bevygap") fail(`${n}: not in namespace bevygap`);
+  const script = c.args?.[0] ?? "";
+  const mount = (c.volumeMounts ?? []).find((m) => script.includes(`${m.mountPath}/mm-bench-\${JOB_COMPLETION_INDEX}.json`));
+  if (!mount || !pod.volumes?.find((v) => v.name === mount.name)?.emptyDir)
+    fail(`${n}: each pod writes its --json to an emptyDir, named by JOB_COMPLETION_INDEX`);
+  // the target: the web front's Service, its port, /matchmaker/ws
+  const svc = named(mainObjs, "Service", "matchmaker-httpd");
+  const url = (c.env ?? []).find((e) => e.name === "MM_BENCH_URL")?.value ?? "";
+  const m = url.match(/^ws:\/\/([^/:]+):(\d+)(\/.*)$/);
+  if (!m || m[1].split(".")[0] !== svc?.metadata.name || !svc.spec.ports.some((p) => p.port === Number(m[2])) || m[3] !== "/matchmaker/ws")
+    fail(`${n}: MM_BENCH_URL ${url} must be ws://<the web front's Service>:<its port>/matchmaker/ws`);
+  if (failures.length === before) ok(`${n}: Indexed, ${spec.parallelism} pods, runs once, non-root, aimed at the web front's Service`);
+  if (!build || !mount) return;
+  // the pod's script really works: run it (its emptyDir a temporary directory) against a closed port
+  const exe = path.join(build, "mm_bench");
+  if (!existsSync(exe)) {
+    fail(`${exe} is not built: cannot run the Job's script`);
+    return;
+  }
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "mm-bench-job-"));
+  try {
+    const env = { ...process.env, PATH: `${build}:${process.env.PATH}`, JOB_COMPLETION_INDEX: "3",
+                  MM_BENCH_URL: "ws://127.0.0.1:1/matchmaker/ws", MM_BENCH_RATE: "20", MM_BENCH_DURATION: "1s" };
+    const log = execFileSync("/bin/sh", ["-c", script.replaceAll(`${mount.mountPath}/`, `${tmp}/`)],
+                             { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"] });
+    const lines = log.split("\n");
+    const begin = lines.indexOf("=== mm_bench json 3 begin"), end = lines.indexOf("=== mm_bench json 3 end");
+    const doc = begin >= 0 && end > begin ? JSON.parse(lines.slice(begin + 1, end).join("\n")) : null;
+    if (doc?.tool !== "mm_bench" || doc.requests !== 20 || doc.outcomes?.connect_failed !== 20 || !doc.start_unix_ns)
+      fail(`${n}: the script's output between its markers is not the run's JSON (20 connect_failed): ${log.slice(0, 300)}`);
+    else ok(`${n}: the pod's script runs mm_bench and prints its JSON between the markers (exit 0 with non-ready outcomes)`);
+  } catch (e) {
+    fail(`${n}: the pod's script failed (status ${e.status}): ${(e.stderr ?? e.message).slice(0, 300)}`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   const src = process.argv[2];
   const k8s = path.join(src, "deploy", "k8s");
@@ -250,6 +324,7 @@ async function main() {
   const extra = ["namespace.yaml", "secrets.example.yaml"].flatMap((f) => parseYaml(readFileSync(path.join(k8s, f), "utf8"), f));
   for (const o of [...objs, ...extra]) await validateSchema(o, `${o.kind} ${o.metadata?.name}`);
   checkRules(objs, extra.filter((o) => o.kind === "Secret"));
+  await checkLoadtest(src, process.argv[3], objs);
 }
 
 await main();
