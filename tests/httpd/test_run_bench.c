@@ -1,0 +1,133 @@
+/*
+ * Smoke test of the README's load test, as a newcomer runs it: the run command's stack
+ * (deploy/run-local.sh, on free ports and in a temporary run directory) and the README's
+ * mm_bench command shape against it, shortened to 100 requests/s for 5 s, with token verification
+ * on (the seed's key, protocol 80085, as make run uses). Every request must end ready with a
+ * token that verifies: the front's default per-address limits must not refuse a load test that
+ * mm_bench spreads over loopback source addresses (its default against a loopback URL). This
+ * checks correctness, not speed.
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mm/clock.h"
+#include "mm_test.h"
+
+#define SEED_KEY "1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1"
+#define RATE "100"
+#define DURATION "5s"
+#define EXPECTED 500
+
+static bool
+file_has(const char *path, const char *needle)
+{
+    static char buf[1 << 16];
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+static void
+dump(const char *path)
+{
+    static char buf[1 << 16];
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    fprintf(stderr, "---- %s ----\n%s\n", path, buf);
+}
+
+static void
+setenv_port(const char *name, int port)
+{
+    char text[16];
+    snprintf(text, sizeof(text), "%d", port);
+    setenv(name, text, 1);
+}
+
+int
+main(void)
+{
+    char run_dir[] = "/tmp/mm_runbench_XXXXXX";
+    MM_REQUIRE(mkdtemp(run_dir) != NULL);
+    int http_port = mm_test_free_port();
+    setenv_port("MM_HTTP_PORT", http_port);
+    setenv_port("MM_NATS_PORT", mm_test_free_port());
+    setenv_port("MM_EDGEGAP_PORT", mm_test_free_port());
+    setenv_port("MM_ADMIN_PORT", mm_test_free_port());
+    setenv("MM_RUN_DIR", run_dir, 1);
+    setenv("MM_SKIP_BUILD", "1", 1);
+    setenv("MM_BUILD_DIR", mm_test_build_dir(), 1);
+    char out_log[600], script[600], json_path[600];
+    snprintf(out_log, sizeof(out_log), "%s/run-local.out", run_dir);
+    snprintf(json_path, sizeof(json_path), "%s/bench.json", run_dir);
+    snprintf(script, sizeof(script), "%s/deploy/run-local.sh", MM_SOURCE_DIR);
+    char *run_argv[] = {"/bin/bash", script, NULL};
+    pid_t stack = mm_test_spawn(run_argv, out_log);
+    MM_REQUIRE(stack > 0);
+    uint64_t until = mm_now_ms() + 60000;
+    while (!file_has(out_log, "the local stack is up") && mm_now_ms() < until) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL); /* polling a condition with a deadline */
+    }
+    if (!file_has(out_log, "the local stack is up")) {
+        dump(out_log);
+        mm_test_stop(stack, 10000);
+        MM_REQUIRE(!"the run command's stack did not come up");
+    }
+
+    char bench[600], url[128];
+    snprintf(bench, sizeof(bench), "%s/mm_bench", mm_test_build_dir());
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/matchmaker/ws", http_port);
+    setenv("MM_TEST_SEED_KEY", SEED_KEY, 1);
+    char *bench_argv[] = {bench,          "--url",        url,   "--rate",       RATE,      "--duration", DURATION,
+                          "--verify-key-env", "MM_TEST_SEED_KEY", "--protocol-id", "80085", "--json",      json_path,
+                          NULL};
+    static char out[1 << 16];
+    int rc = mm_test_run(bench_argv, NULL, out, sizeof(out));
+    fprintf(stderr, "mm_bench (exit %d):\n%.4000s\n", rc, out);
+
+    json_error_t jerr;
+    json_t *report = json_load_file(json_path, 0, &jerr);
+    MM_CHECK(report != NULL);
+    if (report != NULL) {
+        json_int_t requests = json_integer_value(json_object_get(report, "requests"));
+        json_int_t ready = json_integer_value(json_object_get(report, "ready"));
+        json_int_t verified = json_integer_value(json_object_get(report, "tokens_verified"));
+        MM_CHECK_INT(requests, ==, EXPECTED);
+        MM_CHECK_INT(ready, ==, requests);
+        MM_CHECK_INT(verified, ==, ready);
+        json_t *outcomes = json_object_get(report, "outcomes");
+        const char *name;
+        json_t *count;
+        json_object_foreach(outcomes, name, count)
+        {
+            if (strcmp(name, "ready") != 0 && json_integer_value(count) != 0) {
+                fprintf(stderr, "outcome %s: %lld\n", name, (long long)json_integer_value(count));
+                MM_CHECK(!"a request was not ready");
+            }
+        }
+        json_decref(report);
+    }
+    MM_CHECK_INT(mm_test_stop(stack, 15000), ==, 0);
+    if (mm_test_failed > 0) {
+        char log[700];
+        snprintf(log, sizeof(log), "%s/logs/bevygap_matchmaker_httpd.log", run_dir);
+        dump(log);
+        snprintf(log, sizeof(log), "%s/logs/bevygap_matchmaker.log", run_dir);
+        dump(log);
+    }
+    return MM_TEST_DONE();
+}
