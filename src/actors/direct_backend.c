@@ -13,6 +13,7 @@
 #include "mm/log.h"
 #include "mm/prom.h"
 #include "mm/request.h"
+#include "front_backend_adapter.h"
 
 struct mm_direct_backend {
     mm_provisioner *provisioner;
@@ -120,32 +121,7 @@ mm_direct_backend_metrics(mm_direct_backend *d, char *buf, size_t len)
     return p.used;
 }
 
-static mm_err
-backend_submit(void *ctx, const mm_front_request *req, mm_reply_sink *sink)
-{
-    return mm_direct_backend_submit(ctx, req, sink);
-}
-
-static bool
-backend_ready(void *ctx)
-{
-    return mm_direct_backend_ready(ctx);
-}
-
-static size_t
-backend_metrics(void *ctx, char *buf, size_t len)
-{
-    return mm_direct_backend_metrics(ctx, buf, len);
-}
-
-void
-mm_direct_backend_backend(mm_direct_backend *d, mm_front_backend *out)
-{
-    out->ctx = d;
-    out->submit = backend_submit;
-    out->ready = backend_ready;
-    out->metrics = backend_metrics;
-}
+MM__FRONT_BACKEND_ADAPTER(mm_direct_backend, mm_direct_backend)
 
 void
 mm_direct_backend_close(mm_direct_backend *d)

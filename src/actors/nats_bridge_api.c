@@ -20,6 +20,7 @@
 #include "mm/log.h"
 #include "mm/parse.h"
 #include "mm/prom.h"
+#include "front_backend_adapter.h"
 #include "nats_bridge_internal.h"
 
 #define DEFAULT_CHECK_MS 250u
@@ -254,32 +255,7 @@ mm_nats_bridge_metrics(mm_nats_bridge *b, char *buf, size_t len)
     return p.used;
 }
 
-static mm_err
-backend_submit(void *ctx, const mm_front_request *req, mm_reply_sink *sink)
-{
-    return mm_nats_bridge_submit(ctx, req, sink);
-}
-
-static bool
-backend_ready(void *ctx)
-{
-    return mm_nats_bridge_ready(ctx);
-}
-
-static size_t
-backend_metrics(void *ctx, char *buf, size_t len)
-{
-    return mm_nats_bridge_metrics(ctx, buf, len);
-}
-
-void
-mm_nats_bridge_backend(mm_nats_bridge *b, mm_front_backend *out)
-{
-    out->ctx = b;
-    out->submit = backend_submit;
-    out->ready = backend_ready;
-    out->metrics = backend_metrics;
-}
+MM__FRONT_BACKEND_ADAPTER(mm_nats_bridge, mm_nats_bridge)
 
 void
 mm_nats_bridge_stop(mm_nats_bridge *b)
