@@ -77,6 +77,14 @@ mm_err mm_feedback_ready(const char *token, const char *ip, uint16_t port, const
 /** `{"Error":[status,"<message>"]}`. */
 mm_err mm_feedback_error(uint16_t status, const char *message, char **out, size_t *out_len);
 
+/**
+ * The kind of a feedback text from its first bytes, as the encoders above (and serde_json, for a
+ * text relayed from another matchmaker) write them; 0 when it is none of them. Only the opening
+ * is looked at: a text of that kind may still be malformed further on (mm_feedback_decode says).
+ * For sinks whose send() receives texts without their kind (include/mm/reply.h).
+ */
+mm_feedback_kind mm_feedback_kind_of(const char *text, size_t len);
+
 /** `{"connect_token":..,"gameserver_ip":..,"gameserver_port":N,"cert_digest":..}`. */
 mm_err mm_session_response_encode(const char *connect_token, const char *gameserver_ip, uint16_t gameserver_port,
                                   const char *cert_digest, char **out, size_t *out_len);

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "mm/err.h"
+#include "mm/parse.h"
 #include "mm/reply.h"
 #include "mm/request.h"
 
@@ -140,6 +141,13 @@ int mm_front_config_flag(mm_front_config *c, const char *name, const char *value
 
 /** The --help lines of the front's flags, with defaults. */
 const char *mm_front_config_usage(void);
+
+/**
+ * The front's flag table (include/mm/parse.h), over an mm_front_config: a program whose options
+ * embed one lists it with `base` set to that member's offset (mm_front_config_flag is this table
+ * applied to one flag).
+ */
+extern const mm_opt_table mm_front_config_flags;
 
 /**
  * Binds every address (failure: MM_ERR_IO, why names the address), starts the loop threads and

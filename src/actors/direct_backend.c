@@ -11,8 +11,9 @@
 
 #include "mm/direct_backend.h"
 #include "mm/log.h"
+#include "mm/prom.h"
 #include "mm/request.h"
-#include "prom_text.h"
+#include "front_backend_adapter.h"
 
 struct mm_direct_backend {
     mm_provisioner *provisioner;
@@ -107,44 +108,20 @@ size_t
 mm_direct_backend_metrics(mm_direct_backend *d, char *buf, size_t len)
 {
     mm_direct_backend_stats st;
-    mm__prom p = {.buf = buf, .len = len};
+    mm_prom p;
+    mm_prom_init(&p, buf, len);
     mm_direct_backend_get_stats(d, &st);
-    mm__prom_line(&p, "# HELP mm_direct_requests_total Requests of the web front in the all-in-one mode, by outcome.");
-    mm__prom_line(&p, "# TYPE mm_direct_requests_total counter");
-    mm__prom_line(&p, "mm_direct_requests_total{outcome=\"submitted\"} %llu", (unsigned long long)st.submitted);
-    mm__prom_line(&p, "mm_direct_requests_total{outcome=\"other_game\"} %llu", (unsigned long long)st.other_game);
-    mm__prom_line(&p, "mm_direct_requests_total{outcome=\"busy\"} %llu", (unsigned long long)st.busy);
-    mm__prom_line(&p, "mm_direct_requests_total{outcome=\"stopped\"} %llu", (unsigned long long)st.stopped);
-    mm__prom_line(&p, "mm_direct_requests_total{outcome=\"failed\"} %llu", (unsigned long long)st.failed);
+    const char *name = "mm_direct_requests_total";
+    mm_prom_head(&p, name, "counter", "Requests of the web front in the all-in-one mode, by outcome.");
+    mm_prom_sample(&p, name, (const char *const[]){"outcome", "submitted"}, 1, st.submitted);
+    mm_prom_sample(&p, name, (const char *const[]){"outcome", "other_game"}, 1, st.other_game);
+    mm_prom_sample(&p, name, (const char *const[]){"outcome", "busy"}, 1, st.busy);
+    mm_prom_sample(&p, name, (const char *const[]){"outcome", "stopped"}, 1, st.stopped);
+    mm_prom_sample(&p, name, (const char *const[]){"outcome", "failed"}, 1, st.failed);
     return p.used;
 }
 
-static mm_err
-backend_submit(void *ctx, const mm_front_request *req, mm_reply_sink *sink)
-{
-    return mm_direct_backend_submit(ctx, req, sink);
-}
-
-static bool
-backend_ready(void *ctx)
-{
-    return mm_direct_backend_ready(ctx);
-}
-
-static size_t
-backend_metrics(void *ctx, char *buf, size_t len)
-{
-    return mm_direct_backend_metrics(ctx, buf, len);
-}
-
-void
-mm_direct_backend_backend(mm_direct_backend *d, mm_front_backend *out)
-{
-    out->ctx = d;
-    out->submit = backend_submit;
-    out->ready = backend_ready;
-    out->metrics = backend_metrics;
-}
+MM__FRONT_BACKEND_ADAPTER(mm_direct_backend, mm_direct_backend)
 
 void
 mm_direct_backend_close(mm_direct_backend *d)

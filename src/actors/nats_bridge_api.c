@@ -19,8 +19,9 @@
 #include "mm/clock.h"
 #include "mm/log.h"
 #include "mm/parse.h"
+#include "mm/prom.h"
+#include "front_backend_adapter.h"
 #include "nats_bridge_internal.h"
-#include "prom_text.h"
 
 #define DEFAULT_CHECK_MS 250u
 #define DEFAULT_CAPACITY 4095u
@@ -228,57 +229,33 @@ size_t
 mm_nats_bridge_metrics(mm_nats_bridge *b, char *buf, size_t len)
 {
     mm_nats_bridge_stats st;
-    mm__prom p = {.buf = buf, .len = len};
+    mm_prom p;
+    mm_prom_init(&p, buf, len);
     mm_nats_bridge_get_stats(b, &st);
-    mm__prom_metric(&p, "mm_bridge_submitted_total", "counter", "Requests the NATS bridge accepted.", st.submitted);
-    mm__prom_metric(&p, "mm_bridge_refused_total", "counter", "Requests refused by the bridge (queue full or stopping).",
-                    st.refused);
-    mm__prom_metric(&p, "mm_bridge_published_total", "counter", "Requests published on NATS.", st.published);
-    mm__prom_line(&p, "# HELP mm_bridge_answers_total Requests finished, by outcome.");
-    mm__prom_line(&p, "# TYPE mm_bridge_answers_total counter");
-    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"completed\"} %llu", (unsigned long long)st.completed);
-    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"no_responders\"} %llu", (unsigned long long)st.no_responders);
-    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"nats_down\"} %llu", (unsigned long long)st.nats_down);
-    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"timeout\"} %llu", (unsigned long long)st.timeouts);
-    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"failed\"} %llu", (unsigned long long)st.failed);
-    mm__prom_line(&p, "mm_bridge_answers_total{outcome=\"overflow\"} %llu", (unsigned long long)st.overflow_failed);
-    mm__prom_metric(&p, "mm_bridge_replies_total", "counter", "Reply messages received from NATS.", st.replies);
-    mm__prom_metric(&p, "mm_bridge_late_replies_total", "counter", "Replies for requests no longer in flight (dropped).",
-                    st.late_replies);
-    mm__prom_metric(&p, "mm_bridge_reply_overflows_total", "counter",
-                    "Replies lost because the bridge's reply queue was full, or dropped by nats.c as a slow consumer.",
-                    st.reply_overflows);
-    mm__prom_metric(&p, "mm_bridge_in_flight", "gauge", "Requests in the bridge now.", st.in_flight);
-    mm__prom_metric(&p, "mm_bridge_inbox_depth", "gauge", "Messages waiting in the bridge's inbox now.", st.inbox_depth);
+    mm_prom_metric(&p, "mm_bridge_submitted_total", "counter", "Requests the NATS bridge accepted.", st.submitted);
+    mm_prom_metric(&p, "mm_bridge_refused_total", "counter", "Requests refused by the bridge (queue full or stopping).",
+                   st.refused);
+    mm_prom_metric(&p, "mm_bridge_published_total", "counter", "Requests published on NATS.", st.published);
+    const char *answers = "mm_bridge_answers_total";
+    mm_prom_head(&p, answers, "counter", "Requests finished, by outcome.");
+    mm_prom_sample(&p, answers, (const char *const[]){"outcome", "completed"}, 1, st.completed);
+    mm_prom_sample(&p, answers, (const char *const[]){"outcome", "no_responders"}, 1, st.no_responders);
+    mm_prom_sample(&p, answers, (const char *const[]){"outcome", "nats_down"}, 1, st.nats_down);
+    mm_prom_sample(&p, answers, (const char *const[]){"outcome", "timeout"}, 1, st.timeouts);
+    mm_prom_sample(&p, answers, (const char *const[]){"outcome", "failed"}, 1, st.failed);
+    mm_prom_sample(&p, answers, (const char *const[]){"outcome", "overflow"}, 1, st.overflow_failed);
+    mm_prom_metric(&p, "mm_bridge_replies_total", "counter", "Reply messages received from NATS.", st.replies);
+    mm_prom_metric(&p, "mm_bridge_late_replies_total", "counter", "Replies for requests no longer in flight (dropped).",
+                   st.late_replies);
+    mm_prom_metric(&p, "mm_bridge_reply_overflows_total", "counter",
+                   "Replies lost because the bridge's reply queue was full, or dropped by nats.c as a slow consumer.",
+                   st.reply_overflows);
+    mm_prom_metric(&p, "mm_bridge_in_flight", "gauge", "Requests in the bridge now.", st.in_flight);
+    mm_prom_metric(&p, "mm_bridge_inbox_depth", "gauge", "Messages waiting in the bridge's inbox now.", st.inbox_depth);
     return p.used;
 }
 
-static mm_err
-backend_submit(void *ctx, const mm_front_request *req, mm_reply_sink *sink)
-{
-    return mm_nats_bridge_submit(ctx, req, sink);
-}
-
-static bool
-backend_ready(void *ctx)
-{
-    return mm_nats_bridge_ready(ctx);
-}
-
-static size_t
-backend_metrics(void *ctx, char *buf, size_t len)
-{
-    return mm_nats_bridge_metrics(ctx, buf, len);
-}
-
-void
-mm_nats_bridge_backend(mm_nats_bridge *b, mm_front_backend *out)
-{
-    out->ctx = b;
-    out->submit = backend_submit;
-    out->ready = backend_ready;
-    out->metrics = backend_metrics;
-}
+MM__FRONT_BACKEND_ADAPTER(mm_nats_bridge, mm_nats_bridge)
 
 void
 mm_nats_bridge_stop(mm_nats_bridge *b)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mm/log.h"
 #include "mm/parse.h"
 
 mm_err
@@ -129,4 +130,233 @@ mm_args_value(mm_args *a, const mm_flag *f)
     if (a->next >= a->argc)
         return NULL;
     return a->argv[a->next++];
+}
+
+/* ---- flag tables ---- */
+
+/* An ENUM flag's field is written as an int: the enums it is used for are int-sized. */
+_Static_assert(sizeof(mm_log_level) == sizeof(int) && sizeof(mm_log_format) == sizeof(int), "enum flags are int-sized");
+
+const mm_opt_choice mm_opt_log_levels[] = {
+    {"debug", MM_LOG_DEBUG}, {"info", MM_LOG_INFO}, {"warn", MM_LOG_WARN}, {"error", MM_LOG_ERROR}, {NULL, 0},
+};
+const mm_opt_choice mm_opt_log_formats[] = {{"text", MM_LOG_TEXT}, {"json", MM_LOG_JSON}, {NULL, 0}};
+
+const mm_opt *
+mm_opt_find(const mm_opt_table *tables, size_t n_tables, const char *name, const mm_opt_table **table)
+{
+    if (name == NULL)
+        return NULL;
+    if (strncmp(name, "--", 2) == 0)
+        name += 2;
+    for (size_t t = 0; t < n_tables; t++)
+        for (size_t i = 0; i < tables[t].n; i++)
+            if (strcmp(tables[t].opts[i].name + 2, name) == 0) {
+                if (table != NULL)
+                    *table = &tables[t];
+                return &tables[t].opts[i];
+            }
+    return NULL;
+}
+
+/* "a, b or c" */
+static void
+choices_text(const mm_opt_choice *c, char *buf, size_t len)
+{
+    size_t used = 0, n = 0;
+    while (c[n].name != NULL)
+        n++;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", c[i].name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+mm_err
+mm_opt_apply(const mm_opt *o, void *opts, const char *value, char *why, size_t why_len)
+{
+    char reason[200];
+    char *field = (char *)opts + o->offset;
+    if (o->metavar != NULL && value == NULL)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "%s: needs a value", o->name);
+    if (o->metavar == NULL && value != NULL)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "%s: takes no value", o->name);
+    switch (o->kind) {
+    case MM_OPT_U64:
+    case MM_OPT_U32:
+    case MM_OPT_INT: {
+        uint64_t v = 0;
+        if (mm_parse_u64(value, o->min, o->max, &v, reason, sizeof(reason)) != MM_OK)
+            return mm_fail(MM_ERR_INVALID, why, why_len, "%s: %s", o->name, reason);
+        if (o->kind == MM_OPT_U64)
+            memcpy(field, &v, sizeof(uint64_t));
+        else if (o->kind == MM_OPT_U32)
+            *(uint32_t *)(void *)field = (uint32_t)v;
+        else
+            *(int *)(void *)field = (int)v;
+        return MM_OK;
+    }
+    case MM_OPT_I64: {
+        int64_t v = 0;
+        if (mm_parse_i64(value, (int64_t)o->min, (int64_t)o->max, &v, reason, sizeof(reason)) != MM_OK)
+            return mm_fail(MM_ERR_INVALID, why, why_len, "%s: %s", o->name, reason);
+        memcpy(field, &v, sizeof(v));
+        return MM_OK;
+    }
+    case MM_OPT_STR:
+        memcpy(field, &value, sizeof(value));
+        return MM_OK;
+    case MM_OPT_SWITCH:
+        *(bool *)(void *)field = true;
+        return MM_OK;
+    case MM_OPT_ENUM:
+        for (const mm_opt_choice *c = o->choices; c->name != NULL; c++)
+            if (strcmp(c->name, value) == 0) {
+                *(int *)(void *)field = c->value;
+                return MM_OK;
+            }
+        choices_text(o->choices, reason, sizeof(reason));
+        return mm_fail(MM_ERR_INVALID, why, why_len, "%s: must be %s", o->name, reason);
+    case MM_OPT_CUSTOM:
+        reason[0] = '\0';
+        if (o->set(opts, value, reason, sizeof(reason)) != MM_OK)
+            return mm_fail(MM_ERR_INVALID, why, why_len, "%s: %s", o->name, reason[0] != '\0' ? reason : "bad value");
+        return MM_OK;
+    }
+    return mm_fail(MM_ERR_INVALID, why, why_len, "%s: unknown kind of flag", o->name);
+}
+
+int
+mm_opts_parse(const mm_opt_table *tables, size_t n_tables, void *opts, int argc, char **argv, char *why, size_t why_len)
+{
+    mm_args args;
+    mm_flag fl;
+    char reason[160];
+    int got;
+    mm_args_init(&args, argc, argv);
+    while ((got = mm_args_flag(&args, &fl, reason, sizeof(reason))) != 0) {
+        if (got < 0) {
+            mm_fail(MM_ERR_INVALID, why, why_len, "command line: %s", reason);
+            return -1;
+        }
+        if (strcmp(fl.name, "--help") == 0)
+            return 1;
+        const mm_opt_table *t = NULL;
+        const mm_opt *o = mm_opt_find(tables, n_tables, fl.name, &t);
+        if (o == NULL) {
+            mm_fail(MM_ERR_INVALID, why, why_len, "%s: unknown flag", fl.name);
+            return -1;
+        }
+        const char *value = o->metavar != NULL ? mm_args_value(&args, &fl) : fl.inline_value;
+        if (mm_opt_apply(o, (char *)opts + t->base, value, why, why_len) != MM_OK)
+            return -1;
+    }
+    return 0;
+}
+
+/* The default of o as --help shows it, from the defaults' field; "" for none. */
+static void
+default_text(const mm_opt *o, const char *field, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (o->def != NULL) {
+        snprintf(buf, len, "%s", o->def);
+        return;
+    }
+    if (field == NULL)
+        return;
+    switch (o->kind) {
+    case MM_OPT_U64: {
+        uint64_t v;
+        memcpy(&v, field, sizeof(v));
+        snprintf(buf, len, "%llu", (unsigned long long)v);
+        break;
+    }
+    case MM_OPT_U32:
+        snprintf(buf, len, "%lu", (unsigned long)*(const uint32_t *)(const void *)field);
+        break;
+    case MM_OPT_INT:
+        snprintf(buf, len, "%d", *(const int *)(const void *)field);
+        break;
+    case MM_OPT_I64: {
+        int64_t v;
+        memcpy(&v, field, sizeof(v));
+        snprintf(buf, len, "%lld", (long long)v);
+        break;
+    }
+    case MM_OPT_STR: {
+        const char *s;
+        memcpy(&s, field, sizeof(s));
+        if (s != NULL)
+            snprintf(buf, len, "%s", s);
+        break;
+    }
+    case MM_OPT_ENUM:
+        for (const mm_opt_choice *c = o->choices; c->name != NULL; c++)
+            if (c->value == *(const int *)(const void *)field) {
+                snprintf(buf, len, "%s", c->name);
+                break;
+            }
+        break;
+    default:
+        break;
+    }
+}
+
+size_t
+mm_opts_usage(const mm_opt_table *tables, size_t n_tables, const void *defaults, int width, char *buf, size_t len)
+{
+    size_t used = 0;
+    if (buf == NULL || len == 0)
+        return 0;
+    buf[0] = '\0';
+    for (size_t t = 0; t < n_tables; t++)
+        for (size_t i = 0; i < tables[t].n; i++) {
+            const mm_opt *o = &tables[t].opts[i];
+            char head[96], def[128];
+            snprintf(head, sizeof(head), "%s%s%s", o->name, o->metavar != NULL ? " " : "", o->metavar != NULL ? o->metavar : "");
+            default_text(o, defaults != NULL ? (const char *)defaults + tables[t].base + o->offset : NULL, def, sizeof(def));
+            int n = snprintf(buf + used, len - used, "  %-*s %s%s%s%s\n", width, head, o->help, def[0] != '\0' ? " (default " : "",
+                             def, def[0] != '\0' ? ")" : "");
+            if (n < 0 || (size_t)n >= len - used) {
+                buf[used] = '\0';
+                return used;
+            }
+            used += (size_t)n;
+        }
+    return used;
+}
+
+int
+mm_opts_cli_parse(const mm_opts_cli *cli, void *opts, int argc, char **argv)
+{
+    char why[320];
+    cli->init(opts);
+    int rc = mm_opts_parse(cli->tables, cli->n_tables, opts, argc, argv, why, sizeof(why));
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s (see --help)\n", cli->prog, why);
+        return 2;
+    }
+    if (rc == 0)
+        return 0;
+    void *defaults = malloc(cli->size);
+    char *text = malloc(8192);
+    if (defaults != NULL && text != NULL) {
+        cli->init(defaults);
+        fputs(cli->head, stdout);
+        mm_opts_usage(cli->tables, cli->n_own, defaults, cli->width, text, 8192);
+        fputs(text, stdout);
+        printf("  %-*s %s\n", cli->width, "--help", "this text");
+        if (cli->n_tables > cli->n_own) {
+            fputs(cli->more, stdout);
+            mm_opts_usage(cli->tables + cli->n_own, cli->n_tables - cli->n_own, defaults, cli->more_width, text, 8192);
+            fputs(text, stdout);
+        }
+    }
+    free(text);
+    free(defaults);
+    return 1;
 }

@@ -1,9 +1,11 @@
 /*
- * bevygap_matchmaker_httpd's flags: the reference's (--cors, --bind, --fake-ip, handled with the
- * rest of the web front's flags by mm_front_config_flag) plus the bridge's and the logging ones.
- * `--flag value` and `--flag=value` both work; errors are one line naming the flag.
+ * bevygap_matchmaker_httpd's flags: the reference's (--cors, --bind, --fake-ip, in the web front's
+ * table, mm_front_config_flags) plus the bridge's and the logging ones, in one table read by the
+ * shared parser (include/mm/parse.h). `--flag value` and `--flag=value` both work; errors are one
+ * line naming the flag, exit status 2. The defaults are set once, in flags_init, and --help
+ * shows them from there.
  */
-#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,117 +13,46 @@
 #include "mm/nats_bridge.h"
 #include "mm/parse.h"
 
-static const char usage[] =
+static const char usage_head[] =
     "usage: bevygap_matchmaker_httpd [flags]   (environment: NATS_HOST (required), NATS_USER, NATS_PASSWORD,\n"
     "                                           NATS_INSECURE, NATS_CA, NATS_CA_CONTENTS)\n"
     "The web front of the matchmaker: game clients connect here (WebSocket /matchmaker/ws, POST\n"
     "/matchmaker/request/{game}/{version}, POST /matchmaker/wannaplay); each request is passed on over NATS\n"
-    "(matchmaker.request.<game>.<version>, session.gensession) and every reply relayed back.\n"
-    "  --matchmaker-timeout-ms MS    a request without the matchmaker's last reply by then: Error 408 (default 90000)\n"
-    "  --stop-deadline-ms MS         on SIGTERM/SIGINT, how long requests in flight may finish (default 10000)\n"
-    "  --log-format text|json        (default text)\n"
-    "  --log-level debug|info|warn|error (default info)\n"
-    "  --help                        this text\n"
-    "Web front:\n";
+    "(matchmaker.request.<game>.<version>, session.gensession) and every reply relayed back.\n";
 
-static int
-bad(const char *flag, const char *why)
-{
-    fprintf(stderr, "bevygap_matchmaker_httpd: %s: %s (see --help)\n", flag, why);
-    return 2;
-}
+#define FIELD(name) offsetof(mm_httpd_flags, name)
+static const mm_opt own[] = {
+    {"--matchmaker-timeout-ms", MM_OPT_U64, FIELD(matchmaker_timeout_ms), 1, UINT32_MAX, "MS",
+     "a request without the matchmaker's last reply by then: Error 408", NULL, NULL, NULL},
+    {"--stop-deadline-ms", MM_OPT_U64, FIELD(stop_deadline_ms), 0, 3600000, "MS",
+     "on SIGTERM/SIGINT, how long requests in flight may finish", NULL, NULL, NULL},
+    {"--log-format", MM_OPT_ENUM, FIELD(log_format), 0, 0, "text|json", "log line format", NULL, mm_opt_log_formats, NULL},
+    {"--log-level", MM_OPT_ENUM, FIELD(log_level), 0, 0, "debug|info|warn|error", "lowest level logged", NULL, mm_opt_log_levels,
+     NULL},
+};
 
-/* One of our own flags: 0 taken, 1 not ours, 2 bad value (reported). */
-static int
-own_flag(const char *name, const char *v, mm_httpd_flags *f)
-{
-    char why[160];
-    if (strcmp(name, "--matchmaker-timeout-ms") == 0) {
-        if (mm_parse_u64(v, 1, UINT32_MAX, &f->matchmaker_timeout_ms, why, sizeof(why)) != MM_OK)
-            return bad(name, why);
-    } else if (strcmp(name, "--stop-deadline-ms") == 0) {
-        if (mm_parse_u64(v, 0, 3600000, &f->stop_deadline_ms, why, sizeof(why)) != MM_OK)
-            return bad(name, why);
-    } else if (strcmp(name, "--log-format") == 0) {
-        int fmt = mm_log_format_parse(v);
-        if (fmt < 0)
-            return bad(name, "must be text or json");
-        f->log_format = (mm_log_format)fmt;
-    } else if (strcmp(name, "--log-level") == 0) {
-        int lvl = mm_log_level_parse(v);
-        if (lvl < 0)
-            return bad(name, "must be debug, info, warn or error");
-        f->log_level = (mm_log_level)lvl;
-    } else {
-        return 1;
-    }
-    return 0;
-}
+#undef FIELD
 
-static bool
-is_own(const char *name)
+/* The defaults: the one place they are written (--help shows them from here). */
+static void
+flags_init(void *opts)
 {
-    return strcmp(name, "--matchmaker-timeout-ms") == 0 || strcmp(name, "--stop-deadline-ms") == 0 ||
-           strcmp(name, "--log-format") == 0 || strcmp(name, "--log-level") == 0;
-}
-
-/* A flag of the front; reads the next argument when it takes a value given that way. */
-static int
-front_flag(mm_args *args, const mm_flag *fl, mm_httpd_flags *f)
-{
-    const char *name = fl->name;
-    char why[256] = "";
-    bool takes = false;
-    int rc = mm_front_config_flag(&f->front, name, fl->inline_value, &takes, why, sizeof(why));
-    if (rc == 0)
-        return bad(name, "unknown flag");
-    if (fl->inline_value == NULL && takes) {
-        /* "--flag value": the first call only told us that it takes one */
-        const char *value = mm_args_value(args, fl);
-        if (value == NULL)
-            return bad(name, "needs a value");
-        why[0] = '\0';
-        rc = mm_front_config_flag(&f->front, name, value, &takes, why, sizeof(why));
-    }
-    if (rc < 0) {
-        fprintf(stderr, "bevygap_matchmaker_httpd: %s (see --help)\n", why[0] != '\0' ? why : name);
-        return 2;
-    }
-    return 0;
-}
-
-int
-mm_httpd_flags_parse(int argc, char **argv, mm_httpd_flags *f)
-{
+    mm_httpd_flags *f = opts;
     memset(f, 0, sizeof(*f));
     mm_front_config_init(&f->front);
     f->matchmaker_timeout_ms = MM_NATS_BRIDGE_DEFAULT_TIMEOUT_MS;
     f->stop_deadline_ms = 10000;
     f->log_level = MM_LOG_INFO;
-    mm_args args;
-    mm_flag fl;
-    char why[160];
-    int got;
-    mm_args_init(&args, argc, argv);
-    while ((got = mm_args_flag(&args, &fl, why, sizeof(why))) != 0) {
-        if (got < 0)
-            return bad("command line", why);
-        if (strcmp(fl.name, "--help") == 0) {
-            fputs(usage, stdout);
-            fputs(mm_front_config_usage(), stdout);
-            return 1;
-        }
-        int rc;
-        if (is_own(fl.name)) {
-            const char *value = mm_args_value(&args, &fl);
-            if (value == NULL)
-                return bad(fl.name, "needs a value");
-            rc = own_flag(fl.name, value, f);
-        } else {
-            rc = front_flag(&args, &fl, f);
-        }
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+}
+
+int
+mm_httpd_flags_parse(int argc, char **argv, mm_httpd_flags *f)
+{
+    const mm_opt_table t[2] = {
+        {.opts = own, .n = sizeof(own) / sizeof(own[0])},
+        {.opts = mm_front_config_flags.opts, .n = mm_front_config_flags.n, .base = offsetof(mm_httpd_flags, front)},
+    };
+    const mm_opts_cli cli = {.prog = "bevygap_matchmaker_httpd", .head = usage_head, .tables = t, .n_tables = 2, .n_own = 1,
+                             .width = 29, .more = "Web front:\n", .more_width = 32, .init = flags_init, .size = sizeof(*f)};
+    return mm_opts_cli_parse(&cli, f, argc, argv);
 }

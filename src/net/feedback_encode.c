@@ -338,3 +338,24 @@ mm_feedback_kind_name(mm_feedback_kind kind)
     }
     return "unknown";
 }
+
+mm_feedback_kind
+mm_feedback_kind_of(const char *text, size_t len)
+{
+    static const struct {
+        const char *open;
+        mm_feedback_kind kind;
+    } kinds[] = {
+        {"\"Acknowledged\"", MM_FEEDBACK_ACKNOWLEDGED}, {"{\"SessionRequestAccepted\":", MM_FEEDBACK_ACCEPTED},
+        {"{\"ProgressReport\":", MM_FEEDBACK_PROGRESS}, {"{\"SessionReady\":", MM_FEEDBACK_READY},
+        {"{\"Error\":", MM_FEEDBACK_ERROR},
+    };
+    if (text == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        size_t n = strlen(kinds[i].open);
+        if (len >= n && memcmp(text, kinds[i].open, n) == 0)
+            return kinds[i].kind;
+    }
+    return 0;
+}

@@ -1,8 +1,152 @@
 /* Strict parsers: what they accept and the reasons they give for what they refuse. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mm/parse.h"
 #include "mm_test.h"
+
+/* ---- flag tables (mm_opts_*) ---- */
+
+typedef struct inner {
+    uint32_t n;
+} inner;
+
+typedef struct opts {
+    uint64_t big;
+    int small;
+    int64_t signed_ms;
+    const char *name;
+    bool on;
+    int level;
+    char custom[16];
+    inner in;
+} opts;
+
+static mm_err
+set_custom(void *o, const char *v, char *why, size_t why_len)
+{
+    if (strcmp(v, "bad") == 0)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "not that");
+    snprintf(((opts *)o)->custom, sizeof(((opts *)o)->custom), "%s", v);
+    return MM_OK;
+}
+
+static const mm_opt own[] = {
+    {"--big", MM_OPT_U64, offsetof(opts, big), 1, UINT64_MAX, "N", "a big one", NULL, NULL, NULL},
+    {"--small", MM_OPT_INT, offsetof(opts, small), 0, 5, "N", "a small one", NULL, NULL, NULL},
+    {"--ms", MM_OPT_I64, offsetof(opts, signed_ms), (uint64_t)(int64_t)-1, 1000, "MS", "-1: never", NULL, NULL, NULL},
+    {"--name", MM_OPT_STR, offsetof(opts, name), 0, 0, "NAME", "a name", NULL, NULL, NULL},
+    {"--on", MM_OPT_SWITCH, offsetof(opts, on), 0, 0, NULL, "a switch", "", NULL, NULL},
+    {"--level", MM_OPT_ENUM, offsetof(opts, level), 0, 0, "L", "a level", NULL, mm_opt_log_levels, NULL},
+    {"--custom", MM_OPT_CUSTOM, 0, 0, 0, "X", "a custom one", "made up", NULL, set_custom},
+};
+static const mm_opt inner_opts[] = {
+    {"--inner", MM_OPT_U32, offsetof(inner, n), 1, 10, "N", "an embedded one", NULL, NULL, NULL},
+};
+static const mm_opt_table tables[] = {
+    {.opts = own, .n = sizeof(own) / sizeof(own[0])},
+    {.opts = inner_opts, .n = 1, .base = offsetof(opts, in)},
+};
+
+static void
+opts_init(opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->big = 7;
+    o->signed_ms = 250;
+    o->name = "anon";
+    o->level = 1;
+    o->in.n = 3;
+}
+
+/* Parses the NULL-ended words; returns mm_opts_parse's answer, the reason in why. */
+static int
+parse(opts *o, char *why, size_t why_len, ...)
+{
+    char *argv[16] = {"prog"};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, why_len);
+    for (char *w; argc < 15 && (w = va_arg(ap, char *)) != NULL;)
+        argv[argc++] = w;
+    va_end(ap);
+    opts_init(o);
+    why[0] = '\0';
+    return mm_opts_parse(tables, 2, o, argc, argv, why, why_len);
+}
+
+static void
+test_opts(void)
+{
+    opts o;
+    char why[200];
+    MM_CHECK_INT(parse(&o, why, sizeof(why), "--big", "18446744073709551615", "--small=5", "--ms", "-1", "--name", "x", "--on",
+                       "--level=error", "--custom", "c1", "--inner", "10", (char *)NULL),
+                 ==, 0);
+    MM_CHECK_U64(o.big, ==, UINT64_MAX);
+    MM_CHECK_INT(o.small, ==, 5);
+    MM_CHECK(o.signed_ms == -1);
+    MM_CHECK_STR(o.name, "x");
+    MM_CHECK(o.on);
+    MM_CHECK_INT(o.level, ==, 3);
+    MM_CHECK_STR(o.custom, "c1");
+    MM_CHECK_INT((int)o.in.n, ==, 10);
+    /* the defaults stay when no flag is given */
+    MM_CHECK_INT(parse(&o, why, sizeof(why), (char *)NULL), ==, 0);
+    MM_CHECK_U64(o.big, ==, 7);
+    MM_CHECK_INT(parse(&o, why, sizeof(why), "--big", "1", "-h", "--bogus", (char *)NULL), ==, 1);
+    MM_CHECK_U64(o.big, ==, 1);
+
+    const struct {
+        const char *a, *b, *reason;
+    } bad[] = {
+        {"--bogus", "1", "--bogus: unknown flag"},
+        {"--big", NULL, "--big: needs a value"},
+        {"--big", "0", "--big: 0 is out of range 1..18446744073709551615"},
+        {"--small", "6", "--small: 6 is out of range 0..5"},
+        {"--small", "-1", "--small: '-1' is not a whole number"},
+        {"--ms", "-2", "--ms: -2 is out of range -1..1000"},
+        {"--on=yes", NULL, "--on: takes no value"},
+        {"--level", "loud", "--level: must be debug, info, warn or error"},
+        {"--custom", "bad", "--custom: not that"},
+        {"--inner", "11", "--inner: 11 is out of range 1..10"},
+        {"-x", NULL, "command line: '-x' is not a flag"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        MM_CHECK_INT(parse(&o, why, sizeof(why), bad[i].a, bad[i].b, (char *)NULL), ==, -1);
+        if (strstr(why, bad[i].reason) == NULL)
+            fprintf(stderr, "'%s': \"%s\" lacks \"%s\"\n", bad[i].a, why, bad[i].reason);
+        MM_CHECK(strstr(why, bad[i].reason) != NULL);
+    }
+
+    /* one flag at a time, as mm_front_config_flag does */
+    const mm_opt_table *t = NULL;
+    const mm_opt *inner_flag = mm_opt_find(tables, 2, "inner", &t);
+    MM_REQUIRE(inner_flag != NULL);
+    MM_CHECK(t == &tables[1]);
+    MM_CHECK(mm_opt_find(tables, 2, "--nope", NULL) == NULL);
+    inner in = {0};
+    MM_CHECK(mm_opt_apply(inner_flag, &in, "4", why, sizeof(why)) == MM_OK && in.n == 4);
+
+    /* --help: every flag, its metavar, and the default read from the defaults given */
+    char text[2048];
+    opts_init(&o);
+    size_t n = mm_opts_usage(tables, 2, &o, 12, text, sizeof(text));
+    MM_CHECK(n == strlen(text));
+    MM_CHECK(strstr(text, "  --big N      a big one (default 7)\n") != NULL);
+    MM_CHECK(strstr(text, "  --small N    a small one (default 0)\n") != NULL);
+    MM_CHECK(strstr(text, "  --ms MS      -1: never (default 250)\n") != NULL);
+    MM_CHECK(strstr(text, "  --name NAME  a name (default anon)\n") != NULL);
+    MM_CHECK(strstr(text, "  --on         a switch\n") != NULL);
+    MM_CHECK(strstr(text, "  --level L    a level (default info)\n") != NULL);
+    MM_CHECK(strstr(text, "  --custom X   a custom one (default made up)\n") != NULL);
+    MM_CHECK(strstr(text, "  --inner N    an embedded one (default 3)\n") != NULL);
+    /* a short buffer is cut at a line */
+    size_t cut = mm_opts_usage(tables, 2, &o, 12, text, 60);
+    MM_CHECK(cut > 0 && cut < 60 && text[cut - 1] == '\n' && text[cut] == '\0');
+}
 
 int
 main(void)
@@ -78,5 +222,6 @@ main(void)
     }
     MM_CHECK(strstr(why, "too long") != NULL);
     MM_CHECK_INT(mm_args_flag(&a, &f, why, sizeof(why)), ==, 0);
+    test_opts();
     return MM_TEST_DONE();
 }

@@ -130,7 +130,13 @@ test_flags(void)
     MM_CHECK_INT(mm_front_config_flag(&c, "--app-name", "x", &tv, why, sizeof(why)), ==, 0); /* not ours */
     MM_CHECK_INT(mm_front_config_flag(&c, "--cors", NULL, &tv, why, sizeof(why)), ==, -1);
     MM_CHECK(tv);
-    check_reason(why, "--cors needs a value");
+    check_reason(why, "--cors: needs a value");
+    /* a switch given a value is refused, not silently taken ("--no-client-ip-override=no") */
+    mm_front_config_init(&c);
+    MM_CHECK_INT(mm_front_config_flag(&c, "--no-client-ip-override", "no", &tv, why, sizeof(why)), ==, -1);
+    MM_CHECK(!tv);
+    MM_CHECK(c.client_ip_override);
+    check_reason(why, "--no-client-ip-override: takes no value");
 }
 
 static void

@@ -383,6 +383,31 @@ test_kind_names(void)
     MM_CHECK_STR(mm_feedback_kind_name((mm_feedback_kind)42), "unknown");
 }
 
+/* mm_feedback_kind_of names every encoder's text, and nothing else */
+static void
+test_kind_of(void)
+{
+    char *t = NULL;
+    size_t n = 0;
+    MM_CHECK(mm_feedback_acknowledged(&t, &n) == MM_OK && mm_feedback_kind_of(t, n) == MM_FEEDBACK_ACKNOWLEDGED);
+    free(t);
+    MM_CHECK(mm_feedback_accepted("s1", &t, &n) == MM_OK && mm_feedback_kind_of(t, n) == MM_FEEDBACK_ACCEPTED);
+    free(t);
+    MM_CHECK(mm_feedback_progress("Deploying", 3, &t, &n) == MM_OK && mm_feedback_kind_of(t, n) == MM_FEEDBACK_PROGRESS);
+    free(t);
+    MM_CHECK(mm_feedback_ready("tok", "1.2.3.4", 5, "d", &t, &n) == MM_OK && mm_feedback_kind_of(t, n) == MM_FEEDBACK_READY);
+    free(t);
+    MM_CHECK(mm_feedback_error(503, "{\"SessionReady\":", &t, &n) == MM_OK && mm_feedback_kind_of(t, n) == MM_FEEDBACK_ERROR);
+    /* len is honoured: a cut opening is no kind */
+    MM_CHECK(mm_feedback_kind_of(t, 8) == 0);
+    free(t);
+    MM_CHECK(mm_feedback_kind_of(NULL, 0) == 0);
+    MM_CHECK(mm_feedback_kind_of("", 0) == 0);
+    MM_CHECK(mm_feedback_kind_of("{\"connect_token\":\"x\"}", 19) == 0);
+    MM_CHECK(mm_feedback_kind_of(" {\"Error\":[1,\"x\"]}", 18) == 0);
+    MM_CHECK(mm_feedback_kind_of("{\"error\":[1,\"x\"]}", 17) == 0);
+}
+
 int
 main(void)
 {
@@ -394,5 +419,6 @@ main(void)
     test_decode_valid();
     test_decode_refused();
     test_kind_names();
+    test_kind_of();
     return MM_TEST_DONE();
 }

@@ -1,6 +1,6 @@
 /*
- * The web front's configuration (include/mm/front.h): defaults, one parser per command-line
- * flag, and the CIDR ranges of trusted proxies.
+ * The web front's configuration (include/mm/front.h): defaults, the table of its command-line
+ * flags (include/mm/parse.h: mm_opt), and the CIDR ranges of trusted proxies.
  *
  * Every limit has a flag and a default a launch can live with; the bounds checked here are the
  * ones below which the front would not work at all (a 10 ms first-message timeout) or above
@@ -16,6 +16,9 @@
 #include "front_internal.h"
 #include "mm/parse.h"
 
+#define DEFAULT_BIND "0.0.0.0:3000"
+#define DEFAULT_CORS "http://localhost:8000"
+
 static const char *const default_proxies[] = {
     "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
 };
@@ -24,10 +27,10 @@ void
 mm_front_config_init(mm_front_config *c)
 {
     memset(c, 0, sizeof(*c));
-    snprintf(c->bind[0], sizeof(c->bind[0]), "0.0.0.0:3000");
+    snprintf(c->bind[0], sizeof(c->bind[0]), "%s", DEFAULT_BIND);
     c->n_binds = 1;
     c->threads = 1;
-    snprintf(c->cors_origin, sizeof(c->cors_origin), "http://localhost:8000");
+    snprintf(c->cors_origin, sizeof(c->cors_origin), "%s", DEFAULT_CORS);
     snprintf(c->fake_ip, sizeof(c->fake_ip), "%s", MM_FAKE_IP_DEFAULT);
     c->client_ip_override = true;
     for (size_t i = 0; i < sizeof(default_proxies) / sizeof(default_proxies[0]); i++)
@@ -111,63 +114,6 @@ mm__front_cidr_contains(const mm_front_cidr *c, const uint8_t addr[16])
     return rest == 0 || ((c->addr[full] ^ addr[full]) & (uint8_t)(0xff00u >> rest)) == 0;
 }
 
-/* ---- flags ---- */
-
-typedef enum {
-    F_BIND,
-    F_CORS,
-    F_FAKE_IP,
-    F_PROXY,
-    F_NO_OVERRIDE,
-    F_THREADS,
-    F_ADMIN,
-    F_U32, /* a numeric limit: see the table */
-} flag_kind;
-
-static const struct flag {
-    const char *name;
-    flag_kind kind;
-    size_t offset; /* F_U32: of the uint32_t field */
-    uint64_t min, max;
-    const char *arg, *help;
-} flags[] = {
-    {"bind", F_BIND, 0, 0, 0, "HOST:PORT", "listen address, repeatable ([V6]:PORT for IPv6; default 0.0.0.0:3000)"},
-    {"cors", F_CORS, 0, 0, 0, "ORIGIN", "the allowed CORS origin (default http://localhost:8000)"},
-    {"fake-ip", F_FAKE_IP, 0, 0, 0, "IP", "replaces a loopback client IP (default " MM_FAKE_IP_DEFAULT ")"},
-    {"trusted-proxy", F_PROXY, 0, 0, 0, "CIDR",
-     "peers whose X-Forwarded-For counts, repeatable; \"none\" trusts none (default loopback and private ranges)"},
-    {"no-client-ip-override", F_NO_OVERRIDE, 0, 0, 0, NULL, "ignore client_ip in the query string and in the request"},
-    {"http-threads", F_THREADS, 0, 1, 64, "N", "event-loop threads (default 1)"},
-    {"max-message-bytes", F_U32, offsetof(mm_front_config, max_message_bytes), 64, 1 << 20, "N",
-     "largest WebSocket message or POST body (default 4096)"},
-    {"first-message-timeout-ms", F_U32, offsetof(mm_front_config, first_message_timeout_ms), 50, 3600000, "MS",
-     "time allowed for the first WebSocket message and for request headers (default 10000)"},
-    {"request-timeout-ms", F_U32, offsetof(mm_front_config, request_timeout_ms), 100, 86400000, "MS",
-     "whole request, connect to last message (default 120000)"},
-    {"per-ip-concurrent", F_U32, offsetof(mm_front_config, per_ip_concurrent), 1, 1000000, "N",
-     "requests at once per client IP (default 16)"},
-    {"per-ip-rate", F_U32, offsetof(mm_front_config, per_ip_rate), 1, 1000000, "N", "new requests per second per client IP (default 10)"},
-    {"per-ip-burst", F_U32, offsetof(mm_front_config, per_ip_burst), 1, 1000000, "N", "burst of new requests per client IP (default 20)"},
-    {"per-ip-sessions", F_U32, offsetof(mm_front_config, per_ip_sessions), 0, 65535, "N",
-     "Edgegap sessions a client IP may hold: started in the last --session-window or pending (0: no limit; default 120)"},
-    {"session-window", F_U32, offsetof(mm_front_config, session_window_s), 1, 3600, "S",
-     "seconds a started session counts against its IP: the reaper's horizon (default 75)"},
-    {"global-concurrent", F_U32, offsetof(mm_front_config, global_concurrent), 1, 10000000, "N",
-     "requests at once in this process (default 20000)"},
-    {"ping-interval-ms", F_U32, offsetof(mm_front_config, ping_interval_ms), 50, 3600000, "MS",
-     "WebSocket keep-alive ping; a peer silent for two intervals is closed (default 20000)"},
-    {"max-connections", F_U32, offsetof(mm_front_config, max_connections), 1, 10000000, "N",
-     "open client connections (default 50000; lowered under the open-file limit)"},
-    {"max-connections-per-ip", F_U32, offsetof(mm_front_config, max_connections_per_ip), 1, 10000000, "N",
-     "open connections per peer address (IPv6: /64), trusted proxies exempt (default 256)"},
-    {"max-header-bytes", F_U32, offsetof(mm_front_config, max_header_bytes), 1024, 262144, "N",
-     "request line and headers of one request: 431 beyond (default 16384)"},
-    {"max-header-bytes-total", F_U32, offsetof(mm_front_config, max_header_bytes_total), 1u << 20, 4095u << 20, "N",
-     "buffers of all request heads being read: 503 beyond (default 67108864)"},
-    {"admin-bind", F_ADMIN, 0, 0, 0, "HOST:PORT",
-     "/healthz, /readyz, /metrics also on this address, outside the client limits (default: none)"},
-};
-
 mm_err
 mm__front_bind_parse(const char *text, char *host, size_t host_len, uint16_t *port, char *why, size_t why_len)
 {
@@ -200,26 +146,37 @@ mm__front_bind_parse(const char *text, char *host, size_t host_len, uint16_t *po
     return MM_OK;
 }
 
+/* A listen address for a field of `size` bytes. */
 static mm_err
-set_bind(mm_front_config *c, const char *value, char *why, size_t why_len)
+check_bind(const char *value, size_t size, char *why, size_t why_len)
 {
-    char host[64], reason[160];
+    char host[64];
     uint16_t port;
-    if (strlen(value) >= sizeof(c->bind[0]) || mm__front_bind_parse(value, host, sizeof(host), &port, reason, sizeof(reason)) != MM_OK)
-        return mm_fail(MM_ERR_INVALID, why, why_len, "--bind: %s", strlen(value) >= sizeof(c->bind[0]) ? "too long" : reason);
+    if (strlen(value) >= size)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "too long");
+    return mm__front_bind_parse(value, host, sizeof(host), &port, why, why_len);
+}
+
+static mm_err
+set_bind(void *opts, const char *value, char *why, size_t why_len)
+{
+    mm_front_config *c = opts;
+    if (check_bind(value, sizeof(c->bind[0]), why, why_len) != MM_OK)
+        return MM_ERR_INVALID;
     if (!c->binds_from_flags) {
         c->binds_from_flags = true;
         c->n_binds = 0;
     }
     if (c->n_binds == MM_FRONT_MAX_BINDS)
-        return mm_fail(MM_ERR_INVALID, why, why_len, "--bind: at most %d addresses", MM_FRONT_MAX_BINDS);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "at most %d addresses", MM_FRONT_MAX_BINDS);
     snprintf(c->bind[c->n_binds++], sizeof(c->bind[0]), "%s", value);
     return MM_OK;
 }
 
 static mm_err
-set_proxy(mm_front_config *c, const char *value, char *why, size_t why_len)
+set_proxy(void *opts, const char *value, char *why, size_t why_len)
 {
+    mm_front_config *c = opts;
     if (!c->proxies_from_flags) {
         c->proxies_from_flags = true;
         c->n_proxies = 0;
@@ -227,100 +184,119 @@ set_proxy(mm_front_config *c, const char *value, char *why, size_t why_len)
     if (strcmp(value, "none") == 0)
         return MM_OK;
     if (c->n_proxies == MM_FRONT_MAX_PROXIES)
-        return mm_fail(MM_ERR_INVALID, why, why_len, "--trusted-proxy: at most %d ranges", MM_FRONT_MAX_PROXIES);
-    char reason[160];
-    if (mm__front_cidr_parse(value, &c->proxies[c->n_proxies], reason, sizeof(reason)) != MM_OK)
-        return mm_fail(MM_ERR_INVALID, why, why_len, "--trusted-proxy: %s", reason);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "at most %d ranges", MM_FRONT_MAX_PROXIES);
+    if (mm__front_cidr_parse(value, &c->proxies[c->n_proxies], why, why_len) != MM_OK)
+        return MM_ERR_INVALID;
     c->n_proxies++;
     return MM_OK;
 }
 
 /* The reference trims the origin and requires a valid header value. */
 static mm_err
-set_cors(mm_front_config *c, const char *value, char *why, size_t why_len)
+set_cors(void *opts, const char *value, char *why, size_t why_len)
 {
+    mm_front_config *c = opts;
     while (*value == ' ' || *value == '\t')
         value++;
     size_t n = strlen(value);
     while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
         n--;
     if (n == 0 || n >= sizeof(c->cors_origin))
-        return mm_fail(MM_ERR_INVALID, why, why_len, "--cors: the origin must be 1..%zu characters", sizeof(c->cors_origin) - 1);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "the origin must be 1..%zu characters", sizeof(c->cors_origin) - 1);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)value[i] < 0x20 || (unsigned char)value[i] > 0x7e)
-            return mm_fail(MM_ERR_INVALID, why, why_len, "--cors: the origin may hold printable ASCII only");
+            return mm_fail(MM_ERR_INVALID, why, why_len, "the origin may hold printable ASCII only");
     memcpy(c->cors_origin, value, n);
     c->cors_origin[n] = '\0';
     return MM_OK;
 }
+
+static mm_err
+set_fake_ip(void *opts, const char *value, char *why, size_t why_len)
+{
+    mm_front_config *c = opts;
+    char ip[MM_IP_TEXT_LEN];
+    if (mm_client_ip_parse(value, ip, NULL, 0) != MM_OK || mm_client_ip_is_loopback(ip))
+        return mm_fail(MM_ERR_INVALID, why, why_len, "'%s' is not a non-loopback IPv4 or IPv6 address", value);
+    memcpy(c->fake_ip, ip, sizeof(ip));
+    return MM_OK;
+}
+
+static mm_err
+set_admin(void *opts, const char *value, char *why, size_t why_len)
+{
+    mm_front_config *c = opts;
+    if (check_bind(value, sizeof(c->admin_bind), why, why_len) != MM_OK)
+        return MM_ERR_INVALID;
+    snprintf(c->admin_bind, sizeof(c->admin_bind), "%s", value);
+    return MM_OK;
+}
+
+static mm_err
+set_no_override(void *opts, const char *value, char *why, size_t why_len)
+{
+    (void)value;
+    (void)why;
+    (void)why_len;
+    ((mm_front_config *)opts)->client_ip_override = false;
+    return MM_OK;
+}
+
+/* ---- flags (include/mm/parse.h): the defaults shown by --help are mm_front_config_init's ---- */
+
+#define U32(field, lo, hi) MM_OPT_U32, offsetof(mm_front_config, field), lo, hi
+#define CUSTOM(fn) MM_OPT_CUSTOM, 0, 0, 0
+static const mm_opt flags[] = {
+    {"--bind", CUSTOM(set_bind), "HOST:PORT", "listen address, repeatable; [V6]:PORT for IPv6", DEFAULT_BIND, NULL, set_bind},
+    {"--cors", CUSTOM(set_cors), "ORIGIN", "the allowed CORS origin", DEFAULT_CORS, NULL, set_cors},
+    {"--fake-ip", CUSTOM(set_fake_ip), "IP", "replaces a loopback client IP", MM_FAKE_IP_DEFAULT, NULL, set_fake_ip},
+    {"--trusted-proxy", CUSTOM(set_proxy), "CIDR", "peers whose X-Forwarded-For counts, repeatable; \"none\" trusts none",
+     "loopback and private ranges", NULL, set_proxy},
+    {"--no-client-ip-override", CUSTOM(set_no_override), NULL, "ignore client_ip in the query string and in the request", "",
+     NULL, set_no_override},
+    {"--http-threads", U32(threads, 1, 64), "N", "event-loop threads", NULL, NULL, NULL},
+    {"--max-message-bytes", U32(max_message_bytes, 64, 1 << 20), "N", "largest WebSocket message or POST body", NULL, NULL, NULL},
+    {"--first-message-timeout-ms", U32(first_message_timeout_ms, 50, 3600000), "MS",
+     "time allowed for the first WebSocket message and for request headers", NULL, NULL, NULL},
+    {"--request-timeout-ms", U32(request_timeout_ms, 100, 86400000), "MS", "whole request, connect to last message", NULL, NULL,
+     NULL},
+    {"--per-ip-concurrent", U32(per_ip_concurrent, 1, 1000000), "N", "requests at once per client IP", NULL, NULL, NULL},
+    {"--per-ip-rate", U32(per_ip_rate, 1, 1000000), "N", "new requests per second per client IP", NULL, NULL, NULL},
+    {"--per-ip-burst", U32(per_ip_burst, 1, 1000000), "N", "burst of new requests per client IP", NULL, NULL, NULL},
+    {"--per-ip-sessions", U32(per_ip_sessions, 0, 65535), "N",
+     "Edgegap sessions a client IP may hold: started in the last --session-window or pending; 0: no limit", NULL, NULL, NULL},
+    {"--session-window", U32(session_window_s, 1, 3600), "S", "seconds a started session counts against its IP: the reaper's horizon",
+     NULL, NULL, NULL},
+    {"--global-concurrent", U32(global_concurrent, 1, 10000000), "N", "requests at once in this process", NULL, NULL, NULL},
+    {"--ping-interval-ms", U32(ping_interval_ms, 50, 3600000), "MS",
+     "WebSocket keep-alive ping; a peer silent for two intervals is closed", NULL, NULL, NULL},
+    {"--max-connections", U32(max_connections, 1, 10000000), "N", "open client connections, lowered under the open-file limit",
+     NULL, NULL, NULL},
+    {"--max-connections-per-ip", U32(max_connections_per_ip, 1, 10000000), "N",
+     "open connections per peer address (IPv6: /64), trusted proxies exempt", NULL, NULL, NULL},
+    {"--max-header-bytes", U32(max_header_bytes, 1024, 262144), "N", "request line and headers of one request: 431 beyond", NULL,
+     NULL, NULL},
+    {"--max-header-bytes-total", U32(max_header_bytes_total, 1u << 20, 4095u << 20), "N",
+     "buffers of all request heads being read: 503 beyond", NULL, NULL, NULL},
+    {"--admin-bind", CUSTOM(set_admin), "HOST:PORT", "/healthz, /readyz, /metrics also on this address, outside the client limits",
+     "none", NULL, set_admin},
+};
+#undef U32
+#undef CUSTOM
+
+const mm_opt_table mm_front_config_flags = {.opts = flags, .n = sizeof(flags) / sizeof(flags[0])};
 
 int
 mm_front_config_flag(mm_front_config *c, const char *name, const char *value, bool *takes_value, char *why, size_t why_len)
 {
     if (c == NULL || name == NULL)
         return 0;
-    if (strncmp(name, "--", 2) == 0)
-        name += 2;
-    const struct flag *f = NULL;
-    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && f == NULL; i++)
-        if (strcmp(flags[i].name, name) == 0)
-            f = &flags[i];
+    const mm_opt *f = mm_opt_find(&mm_front_config_flags, 1, name, NULL);
     if (f == NULL)
         return 0;
-    bool needs = f->kind != F_NO_OVERRIDE;
     if (takes_value != NULL)
-        *takes_value = needs;
-    if (needs && value == NULL) {
-        mm_fail(MM_ERR_INVALID, why, why_len, "--%s needs a value", f->name);
-        return -1;
-    }
-    mm_err err = MM_OK;
-    uint64_t n = 0;
-    switch (f->kind) {
-    case F_BIND:
-        err = set_bind(c, value, why, why_len);
-        break;
-    case F_CORS:
-        err = set_cors(c, value, why, why_len);
-        break;
-    case F_FAKE_IP: {
-        char ip[MM_IP_TEXT_LEN];
-        if (mm_client_ip_parse(value, ip, NULL, 0) != MM_OK || mm_client_ip_is_loopback(ip))
-            err = mm_fail(MM_ERR_INVALID, why, why_len, "--fake-ip: '%s' is not a non-loopback IPv4 or IPv6 address", value);
-        else
-            memcpy(c->fake_ip, ip, sizeof(ip));
-        break;
-    }
-    case F_PROXY:
-        err = set_proxy(c, value, why, why_len);
-        break;
-    case F_ADMIN: {
-        char host[64], reason[160];
-        uint16_t port;
-        if (strlen(value) >= sizeof(c->admin_bind))
-            err = mm_fail(MM_ERR_INVALID, why, why_len, "--admin-bind: too long");
-        else if (mm__front_bind_parse(value, host, sizeof(host), &port, reason, sizeof(reason)) != MM_OK)
-            err = mm_fail(MM_ERR_INVALID, why, why_len, "--admin-bind: %s", reason);
-        else
-            snprintf(c->admin_bind, sizeof(c->admin_bind), "%s", value);
-        break;
-    }
-    case F_NO_OVERRIDE:
-        c->client_ip_override = false;
-        break;
-    case F_THREADS:
-    case F_U32: {
-        char reason[128];
-        if (mm_parse_u64(value, f->min, f->max, &n, reason, sizeof(reason)) != MM_OK) {
-            err = mm_fail(MM_ERR_INVALID, why, why_len, "--%s: %s", f->name, reason);
-            break;
-        }
-        uint32_t *field = f->kind == F_THREADS ? &c->threads : (uint32_t *)((char *)c + f->offset);
-        *field = (uint32_t)n;
-        break;
-    }
-    }
-    return err == MM_OK ? 1 : -1;
+        *takes_value = f->metavar != NULL;
+    return mm_opt_apply(f, c, value, why, why_len) == MM_OK ? 1 : -1;
 }
 
 static char usage_text[4096];
@@ -329,15 +305,9 @@ static pthread_once_t usage_once = PTHREAD_ONCE_INIT;
 static void
 usage_build(void)
 {
-    size_t used = 0;
-    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && used < sizeof(usage_text); i++) {
-        char head[64];
-        snprintf(head, sizeof(head), "--%s%s%s", flags[i].name, flags[i].arg ? " " : "", flags[i].arg ? flags[i].arg : "");
-        int n = snprintf(usage_text + used, sizeof(usage_text) - used, "  %-32s %s\n", head, flags[i].help);
-        if (n < 0)
-            break;
-        used += (size_t)n;
-    }
+    mm_front_config defaults;
+    mm_front_config_init(&defaults);
+    mm_opts_usage(&mm_front_config_flags, 1, &defaults, 32, usage_text, sizeof(usage_text));
 }
 
 const char *

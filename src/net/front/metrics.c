@@ -4,12 +4,10 @@
  * owned by one loop (its relay queue depth, its h2o error counts) are copied into atomics by
  * that loop once per turn, so a scrape on any loop reads them without racing.
  */
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "front_internal.h"
+#include "mm/prom.h"
 
 static const uint64_t bucket_us[MM__HIST_BUCKETS] = {
     5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 20000000, 30000000, 60000000, 120000000,
@@ -59,39 +57,7 @@ mm__front_observe_latency(mm_front *front, uint64_t ns)
     atomic_fetch_add_explicit(&front->metrics.hist_count, 1, memory_order_relaxed);
 }
 
-/* ---- rendering: whole lines only; once one does not fit, nothing more is written ---- */
-
-typedef struct out {
-    char *buf;
-    size_t len, used;
-    bool full;
-} out;
-
-static void __attribute__((format(printf, 2, 3)))
-line(out *o, const char *fmt, ...)
-{
-    char text[512];
-    if (o->full)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(text, sizeof(text) - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(text) - 1 || o->used + (size_t)n + 1 > o->len) {
-        o->full = true;
-        return;
-    }
-    text[n] = '\n';
-    memcpy(o->buf + o->used, text, (size_t)n + 1);
-    o->used += (size_t)n + 1;
-}
-
-static void
-head(out *o, const char *name, const char *type, const char *help)
-{
-    line(o, "# HELP %s %s", name, help);
-    line(o, "# TYPE %s %s", name, type);
-}
+/* ---- rendering (include/mm/prom.h): whole lines only; once one does not fit, nothing more ---- */
 
 static uint64_t
 get(atomic_uint_fast64_t *a)
@@ -99,55 +65,62 @@ get(atomic_uint_fast64_t *a)
     return atomic_load_explicit(a, memory_order_relaxed);
 }
 
+/* A sample of one event loop's gauge, labelled loop="N". */
+static void
+loop_sample(mm_prom *o, const char *name, size_t loop, uint64_t value)
+{
+    char n[24];
+    snprintf(n, sizeof(n), "%zu", loop);
+    mm_prom_sample(o, name, (const char *const[]){"loop", n}, 1, value);
+}
+
 size_t
 mm__front_metrics_render(mm_front *front, char *buf, size_t len)
 {
     mm__front_metrics *m = &front->metrics;
-    out o = {.buf = buf, .len = len};
-    head(&o, "mm_front_connections_open", "gauge", "Client connections open now.");
-    line(&o, "mm_front_connections_open %" PRIu64, get(&m->conns_open));
-    head(&o, "mm_front_connections_total", "counter", "Client connections accepted.");
-    line(&o, "mm_front_connections_total %" PRIu64, get(&m->conns_total));
-    head(&o, "mm_front_requests_total", "counter", "Session requests by route and outcome.");
+    mm_prom o;
+    mm_prom_init(&o, buf, len);
+    mm_prom_metric(&o, "mm_front_connections_open", "gauge", "Client connections open now.", get(&m->conns_open));
+    mm_prom_metric(&o, "mm_front_connections_total", "counter", "Client connections accepted.", get(&m->conns_total));
+    mm_prom_head(&o, "mm_front_requests_total", "counter", "Session requests by route and outcome.");
     for (int r = 0; r < 3; r++)
         for (int k = 0; k < MM__OUT_COUNT; k++)
-            line(&o, "mm_front_requests_total{route=\"%s\",outcome=\"%s\"} %" PRIu64, route_names[r], outcome_names[k],
-                 get(&m->requests[r][k]));
+            mm_prom_sample(&o, "mm_front_requests_total", (const char *const[]){"route", route_names[r], "outcome", outcome_names[k]},
+                           2, get(&m->requests[r][k]));
     uint64_t h2o_413 = 0, h2o_400 = 0;
     for (size_t i = 0; i < front->n_loops; i++) {
         h2o_413 += get(&front->loops[i]->snap_h2o_413);
         h2o_400 += get(&front->loops[i]->snap_h2o_400);
     }
-    head(&o, "mm_front_refusals_total", "counter", "Refused or cut requests and connections, by reason.");
+    mm_prom_head(&o, "mm_front_refusals_total", "counter", "Refused or cut requests and connections, by reason.");
     for (int k = 0; k < MM__REF_COUNT; k++) {
         uint64_t v = get(&m->refusals[k]) + (k == MM__REF_TOO_LARGE ? h2o_413 : 0) + (k == MM__REF_PROTOCOL ? h2o_400 : 0);
-        line(&o, "mm_front_refusals_total{reason=\"%s\"} %" PRIu64, refusal_names[k], v);
+        mm_prom_sample(&o, "mm_front_refusals_total", (const char *const[]){"reason", refusal_names[k]}, 1, v);
     }
-    head(&o, "mm_front_http_requests_total", "counter", "Other HTTP requests by page.");
+    mm_prom_head(&o, "mm_front_http_requests_total", "counter", "Other HTTP requests by page.");
     for (int k = 0; k < MM__PG_COUNT; k++)
-        line(&o, "mm_front_http_requests_total{page=\"%s\"} %" PRIu64, page_names[k], get(&m->pages[k]));
-    head(&o, "mm_front_request_duration_seconds", "histogram", "Time from a session request to its last message.");
-    uint64_t cumulative = 0;
-    for (int b = 0; b < MM__HIST_BUCKETS; b++) {
-        cumulative += get(&m->hist[b]);
-        line(&o, "mm_front_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64, (double)bucket_us[b] / 1e6, cumulative);
+        mm_prom_sample(&o, "mm_front_http_requests_total", (const char *const[]){"page", page_names[k]}, 1, get(&m->pages[k]));
+    double le[MM__HIST_BUCKETS];
+    uint64_t counts[MM__HIST_BUCKETS + 1];
+    for (int b = 0; b <= MM__HIST_BUCKETS; b++) {
+        if (b < MM__HIST_BUCKETS)
+            le[b] = (double)bucket_us[b] / 1e6;
+        counts[b] = get(&m->hist[b]);
     }
-    cumulative += get(&m->hist[MM__HIST_BUCKETS]);
-    line(&o, "mm_front_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64, cumulative);
-    line(&o, "mm_front_request_duration_seconds_sum %.6f", (double)get(&m->hist_sum_us) / 1e6);
-    line(&o, "mm_front_request_duration_seconds_count %" PRIu64, get(&m->hist_count));
-    head(&o, "mm_front_requests_in_progress", "gauge", "Session requests in progress, by event loop.");
+    mm_prom_histogram(&o, "mm_front_request_duration_seconds", "Time from a session request to its last message.", le, counts,
+                      MM__HIST_BUCKETS, (double)get(&m->hist_sum_us) / 1e6, get(&m->hist_count));
+    mm_prom_head(&o, "mm_front_requests_in_progress", "gauge", "Session requests in progress, by event loop.");
     for (size_t i = 0; i < front->n_loops; i++)
-        line(&o, "mm_front_requests_in_progress{loop=\"%zu\"} %" PRIu64, i, get(&front->loops[i]->snap_live));
-    head(&o, "mm_front_relay_queue_depth", "gauge", "Reply wake-ups waiting in each event loop's queue.");
+        loop_sample(&o, "mm_front_requests_in_progress", i, get(&front->loops[i]->snap_live));
+    mm_prom_head(&o, "mm_front_relay_queue_depth", "gauge", "Reply wake-ups waiting in each event loop's queue.");
     for (size_t i = 0; i < front->n_loops; i++)
-        line(&o, "mm_front_relay_queue_depth{loop=\"%zu\"} %" PRIu64, i, get(&front->loops[i]->snap_queue_depth));
-    head(&o, "mm_front_relay_ring_full_total", "counter", "Reply wake-ups that found a loop's queue full (none lost).");
-    line(&o, "mm_front_relay_ring_full_total %" PRIu64, get(&m->relay_full));
-    head(&o, "mm_front_relay_dropped_total", "counter", "Reply messages dropped because their client had gone.");
-    line(&o, "mm_front_relay_dropped_total %" PRIu64, mm__front_relay_dropped());
-    head(&o, "mm_front_limited_addresses", "gauge", "Client addresses the per-IP limits remember.");
-    line(&o, "mm_front_limited_addresses %zu", mm__front_limits_tracked(front->limits));
+        loop_sample(&o, "mm_front_relay_queue_depth", i, get(&front->loops[i]->snap_queue_depth));
+    mm_prom_metric(&o, "mm_front_relay_ring_full_total", "counter", "Reply wake-ups that found a loop's queue full (none lost).",
+                   get(&m->relay_full));
+    mm_prom_metric(&o, "mm_front_relay_dropped_total", "counter", "Reply messages dropped because their client had gone.",
+                   mm__front_relay_dropped());
+    mm_prom_metric(&o, "mm_front_limited_addresses", "gauge", "Client addresses the per-IP limits remember.",
+                   mm__front_limits_tracked(front->limits));
     if (front->backend.metrics != NULL && !o.full && o.used < o.len) {
         size_t n = front->backend.metrics(front->backend.ctx, o.buf + o.used, o.len - o.used);
         o.used += n < o.len - o.used ? n : o.len - o.used;

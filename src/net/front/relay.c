@@ -28,6 +28,7 @@ enum { RELAY_WAKE = 1 };
 
 typedef struct relay_item {
     struct relay_item *next;
+    mm_feedback_kind kind; /* error() queues MM_FEEDBACK_ERROR; send() the kind its text opens with */
     size_t len;
     char text[];
 } relay_item;
@@ -84,10 +85,10 @@ schedule(mm__relay_sink *s)
     }
 }
 
+/* Queues one text of the given kind for the loop. */
 static mm_err
-relay_send(mm_reply_sink *base, const char *text, size_t len)
+relay_queue(mm__relay_sink *s, mm_feedback_kind kind, const char *text, size_t len)
 {
-    mm__relay_sink *s = (mm__relay_sink *)base;
     relay_item *it = malloc(sizeof(*it) + len + 1);
     mm_err err = MM_OK;
     pthread_mutex_lock(&s->lock);
@@ -101,6 +102,7 @@ relay_send(mm_reply_sink *base, const char *text, size_t len)
         err = MM_ERR_FULL;
     } else {
         it->next = NULL;
+        it->kind = kind;
         it->len = len;
         memcpy(it->text, text, len);
         it->text[len] = '\0';
@@ -116,6 +118,15 @@ relay_send(mm_reply_sink *base, const char *text, size_t len)
     pthread_mutex_unlock(&s->lock);
     free(it);
     return err;
+}
+
+/* send() carries no kind (the provisioner's texts, and the NATS bridge's relayed from another
+ * matchmaker): the feedback module names it from the text's opening, the one place that knows
+ * what its encoder writes. */
+static mm_err
+relay_send(mm_reply_sink *base, const char *text, size_t len)
+{
+    return relay_queue((mm__relay_sink *)base, mm_feedback_kind_of(text, len), text, len);
 }
 
 static mm_err
@@ -139,7 +150,7 @@ relay_error(mm_reply_sink *base, uint16_t status, const char *message)
     size_t len = 0;
     mm_err err = mm_feedback_error(status, message, &text, &len);
     if (err == MM_OK)
-        err = relay_send(base, text, len);
+        err = relay_queue((mm__relay_sink *)base, MM_FEEDBACK_ERROR, text, len);
     free(text);
     relay_end(base);
     return err;
@@ -280,11 +291,11 @@ mm__front_req_submit(mm__front_req *r, const mm_session_request *sr)
 
 /* The texts by which the matchmaker says it created an Edgegap session: SessionRequestAccepted
  * on the streaming routes, the one SessionReady (with its connect token) on wannaplay, whose
- * backend may skip the former. Sink texts come from our own encoder, so the prefix is exact. */
+ * backend may skip the former. */
 static bool
-is_session(const char *text)
+is_session(mm_feedback_kind kind)
 {
-    return strncmp(text, "{\"SessionRequestAccepted\":", 26) == 0 || strncmp(text, "{\"SessionReady\":", 16) == 0;
+    return kind == MM_FEEDBACK_ACCEPTED || kind == MM_FEEDBACK_READY;
 }
 
 static void
@@ -349,9 +360,9 @@ deliver(mm__front_req *r)
             atomic_fetch_add_explicit(&dropped_late, 1, memory_order_relaxed);
             continue;
         }
-        if (strncmp(it->text, "{\"Error\":", 9) == 0)
+        if (it->kind == MM_FEEDBACK_ERROR)
             r->saw_error = true;
-        else if (!r->session && is_session(it->text))
+        else if (!r->session && is_session(it->kind))
             count_session(r);
         r->ops->deliver(r, it->text, it->len);
     }
