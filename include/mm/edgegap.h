@@ -40,6 +40,11 @@
 typedef struct mm_edgegap mm_edgegap;
 
 #define MM_EDGEGAP_DEFAULT_BASE_URL "https://api.edgegap.com"
+/* Defaults of mm_edgegap_config's limits (a 0 there means these); the provisioner and the
+ * matchmaker's flags take theirs from here. */
+#define MM_EDGEGAP_DEFAULT_MAX_IN_FLIGHT 16
+#define MM_EDGEGAP_DEFAULT_MAX_QUEUED 1024
+#define MM_EDGEGAP_DEFAULT_TIMEOUT_MS 10000
 /* Longest app name, version name or session id accepted as a path segment. */
 #define MM_EDGEGAP_MAX_SEGMENT 128
 /* Most entries in a session's ip_list. */

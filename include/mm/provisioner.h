@@ -71,18 +71,22 @@ typedef struct mm_provisioner_config {
     const char *version;         /* required */
     const char *webhook_url;     /* NULL: none */
     const char *port_name;       /* NULL: the deployment's only port */
-    uint32_t max_in_flight;      /* Edgegap calls at once; 0: 16 */
-    uint32_t max_queued;         /* Edgegap calls waiting for a slot; 0: 1024 */
-    uint32_t edgegap_timeout_ms; /* one Edgegap call (a hang ends as Error 504); 0: 10000 */
-    uint32_t create_retries;     /* repeats of a session create (see above); 0: none */
-    uint64_t backoff_base_ms;    /* 0: 250 */
-    uint64_t backoff_max_ms;     /* 0: 5000 */
-    uint64_t poll_delay_ms;      /* 0: 200 */
-    uint64_t poll_interval_ms;   /* 0: 200 */
-    uint64_t session_timeout_ms; /* 0: 60000 */
-    uint64_t cert_wait_ms;       /* 0: 5000 */
-    uint32_t inbox_capacity;     /* requests queued per submitting thread, and mints in flight; 0: 1023 */
+    /* Each number below: 0 means its default, the value mm_provisioner_config_init writes. */
+    uint32_t max_in_flight;      /* Edgegap calls at once; 16 (MM_EDGEGAP_DEFAULT_MAX_IN_FLIGHT) */
+    uint32_t max_queued;         /* Edgegap calls waiting for a slot; 1024 */
+    uint32_t edgegap_timeout_ms; /* one Edgegap call (a hang ends as Error 504); 10000 */
+    uint32_t create_retries;     /* repeats of a session create (see above); 0 (none) is the default */
+    uint64_t backoff_base_ms;    /* 250 */
+    uint64_t backoff_max_ms;     /* 5000 */
+    uint64_t poll_delay_ms;      /* 200 */
+    uint64_t poll_interval_ms;   /* 200 */
+    uint64_t session_timeout_ms; /* 60000 */
+    uint64_t cert_wait_ms;       /* 5000 */
+    uint32_t inbox_capacity;     /* requests queued per submitting thread, and mints in flight; 1023 */
 } mm_provisioner_config;
+
+/** Fills c with the defaults (every pointer NULL): the one place they are written. */
+void mm_provisioner_config_init(mm_provisioner_config *c);
 
 typedef struct mm_provisioner mm_provisioner;
 

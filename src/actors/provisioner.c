@@ -162,6 +162,27 @@ provisioner_free(mm_provisioner *p)
     free(p);
 }
 
+/* The defaults, written once: mm_provisioner_config_init copies them, and a 0 in a caller's
+ * config falls back to them (the Edgegap client's own limits come from mm/edgegap.h). */
+static const mm_provisioner_config provisioner_defaults = {
+    .max_in_flight = MM_EDGEGAP_DEFAULT_MAX_IN_FLIGHT,
+    .max_queued = MM_EDGEGAP_DEFAULT_MAX_QUEUED,
+    .edgegap_timeout_ms = MM_EDGEGAP_DEFAULT_TIMEOUT_MS,
+    .backoff_base_ms = 250,
+    .backoff_max_ms = 5000,
+    .poll_delay_ms = 200,
+    .poll_interval_ms = 200,
+    .session_timeout_ms = 60000,
+    .cert_wait_ms = 5000,
+    .inbox_capacity = 1023,
+};
+
+void
+mm_provisioner_config_init(mm_provisioner_config *c)
+{
+    *c = provisioner_defaults;
+}
+
 mm_err
 mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, char *why, size_t why_len)
 {
@@ -180,12 +201,13 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     p->version = dup_opt(config->version, &ok);
     p->webhook_url = dup_opt(config->webhook_url, &ok);
     p->port_name = dup_opt(config->port_name, &ok);
-    p->poll_delay_ms = config->poll_delay_ms ? config->poll_delay_ms : 200;
-    p->poll_interval_ms = config->poll_interval_ms ? config->poll_interval_ms : 200;
-    p->session_timeout_ms = config->session_timeout_ms ? config->session_timeout_ms : 60000;
-    p->cert_wait_ms = config->cert_wait_ms ? config->cert_wait_ms : 5000;
-    p->backoff_base_ms = config->backoff_base_ms ? config->backoff_base_ms : 250;
-    p->backoff_max_ms = config->backoff_max_ms ? config->backoff_max_ms : 5000;
+    const mm_provisioner_config *d = &provisioner_defaults;
+    p->poll_delay_ms = config->poll_delay_ms ? config->poll_delay_ms : d->poll_delay_ms;
+    p->poll_interval_ms = config->poll_interval_ms ? config->poll_interval_ms : d->poll_interval_ms;
+    p->session_timeout_ms = config->session_timeout_ms ? config->session_timeout_ms : d->session_timeout_ms;
+    p->cert_wait_ms = config->cert_wait_ms ? config->cert_wait_ms : d->cert_wait_ms;
+    p->backoff_base_ms = config->backoff_base_ms ? config->backoff_base_ms : d->backoff_base_ms;
+    p->backoff_max_ms = config->backoff_max_ms ? config->backoff_max_ms : d->backoff_max_ms;
     p->create_retries = config->create_retries;
     mm_idmap_init(&p->reqs);
     mm_err err = MM_OK;
@@ -204,7 +226,7 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     if (err != MM_OK)
         goto cleanup;
     mm_actor_config ac = {0};
-    ac.inbox.capacity = config->inbox_capacity ? config->inbox_capacity : 1023;
+    ac.inbox.capacity = config->inbox_capacity ? config->inbox_capacity : d->inbox_capacity;
     p->mint_cap = ac.inbox.capacity; /* the minter thread's ring holds at least this many TOKEN_READYs */
     err = mm_actor_start(&provisioner_ops, p, &ac, &p->actor);
     if (err != MM_OK) {

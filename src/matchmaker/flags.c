@@ -15,6 +15,7 @@
 
 #include "matchmaker.h"
 #include "mm/parse.h"
+#include "mm/provisioner.h"
 
 static const char usage_head[] =
     "usage: bevygap_matchmaker [flags]   (environment: NATS_HOST, NATS_USER, NATS_PASSWORD, NATS_INSECURE,\n"
@@ -135,16 +136,18 @@ flags_init(void *opts)
     f->app_version = "v0.0.1";
     f->protocol_id = 1982;
     f->edgegap_url = "https://api.edgegap.com";
-    f->poll_delay_ms = 200;
-    f->poll_interval_ms = 200;
-    f->session_timeout_ms = 60000;
-    f->cert_wait_ms = 5000;
-    f->max_edgegap_in_flight = 16; /* NOTE: the provisioner's "0: 16" (include/mm/provisioner.h) says it again */
+    mm_provisioner_config pd; /* the provisioner's defaults are the flags' defaults */
+    mm_provisioner_config_init(&pd);
+    f->poll_delay_ms = pd.poll_delay_ms;
+    f->poll_interval_ms = pd.poll_interval_ms;
+    f->session_timeout_ms = pd.session_timeout_ms;
+    f->cert_wait_ms = pd.cert_wait_ms;
+    f->max_edgegap_in_flight = pd.max_in_flight;
     f->kv_replicas = 1;
-    f->max_edgegap_queued = 1024; /* and its "0: 1024" */
-    f->edgegap_timeout_ms = 10000;
-    f->edgegap_retries = 3;
-    f->edgegap_backoff_ms = 250;
+    f->max_edgegap_queued = pd.max_queued;
+    f->edgegap_timeout_ms = pd.edgegap_timeout_ms;
+    f->edgegap_retries = 3; /* the matchmaker retries creates; the provisioner's own default is none */
+    f->edgegap_backoff_ms = pd.backoff_base_ms;
     f->stop_deadline_ms = 10000;
     f->log_level = MM_LOG_INFO;
 }

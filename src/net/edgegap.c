@@ -137,16 +137,16 @@ limit_pick(const char *name, uint32_t value, uint32_t dflt, uint32_t min, uint32
 static mm_err
 config_limits(mm_edgegap *eg, const mm_edgegap_config *config, char *why, size_t why_len)
 {
-    mm_err err = limit_pick("max_in_flight", config->max_in_flight, 16, 1, 1024, &eg->max_in_flight, why, why_len);
+    mm_err err = limit_pick("max_in_flight", config->max_in_flight, MM_EDGEGAP_DEFAULT_MAX_IN_FLIGHT, 1, 1024, &eg->max_in_flight, why, why_len);
     if (err == MM_OK)
-        err = limit_pick("max_queued", config->max_queued, 1024, 1, 1u << 20, &eg->max_queued, why, why_len);
+        err = limit_pick("max_queued", config->max_queued, MM_EDGEGAP_DEFAULT_MAX_QUEUED, 1, 1u << 20, &eg->max_queued, why, why_len);
     if (err == MM_OK) { /* a quarter of the places, at least one, stays free for urgent requests */
         uint32_t reserved = eg->max_queued / 4 > 0 ? eg->max_queued / 4 : 1;
         eg->max_background_queued = eg->max_queued - reserved;
     }
     if (err == MM_OK)
         err =
-            limit_pick("request_timeout_ms", config->request_timeout_ms, 10000, 1, 3600000, &eg->request_timeout_ms, why, why_len);
+            limit_pick("request_timeout_ms", config->request_timeout_ms, MM_EDGEGAP_DEFAULT_TIMEOUT_MS, 1, 3600000, &eg->request_timeout_ms, why, why_len);
     if (err == MM_OK)
         err = limit_pick("connect_timeout_ms", config->connect_timeout_ms, 5000, 1, 3600000, &eg->connect_timeout_ms, why, why_len);
     if (err == MM_OK)
