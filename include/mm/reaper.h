@@ -44,10 +44,16 @@
 #include "mm/err.h"
 #include "mm/kv.h"
 
+/* Defaults of the reaper's timing (a 0 in mm_reaper_config means these; the matchmaker's flags
+ * show and use the same values). */
+#define MM_REAPER_DEFAULT_AGE_MS 60000
+#define MM_REAPER_DEFAULT_MARGIN_MS 15000
+#define MM_REAPER_DEFAULT_SCAN_MS 5000
+
 typedef struct mm_reaper_config {
-    uint64_t age_limit_ms;   /* the session-creation limit; 0: 60000 (docs/protocol.md section 5) */
-    uint64_t margin_ms;      /* added to the limit (clock skew, slow polls); 0: 15000 */
-    uint64_t scan_period_ms; /* how often ages are checked and failed work retried; 0: 5000 */
+    uint64_t age_limit_ms;   /* the session-creation limit; 0: MM_REAPER_DEFAULT_AGE_MS (docs/protocol.md section 5) */
+    uint64_t margin_ms;      /* added to the limit (clock skew, slow polls); 0: MM_REAPER_DEFAULT_MARGIN_MS */
+    uint64_t scan_period_ms; /* how often ages are checked and failed work retried; 0: MM_REAPER_DEFAULT_SCAN_MS */
     /**
      * A delete marker of active_connections that a watcher reports among the current values
      * (not live), and that is older than this, is not enqueued again: some reaper handled it

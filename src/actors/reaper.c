@@ -373,10 +373,10 @@ mm_reaper_start(const mm_reaper_config *config, natsConnection *nc, mm_js *js, m
     mm_reaper *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return mm_fail(MM_ERR_NOMEM, why, why_len, "reaper: out of memory");
-    uint64_t limit_ms = c->age_limit_ms != 0 ? c->age_limit_ms : 60000;
-    uint64_t margin_ms = c->margin_ms != 0 ? c->margin_ms : 15000;
+    uint64_t limit_ms = c->age_limit_ms != 0 ? c->age_limit_ms : MM_REAPER_DEFAULT_AGE_MS;
+    uint64_t margin_ms = c->margin_ms != 0 ? c->margin_ms : MM_REAPER_DEFAULT_MARGIN_MS;
     r->limit_ns = (limit_ms + margin_ms) * NS_PER_MS;
-    r->scan_period_ms = c->scan_period_ms != 0 ? c->scan_period_ms : 5000;
+    r->scan_period_ms = c->scan_period_ms != 0 ? c->scan_period_ms : MM_REAPER_DEFAULT_SCAN_MS;
     r->replay_ns = (c->replay_ms != 0 ? c->replay_ms : 3600000) * NS_PER_MS;
     r->ack_wait_ms = c->ack_wait_ms > 0 ? c->ack_wait_ms : 5000;
     r->pending_ns = ((uint64_t)r->ack_wait_ms + 1000) * NS_PER_MS; /* nats.c's own timeout comes first */

@@ -16,6 +16,7 @@
 #include "matchmaker.h"
 #include "mm/parse.h"
 #include "mm/provisioner.h"
+#include "mm/reaper.h"
 
 static const char usage_head[] =
     "usage: bevygap_matchmaker [flags]   (environment: NATS_HOST, NATS_USER, NATS_PASSWORD, NATS_INSECURE,\n"
@@ -107,10 +108,9 @@ static const mm_opt own[] = {
      NULL, NULL},
     {"--edgegap-backoff-ms", MS(edgegap_backoff_ms, 1), "MS", "first retry backoff, doubling, jittered, up to 5000", NULL, NULL,
      NULL},
-    /* 0 (unset) leaves the reaper's own defaults (include/mm/reaper.h), shown here as text */
-    {"--reaper-age-ms", MS(reaper_age_ms, 1), "MS", "unclaimed session age limit", "60000", NULL, NULL},
-    {"--reaper-margin-ms", MS(reaper_margin_ms, 1), "MS", "added to the age limit", "15000", NULL, NULL},
-    {"--reaper-scan-ms", MS(reaper_scan_ms, 1), "MS", "reaper scan period", "5000", NULL, NULL},
+    {"--reaper-age-ms", MS(reaper_age_ms, 1), "MS", "unclaimed session age limit", NULL, NULL, NULL},
+    {"--reaper-margin-ms", MS(reaper_margin_ms, 1), "MS", "added to the age limit", NULL, NULL, NULL},
+    {"--reaper-scan-ms", MS(reaper_scan_ms, 1), "MS", "reaper scan period", NULL, NULL, NULL},
     {"--stop-deadline-ms", MS(stop_deadline_ms, 0), "MS", "on SIGTERM, how long requests in flight may finish", NULL, NULL, NULL},
     {"--log-format", MM_OPT_ENUM, FIELD(log_format), 0, 0, "text|json", "log line format", NULL, mm_opt_log_formats, NULL},
     {"--log-level", MM_OPT_ENUM, FIELD(log_level), 0, 0, "debug|info|warn|error", "lowest level logged", NULL, mm_opt_log_levels,
@@ -148,6 +148,9 @@ flags_init(void *opts)
     f->edgegap_timeout_ms = pd.edgegap_timeout_ms;
     f->edgegap_retries = 3; /* the matchmaker retries creates; the provisioner's own default is none */
     f->edgegap_backoff_ms = pd.backoff_base_ms;
+    f->reaper_age_ms = MM_REAPER_DEFAULT_AGE_MS; /* the reaper's own defaults (include/mm/reaper.h) */
+    f->reaper_margin_ms = MM_REAPER_DEFAULT_MARGIN_MS;
+    f->reaper_scan_ms = MM_REAPER_DEFAULT_SCAN_MS;
     f->stop_deadline_ms = 10000;
     f->log_level = MM_LOG_INFO;
 }

@@ -291,7 +291,7 @@ main(int argc, char **argv)
         mm_warn("app name '%s' or version '%s' is not one NATS subject token of [A-Za-z0-9_-]: fronts building "
                 "matchmaker.request.<game>.<version> will not reach this matchmaker",
                 f.app_name, f.app_version);
-    uint64_t reap_after = (f.reaper_age_ms ? f.reaper_age_ms : 60000) + (f.reaper_margin_ms ? f.reaper_margin_ms : 15000);
+    uint64_t reap_after = f.reaper_age_ms + f.reaper_margin_ms;
     if (reap_after <= f.session_timeout_ms + f.cert_wait_ms)
         mm_warn("--reaper-age-ms + --reaper-margin-ms (%llu ms) is not more than --session-timeout-ms + --cert-wait-ms "
                 "(%llu ms): sessions still being set up may be deleted by the reaper",
