@@ -90,6 +90,11 @@ typedef struct mm_front_config {
     mm_front_cidr proxies[MM_FRONT_MAX_PROXIES]; /* --trusted-proxy (repeatable); default loopback
                                                     and private ranges */
     size_t n_proxies;
+    mm_front_cidr exempt[MM_FRONT_MAX_PROXIES]; /* --limits-exempt (repeatable; default none): client
+                                                   addresses (an IPv6 one by its /64) that no per-address
+                                                   limit counts, e.g. load generators; the global caps
+                                                   still apply */
+    size_t n_exempt;
     /* protection (each a flag; 0 never means "unlimited" except where said) */
     uint32_t max_message_bytes;        /* largest WS message / POST body; default 4096 */
     uint32_t first_message_timeout_ms; /* default 10000 */

@@ -37,6 +37,7 @@ static const struct {
     {"trusted-proxy", SIZE_MAX},
     {"no-client-ip-override", SIZE_MAX},
     {"admin-bind", SIZE_MAX},
+    {"limits-exempt", SIZE_MAX},
     {"http-threads", offsetof(mm_front_config, threads)},
     {"max-message-bytes", offsetof(mm_front_config, max_message_bytes)},
     {"first-message-timeout-ms", offsetof(mm_front_config, first_message_timeout_ms)},

@@ -280,6 +280,15 @@ mm__front_origin_client_ip(const mm_front_config *cfg, const mm__front_origin *o
 }
 
 bool
+mm__front_key_exempt(const mm_front_config *cfg, const uint8_t key[16])
+{
+    for (size_t i = 0; i < cfg->n_exempt; i++)
+        if (mm__front_cidr_contains(&cfg->exempt[i], key))
+            return true;
+    return false;
+}
+
+bool
 mm__front_peer_key(const mm_front_config *cfg, const struct sockaddr *peer, uint8_t key[16], bool *is_trusted)
 {
     uint8_t addr[16];

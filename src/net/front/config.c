@@ -191,6 +191,18 @@ set_proxy(void *opts, const char *value, char *why, size_t why_len)
     return MM_OK;
 }
 
+static mm_err
+set_exempt(void *opts, const char *value, char *why, size_t why_len)
+{
+    mm_front_config *c = opts;
+    if (c->n_exempt == MM_FRONT_MAX_PROXIES)
+        return mm_fail(MM_ERR_INVALID, why, why_len, "at most %d ranges", MM_FRONT_MAX_PROXIES);
+    if (mm__front_cidr_parse(value, &c->exempt[c->n_exempt], why, why_len) != MM_OK)
+        return MM_ERR_INVALID;
+    c->n_exempt++;
+    return MM_OK;
+}
+
 /* The reference trims the origin and requires a valid header value. */
 static mm_err
 set_cors(void *opts, const char *value, char *why, size_t why_len)
@@ -252,6 +264,8 @@ static const mm_opt flags[] = {
     {"--fake-ip", CUSTOM(set_fake_ip), "IP", "replaces a loopback client IP", MM_FAKE_IP_DEFAULT, NULL, set_fake_ip},
     {"--trusted-proxy", CUSTOM(set_proxy), "CIDR", "peers whose X-Forwarded-For counts, repeatable; \"none\" trusts none",
      "loopback and private ranges", NULL, set_proxy},
+    {"--limits-exempt", CUSTOM(set_exempt), "CIDR",
+     "client addresses no per-address limit counts (load generators), repeatable; counted in /metrics", "none", NULL, set_exempt},
     {"--no-client-ip-override", CUSTOM(set_no_override), NULL, "ignore client_ip in the query string and in the request", "",
      NULL, set_no_override},
     {"--http-threads", U32(threads, 1, 64), "N", "event-loop threads", NULL, NULL, NULL},

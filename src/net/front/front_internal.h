@@ -101,6 +101,7 @@ typedef struct mm__front_metrics {
     atomic_uint_fast64_t hist[MM__HIST_BUCKETS + 1]; /* time to the last message; last = +Inf */
     atomic_uint_fast64_t hist_sum_us, hist_count;
     atomic_uint_fast64_t relay_full; /* wake-ups that found a loop's ring full */
+    atomic_uint_fast64_t exempt_requests, exempt_connections; /* admitted under --limits-exempt */
 } mm__front_metrics;
 
 void mm__front_count_request(mm_front *front, mm_front_route route, mm__outcome outcome);
@@ -223,6 +224,7 @@ struct mm__front_req {
     uint64_t started_ns;
     bool saw_error; /* an Error text went out */
     bool session;   /* a session was counted for it (SessionRequestAccepted or SessionReady) */
+    bool exempt;    /* its address is in --limits-exempt: only the global cap counts it */
     mm__front_req *prev, *next;
 };
 
@@ -253,6 +255,10 @@ mm__refusal mm__front_admit_refusal(mm__admit a);
 
 mm_err mm__front_limits_create(const mm_front_config *cfg, mm__front_limits **out);
 mm__admit mm__front_limits_acquire(mm__front_limits *l, const uint8_t key[16], uint64_t now_ns);
+/* For an exempt address: counts the request against the global cap only (MM__ADMIT_GLOBAL when
+ * full); its end is mm__front_limits_release_exempt. */
+mm__admit mm__front_limits_acquire_exempt(mm__front_limits *l);
+void mm__front_limits_release_exempt(mm__front_limits *l);
 /* The matchmaker accepted a session for a request of key (once per request, while it is in
  * progress): it moves from the pending requests to the window's sessions. */
 void mm__front_limits_session(mm__front_limits *l, const uint8_t key[16], uint64_t now_ns);
@@ -288,6 +294,8 @@ void mm__front_origin_from_req(const mm_front_config *cfg, h2o_req_t *req, mm__f
 /* The limits' key of a TCP peer (IPv6 cut to its /64) and whether it is a trusted proxy; false
  * for an address family without an IP. */
 bool mm__front_peer_key(const mm_front_config *cfg, const struct sockaddr *peer, uint8_t key[16], bool *is_trusted);
+/* Whether a limits' key lies in a --limits-exempt range (no per-address limit counts it). */
+bool mm__front_key_exempt(const mm_front_config *cfg, const uint8_t key[16]);
 /* The client IP for the backend: the query override, else json_ip (an override from the request
  * body, may be NULL), else net_ip; loopback becomes the fake IP. Overrides only when enabled. */
 mm_err mm__front_origin_client_ip(const mm_front_config *cfg, const mm__front_origin *o, const char *json_ip,

@@ -274,6 +274,28 @@ cleanup:
     return verdict;
 }
 
+mm__admit
+mm__front_limits_acquire_exempt(mm__front_limits *l)
+{
+    mm__admit verdict = MM__ADMIT_GLOBAL;
+    pthread_mutex_lock(&l->lock);
+    if (l->active < l->global) {
+        l->active++;
+        verdict = MM__ADMIT_OK;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return verdict;
+}
+
+void
+mm__front_limits_release_exempt(mm__front_limits *l)
+{
+    pthread_mutex_lock(&l->lock);
+    if (l->active > 0)
+        l->active--;
+    pthread_mutex_unlock(&l->lock);
+}
+
 void
 mm__front_limits_session(mm__front_limits *l, const uint8_t key[16], uint64_t now_ns)
 {

@@ -348,7 +348,9 @@ accept_some(h2o_socket_t *listener, bool admin)
         bool is_trusted = false;
         if (h2o_socket_getpeername(sock, (struct sockaddr *)&peer) > 0 &&
             mm__front_peer_key(&front->cfg, (struct sockaddr *)&peer, t->key, &is_trusted) && !is_trusted) {
-            if (!mm__front_limits_conn_acquire(front->limits, t->key, front->cfg.max_connections_per_ip, mm_now_ns())) {
+            if (mm__front_key_exempt(&front->cfg, t->key)) {
+                atomic_fetch_add_explicit(&front->metrics.exempt_connections, 1, memory_order_relaxed);
+            } else if (!mm__front_limits_conn_acquire(front->limits, t->key, front->cfg.max_connections_per_ip, mm_now_ns())) {
                 refuse(t, MM__REF_IP_CONNECTIONS, refuse_ip_503, sizeof(refuse_ip_503) - 1);
                 continue;
             }

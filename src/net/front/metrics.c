@@ -119,6 +119,10 @@ mm__front_metrics_render(mm_front *front, char *buf, size_t len)
                    get(&m->relay_full));
     mm_prom_metric(&o, "mm_front_relay_dropped_total", "counter", "Reply messages dropped because their client had gone.",
                    mm__front_relay_dropped());
+    mm_prom_head(&o, "mm_front_limits_exempt_total", "counter",
+                 "Connections and session requests from --limits-exempt addresses, which no per-address limit counted.");
+    mm_prom_sample(&o, "mm_front_limits_exempt_total", (const char *const[]){"what", "connections"}, 1, get(&m->exempt_connections));
+    mm_prom_sample(&o, "mm_front_limits_exempt_total", (const char *const[]){"what", "requests"}, 1, get(&m->exempt_requests));
     mm_prom_metric(&o, "mm_front_limited_addresses", "gauge", "Client addresses the per-IP limits remember.",
                    mm__front_limits_tracked(front->limits));
     if (front->backend.metrics != NULL && !o.full && o.used < o.len) {

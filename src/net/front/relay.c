@@ -239,11 +239,15 @@ mm__front_req_begin(mm__front_loop *loop, mm__front_req *r, const mm__front_req_
 {
     mm_front *front = loop->front;
     uint64_t now = mm_now_ns();
-    mm__admit a = mm__front_limits_acquire(front->limits, key, now);
+    bool exempt = mm__front_key_exempt(&front->cfg, key);
+    mm__admit a = exempt ? mm__front_limits_acquire_exempt(front->limits) : mm__front_limits_acquire(front->limits, key, now);
     uint64_t id = atomic_fetch_add(&front->next_req_id, 1) + 1;
     if (a == MM__ADMIT_OK && mm_idmap_put(&loop->reqs, id, r) != MM_OK) {
         mm_error("front: out of memory registering a request");
-        mm__front_limits_release(front->limits, key, false);
+        if (exempt)
+            mm__front_limits_release_exempt(front->limits);
+        else
+            mm__front_limits_release(front->limits, key, false);
         a = MM__ADMIT_GLOBAL;
     }
     if (a != MM__ADMIT_OK) {
@@ -258,6 +262,9 @@ mm__front_req_begin(mm__front_loop *loop, mm__front_req *r, const mm__front_req_
     r->route = route;
     memcpy(r->key, key, 16);
     r->started_ns = now;
+    r->exempt = exempt;
+    if (exempt)
+        atomic_fetch_add_explicit(&front->metrics.exempt_requests, 1, memory_order_relaxed);
     r->next = loop->live;
     if (loop->live != NULL)
         loop->live->prev = r;
@@ -302,7 +309,8 @@ static void
 count_session(mm__front_req *r)
 {
     r->session = true;
-    mm__front_limits_session(r->loop->front->limits, r->key, mm_now_ns());
+    if (!r->exempt)
+        mm__front_limits_session(r->loop->front->limits, r->key, mm_now_ns());
 }
 
 void
@@ -321,7 +329,10 @@ mm__front_req_finish(mm__front_req *r, mm__outcome outcome)
      * Only the backend's own end (OK, ERROR) or a refused hand-off (BUSY) proves there is none. */
     if (!r->session && outcome != MM__OUT_OK && outcome != MM__OUT_ERROR && outcome != MM__OUT_BUSY)
         count_session(r);
-    mm__front_limits_release(front->limits, r->key, r->session);
+    if (r->exempt)
+        mm__front_limits_release_exempt(front->limits);
+    else
+        mm__front_limits_release(front->limits, r->key, r->session);
     mm_idmap_remove(&loop->reqs, r->id);
     if (r->prev != NULL)
         r->prev->next = r->next;
