@@ -13,7 +13,7 @@
 
 #include "mm/actor.h"
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "edgegap_test_util.h"
 
 static eg_sim sim;
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "edgegap_test_util.h"
 
 static eg_sim sim;
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "edgegap_sim_test_util.h"
 
 static char exe[512];
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "edgegap_sim_test_util.h"
 
 #define BODY "{\"app_name\":\"bevygap-spaceships\",\"ip_list\":[\"81.128.157.100\"]}"
 #define DEPLOYMENTS_ENTRY_SPEC "=request_id:s app:s version:s public_ip:s status:s ready:b ports:o sessions:a"

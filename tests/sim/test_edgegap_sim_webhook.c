@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "edgegap_sim_test_util.h"
 
 #define HOOK_SPEC "=session_id:s status:s ready:b kind:s user_count:i linked:b webhook_url:s deployment_request_id:s?"
 #define MAX_HOOKS 32

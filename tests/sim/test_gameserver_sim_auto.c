@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "mm/log.h"
-#include "test_gameserver_sim_util.h"
+#include "gameserver_sim_test_util.h"
 
 #define MIXED_CLIENTS 40
 

@@ -8,7 +8,7 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
-#include "test_gameserver_sim_util.h"
+#include "gameserver_sim_test_util.h"
 
 static gs_world w;
 

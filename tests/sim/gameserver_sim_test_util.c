@@ -1,5 +1,5 @@
 /*
- * Helpers for the gameserver_sim tests (test_gameserver_sim_util.h). Every wait polls its
+ * Helpers for the gameserver_sim tests (gameserver_sim_test_util.h). Every wait polls its
  * condition with a deadline; a missed deadline is reported by the caller's check.
  */
 #include <errno.h>
@@ -11,7 +11,7 @@
 
 #include "mm/log.h"
 #include "mm/token.h"
-#include "test_gameserver_sim_util.h"
+#include "gameserver_sim_test_util.h"
 
 #define API_KEY "token test"
 

@@ -3,8 +3,8 @@
  * port, ask it things directly (blocking libcurl, separate from the client under test), record
  * what a client callback received, and drive a client with a deadline.
  */
-#ifndef TEST_EDGEGAP_UTIL_H
-#define TEST_EDGEGAP_UTIL_H
+#ifndef EDGEGAP_TEST_UTIL_H
+#define EDGEGAP_TEST_UTIL_H
 
 #include <stdbool.h>
 #include <stdint.h>

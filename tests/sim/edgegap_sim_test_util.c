@@ -1,5 +1,5 @@
 /*
- * Helpers shared by the edgegap_sim tests (test_edgegap_sim_util.h).
+ * Helpers shared by the edgegap_sim tests (edgegap_sim_test_util.h).
  */
 #include <errno.h>
 #include <signal.h>
@@ -11,7 +11,7 @@
 #include <curl/curl.h>
 
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "edgegap_sim_test_util.h"
 
 int
 sim_start(sim_proc *sim, const char *const *extra)

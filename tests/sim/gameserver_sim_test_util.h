@@ -3,8 +3,8 @@
  * edgegap_sim, gameserver_sim) on free loopback ports, a NATS client of the test's own for KV
  * and requests, and condition polls with deadlines (never a bare sleep).
  */
-#ifndef TEST_GAMESERVER_SIM_UTIL_H
-#define TEST_GAMESERVER_SIM_UTIL_H
+#ifndef GAMESERVER_SIM_TEST_UTIL_H
+#define GAMESERVER_SIM_TEST_UTIL_H
 
 #include <stdint.h>
 #include <sys/types.h>

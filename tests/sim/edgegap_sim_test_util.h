@@ -2,8 +2,8 @@
  * Shared helpers of the edgegap_sim tests: start the real edgegap_sim program as a child on a
  * free loopback port, talk to it with libcurl, and check JSON shapes field by field.
  */
-#ifndef TEST_EDGEGAP_SIM_UTIL_H
-#define TEST_EDGEGAP_SIM_UTIL_H
+#ifndef EDGEGAP_SIM_TEST_UTIL_H
+#define EDGEGAP_SIM_TEST_UTIL_H
 
 #include <stdbool.h>
 #include <sys/types.h>

@@ -1,5 +1,5 @@
 /*
- * Helpers shared by the Edgegap client tests (test_edgegap_util.h).
+ * Helpers shared by the Edgegap client tests (edgegap_test_util.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include <curl/curl.h>
 
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "edgegap_test_util.h"
 
 int
 eg_sim_start(eg_sim *sim, const char *const *extra)
