@@ -229,8 +229,7 @@ wait_ready(mm_nats_bridge *b, bool want)
 {
     uint64_t until = mm_now_ms() + WAIT_MS;
     while (mm_nats_bridge_ready(b) != want && mm_now_ms() < until) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(10);
     }
     MM_CHECK(mm_nats_bridge_ready(b) == want);
 }
@@ -544,8 +543,7 @@ test_reply_overflow(natsConnection *nc, natsConnection *rnc)
     uint64_t until = mm_now_ms() + WAIT_MS;
     while (!in_gate && mm_now_ms() < until) {
         pthread_mutex_unlock(&gate_mu);
-        struct timespec ts = {0, 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(1);
         pthread_mutex_lock(&gate_mu);
     }
     MM_REQUIRE(in_gate);
@@ -576,8 +574,7 @@ test_reply_overflow(natsConnection *nc, natsConnection *rnc)
     MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
     until = mm_now_ms() + WAIT_MS;
     while (atomic_load(&probes) < 1 && mm_now_ms() < until) {
-        struct timespec ts = {0, 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(1);
     }
     MM_CHECK_INT(atomic_load(&probes), ==, 1);
     pthread_mutex_lock(&gate_mu);
@@ -679,8 +676,7 @@ test_nats_down(struct mm_test_nats *srv, mm_nats_bridge *b)
             MM_CHECK(!"unexpected answer after the restart");
         rec_free(r);
         if (!served) {
-            struct timespec ts = {0, 20 * 1000000L};
-            nanosleep(&ts, NULL);
+            mm_test_sleep_ms(20);
         }
     }
     MM_CHECK(served);
@@ -719,8 +715,7 @@ test_reply_after_reconnect(struct mm_test_nats *srv, mm_nats *nats, natsConnecti
             mm_feedback_progress("Status.SEEKING", 1, &t, NULL) == MM_OK)
             natsConnection_PublishString(rnc, reply, t);
         free(t);
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(50);
     }
     expect_error(r, 503, "the connection to the matchmaker was lost; try again");
     MM_CHECK_INT(r->n, ==, 1); /* only the Acknowledged from before the reconnect */

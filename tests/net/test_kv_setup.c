@@ -278,8 +278,7 @@ test_async_resend(natsConnection *nc)
     MM_REQUIRE(js_PublishAsync(mm_js_ctx(js), "mm.test.no.stream.here", "v", 1, &po) == NATS_OK);
     uint64_t until = mm_now_ms() + 20000;
     do {
-        struct timespec ts = {0, 5 * 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(5);
         mm_js_async_stats(&resent, &lost);
     } while (lost == lost0 && mm_now_ms() < until);
     uint64_t took = mm_now_ms() - t0;
@@ -311,8 +310,7 @@ test_async_resend_until_stored(natsConnection *nc)
     jsPubOptions_Init(&po);
     po.MaxWait = 2000;
     MM_REQUIRE(js_PublishAsync(mm_js_ctx(js), "mm.test.late.x", "late", 4, &po) == NATS_OK);
-    struct timespec ts = {0, 300 * 1000000L};
-    nanosleep(&ts, NULL);
+    mm_test_sleep_ms(300);
     const char *subjects[] = {"mm.test.late.>"};
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
@@ -329,8 +327,7 @@ test_async_resend_until_stored(natsConnection *nc)
             msgs = si->State.Msgs;
         jsStreamInfo_Destroy(si);
         si = NULL;
-        struct timespec tick = {0, 10 * 1000000L};
-        nanosleep(&tick, NULL);
+        mm_test_sleep_ms(10);
     }
     mm_js_async_stats(&resent, &lost);
     MM_CHECK_U64(msgs, ==, 1);

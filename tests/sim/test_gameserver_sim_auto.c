@@ -66,7 +66,7 @@ test_never_claim_share(void)
                 unclaimed++;
                 done = 1;
             } else {
-                gsw_pause(20);
+                mm_test_sleep_ms(20);
             }
         }
         MM_CHECK(done);
