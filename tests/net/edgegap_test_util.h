@@ -71,9 +71,4 @@ mm_edgegap *eg_client(const char *base, const char *key, uint32_t max_in_flight,
 /** Case-insensitive substring test. */
 bool eg_contains(const char *text, const char *part);
 
-long long eg_now_ms(void);
-
-/** Sleeps ms: only to pace a poll loop that has a deadline, never as synchronisation. */
-void eg_pace_ms(int ms);
-
 #endif

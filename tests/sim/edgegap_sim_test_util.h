@@ -66,10 +66,4 @@ bool check_shape(const json_t *obj, const char *spec, const char *where);
 /** Matches "^[0-9a-f]{12}$" (deployment ids), or with "-S" when session is true. */
 bool is_edgegap_id(const char *text, bool session);
 
-/** Milliseconds, monotonic. */
-long long now_ms(void);
-
-/** Sleeps ms; only for pacing a poll loop, never as synchronisation. */
-void pause_ms(int ms);
-
 #endif

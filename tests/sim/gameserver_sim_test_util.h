@@ -68,7 +68,4 @@ int gsw_wait_log(gs_world *w, const char *needle, int timeout_ms);
 /** The test key (GSW_KEY_TEXT) parsed. */
 void gsw_key(mm_token_key *key);
 
-/** Sleeps ms (only between polls of a condition that has a deadline). */
-void gsw_pause(int ms);
-
 #endif
