@@ -292,10 +292,19 @@ test_async_resend(natsConnection *nc)
     mm_js_destroy(js);
 }
 
+/* True once the async publishes have been resent more than *(uint64_t *)p times in all. */
+static bool
+resent_since(void *p)
+{
+    uint64_t resent = 0, lost = 0;
+    mm_js_async_stats(&resent, &lost);
+    return resent > *(const uint64_t *)p;
+}
+
 /*
  * A publish made while its stream has no leader (here: does not exist yet) is stored once the
- * stream is back within the resends' span: the stream appears 300 ms later (an election of a
- * few seconds at the default resend_first_ms of 250 ms), nothing is lost.
+ * stream is back within the resends' span: the stream appears after the first resend (as after
+ * an election of a few seconds at the default resend_first_ms of 250 ms), nothing is lost.
  */
 static void
 test_async_resend_until_stored(natsConnection *nc)
@@ -310,7 +319,8 @@ test_async_resend_until_stored(natsConnection *nc)
     jsPubOptions_Init(&po);
     po.MaxWait = 2000;
     MM_REQUIRE(js_PublishAsync(mm_js_ctx(js), "mm.test.late.x", "late", 4, &po) == NATS_OK);
-    mm_test_sleep_ms(300);
+    /* the stream appears only once the publish has been resent at least once */
+    MM_REQUIRE(mm_test_wait_until(resent_since, &resent0, 5, 5000));
     const char *subjects[] = {"mm.test.late.>"};
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);

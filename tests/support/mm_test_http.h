@@ -1,7 +1,7 @@
 /*
  * The tests' one HTTP client on libcurl: a blocking request with a deadline that returns the
  * status, the response head and the whole body. Tests that must send what curl never would
- * (raw bytes, broken framing) use the raw-socket client in mm_test_ws.h instead.
+ * (raw bytes, broken framing) use the raw-socket client in ws_client.h instead.
  *
  * By default every request has a connection of its own. With reuse set, requests made on one
  * thread share one kept-alive connection (one curl handle per thread) until
