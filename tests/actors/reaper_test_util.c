@@ -8,13 +8,6 @@
 #include "mm/delete_queue.h"
 #include "mm_test_nats_client.h"
 
-void
-sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 struct node
 node_open(const struct mm_test_nats *server, const char *name)
 {
@@ -93,7 +86,7 @@ wait_queued(struct node *n, const char *id, int timeout_ms)
     while (!queued(n, id)) {
         if (mm_now_ms() > deadline)
             return false;
-        sleep_ms(10);
+        mm_test_sleep_ms(10);
     }
     return true;
 }
@@ -105,7 +98,7 @@ wait_gone(struct node *n, const char *id, int timeout_ms)
     while (in_unclaimed(n, id)) {
         if (mm_now_ms() > deadline)
             return false;
-        sleep_ms(10);
+        mm_test_sleep_ms(10);
     }
     return true;
 }

@@ -18,8 +18,6 @@ struct node {
     mm_js *js;
 };
 
-void sleep_ms(int ms);
-
 /** Connects to server as name and sets up unclaimed_sessions, active_connections and the delete stream. */
 struct node node_open(const struct mm_test_nats *server, const char *name);
 void node_close(struct node *n);

@@ -28,6 +28,7 @@
 #include "mm/log.h"
 #include "mm/nats_env.h"
 #include "mm_test.h"
+#include "mm_test_http.h"
 #include "mm_test_nats_client.h"
 
 #define API_KEY "token t"
@@ -58,50 +59,19 @@ sim_start(mm_test_sim *s)
     MM_REQUIRE(mm_test_sim_start(s, API_KEY, SIM_ARGS, NULL) == 0);
 }
 
-struct body {
-    char data[65536];
-    size_t len;
-};
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *user)
-{
-    struct body *b = user;
-    size_t take = size * n;
-    if (take > sizeof(b->data) - 1 - b->len)
-        take = sizeof(b->data) - 1 - b->len;
-    memcpy(b->data + b->len, p, take);
-    b->len += take;
-    b->data[b->len] = '\0';
-    return size * n;
-}
-
 /* A blocking request; returns the status (0 on transport failure) and the parsed body. */
 static long
 http(const mm_test_sim *s, const char *method, const char *path, const char *body, json_t **json)
 {
     char url[256];
-    struct body b = {.len = 0};
     snprintf(url, sizeof(url), "%s%s", s->base, path);
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "authorization: " API_KEY);
-    h = curl_slist_append(h, "content-type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (body != NULL)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    const char *headers[] = {"authorization: " API_KEY, "content-type: application/json", NULL};
+    mm_test_http_resp r;
+    long status =
+        mm_test_http(&(mm_test_http_req){.method = method, .url = url, .headers = headers, .body = body, .timeout_ms = 5000}, &r);
     if (json != NULL)
-        *json = json_loads(b.data, 0, NULL);
+        *json = json_loads(r.body, 0, NULL);
+    mm_test_http_free(&r);
     return status;
 }
 
@@ -209,13 +179,6 @@ deleter_start(struct node *n, const mm_test_sim *s, uint32_t timeout_ms, int sto
 }
 
 static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void
 enqueue(struct node *n, const char *id)
 {
     char why[256] = "";
@@ -230,7 +193,7 @@ wait_all_done(struct node *n, const mm_test_sim *s, int timeout_ms)
     while (stream_msgs(n) != 0 || sim_stat(s, "sessions_live") != 0) {
         if (mm_now_ms() > deadline)
             return false;
-        sleep_ms(20);
+        mm_test_sleep_ms(20);
     }
     return true;
 }
@@ -241,7 +204,7 @@ wait_all_done(struct node *n, const mm_test_sim *s, int timeout_ms)
         mm_deleter_stats st_;                                                                                                      \
         uint64_t deadline_ = mm_now_ms() + (timeout_ms);                                                                           \
         do {                                                                                                                       \
-            sleep_ms(10);                                                                                                          \
+            mm_test_sleep_ms(10);                                                                                                  \
             mm_deleter_get_stats((d), &st_);                                                                                       \
         } while (st_.field < (want) && mm_now_ms() < deadline_);                                                                   \
         MM_CHECK_U64(st_.field, >=, (want));                                                                                       \
@@ -350,7 +313,7 @@ test_edgegap_down(struct node *n, mm_test_sim *s)
     MM_REQUIRE(sim_spawn(s) == 0); /* same port, empty state: the ids are unknown now */
     uint64_t deadline = mm_now_ms() + SETTLE_MS;
     while (stream_msgs(n) != 0 && mm_now_ms() < deadline)
-        sleep_ms(20);
+        mm_test_sleep_ms(20);
     MM_CHECK_U64(stream_msgs(n), ==, 0);
     mm_deleter_get_stats(d, &st);
     MM_CHECK_U64(st.already_gone, >=, 2);
@@ -397,7 +360,7 @@ test_stop_in_flight(struct node *n, const mm_test_sim *s)
     mm_deleter_stats st;
     uint64_t deadline = mm_now_ms() + 10000;
     do {
-        sleep_ms(10);
+        mm_test_sleep_ms(10);
         mm_deleter_get_stats(d, &st);
     } while (st.in_flight < N && mm_now_ms() < deadline);
     MM_REQUIRE(st.in_flight == N);
@@ -433,7 +396,7 @@ test_nats_restart(struct mm_test_nats *server, struct node *n, const mm_test_sim
         session_create(s, id, sizeof(id));
         uint64_t deadline = mm_now_ms() + 15000; /* JetStream may still be starting */
         while (mm_delete_queue_enqueue(mm_js_ctx(n->js), id, why, sizeof(why)) != MM_OK && mm_now_ms() < deadline)
-            sleep_ms(50);
+            mm_test_sleep_ms(50);
     }
     MM_CHECK(wait_all_done(n, s, SETTLE_MS));
 

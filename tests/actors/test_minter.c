@@ -99,26 +99,12 @@ collector_free(struct collector *c)
     pthread_mutex_destroy(&c->lock);
 }
 
-/* Polls until cond() holds or the deadline passes. */
-static int
-wait_for(int (*cond)(void *), void *arg)
-{
-    uint64_t deadline = mm_now_ms() + WAIT_MS;
-    while (!cond(arg)) {
-        if (mm_now_ms() > deadline)
-            return 0;
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    return 1;
-}
-
 struct count_goal {
     atomic_size_t *counter;
     size_t goal;
 };
 
-static int
+static bool
 count_reached(void *p)
 {
     struct count_goal *g = p;
@@ -254,7 +240,7 @@ test_many_senders(mm_byte_order order)
         MM_CHECK_INT(s[i].refused, ==, 0);
     }
     struct count_goal goal = {&c.received, SENDERS * PER_SENDER};
-    MM_CHECK(wait_for(count_reached, &goal));
+    MM_CHECK(mm_test_wait_until(count_reached, &goal, 1, WAIT_MS));
     mm_minter_destroy(m);
     mm_actor_destroy(reply);
 
@@ -294,7 +280,7 @@ test_failed_mint(void)
     mm_minter *m = minter_start(MM_BYTE_ORDER_LITTLE, UINT64_MAX);
     MM_CHECK_INT(send_mint(m, reply, 5), ==, MM_OK);
     struct count_goal goal = {&c.received, 1};
-    MM_CHECK(wait_for(count_reached, &goal));
+    MM_CHECK(mm_test_wait_until(count_reached, &goal, 1, WAIT_MS));
     mm_minter_stats st;
     mm_minter_stop(m);
     mm_minter_get_stats(m, &st);
@@ -312,7 +298,7 @@ test_failed_mint(void)
 
 /* ---- a reply actor that cannot keep up ---- */
 
-static int
+static bool
 in_gate(void *p)
 {
     return atomic_load(&((struct collector *)p)->in_gate);
@@ -323,7 +309,7 @@ struct drop_goal {
     uint64_t dropped;
 };
 
-static int
+static bool
 dropped_reached(void *p)
 {
     struct drop_goal *g = p;
@@ -332,7 +318,7 @@ dropped_reached(void *p)
     return st.dropped >= g->dropped;
 }
 
-static int
+static bool
 orphaned_reached(void *p)
 {
     struct drop_goal *g = p;
@@ -351,16 +337,16 @@ test_full_reply_inbox(void)
     mm_minter *m = minter_start(MM_BYTE_ORDER_LITTLE, 0);
     /* the first result is taken by the collector, which then holds on to it */
     MM_CHECK_INT(send_mint(m, reply, 1), ==, MM_OK);
-    MM_REQUIRE(wait_for(in_gate, &c));
+    MM_REQUIRE(mm_test_wait_until(in_gate, &c, 1, WAIT_MS));
     /* the second fills the collector's ring; every later one finds it full and is dropped at
      * once (no retry, no wait: the minter goes on with the next) */
     for (uint64_t id = 2; id <= N; id++)
         MM_CHECK_INT(send_mint(m, reply, id), ==, MM_OK);
     struct drop_goal goal = {m, N - 2};
-    MM_CHECK(wait_for(dropped_reached, &goal));
+    MM_CHECK(mm_test_wait_until(dropped_reached, &goal, 1, WAIT_MS));
     atomic_store(&c.gate_closed, 0);
     struct count_goal got = {&c.received, 2};
-    MM_CHECK(wait_for(count_reached, &got));
+    MM_CHECK(mm_test_wait_until(count_reached, &got, 1, WAIT_MS));
     mm_minter_stop(m);
     mm_minter_stats st;
     mm_minter_get_stats(m, &st);
@@ -384,7 +370,7 @@ test_full_reply_inbox(void)
     m = minter_start(MM_BYTE_ORDER_LITTLE, 0);
     MM_CHECK_INT(send_mint(m, reply, 9), ==, MM_OK);
     goal = (struct drop_goal){m, 1};
-    MM_CHECK(wait_for(orphaned_reached, &goal));
+    MM_CHECK(mm_test_wait_until(orphaned_reached, &goal, 1, WAIT_MS));
     mm_minter_stats st2;
     mm_minter_stop(m);
     mm_minter_get_stats(m, &st2);
@@ -417,7 +403,7 @@ test_stop_with_queued_work(void)
     uint64_t accepted = 0, id = 1;
     MM_CHECK_INT(send_mint(m, reply, id++), ==, MM_OK);
     accepted++;
-    MM_REQUIRE(wait_for(in_gate, &c));
+    MM_REQUIRE(mm_test_wait_until(in_gate, &c, 1, WAIT_MS));
     for (int i = 0; i < QUEUED + 2; i++) {
         while (send_mint(m, reply, id) == MM_ERR_FULL)
             sched_yield();

@@ -65,7 +65,7 @@ wait_scans(mm_reaper *r, uint64_t count)
     mm_reaper_get_stats(r, &st);
     uint64_t target = st.scans + count, deadline = mm_now_ms() + 20000;
     do {
-        sleep_ms(10);
+        mm_test_sleep_ms(10);
         mm_reaper_get_stats(r, &st);
     } while (st.scans < target && mm_now_ms() < deadline);
     MM_CHECK_U64(st.scans, >=, target);
@@ -108,7 +108,7 @@ test_rules(struct node *n)
     mm_reaper_stats st;
     uint64_t deadline = mm_now_ms() + 10000;
     do { /* the young one's event may still be on its way */
-        sleep_ms(5);
+        mm_test_sleep_ms(5);
         mm_reaper_get_stats(r, &st);
     } while (st.tracked != 1 && mm_now_ms() < deadline);
     MM_CHECK_U64(st.tracked, ==, 1);
@@ -203,7 +203,7 @@ test_restart(struct node *n)
     MM_REQUIRE(kvStore_Delete(active(n), "stalegone000-S") == NATS_OK);
     /* The reaper starts once the entries are older than its limit (a time condition, polled). */
     while (wall_ms() - t0 < LIMIT + MARGIN_MS + 100)
-        sleep_ms(20);
+        mm_test_sleep_ms(20);
     put(active(n), "freshgone000-S", "9");
     MM_REQUIRE(kvStore_Delete(active(n), "freshgone000-S") == NATS_OK);
 
@@ -211,7 +211,7 @@ test_restart(struct node *n)
     mm_reaper_stats st;
     uint64_t deadline = mm_now_ms() + 15000;
     do {
-        sleep_ms(5);
+        mm_test_sleep_ms(5);
         mm_reaper_get_stats(r, &st);
     } while (st.enqueued_unclaimed < 3 && mm_now_ms() < deadline);
     MM_CHECK_U64(st.enqueued_unclaimed, ==, 3);
@@ -250,7 +250,7 @@ test_remade_watch(struct node *n)
     MM_CHECK(wait_queued(n, "remadegone00-S", 10000));
     uint64_t deadline = mm_now_ms() + 10000;
     do {
-        sleep_ms(5);
+        mm_test_sleep_ms(5);
         mm_reaper_get_stats(r, &st);
     } while (st.enqueued_disconnected < 1 && mm_now_ms() < deadline);
     MM_CHECK_U64(st.enqueued_disconnected, ==, 1);
@@ -264,7 +264,7 @@ test_remade_watch(struct node *n)
     put(active(n), "remadeplay00-S", "8");
     deadline = mm_now_ms() + 20000;
     do {
-        sleep_ms(10);
+        mm_test_sleep_ms(10);
         mm_reaper_get_stats(r, &st);
     } while ((st.redelivered < 1 || st.claimed < 1) && mm_now_ms() < deadline);
     MM_CHECK_U64(st.redelivered, >=, 1);
@@ -294,7 +294,7 @@ test_stop_pending(struct node *n)
     mm_reaper_stats st;
     uint64_t deadline = mm_now_ms() + 10000;
     do {
-        sleep_ms(2);
+        mm_test_sleep_ms(2);
         mm_reaper_get_stats(r, &st);
     } while (st.enqueued_unclaimed + st.enqueued_disconnected < 5 && mm_now_ms() < deadline);
     MM_CHECK_U64(st.enqueued_unclaimed + st.enqueued_disconnected, >=, 5);
@@ -318,7 +318,7 @@ test_outage(struct mm_test_nats *server, struct node *n)
     mm_test_stop(server->pid, 5000);
     server->pid = 0;
     while (wall_ms() - t_put < LIMIT_MS / 2 + MARGIN_MS + 200) /* they age during the outage */
-        sleep_ms(20);
+        mm_test_sleep_ms(20);
     MM_REQUIRE(mm_test_nats_restart(server) == 0);
     MM_REQUIRE(mm_nats_wait_connected(n->nats, 15000) == MM_OK);
     MM_CHECK(wait_queued(n, "outage00000a-S", 20000));

@@ -74,7 +74,7 @@ stats(mm_reaper *r)
     do {                                                                                                                           \
         uint64_t wait_deadline_ = mm_now_ms() + (uint64_t)(timeout_ms);                                                            \
         while (!(stats(r).field op(uint64_t)(want)) && mm_now_ms() < wait_deadline_)                                               \
-            sleep_ms(5);                                                                                                           \
+            mm_test_sleep_ms(5);                                                                                                   \
         MM_CHECK_U64(stats(r).field, op, (uint64_t)(want));                                                                        \
     } while (0)
 
@@ -167,7 +167,7 @@ wait_seen(int count)
 {
     uint64_t deadline = mm_now_ms() + 10000;
     while (seen_count() < count && mm_now_ms() < deadline)
-        sleep_ms(2);
+        mm_test_sleep_ms(2);
     MM_REQUIRE(seen_count() == count);
 }
 

@@ -478,9 +478,8 @@ test_interrupt(void)
     unlink(json_path);
     pid_t pid = mm_test_spawn(argv, NULL);
     MM_REQUIRE(pid > 0);
-    struct timespec tick = {.tv_nsec = 10000000};
     for (int i = 0; i < 1000 && fake_ws_count(&server, &server.requests) - before < 4; i++)
-        nanosleep(&tick, NULL); /* polling a condition, with a deadline */
+        mm_test_sleep_ms(10); /* polling a condition, with a deadline */
     MM_CHECK_INT(fake_ws_count(&server, &server.requests) - before, ==, 4);
     MM_CHECK_INT(mm_test_stop(pid, 10000), ==, 1);
     json_t *doc = json_load_file(json_path, 0, NULL);

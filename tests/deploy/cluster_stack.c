@@ -15,13 +15,6 @@
 #include "mm/clock.h"
 
 static void
-pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void
 as_user(const cf_stack *s, int node, const char *user, const char *password)
 {
     char host[64];
@@ -73,7 +66,7 @@ cf_mm_start(cf_stack *s, int i)
     m->starts++;
     uint64_t until = mm_now_ms() + 30000;
     while (cf_log_count(m->log, "matchmaker ready") == ready_before && mm_now_ms() < until && h_alive(m->pid))
-        pause_ms(20);
+        mm_test_sleep_ms(20);
     if (cf_log_count(m->log, "matchmaker ready") == ready_before) {
         h_dump_log(m->log, 30);
         MM_REQUIRE(!"a matchmaker did not become ready");
@@ -104,7 +97,7 @@ cf_httpd_start(cf_stack *s, int i)
     uint64_t until = mm_now_ms() + 15000;
     long status;
     while ((status = h_http_get(url, body, sizeof(body))) != 200 && mm_now_ms() < until)
-        pause_ms(20);
+        mm_test_sleep_ms(20);
     MM_REQUIRE(status == 200);
 }
 
@@ -159,7 +152,7 @@ demo_permissions(cf_stack *s)
     }
     uint64_t until = mm_now_ms() + 10000;
     while (dn_log_count(&s->nats, "Reloaded server configuration") < before + DN_MAX_NODES && mm_now_ms() < until)
-        pause_ms(20);
+        mm_test_sleep_ms(20);
     MM_REQUIRE(dn_log_count(&s->nats, "Reloaded server configuration") == before + DN_MAX_NODES);
 }
 
@@ -219,7 +212,7 @@ cf_node_restart(cf_stack *s, int i)
     uint64_t until = mm_now_ms() + 30000;
     long status;
     while ((status = h_http_get(url, body, sizeof(body))) != 200 && mm_now_ms() < until)
-        pause_ms(50);
+        mm_test_sleep_ms(50);
     if (status != 200)
         fprintf(stderr, "nats-%d /healthz after the restart: %ld %s\n", i + 1, status, body);
     MM_REQUIRE(status == 200);
@@ -255,7 +248,7 @@ cf_wait_leader(cf_stack *s, const char *stream, int not, int timeout_ms)
             return node;
         if (mm_now_ms() >= until)
             return -1;
-        pause_ms(50);
+        mm_test_sleep_ms(50);
     }
 }
 

@@ -17,13 +17,6 @@
 
 #define CONF_MAX 65536
 
-static void
-pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Reads path into a malloc'd NUL-terminated buffer (stops the test on failure). */
 static char *
 read_text(const char *path)
@@ -156,7 +149,7 @@ dn_start(dn_cluster *c, const char *config)
         uint64_t until = mm_now_ms() + 30000;
         long status = -1;
         while ((status = h_http_get(url, body, sizeof(body))) != 200 && mm_now_ms() < until)
-            pause_ms(100);
+            mm_test_sleep_ms(100);
         if (status != 200) {
             fprintf(stderr, "nats-%d /healthz: %ld %s\n", i + 1, status, body);
             h_dump_log(c->log[i], 20);
@@ -227,7 +220,7 @@ dn_log_wait(const dn_cluster *c, const char *needle, int timeout_ms)
     while (log_scan(c, needle, false) == 0) {
         if (mm_now_ms() >= until)
             return false;
-        pause_ms(20);
+        mm_test_sleep_ms(20);
     }
     return true;
 }
@@ -298,7 +291,7 @@ dn_wait_refusals(dn_client *cl, int than, int timeout_ms)
     while (dn_refusals(cl) <= than) {
         if (mm_now_ms() >= until)
             return false;
-        pause_ms(10);
+        mm_test_sleep_ms(10);
     }
     return true;
 }

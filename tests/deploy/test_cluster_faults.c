@@ -69,16 +69,8 @@ static void
 pause_until(uint64_t at_ms)
 {
     uint64_t now = mm_now_ms();
-    if (now < at_ms) {
-        struct timespec ts = {(time_t)((at_ms - now) / 1000), (long)((at_ms - now) % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
-static void
-pause_ms(int ms)
-{
-    pause_until(mm_now_ms() + (uint64_t)ms);
+    if (now < at_ms)
+        mm_test_sleep_ms((int)(at_ms - now));
 }
 
 static const char *const streams[] = {"KV_unclaimed_sessions", "KV_sessions_ly2eg", "KV_sessions_eg2ly",
@@ -116,7 +108,7 @@ fault_node(run *r, fault *f, int node, const char *what)
     snprintf(f->detail, sizeof(f->detail), "nats-%d (leader of: %.160s)", node + 1, led[0] != '\0' ? led : "none");
     if (led_unclaimed && cf_wait_leader(&r->s, "KV_unclaimed_sessions", node, 30000) >= 0)
         f->leader_ms = (int64_t)(mm_now_ms() - f->at_ms);
-    pause_ms(3000); /* down for a while, then back on its own store */
+    mm_test_sleep_ms(3000); /* down for a while, then back on its own store */
     cf_node_restart(&r->s, node);
 }
 
@@ -133,7 +125,7 @@ run_faults(run *r, uint64_t t0)
     fault_begin(r, &r->f[1], "matchmaker 2 (kill -9)");
     snprintf(r->f[1].detail, sizeof(r->f[1].detail), "pid %d", (int)s->mm[1].pid);
     cf_kill9(&s->mm[1].pid);
-    pause_ms(2000);
+    mm_test_sleep_ms(2000);
     cf_mm_start(s, 1);
 
     pause_until(t0 + (WARMUP_S + 2 * FAULT_SLOT_S) * 1000);
@@ -144,7 +136,7 @@ run_faults(run *r, uint64_t t0)
     r->f[2].in_flight_web = tcp_lb_open(r->lb, 0);
     snprintf(r->f[2].detail, sizeof(r->f[2].detail), "pid %d, %d requests through it", (int)s->httpd[0].pid, r->f[2].in_flight_web);
     cf_kill9(&s->httpd[0].pid);
-    pause_ms(2000);
+    mm_test_sleep_ms(2000);
     cf_httpd_start(s, 0);
     tcp_lb_enable(r->lb, 0, true);
 
@@ -186,7 +178,7 @@ end_load(run *r)
 {
     uint64_t until = mm_now_ms() + (BENCH_TIMEOUT_S + 30) * 1000ULL;
     while (h_alive(r->bench) && mm_now_ms() < until)
-        pause_ms(100);
+        mm_test_sleep_ms(100);
     int st = mm_test_stop(r->bench, 5000);
     if (st != 0 && st != 1)
         h_dump_log(r->bench_log, 40);

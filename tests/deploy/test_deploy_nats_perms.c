@@ -24,7 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include "deploy_nats.h"
@@ -32,6 +31,7 @@
 #include "mm/feedback.h"
 #include "mm/token.h"
 #include "mm_harness.h"
+#include "mm_test_http.h"
 
 typedef struct scenario {
     const char *config;
@@ -150,16 +150,6 @@ gensession_request(scenario *s)
     h_free_replies(r, n);
 }
 
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    char *buf = ud;
-    size_t used = strlen(buf), n = size * nmemb, room = 8191 - used;
-    memcpy(buf + used, data, n < room ? n : room);
-    buf[used + (n < room ? n : room)] = '\0';
-    return n;
-}
-
 /* The real web front: /readyz, then a streamed POST that ends with SessionReady. */
 static void
 httpd_request(scenario *s)
@@ -168,23 +158,16 @@ httpd_request(scenario *s)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", s->httpd_port);
     uint64_t until = mm_now_ms() + 10000;
     while (h_http_get(url, body, sizeof(body)) != 200 && mm_now_ms() < until) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(50);
     }
     MM_CHECK_INT(h_http_get(url, body, sizeof(body)), ==, 200);
     body[0] = '\0';
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/matchmaker/request/" H_APP "/" H_VERSION, s->httpd_port);
-    CURL *c = curl_easy_init();
-    MM_REQUIRE(c != NULL);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"client_ip\":\"81.2.3.6\"}");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, (void *)body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-    long status = -1;
-    MM_CHECK_INT(curl_easy_perform(c), ==, CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
+    mm_test_http_resp r;
+    long status = mm_test_http(&(mm_test_http_req){.url = url, .body = "{\"client_ip\":\"81.2.3.6\"}", .timeout_ms = 20000}, &r);
+    MM_CHECK_INT(r.curl_code, ==, 0);
+    snprintf(body, sizeof(body), "%s", r.body);
+    mm_test_http_free(&r);
     MM_CHECK_INT(status, ==, 200);
     if (strstr(body, "{\"SessionReady\"") == NULL)
         fprintf(stderr, "web front answered: %.500s\n", body);

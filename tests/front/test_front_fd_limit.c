@@ -80,7 +80,7 @@ main(void)
             }
             other++;
         }
-        usleep(10000);
+        mm_test_sleep_ms(10);
     }
     printf("fd limit %d: %d of %d connections refused with 503, %d otherwise ended\n", NOFILE, refused, CLIENTS, other);
     MM_CHECK_INT(refused, ==, CLIENTS - ALLOWED);

@@ -168,7 +168,7 @@ flood(int addresses, size_t bytes)
     if (held) { /* wait until the front has read every head (it grows while it does) */
         long prev = -1, now = fc_status_kb(c.pid, "VmRSS");
         while (now != prev && mm_now_ns() < deadline) {
-            usleep(200000);
+            mm_test_sleep_ms(200);
             prev = now;
             now = fc_status_kb(c.pid, "VmRSS");
         }
@@ -182,7 +182,7 @@ flood(int addresses, size_t bytes)
                   m = refusals(c.port, "header_memory");
         total = a < 0 || b < 0 || m < 0 ? -1 : a + b + m;
         if (total != FLOOD)
-            usleep(20000);
+            mm_test_sleep_ms(20);
     } while (total != FLOOD && mm_now_ns() < deadline);
     if (!held)
         MM_CHECK_INT(total, ==, FLOOD);
@@ -196,7 +196,7 @@ flood(int addresses, size_t bytes)
     long after = fc_status_kb(c.pid, "VmRSS");
     deadline = mm_now_ns() + 20000000000ull;
     while (after > start + 4 * 1024 && mm_now_ns() < deadline) {
-        usleep(50000);
+        mm_test_sleep_ms(50);
         after = fc_status_kb(c.pid, "VmRSS");
     }
     MM_REQUIRE(mm_http_get(c.port, "/healthz", &r, T) == 0);
@@ -297,7 +297,7 @@ header_budget(void)
     fd = open_from(h.port, 0);
     for (size_t at = 0; at < 15000; at += 1000) {
         send_some(fd, big + at, 1000);
-        usleep(1000);
+        mm_test_sleep_ms(1);
     }
     MM_CHECK_INT(read_status(fd, buf, sizeof(buf), T), ==, 200);
     free(big);
@@ -333,7 +333,7 @@ header_budget(void)
     long long counted = -1;
     uint64_t deadline = mm_now_ns() + 5000000000ull;
     while ((counted = refusals(h.port, "header_memory")) < 1 && mm_now_ns() < deadline)
-        usleep(20000);
+        mm_test_sleep_ms(20);
     printf("heads' total 1 MiB: %lld of 200 heads of 10 KB refused (%d answers read)\n", counted, refused);
     MM_CHECK_INT(counted, >=, 100);
     MM_CHECK_INT(counted, <=, 160);

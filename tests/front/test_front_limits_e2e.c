@@ -157,13 +157,6 @@ test_concurrency(void)
 }
 
 static void
-pause_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void
 test_sessions(void)
 {
     mm_front_config cfg;
@@ -217,7 +210,7 @@ test_sessions(void)
     for (int i = 0; i < 400 && live != 0; i++) {
         live = fh_metric(h.port, "mm_front_requests_in_progress{loop=\"0\"}");
         if (live != 0)
-            pause_ms(10);
+            mm_test_sleep_ms(10);
     }
     MM_CHECK_INT(live, ==, 0);
     MM_CHECK_INT(session_from(&h, "203.0.113.63", "happy", texts, &code), ==, 1);
@@ -229,7 +222,7 @@ test_sessions(void)
         n = session_from(&h, ip, "happy", texts, &code);
         if (n != 1 || strcmp(texts[0], sessions_429) != 0)
             break;
-        pause_ms(50);
+        mm_test_sleep_ms(50);
     }
     MM_CHECK_INT(n, ==, 5);
     fh_stop(&h, 1000);

@@ -6,11 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/token.h"
+#include "mm_test_http.h"
 
 void
 hd_start(harness *h, hd_proc *p, const char *const *extra)
@@ -32,8 +31,7 @@ hd_start(harness *h, hd_proc *p, const char *const *extra)
     snprintf(line, sizeof(line), "listening on %s", bind);
     uint64_t until = mm_now_ms() + 20000;
     while (!h_file_contains(p->log, line) && mm_now_ms() < until) {
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(20);
     }
     if (!h_file_contains(p->log, line)) {
         hd_dump_log(p);
@@ -60,64 +58,23 @@ hd_dump_log(const hd_proc *p)
         fprintf(stderr, "cannot show %s\n", p->log);
 }
 
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    hd_response *r = ud;
-    size_t n = size * nmemb;
-    size_t room = sizeof(r->body) - 1 - r->body_len;
-    size_t take = n < room ? n : room;
-    memcpy(r->body + r->body_len, data, take);
-    r->body_len += take;
-    r->body[r->body_len] = '\0';
-    return n;
-}
-
-static size_t
-on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    hd_response *r = ud;
-    size_t n = size * nmemb;
-    size_t used = strlen(r->headers);
-    size_t room = sizeof(r->headers) - 1 - used;
-    size_t take = n < room ? n : room;
-    memcpy(r->headers + used, data, take);
-    r->headers[used + take] = '\0';
-    return n;
-}
-
 void
 hd_http(int port, const char *method, const char *path, const char *body, const char *const *headers, int timeout_ms,
         hd_response *out)
 {
     memset(out, 0, sizeof(*out));
     out->status = -1;
-    CURL *c = curl_easy_init();
-    MM_REQUIRE(c != NULL);
     char url[1024];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    struct curl_slist *list = NULL;
-    for (int i = 0; headers && headers[i]; i++)
-        list = curl_slist_append(list, headers[i]);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body != NULL ? strlen(body) : 0));
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    }
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-    curl_slist_free_all(list);
-    curl_easy_cleanup(c);
+    mm_test_http_resp r;
+    mm_test_http(&(mm_test_http_req){.method = method, .url = url, .headers = headers, .body = body, .timeout_ms = timeout_ms}, &r);
+    if (r.curl_code == 0)
+        out->status = r.status;
+    snprintf(out->headers, sizeof(out->headers), "%s", r.head);
+    out->body_len = r.body_len < sizeof(out->body) - 1 ? r.body_len : sizeof(out->body) - 1;
+    memcpy(out->body, r.body, out->body_len);
+    out->body[out->body_len] = '\0';
+    mm_test_http_free(&r);
 }
 
 /* ---- what players get ---- */
@@ -171,24 +128,23 @@ hd_check_session(char **texts, int n)
 
 /* Reads text frames until the close frame; returns the count, the close code and reason. */
 int
-hd_ws_collect(ws_client *ws, char **texts, int max, int *close_code, char *reason, size_t reason_len)
+hd_ws_collect(mm_ws_client *ws, char **texts, int max, int *close_code, char *reason, size_t reason_len)
 {
     int n = 0;
     *close_code = -1;
     reason[0] = '\0';
     for (;;) {
-        char *p = NULL;
-        size_t len = 0;
-        int op = ws_read(ws, &p, &len, HD_WAIT_MS);
-        if (op == WS_OP_TEXT && n < max) {
-            texts[n++] = p;
+        mm_ws_msg m = {0};
+        int got = mm_ws_recv(ws, &m, HD_WAIT_MS);
+        if (got == 1 && m.opcode == MM_WS_OP_TEXT && n < max) {
+            texts[n++] = m.data; /* taken over */
             continue;
         }
-        if (op == WS_OP_CLOSE && len >= 2) {
-            *close_code = ((unsigned char)p[0] << 8) | (unsigned char)p[1];
-            snprintf(reason, reason_len, "%.*s", (int)(len - 2), p + 2);
+        if (got == 1 && m.opcode == MM_WS_OP_CLOSE && m.close_code != 0) {
+            *close_code = m.close_code;
+            snprintf(reason, reason_len, "%s", m.data);
         }
-        free(p);
+        mm_ws_msg_free(&m);
         return n;
     }
 }
@@ -203,13 +159,14 @@ hd_free_texts(char **texts, int n)
 void
 hd_ws_request(int port, const char *game, const char *client_ip, char **texts, int max, int *n, int *code)
 {
-    ws_client ws;
+    mm_ws_client *ws = calloc(1, sizeof(*ws));
     char first[256], reason[128];
-    MM_REQUIRE(ws_open(&ws, port, "/matchmaker/ws", NULL, HD_WAIT_MS) == 101);
+    MM_REQUIRE(ws != NULL && mm_ws_connect(ws, (uint16_t)port, "/matchmaker/ws", NULL, HD_WAIT_MS) == 0);
     snprintf(first, sizeof(first), "{\"game\":\"%s\",\"version\":\"%s\",\"client_ip\":\"%s\"}", game, H_VERSION, client_ip);
-    MM_REQUIRE(ws_send(&ws, WS_OP_TEXT, first, strlen(first)) == 0);
-    *n = hd_ws_collect(&ws, texts, max, code, reason, sizeof(reason));
+    MM_REQUIRE(mm_ws_send_text(ws, first) == 0);
+    *n = hd_ws_collect(ws, texts, max, code, reason, sizeof(reason));
     if (*code == 1000)
         MM_CHECK_STR(reason, "Goodbye");
-    ws_close(&ws);
+    mm_ws_close(ws);
+    free(ws);
 }

@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 #include "mm_harness.h"
-#include "ws_test_client.h"
+#include "ws_client.h"
 
 #define HD_WAIT_MS 20000 /* how long a player waits for the next message */
 
@@ -60,7 +60,7 @@ void hd_check_session(char **texts, int n);
  * Reads text frames (each a new string in texts, at most max) until the close frame; returns
  * their count and the close code (-1: none) and reason.
  */
-int hd_ws_collect(ws_client *ws, char **texts, int max, int *close_code, char *reason, size_t reason_len);
+int hd_ws_collect(mm_ws_client *ws, char **texts, int max, int *close_code, char *reason, size_t reason_len);
 
 /** Frees texts[0..n). */
 void hd_free_texts(char **texts, int n);

@@ -12,7 +12,7 @@
  *   cert_digest                      -> "<cert digest>"
  *
  * Everything else is kept byte for byte: ERR texts, Error messages, close codes and reasons,
- * HTTP statuses, chosen headers and bodies. Uses the front tests' client (tests/front/ws_client.h),
+ * HTTP statuses, chosen headers and bodies. Uses the tests' client (tests/support/ws_client.h),
  * which can also send what no browser would.
  */
 #ifndef MM_MODES_RECORD_H

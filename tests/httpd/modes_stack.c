@@ -197,9 +197,7 @@ ms_wait_deleted(ms_stack *s, const char *session_id, int timeout_ms)
             return true;
         if (mm_now_ms() >= until)
             return false;
-        struct timespec ts = {0, 100 * 1000000L};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        }
+        mm_test_sleep_ms(100);
     }
 }
 

@@ -154,8 +154,7 @@ main(void)
     MM_REQUIRE(stack > 0);
     uint64_t until = mm_now_ms() + 60000;
     while (!file_has(out_log, "the local stack is up") && mm_now_ms() < until) {
-        struct timespec ts = {0, 100 * 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(100);
     }
     if (!file_has(out_log, "the local stack is up")) {
         dump(out_log);

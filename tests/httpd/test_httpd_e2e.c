@@ -22,7 +22,7 @@
 #include "httpd_harness.h"
 #include "mm/clock.h"
 #include "mm/feedback.h"
-#include "ws_test_client.h"
+#include "ws_client.h"
 
 #define WAIT_MS 20000
 #define CLIENT_IP "81.128.157.123"
@@ -30,38 +30,40 @@
 static void
 test_ws(int port)
 {
-    ws_client ws;
-    MM_REQUIRE(ws_open(&ws, port, "/matchmaker/ws", NULL, WAIT_MS) == 101);
+    mm_ws_client *ws = calloc(1, sizeof(*ws));
+    MM_REQUIRE(ws != NULL && mm_ws_connect(ws, (uint16_t)port, "/matchmaker/ws", NULL, WAIT_MS) == 0);
     const char *first = "{\"client_ip\":\"" CLIENT_IP "\",\"game\":\"" H_APP "\",\"version\":\"" H_VERSION "\"}";
-    MM_REQUIRE(ws_send(&ws, WS_OP_TEXT, first, strlen(first)) == 0);
+    MM_REQUIRE(mm_ws_send_text(ws, first) == 0);
     char *texts[64], reason[128];
     int code;
-    int n = hd_ws_collect(&ws, texts, 64, &code, reason, sizeof(reason));
+    int n = hd_ws_collect(ws, texts, 64, &code, reason, sizeof(reason));
     hd_check_session(texts, n);
     MM_CHECK_INT(code, ==, 1000);
     MM_CHECK_STR(reason, "Goodbye");
     hd_free_texts(texts, n);
-    ws_close(&ws);
+    mm_ws_close(ws);
+    free(ws);
 }
 
 static void
 test_unknown_game(int port)
 {
-    ws_client ws;
-    MM_REQUIRE(ws_open(&ws, port, "/matchmaker/ws", NULL, WAIT_MS) == 101);
+    mm_ws_client *ws = calloc(1, sizeof(*ws));
+    MM_REQUIRE(ws != NULL && mm_ws_connect(ws, (uint16_t)port, "/matchmaker/ws", NULL, WAIT_MS) == 0);
     const char *first = "{\"game\":\"nope\",\"version\":\"v1\",\"client_ip\":\"" CLIENT_IP "\"}";
-    MM_REQUIRE(ws_send(&ws, WS_OP_TEXT, first, strlen(first)) == 0);
+    MM_REQUIRE(mm_ws_send_text(ws, first) == 0);
     char *texts[8], reason[128];
     int code;
     uint64_t t0 = mm_now_ms();
-    int n = hd_ws_collect(&ws, texts, 8, &code, reason, sizeof(reason));
+    int n = hd_ws_collect(ws, texts, 8, &code, reason, sizeof(reason));
     MM_CHECK_INT(n, ==, 1);
     if (n >= 1)
         MM_CHECK_STR(texts[0], "{\"Error\":[503,\"no matchmaker is serving nope v1\"]}");
     MM_CHECK_INT(code, ==, 1000);
     MM_CHECK(mm_now_ms() - t0 < 60000); /* not the bridge's timeout (60 s in this test) */
     hd_free_texts(texts, n);
-    ws_close(&ws);
+    mm_ws_close(ws);
+    free(ws);
 }
 
 static void
@@ -101,22 +103,25 @@ test_wannaplay(int port)
 static void
 test_drain_on_sigterm(hd_proc *p)
 {
-    ws_client ws;
-    MM_REQUIRE(ws_open(&ws, p->port, "/matchmaker/ws", NULL, WAIT_MS) == 101);
+    mm_ws_client *ws = calloc(1, sizeof(*ws));
+    MM_REQUIRE(ws != NULL && mm_ws_connect(ws, (uint16_t)p->port, "/matchmaker/ws", NULL, WAIT_MS) == 0);
     const char *first = "{\"client_ip\":\"" CLIENT_IP "\",\"game\":\"" H_APP "\",\"version\":\"" H_VERSION "\"}";
-    MM_REQUIRE(ws_send(&ws, WS_OP_TEXT, first, strlen(first)) == 0);
+    MM_REQUIRE(mm_ws_send_text(ws, first) == 0);
     char *texts[64], reason[128];
     texts[0] = texts[1] = NULL;
-    size_t len;
-    MM_REQUIRE(ws_read(&ws, &texts[0], &len, WAIT_MS) == WS_OP_TEXT);
-    MM_REQUIRE(ws_read(&ws, &texts[1], &len, WAIT_MS) == WS_OP_TEXT); /* SessionRequestAccepted */
+    for (int i = 0; i < 2; i++) { /* Acknowledged, SessionRequestAccepted */
+        mm_ws_msg m = {0};
+        MM_REQUIRE(mm_ws_recv(ws, &m, WAIT_MS) == 1 && m.opcode == MM_WS_OP_TEXT);
+        texts[i] = m.data; /* taken over */
+    }
     MM_REQUIRE(kill(p->pid, SIGTERM) == 0);
     int code;
-    int n = hd_ws_collect(&ws, texts + 2, 62, &code, reason, sizeof(reason)) + 2;
+    int n = hd_ws_collect(ws, texts + 2, 62, &code, reason, sizeof(reason)) + 2;
     hd_check_session(texts, n);
     MM_CHECK_INT(code, ==, 1000);
     hd_free_texts(texts, n);
-    ws_close(&ws);
+    mm_ws_close(ws);
+    free(ws);
     int st = hd_stop(p, 15000); /* already stopping: this only waits */
     MM_CHECK_INT(st, ==, 0);
 }

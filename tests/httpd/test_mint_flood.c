@@ -32,8 +32,7 @@ static mm_err (*rec_end_fn)(mm_reply_sink *);
 static mm_err
 slow_end(mm_reply_sink *sink)
 {
-    struct timespec ts = {0, SLOW_END_MS * 1000000L};
-    nanosleep(&ts, NULL);
+    mm_test_sleep_ms(SLOW_END_MS);
     return rec_end_fn(sink);
 }
 

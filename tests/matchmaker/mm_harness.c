@@ -9,16 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "mm/clock.h"
-
-static void
-pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
+#include "mm_test_http.h"
 
 void
 h_start_nats(harness *h)
@@ -85,7 +77,7 @@ h_start_matchmaker(harness *h, const char *const *extra)
     MM_REQUIRE(h->mm > 0);
     uint64_t until = mm_now_ms() + 20000;
     while (!h_file_contains(h->mm_log, "matchmaker ready") && mm_now_ms() < until)
-        pause_ms(20);
+        mm_test_sleep_ms(20);
     if (!h_file_contains(h->mm_log, "matchmaker ready")) {
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "cat %s >&2", h->mm_log);
@@ -174,41 +166,10 @@ h_free_replies(char **replies, int n)
         free(replies[i]);
 }
 
-typedef struct body {
-    char *buf;
-    size_t len, used;
-} body;
-
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    body *b = ud;
-    size_t n = size * nmemb;
-    size_t room = b->len - 1 - b->used;
-    size_t take = n < room ? n : room;
-    memcpy(b->buf + b->used, data, take);
-    b->used += take;
-    b->buf[b->used] = '\0';
-    return n;
-}
-
 long
 h_http_get(const char *url, char *buf, size_t len)
 {
-    CURL *c = curl_easy_init();
-    if (c == NULL)
-        return -1;
-    body b = {buf, len, 0};
-    buf[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    long status = -1;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
+    return mm_test_http_get(url, buf, len);
 }
 
 bool

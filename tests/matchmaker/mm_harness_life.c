@@ -12,20 +12,12 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "mm/clock.h"
 #include "mm/kv.h"
 #include "mm_harness.h"
-
-static void
-pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
+#include "mm_test_http.h"
 
 /* ---- the simulator's counters ---- */
 
@@ -88,7 +80,7 @@ h_wait_sim_empty(const harness *h, int timeout_ms, h_sim_stats *st)
             return true;
         if (mm_now_ms() >= until)
             return false;
-        pause_ms(50);
+        mm_test_sleep_ms(50);
     }
 }
 
@@ -210,7 +202,7 @@ h_wait_kv(kvStore *kv, const char *key, bool present, int timeout_ms)
     while (h_kv_has(kv, key) != present) {
         if (mm_now_ms() >= until)
             return false;
-        pause_ms(20);
+        mm_test_sleep_ms(20);
     }
     return true;
 }
@@ -311,18 +303,9 @@ h_sim_faults(const harness *h, const char *body)
 {
     char url[128];
     snprintf(url, sizeof(url), "%s/__sim/faults", h->sim_url);
-    CURL *c = curl_easy_init();
-    MM_REQUIRE(c != NULL);
-    FILE *devnull = fopen("/dev/null", "w");
-    MM_REQUIRE(devnull != NULL);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
-    long status = 0;
-    MM_REQUIRE(curl_easy_perform(c) == CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    mm_test_http_resp r;
+    long status = mm_test_http(&(mm_test_http_req){.url = url, .body = body, .timeout_ms = 5000}, &r);
+    MM_REQUIRE(r.curl_code == 0);
     MM_CHECK_INT(status, ==, 200);
-    curl_easy_cleanup(c);
-    fclose(devnull);
+    mm_test_http_free(&r);
 }

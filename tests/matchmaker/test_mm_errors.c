@@ -57,8 +57,7 @@ wait_sessions_deleted(const harness *h)
 {
     uint64_t until = mm_now_ms() + DELETE_SETTLE_MS;
     while (!sim_has_no_live_sessions(h) && mm_now_ms() < until) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(50);
     }
     return sim_has_no_live_sessions(h);
 }

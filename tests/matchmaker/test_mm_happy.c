@@ -57,8 +57,7 @@ wait_kv(mm_js *js, mm_kv_bucket b, const char *key, const char *expect)
     while (mm_now_ms() < until) {
         if (mm_kv_get_str(mm_js_kv(js, b), key, buf, sizeof(buf), NULL) == MM_OK)
             break;
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(20);
     }
     MM_CHECK_STR(buf, expect);
 }

@@ -35,13 +35,6 @@
 static const char *const mm_args[] = {
     "--reaper-age-ms", "3000", "--reaper-margin-ms", "500", "--reaper-scan-ms", "100", "--session-timeout-ms", "3000", NULL};
 
-static void
-pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static bool
 wait_log(const harness *h, const char *needle, int timeout_ms)
 {
@@ -49,7 +42,7 @@ wait_log(const harness *h, const char *needle, int timeout_ms)
     while (!h_file_contains(h->mm_log, needle)) {
         if (mm_now_ms() >= until)
             return false;
-        pause_ms(20);
+        mm_test_sleep_ms(20);
     }
     return true;
 }
@@ -132,7 +125,7 @@ main(void)
         if (!first.no_responders || mm_now_ms() >= until)
             break;
         h_stream_close(&first);
-        pause_ms(100);
+        mm_test_sleep_ms(100);
     }
     sessions += first.session[0] != '\0';
     MM_CHECK(h_stream_ready(&first));

@@ -24,14 +24,6 @@
 #include "mm/clock.h"
 #include "mm_harness.h"
 
-/* Paces a loop that polls a condition with a deadline; never synchronisation by itself. */
-static void
-pace_ms(int ms)
-{
-    struct timespec ts = {0, (long)ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* One request's stream, with its replies sorted. */
 typedef struct watched {
     h_stream s;      /* its inbox and subscription (h_stream_open / h_stream_close) */
@@ -92,7 +84,7 @@ test_creates_before_polls(harness *h)
      * every 50 ms, the slot answers one per 250 ms. */
     uint64_t until = mm_now_ms() + 10000;
     while (h_sim_counter(h, "requests", "session_get") - gets < OLD && mm_now_ms() < until)
-        pace_ms(20);
+        mm_test_sleep_ms(20);
     MM_CHECK_INT(h_sim_counter(h, "requests", "session_get") - gets, >=, OLD);
 
     /* New players one after another (each create waits at most behind the running poll): every

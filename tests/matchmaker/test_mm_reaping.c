@@ -33,13 +33,6 @@ static const char *const reaper_args[] = {
     "--reaper-age-ms", "4000", "--reaper-margin-ms", "500", "--reaper-scan-ms", "100", "--session-timeout-ms", "4000", NULL};
 
 static void
-pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void
 start_all(harness *h, mm_js **js)
 {
     h_start_nats(h);
@@ -91,7 +84,7 @@ test_unclaimed(void)
         if (h_sim_stats_get(&h, &st) && !h_sim_is_live(&st, s.session))
             gone_at = mm_now_ms();
         else
-            pause_ms(50);
+            mm_test_sleep_ms(50);
     }
     MM_REQUIRE(gone_at != 0);
     MM_CHECK_U64(gone_at - s.accepted_ms, >=, LIMIT_MS - 200);
@@ -119,7 +112,7 @@ player_connect(harness *h, const h_stream *s)
     bool ok = false;
     uint64_t until = mm_now_ms() + 5000;
     while (!(ok = h_gs_call(h, "connect", payload, reply, sizeof(reply))) && mm_now_ms() < until)
-        pause_ms(50);
+        mm_test_sleep_ms(50);
     if (!ok)
         fprintf(stderr, "connect refused: %s\n", reply);
     char *client_id = NULL;
@@ -159,7 +152,7 @@ test_claimed_then_disconnected(void)
     bool stayed = true;
     while (stayed && mm_now_ms() < until) {
         stayed = h_sim_stats_get(&h, &st) && h_sim_is_live(&st, s.session) && st.deleted == 0;
-        pause_ms(50);
+        mm_test_sleep_ms(50);
     }
     MM_CHECK(stayed);
     MM_CHECK(!log_says(&h, "unclaimed for too long", s.session));

@@ -29,13 +29,6 @@
 #define DEADLINE_MS 3000
 #define CLIENT_IP "81.128.157.123"
 
-static void
-pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Waits for the matchmaker to exit until `until` (mm_now_ms); returns its status or -1. */
 static int
 wait_exit(harness *h, uint64_t until)
@@ -46,7 +39,7 @@ wait_exit(harness *h, uint64_t until)
             h->mm = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         }
-        pause_ms(10);
+        mm_test_sleep_ms(10);
     }
     return -1;
 }
@@ -60,7 +53,7 @@ wait_deleted(const harness *h, const char *session, int timeout_ms)
     while (mm_now_ms() < until) {
         if (h_sim_stats_get(h, &st) && !h_sim_is_live(&st, session) && st.deleted >= 1)
             return true;
-        pause_ms(50);
+        mm_test_sleep_ms(50);
     }
     return false;
 }
@@ -111,19 +104,19 @@ test_all_in_one(void)
     const char *extra[] = {"--http", bind, "--admin-bind", admin_bind, "--stop-deadline-ms", deadline, NULL};
     h_start_matchmaker(&h, extra);
 
-    ws_client ws;
-    MM_REQUIRE(ws_open(&ws, port, "/matchmaker/ws", NULL, HD_WAIT_MS) == 101);
+    mm_ws_client *ws = calloc(1, sizeof(*ws));
+    MM_REQUIRE(ws != NULL && mm_ws_connect(ws, (uint16_t)port, "/matchmaker/ws", NULL, HD_WAIT_MS) == 0);
     const char first[] = "{\"game\":\"" H_APP "\",\"version\":\"" H_VERSION "\",\"client_ip\":\"" CLIENT_IP "\"}";
-    MM_REQUIRE(ws_send(&ws, WS_OP_TEXT, first, strlen(first)) == 0);
+    MM_REQUIRE(mm_ws_send_text(ws, first) == 0);
     char session[64] = "";
     while (session[0] == '\0') {
-        char *p = NULL;
-        size_t len = 0;
-        int op = ws_read(&ws, &p, &len, HD_WAIT_MS);
-        if (op == WS_OP_TEXT)
-            accepted_session(p, session, sizeof(session));
-        free(p);
-        MM_REQUIRE(op == WS_OP_TEXT);
+        mm_ws_msg m = {0};
+        int got = mm_ws_recv(ws, &m, HD_WAIT_MS);
+        bool text = got == 1 && m.opcode == MM_WS_OP_TEXT;
+        if (text)
+            accepted_session(m.data, session, sizeof(session));
+        mm_ws_msg_free(&m);
+        MM_REQUIRE(text);
     }
 
     uint64_t t0 = mm_now_ms();
@@ -139,8 +132,9 @@ test_all_in_one(void)
     char *texts[256]; /* ProgressReports until the deadline, then the Error */
     int code;
     char reason[128];
-    int n = hd_ws_collect(&ws, texts, 256, &code, reason, sizeof(reason));
-    ws_close(&ws);
+    int n = hd_ws_collect(ws, texts, 256, &code, reason, sizeof(reason));
+    mm_ws_close(ws);
+    free(ws);
     MM_CHECK_INT(code, ==, 1000);
     MM_CHECK(n >= 1);
     if (n >= 1)

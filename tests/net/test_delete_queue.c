@@ -114,8 +114,7 @@ test_outage(struct mm_test_nats *server, mm_nats *nats)
     MM_REQUIRE(mm_nats_wait_connected(nats, 15000) == MM_OK);
     uint64_t deadline = mm_now_ms() + 15000;
     while ((err = mm_delete_queue_enqueue(mm_js_ctx(js), "outage0000000-S", why, sizeof(why))) != MM_OK && mm_now_ms() < deadline) {
-        struct timespec pause = {.tv_nsec = 50 * 1000000L}; /* JetStream may still be starting */
-        nanosleep(&pause, NULL);
+        mm_test_sleep_ms(50); /* JetStream may still be starting */
     }
     MM_CHECK_INT(err, ==, MM_OK);
     MM_CHECK_U64(stream_msgs(mm_js_ctx(js)), ==, before + 1);

@@ -13,7 +13,7 @@
 
 #include "mm/actor.h"
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "edgegap_test_util.h"
 
 static eg_sim sim;
 
@@ -101,9 +101,9 @@ static const mm_actor_ops prov_ops = {
 static bool
 wait_for(atomic_int *counter, int target, int timeout_ms)
 {
-    long long deadline = eg_now_ms() + timeout_ms;
-    while (atomic_load(counter) < target && eg_now_ms() < deadline)
-        eg_pace_ms(5);
+    long long deadline = mm_test_now_ms() + timeout_ms;
+    while (atomic_load(counter) < target && mm_test_now_ms() < deadline)
+        mm_test_sleep_ms(5);
     return atomic_load(counter) >= target;
 }
 
@@ -123,15 +123,15 @@ main(void)
     /* One request hangs; the actor sleeps in curl_multi_poll with nothing due for 60 s. */
     MM_REQUIRE(eg_sim_faults(&sim, "{\"session_get\": {\"hang_next\": 1}}"));
     MM_CHECK_INT(mm_actor_send(actor, &(mm_msg){.type = MSG_SESSION_GET}), ==, MM_OK);
-    long long deadline = eg_now_ms() + 10000;
-    while (eg_sim_stat(&sim, "requests_hanging") < 1 && eg_now_ms() < deadline)
-        eg_pace_ms(5);
+    long long deadline = mm_test_now_ms() + 10000;
+    while (eg_sim_stat(&sim, "requests_hanging") < 1 && mm_test_now_ms() < deadline)
+        mm_test_sleep_ms(5);
     MM_CHECK_INT(eg_sim_stat(&sim, "requests_hanging"), ==, 1);
     /* A message now must wake it (through the eventfd) well before curl's timer would. */
-    long long sent = eg_now_ms();
+    long long sent = mm_test_now_ms();
     MM_CHECK_INT(mm_actor_send(actor, &(mm_msg){.type = MSG_APP_GET}), ==, MM_OK);
     MM_CHECK(wait_for(&p.ok, 21, 20000));
-    fprintf(stderr, "woken and answered after %lld ms\n", eg_now_ms() - sent);
+    fprintf(stderr, "woken and answered after %lld ms\n", mm_test_now_ms() - sent);
 
     /* Stop: the hanging request comes back CANCELLED on the actor thread, nothing leaks. */
     mm_actor_destroy(actor);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "edgegap_test_util.h"
 
 static eg_sim sim;
 
@@ -94,8 +94,8 @@ static eg_rec
 poll_until_ready(mm_edgegap *eg, const char *id, const char *port_name, bool *saw_deploying)
 {
     eg_rec rec = {0};
-    long long deadline = eg_now_ms() + 10000;
-    while (eg_now_ms() < deadline) {
+    long long deadline = mm_test_now_ms() + 10000;
+    while (mm_test_now_ms() < deadline) {
         memset(&rec, 0, sizeof(rec));
         rec.port_name = port_name;
         MM_REQUIRE(mm_edgegap_session_get(eg, id, MM_EDGEGAP_URGENT, eg_record, &rec) == MM_OK);
@@ -110,14 +110,41 @@ poll_until_ready(mm_edgegap *eg, const char *id, const char *port_name, bool *sa
     return rec;
 }
 
+/*
+ * "elapsed" is the simulator's seconds since the session was created (both sides read
+ * CLOCK_MONOTONIC). It must lie between the whole seconds certainly passed and those possibly
+ * passed around each GET, and it must have grown to at least 1 once a second has gone by.
+ */
+static void
+check_elapsed(mm_edgegap *eg, const char *id, int64_t first, long long create_sent, long long create_done,
+              long long first_done)
+{
+    MM_CHECK_INT(first, >=, 0);
+    MM_CHECK_INT(first, <=, (first_done - create_sent) / 1000);
+    long long wait = create_done + 1100 - mm_test_now_ms();
+    mm_test_sleep_ms((int)wait); /* the condition is the clock itself: a second has passed */
+    eg_rec later = {0};
+    long long sent = mm_test_now_ms();
+    MM_REQUIRE(mm_edgegap_session_get(eg, id, MM_EDGEGAP_URGENT, eg_record, &later) == MM_OK);
+    MM_REQUIRE(eg_drive(eg, &later.calls, 1, 5000));
+    long long done = mm_test_now_ms();
+    MM_CHECK_INT(later.outcome, ==, MM_EDGEGAP_OK);
+    MM_CHECK_INT(later.elapsed, >=, 1);
+    MM_CHECK_INT(later.elapsed, >=, (sent - create_done) / 1000);
+    MM_CHECK_INT(later.elapsed, <=, (done - create_sent) / 1000);
+    MM_CHECK_INT(later.elapsed, >=, first);
+}
+
 static void
 test_session_lifecycle(mm_edgegap *eg)
 {
     const char *ips[] = {"81.128.157.100", "2001:db8::7"};
     eg_rec created = {0};
     bool saw_deploying = false;
+    long long create_sent = mm_test_now_ms();
     MM_CHECK_INT(mm_edgegap_session_create(eg, EG_APP, "1", ips, 2, "http://127.0.0.1:9/hook", eg_record, &created), ==, MM_OK);
     MM_REQUIRE(eg_drive(eg, &created.calls, 1, 10000));
+    long long create_done = mm_test_now_ms();
     MM_CHECK_INT(created.outcome, ==, MM_EDGEGAP_OK);
     MM_CHECK_INT(created.status, ==, 200);
     MM_CHECK_INT(strlen(created.session_id), ==, 14);
@@ -133,6 +160,7 @@ test_session_lifecycle(mm_edgegap *eg)
     snprintf(id, sizeof(id), "%s", created.session_id);
 
     eg_rec ready = poll_until_ready(eg, id, NULL, &saw_deploying);
+    long long ready_done = mm_test_now_ms();
     MM_CHECK(saw_deploying);
     MM_CHECK_INT(ready.outcome, ==, MM_EDGEGAP_OK);
     MM_CHECK(ready.ready);
@@ -144,7 +172,7 @@ test_session_lifecycle(mm_edgegap *eg)
     MM_CHECK_STR(ready.session_status, "Status.READY");
     MM_CHECK(ready.has_deployment);
     MM_CHECK(strncmp(ready.public_ip, "127.1.", 6) == 0);
-    MM_CHECK_INT(ready.elapsed, >=, 0);
+    check_elapsed(eg, id, ready.elapsed, create_sent, create_done, ready_done);
     MM_CHECK_INT(ready.n_ports, ==, 1);
     MM_CHECK_STR(ready.port_names[0], "server");
     MM_CHECK_INT(ready.port_internal[0], ==, 6420);

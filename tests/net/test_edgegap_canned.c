@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "edgegap_test_util.h"
 
 #define BIG (2u << 20) /* twice the client's default cap */
 

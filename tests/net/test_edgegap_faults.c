@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "edgegap_test_util.h"
 
 static eg_sim sim;
 
@@ -67,10 +67,10 @@ test_hang_times_out(void)
     mm_edgegap *eg = eg_client(sim.base, EG_KEY, 2, 0, 300);
     MM_REQUIRE(eg_sim_faults(&sim, "{\"session_get\": {\"hang_next\": 1}}"));
     eg_rec hung = {0};
-    long long start = eg_now_ms();
+    long long start = mm_test_now_ms();
     MM_CHECK_INT(mm_edgegap_session_get(eg, "0123456789ab-S", MM_EDGEGAP_URGENT, eg_record, &hung), ==, MM_OK);
     MM_REQUIRE(eg_drive(eg, &hung.calls, 1, 10000));
-    fprintf(stderr, "hang -> %s after %lld ms\n", hung.message, eg_now_ms() - start);
+    fprintf(stderr, "hang -> %s after %lld ms\n", hung.message, mm_test_now_ms() - start);
     MM_CHECK_INT(hung.outcome, ==, MM_EDGEGAP_TRANSPORT);
     MM_CHECK_INT(hung.status, ==, 0);
     MM_CHECK(eg_contains(hung.message, "timed out"));
@@ -80,8 +80,8 @@ test_hang_times_out(void)
     MM_CHECK(!hung.has_json);
     MM_CHECK_INT(mm_edgegap_in_flight(eg), ==, 0);
     /* The client closed that connection: the simulator frees the hanging request. */
-    long long deadline = eg_now_ms() + 5000;
-    while (eg_sim_stat(&sim, "requests_hanging") != 0 && eg_now_ms() < deadline) {
+    long long deadline = mm_test_now_ms() + 5000;
+    while (eg_sim_stat(&sim, "requests_hanging") != 0 && mm_test_now_ms() < deadline) {
         int paced = 0;
         eg_drive(eg, &paced, 1, 20);
     }

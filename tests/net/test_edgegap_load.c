@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "edgegap_test_util.h"
 
 static eg_sim sim;
 
@@ -49,9 +49,9 @@ test_in_flight_bound(void)
     MM_CHECK_INT(mm_edgegap_in_flight(eg), ==, IN_FLIGHT);
     MM_CHECK_INT(mm_edgegap_queued(eg), ==, N_CREATES - IN_FLIGHT);
 
-    long long sim_waiting_max = 0, sim_conns_max = 0, deadline = eg_now_ms() + 20000;
+    long long sim_waiting_max = 0, sim_conns_max = 0, deadline = mm_test_now_ms() + 20000;
     uint32_t client_max = 0;
-    while (t.done < N_CREATES && eg_now_ms() < deadline) {
+    while (t.done < N_CREATES && mm_test_now_ms() < deadline) {
         mm_edgegap_fds_wait(eg, -1, 100);
         mm_edgegap_perform(eg);
         if (mm_edgegap_in_flight(eg) > client_max)
@@ -181,8 +181,8 @@ test_destroy_cancels(void)
     MM_CHECK_INT(mm_edgegap_in_flight(eg), ==, 2);
     MM_CHECK_INT(mm_edgegap_queued(eg), ==, 8);
     /* Drive until both running requests hang inside the simulator. */
-    long long deadline = eg_now_ms() + 10000;
-    while (eg_sim_stat(&sim, "requests_hanging") < 2 && eg_now_ms() < deadline) {
+    long long deadline = mm_test_now_ms() + 10000;
+    while (eg_sim_stat(&sim, "requests_hanging") < 2 && mm_test_now_ms() < deadline) {
         mm_edgegap_fds_wait(eg, -1, 20);
         mm_edgegap_perform(eg);
     }
@@ -196,9 +196,9 @@ test_destroy_cancels(void)
         MM_CHECK_INT(recs[i].refused_stopped, ==, 1);
     }
     /* The connections were closed: the simulator lets go of the hanging requests. */
-    deadline = eg_now_ms() + 5000;
-    while (eg_sim_stat(&sim, "requests_hanging") != 0 && eg_now_ms() < deadline)
-        eg_pace_ms(20);
+    deadline = mm_test_now_ms() + 5000;
+    while (eg_sim_stat(&sim, "requests_hanging") != 0 && mm_test_now_ms() < deadline)
+        mm_test_sleep_ms(20);
     MM_CHECK_INT(eg_sim_stat(&sim, "requests_hanging"), ==, 0);
     MM_REQUIRE(eg_sim_faults(&sim, "{\"session_get\": null}"));
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "edgegap_test_util.h"
 
 static eg_sim sim;
 
@@ -55,12 +55,12 @@ main(void)
     MM_REQUIRE(created.outcome == MM_EDGEGAP_OK);
 
     eg_rec any = {0};
-    long long deadline = eg_now_ms() + 10000;
+    long long deadline = mm_test_now_ms() + 10000;
     do {
         any = session_get(eg, created.session_id, NULL);
         if (!any.ready)
-            eg_pace_ms(30);
-    } while (!any.ready && any.outcome == MM_EDGEGAP_OK && eg_now_ms() < deadline);
+            mm_test_sleep_ms(30);
+    } while (!any.ready && any.outcome == MM_EDGEGAP_OK && mm_test_now_ms() < deadline);
     MM_CHECK(any.ready);
     MM_CHECK_STR(any.session_status, "Ready");
     MM_CHECK_INT(any.n_ports, ==, 2);

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "edgegap_test_util.h"
 
 static eg_sim sim;
 
@@ -196,8 +196,8 @@ test_destroy_cancels_both(void)
     MM_CHECK_INT(create(eg, &o, "c1"), ==, MM_OK);
     MM_CHECK_INT(poll(eg, &o, "p2"), ==, MM_OK);
     MM_CHECK_INT(create(eg, &o, "c2"), ==, MM_OK);
-    long long deadline = eg_now_ms() + 10000;
-    while (eg_sim_stat(&sim, "requests_hanging") < 1 && eg_now_ms() < deadline) {
+    long long deadline = mm_test_now_ms() + 10000;
+    while (eg_sim_stat(&sim, "requests_hanging") < 1 && mm_test_now_ms() < deadline) {
         mm_edgegap_fds_wait(eg, -1, 20);
         mm_edgegap_perform(eg);
     }
@@ -209,9 +209,9 @@ test_destroy_cancels_both(void)
     MM_CHECK_STR(text, "p0 c1 c2 p1 p2"); /* running, then urgent, then background */
     for (int i = 0; i < o.n; i++)
         MM_CHECK_INT(o.outcomes[i], ==, MM_EDGEGAP_CANCELLED);
-    deadline = eg_now_ms() + 5000;
-    while (eg_sim_stat(&sim, "requests_hanging") != 0 && eg_now_ms() < deadline)
-        eg_pace_ms(20);
+    deadline = mm_test_now_ms() + 5000;
+    while (eg_sim_stat(&sim, "requests_hanging") != 0 && mm_test_now_ms() < deadline)
+        mm_test_sleep_ms(20);
     MM_CHECK_INT(eg_sim_stat(&sim, "requests_hanging"), ==, 0);
 }
 

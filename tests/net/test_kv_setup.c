@@ -278,8 +278,7 @@ test_async_resend(natsConnection *nc)
     MM_REQUIRE(js_PublishAsync(mm_js_ctx(js), "mm.test.no.stream.here", "v", 1, &po) == NATS_OK);
     uint64_t until = mm_now_ms() + 20000;
     do {
-        struct timespec ts = {0, 5 * 1000000L};
-        nanosleep(&ts, NULL);
+        mm_test_sleep_ms(5);
         mm_js_async_stats(&resent, &lost);
     } while (lost == lost0 && mm_now_ms() < until);
     uint64_t took = mm_now_ms() - t0;
@@ -293,10 +292,19 @@ test_async_resend(natsConnection *nc)
     mm_js_destroy(js);
 }
 
+/* True once the async publishes have been resent more than *(uint64_t *)p times in all. */
+static bool
+resent_since(void *p)
+{
+    uint64_t resent = 0, lost = 0;
+    mm_js_async_stats(&resent, &lost);
+    return resent > *(const uint64_t *)p;
+}
+
 /*
  * A publish made while its stream has no leader (here: does not exist yet) is stored once the
- * stream is back within the resends' span: the stream appears 300 ms later (an election of a
- * few seconds at the default resend_first_ms of 250 ms), nothing is lost.
+ * stream is back within the resends' span: the stream appears after the first resend (as after
+ * an election of a few seconds at the default resend_first_ms of 250 ms), nothing is lost.
  */
 static void
 test_async_resend_until_stored(natsConnection *nc)
@@ -311,8 +319,8 @@ test_async_resend_until_stored(natsConnection *nc)
     jsPubOptions_Init(&po);
     po.MaxWait = 2000;
     MM_REQUIRE(js_PublishAsync(mm_js_ctx(js), "mm.test.late.x", "late", 4, &po) == NATS_OK);
-    struct timespec ts = {0, 300 * 1000000L};
-    nanosleep(&ts, NULL);
+    /* the stream appears only once the publish has been resent at least once */
+    MM_REQUIRE(mm_test_wait_until(resent_since, &resent0, 5, 5000));
     const char *subjects[] = {"mm.test.late.>"};
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
@@ -329,8 +337,7 @@ test_async_resend_until_stored(natsConnection *nc)
             msgs = si->State.Msgs;
         jsStreamInfo_Destroy(si);
         si = NULL;
-        struct timespec tick = {0, 10 * 1000000L};
-        nanosleep(&tick, NULL);
+        mm_test_sleep_ms(10);
     }
     mm_js_async_stats(&resent, &lost);
     MM_CHECK_U64(msgs, ==, 1);

@@ -100,13 +100,6 @@ rec_find(struct recorder *r, size_t from, mm_kv_op op, const char *key)
     return found;
 }
 
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Polls until the recorder holds an event with op and key after `from`; its index or -1. */
 static long
 wait_event(struct recorder *r, size_t from, mm_kv_op op, const char *key, int timeout_ms)
@@ -114,7 +107,7 @@ wait_event(struct recorder *r, size_t from, mm_kv_op op, const char *key, int ti
     uint64_t deadline = mm_now_ms() + (uint64_t)timeout_ms;
     long i;
     while ((i = rec_find(r, from, op, key)) < 0 && mm_now_ms() < deadline)
-        sleep_ms(5);
+        mm_test_sleep_ms(5);
     return i;
 }
 
@@ -247,7 +240,7 @@ test_full_inbox(mm_nats *nats, mm_js *js)
     mm_kv_watch_stats st;
     uint64_t deadline = mm_now_ms() + 10000;
     do {
-        sleep_ms(5);
+        mm_test_sleep_ms(5);
         mm_kv_watch_get_stats(w, &st);
     } while (st.full_retries < 3 && mm_now_ms() < deadline);
     MM_CHECK_U64(st.full_retries, >=, 3);
@@ -285,7 +278,7 @@ test_stop_while_full(mm_nats *nats, mm_js *js)
     mm_kv_watch_stats st;
     uint64_t deadline = mm_now_ms() + 10000;
     do {
-        sleep_ms(5);
+        mm_test_sleep_ms(5);
         mm_kv_watch_get_stats(w, &st);
     } while (st.full_retries == 0 && mm_now_ms() < deadline);
     MM_CHECK_U64(st.full_retries, >, 0);
@@ -315,7 +308,7 @@ test_server_restart(struct mm_test_nats *server, mm_nats *nats, mm_js *js)
     /* Puts may fail while JetStream comes back; retry them with a deadline. */
     uint64_t deadline = mm_now_ms() + 15000;
     while (kvStore_PutString(NULL, kv, "after-S", "2") != NATS_OK && mm_now_ms() < deadline)
-        sleep_ms(50);
+        mm_test_sleep_ms(50);
     long i = wait_event(&rec, 0, MM_KV_OP_PUT, "after-S", 15000);
     MM_CHECK(i >= 0);
     if (i >= 0)
@@ -326,6 +319,41 @@ test_server_restart(struct mm_test_nats *server, mm_nats *nats, mm_js *js)
     mm_kv_watch_destroy(w);
     mm_actor_destroy(a);
     rec_clear(&rec);
+}
+
+/* How many messages the one consumer of stream has been sent; -1 when there is not exactly one. */
+static long long
+consumer_delivered(jsCtx *ctx, const char *stream)
+{
+    jsConsumerNamesList *names = NULL;
+    long long delivered = -1;
+    if (js_ConsumerNames(&names, ctx, stream, NULL, NULL) != NATS_OK)
+        return -1;
+    jsConsumerInfo *ci = NULL;
+    if (names->Count == 1 && js_GetConsumerInfo(&ci, ctx, stream, names->List[0], NULL, NULL) == NATS_OK)
+        delivered = (long long)ci->Delivered.Consumer;
+    jsConsumerInfo_Destroy(ci);
+    jsConsumerNamesList_Destroy(names);
+    return delivered;
+}
+
+typedef struct push_stop {
+    jsCtx *ctx;
+    const char *stream;
+    long long total; /* messages in the stream */
+    long long last;  /* delivered at the previous look */
+    int still;       /* looks in a row that saw no progress */
+} push_stop;
+
+/* True once the server has stopped pushing short of the end: three looks (50 ms apart) alike. */
+static bool
+server_stopped_pushing(void *p)
+{
+    push_stop *s = p;
+    long long now = consumer_delivered(s->ctx, s->stream);
+    s->still = now > 0 && now == s->last ? s->still + 1 : 0;
+    s->last = now;
+    return s->still >= 3 && now < s->total;
 }
 
 /* Deletes the one consumer of stream (the watch's) behind the watcher's back. */
@@ -421,11 +449,14 @@ test_lost_consumer_initial(mm_nats *nats, mm_js *js)
     mm_kv_watch_stats st;
     uint64_t deadline = mm_now_ms() + 10000;
     do { /* the watcher thread is stuck on the full inbox */
-        sleep_ms(5);
+        mm_test_sleep_ms(5);
         mm_kv_watch_get_stats(w, &st);
     } while (st.full_retries < 3 && mm_now_ms() < deadline);
     MM_REQUIRE(st.full_retries >= 3);
-    sleep_ms(300); /* lets the server fill its flow-control window and stop */
+    /* the server fills its flow-control window and stops, far short of the 1500 values */
+    push_stop stop = {ctx, "KV_active_connections", N, -1, 0};
+    MM_REQUIRE(mm_test_wait_until(server_stopped_pushing, &stop, 50, 10000));
+    printf("the server stopped pushing after %lld of %d values\n", stop.last, N);
 
     delete_the_consumer(ctx, "KV_active_connections");
     rec_gate(&rec, false);

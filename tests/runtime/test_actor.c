@@ -253,8 +253,7 @@ test_timers(void)
     MM_REQUIRE(mm_actor_send(a, &(mm_msg){.type = MSG_ARM_TIMERS}) == MM_OK);
     uint64_t deadline = mm_now_ms() + 10000;
     while (atomic_load(&ta.nfired) < 6 && mm_now_ms() < deadline) {
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL); /* polling a condition with a deadline, not synchronising */
+        mm_test_sleep_ms(5); /* polling a condition with a deadline, not synchronising */
     }
     mm_actor_destroy(a);
     MM_CHECK_INT(atomic_load(&ta.nfired), ==, 6);

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "edgegap_sim_test_util.h"
 
 #define APP_SPEC "name:s is_active:b create_time:s last_updated:s"
 #define VERSION_SPEC "name:s is_active:b session_config:o ports:a"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "edgegap_sim_test_util.h"
 
 static char exe[512];
 
@@ -163,8 +163,8 @@ test_port_zero_and_signal(const char *dir, int sig)
     pid_t pid = mm_test_spawn(argv, log_path);
     MM_REQUIRE(pid > 0);
     int port = 0;
-    long long deadline = now_ms() + 10000;
-    while (port == 0 && now_ms() < deadline) {
+    long long deadline = mm_test_now_ms() + 10000;
+    while (port == 0 && mm_test_now_ms() < deadline) {
         char text[4096] = "";
         FILE *f = fopen(log_path, "r");
         if (f != NULL) {
@@ -176,7 +176,7 @@ test_port_zero_and_signal(const char *dir, int sig)
         if (at != NULL)
             port = atoi(at + strlen("edgegap_sim listening on 127.0.0.1:"));
         else
-            pause_ms(20);
+            mm_test_sleep_ms(20);
     }
     MM_REQUIRE(port > 0);
     MM_CHECK_INT(mm_test_wait_port(port, 5000), ==, 0);

@@ -11,7 +11,7 @@
 #include <curl/curl.h>
 
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "edgegap_sim_test_util.h"
 
 #define BODY "{\"app_name\":\"bevygap-spaceships\",\"ip_list\":[\"81.128.157.100\"]}"
 
@@ -26,9 +26,9 @@ test_latency_and_errors(const sim_proc *sim)
 {
     /* latency: the answer cannot come sooner than the added delay */
     MM_CHECK_INT(set_faults(sim, "{\"app\": {\"latency_ms\": 300}}"), ==, 200);
-    long long t0 = now_ms();
+    long long t0 = mm_test_now_ms();
     MM_CHECK_INT(sim_call(sim, "GET", "/v1/app/bevygap-spaceships", NULL, NULL), ==, 200);
-    MM_CHECK_INT(now_ms() - t0, >=, 290);
+    MM_CHECK_INT(mm_test_now_ms() - t0, >=, 290);
     MM_CHECK_INT(set_faults(sim, "{\"app\": null}"), ==, 200);
 
     /* each allowed status, with its message, exactly once */
@@ -59,9 +59,9 @@ test_latency_and_errors(const sim_proc *sim)
     json_decref(j);
     long long created = sim_stat(sim, "sessions_created");
     for (int i = 0; i < 2; i++) {
-        t0 = now_ms();
+        t0 = mm_test_now_ms();
         MM_CHECK_INT(sim_call(sim, "POST", "/v1/session", BODY, &j), ==, 429);
-        MM_CHECK_INT(now_ms() - t0, >=, 90);
+        MM_CHECK_INT(mm_test_now_ms() - t0, >=, 90);
         check_shape(j, "=message:s", "injected 429");
         json_decref(j);
     }
@@ -112,9 +112,9 @@ test_hang(const sim_proc *sim)
         http_reply_free(&r);
     }
     /* the simulator notices the clients left and lets go of both requests and connections */
-    long long deadline = now_ms() + 5000, hanging;
-    while ((hanging = sim_stat(sim, "requests_hanging")) != 0 && now_ms() < deadline)
-        pause_ms(20);
+    long long deadline = mm_test_now_ms() + 5000, hanging;
+    while ((hanging = sim_stat(sim, "requests_hanging")) != 0 && mm_test_now_ms() < deadline)
+        mm_test_sleep_ms(20);
     MM_CHECK_INT(hanging, ==, 0);
     MM_CHECK_INT(sim_stat(sim, "http_connections"), ==, 1); /* only the one asking */
     json_t *j = NULL;
@@ -133,8 +133,8 @@ test_never_ready_and_deploy_fail(const sim_proc *sim)
     MM_REQUIRE(id != NULL);
     snprintf(stuck, sizeof(stuck), "%s", id);
     snprintf(path, sizeof(path), "/v1/session/%s", stuck);
-    long long until = now_ms() + 600; /* three deploy delays: it would have been ready long ago */
-    while (now_ms() < until) {
+    long long until = mm_test_now_ms() + 600; /* three deploy delays: it would have been ready long ago */
+    while (mm_test_now_ms() < until) {
         json_t *j = NULL;
         MM_CHECK_INT(sim_call(sim, "GET", path, NULL, &j), ==, 200);
         MM_CHECK_STR(json_string_value(json_object_get(j, "status")), "Status.SEEKING");
@@ -142,7 +142,7 @@ test_never_ready_and_deploy_fail(const sim_proc *sim)
         MM_CHECK(json_is_false(json_object_get(j, "linked")));
         MM_CHECK(json_is_null(json_object_get(j, "deployment")));
         json_decref(j);
-        pause_ms(100);
+        mm_test_sleep_ms(100);
     }
     MM_CHECK_INT(sim_call(sim, "DELETE", path, NULL, NULL), ==, 200);
 

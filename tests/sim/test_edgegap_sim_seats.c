@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "edgegap_sim_test_util.h"
 
 #define BODY "{\"app_name\":\"bevygap-spaceships\",\"ip_list\":[\"81.128.157.100\"]}"
 #define DEPLOYMENTS_ENTRY_SPEC "=request_id:s app:s version:s public_ip:s status:s ready:b ports:o sessions:a"
@@ -162,22 +162,22 @@ test_seats(void)
     look(&sim, id, &s[8]);
     MM_CHECK_STR(s[8].dep, s[6].dep);
     MM_CHECK_STR(s[8].status, "Status.READY");
-    long long until = now_ms() + 1500;
-    while (now_ms() < until) { /* watch it stay */
+    long long until = mm_test_now_ms() + 1500;
+    while (mm_test_now_ms() < until) { /* watch it stay */
         entry = listed(&sim, s[6].dep, &list);
         MM_CHECK(entry != NULL);
         json_decref(list);
         if (entry == NULL)
             break;
-        pause_ms(100);
+        mm_test_sleep_ms(100);
     }
     /* ...and stops empty_ttl after its last session left */
     snprintf(path, sizeof(path), "/v1/session/%s", s[8].id);
     MM_CHECK_INT(sim_call(&sim, "DELETE", path, NULL, NULL), ==, 200);
-    long long deadline = now_ms() + 10000;
-    while ((entry = listed(&sim, s[6].dep, &list)) != NULL && now_ms() < deadline) {
+    long long deadline = mm_test_now_ms() + 10000;
+    while ((entry = listed(&sim, s[6].dep, &list)) != NULL && mm_test_now_ms() < deadline) {
         json_decref(list);
-        pause_ms(50);
+        mm_test_sleep_ms(50);
     }
     MM_CHECK(entry == NULL);
     json_decref(list);

@@ -12,7 +12,7 @@
 #include "sim_edgegap.h"
 #include "mm/timer.h"
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "edgegap_sim_test_util.h"
 
 static void
 test_faults(void)

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "edgegap_sim_test_util.h"
 
 #define HOOK_SPEC "=session_id:s status:s ready:b kind:s user_count:i linked:b webhook_url:s deployment_request_id:s?"
 #define MAX_HOOKS 32
@@ -135,23 +135,23 @@ receiver_stop(receiver *rc)
 static json_t *
 received(receiver *rc, int i, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = mm_test_now_ms() + timeout_ms;
     for (;;) {
         pthread_mutex_lock(&rc->mu);
         json_t *j = rc->n > i ? json_loads(rc->bodies[i], 0, NULL) : NULL;
         pthread_mutex_unlock(&rc->mu);
-        if (j != NULL || now_ms() >= deadline)
+        if (j != NULL || mm_test_now_ms() >= deadline)
             return j;
-        pause_ms(10);
+        mm_test_sleep_ms(10);
     }
 }
 
 static long long
 wait_stat(const sim_proc *sim, const char *key, long long want, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms, v;
-    while ((v = sim_stat(sim, key)) != want && now_ms() < deadline)
-        pause_ms(20);
+    long long deadline = mm_test_now_ms() + timeout_ms, v;
+    while ((v = sim_stat(sim, key)) != want && mm_test_now_ms() < deadline)
+        mm_test_sleep_ms(20);
     return v;
 }
 

@@ -11,7 +11,7 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
-#include "test_gameserver_sim_util.h"
+#include "gameserver_sim_test_util.h"
 
 static gs_world w;
 static mm_token_key key;

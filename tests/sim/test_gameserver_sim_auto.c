@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "mm/log.h"
-#include "test_gameserver_sim_util.h"
+#include "gameserver_sim_test_util.h"
 
 #define MIXED_CLIENTS 40
 
@@ -66,7 +66,7 @@ test_never_claim_share(void)
                 unclaimed++;
                 done = 1;
             } else {
-                gsw_pause(20);
+                mm_test_sleep_ms(20);
             }
         }
         MM_CHECK(done);

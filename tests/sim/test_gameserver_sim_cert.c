@@ -8,7 +8,7 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
-#include "test_gameserver_sim_util.h"
+#include "gameserver_sim_test_util.h"
 
 static gs_world w;
 
@@ -35,7 +35,7 @@ connect_when_known(const mm_token_key *key, const char *ip, uint16_t port, uint6
             return 0;
         if (!unknown)
             return -1;
-        gsw_pause(20);
+        mm_test_sleep_ms(20);
     }
     return -1;
 }

@@ -76,11 +76,37 @@ mm_test_free_port(void)
     return port;
 }
 
-static void
-sleep_ms(int ms)
+long long
+mm_test_now_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+mm_test_sleep_ms(int ms)
+{
+    if (ms <= 0)
+        return;
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+bool
+mm_test_wait_until(bool (*cond)(void *arg), void *arg, int poll_ms, int timeout_ms)
+{
+    long long deadline = mm_test_now_ms() + timeout_ms;
+    if (poll_ms < 1)
+        poll_ms = 1;
+    for (;;) {
+        if (cond(arg))
+            return true;
+        long long left = deadline - mm_test_now_ms();
+        if (left <= 0)
+            return cond(arg);
+        mm_test_sleep_ms(left < poll_ms ? (int)left : poll_ms);
     }
 }
 
@@ -95,7 +121,7 @@ mm_test_wait_port(int port, int timeout_ms)
             close(fd);
         if (ok)
             return 0;
-        sleep_ms(20);
+        mm_test_sleep_ms(20);
     }
     return -1;
 }
@@ -142,7 +168,7 @@ mm_test_stop(pid_t pid, int grace_ms)
             children_forget(pid);
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         }
-        sleep_ms(10);
+        mm_test_sleep_ms(10);
     }
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);

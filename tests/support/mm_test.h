@@ -9,6 +9,7 @@
 #define MM_TEST_H
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,6 +81,18 @@ int mm_test_done(void);
 
 /** Prints the tally, stops every child started through this file and exits non-zero. */
 void mm_test_exit(void) __attribute__((noreturn));
+
+/** Milliseconds on the monotonic clock. */
+long long mm_test_now_ms(void);
+
+/** Sleeps ms milliseconds, resumed after a signal. It paces a poll; it never synchronises. */
+void mm_test_sleep_ms(int ms);
+
+/**
+ * Polls cond(arg) every poll_ms (1 when smaller) until it holds: true, or false once timeout_ms
+ * has passed with it still false. cond is asked one last time at the deadline.
+ */
+bool mm_test_wait_until(bool (*cond)(void *arg), void *arg, int poll_ms, int timeout_ms);
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close). */
 int mm_test_free_port(void);

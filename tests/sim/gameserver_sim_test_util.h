@@ -3,8 +3,8 @@
  * edgegap_sim, gameserver_sim) on free loopback ports, a NATS client of the test's own for KV
  * and requests, and condition polls with deadlines (never a bare sleep).
  */
-#ifndef TEST_GAMESERVER_SIM_UTIL_H
-#define TEST_GAMESERVER_SIM_UTIL_H
+#ifndef GAMESERVER_SIM_TEST_UTIL_H
+#define GAMESERVER_SIM_TEST_UTIL_H
 
 #include <stdint.h>
 #include <sys/types.h>
@@ -67,8 +67,5 @@ int gsw_wait_log(gs_world *w, const char *needle, int timeout_ms);
 
 /** The test key (GSW_KEY_TEXT) parsed. */
 void gsw_key(mm_token_key *key);
-
-/** Sleeps ms (only between polls of a condition that has a deadline). */
-void gsw_pause(int ms);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * Helpers for the gameserver_sim tests (test_gameserver_sim_util.h). Every wait polls its
+ * Helpers for the gameserver_sim tests (gameserver_sim_test_util.h). Every wait polls its
  * condition with a deadline; a missed deadline is reported by the caller's check.
  */
 #include <errno.h>
@@ -11,25 +11,10 @@
 
 #include "mm/log.h"
 #include "mm/token.h"
-#include "test_gameserver_sim_util.h"
+#include "gameserver_sim_test_util.h"
+#include "mm_test_http.h"
 
 #define API_KEY "token test"
-
-void
-gsw_pause(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void
 gsw_key(mm_token_key *key)
@@ -90,12 +75,12 @@ gsw_start_gameserver(gs_world *w, const char *const extra[])
     w->gs_pid = mm_test_spawn(argv, w->gs_log);
     MM_REQUIRE(w->gs_pid > 0);
     /* Ready when its request API answers (a refusal is an answer). */
-    uint64_t deadline = now_ms() + 20000;
+    long long deadline = mm_test_now_ms() + 20000;
     json_t *reply = NULL;
-    while (reply == NULL && now_ms() < deadline) {
+    while (reply == NULL && mm_test_now_ms() < deadline) {
         reply = gsw_request(w, "gameserver_sim.disconnect", "{\"client_id\":\"0\"}");
         if (reply == NULL)
-            gsw_pause(20);
+            mm_test_sleep_ms(20);
     }
     MM_REQUIRE(reply != NULL);
     json_decref(reply);
@@ -146,56 +131,21 @@ gsw_stop_all(gs_world *w)
     curl_global_cleanup();
 }
 
-typedef struct buf {
-    char data[65536];
-    size_t len;
-} buf;
-
-static size_t
-buf_write(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    buf *b = userdata;
-    size_t n = size * nmemb;
-    if (b->len + n >= sizeof(b->data))
-        return 0;
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
 /* One HTTP call to edgegap_sim; returns the parsed JSON body of a 200 answer, or NULL. */
 static json_t *
 http_json(gs_world *w, const char *method, const char *path, const char *body)
 {
     char url[300];
-    buf *b = calloc(1, sizeof(*b));
-    struct curl_slist *headers = NULL;
-    json_t *out = NULL;
-    long status = 0;
-    CURL *c = curl_easy_init();
-    if (c == NULL || b == NULL)
-        goto cleanup;
     snprintf(url, sizeof(url), "%s%s", w->edgegap_url, path);
-    headers = curl_slist_append(headers, "authorization: " API_KEY);
-    headers = curl_slist_append(headers, "content-type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    if (body != NULL)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    if (curl_easy_perform(c) == CURLE_OK && curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200)
-        out = json_loads(b->data, 0, NULL);
+    const char *headers[] = {"authorization: " API_KEY, "content-type: application/json", NULL};
+    mm_test_http_resp r;
+    json_t *out = NULL;
+    if (mm_test_http(&(mm_test_http_req){.method = method, .url = url, .headers = headers, .body = body, .timeout_ms = 5000}, &r) ==
+        200)
+        out = json_loads(r.body, 0, NULL);
     else
-        fprintf(stderr, "%s %s: status %ld: %s\n", method, path, status, b->data);
-cleanup:
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(c);
-    free(b);
+        fprintf(stderr, "%s %s: status %ld: %s\n", method, path, r.status, r.body);
+    mm_test_http_free(&r);
     return out;
 }
 
@@ -218,8 +168,8 @@ gsw_wait_ready(gs_world *w, const char *session_id, char *ip, size_t ip_len, uin
 {
     char path[200];
     snprintf(path, sizeof(path), "/v1/session/%s", session_id);
-    uint64_t deadline = now_ms() + 20000;
-    while (now_ms() < deadline) {
+    long long deadline = mm_test_now_ms() + 20000;
+    while (mm_test_now_ms() < deadline) {
         json_t *o = http_json(w, "GET", path, NULL);
         json_t *dep = json_object_get(o, "deployment");
         if (json_is_true(json_object_get(o, "ready")) && json_is_object(dep)) {
@@ -237,7 +187,7 @@ gsw_wait_ready(gs_world *w, const char *session_id, char *ip, size_t ip_len, uin
             return ok ? 0 : -1;
         }
         json_decref(o);
-        gsw_pause(20);
+        mm_test_sleep_ms(20);
     }
     return -1;
 }
@@ -256,12 +206,12 @@ gsw_request(gs_world *w, const char *subject, const char *payload)
 int
 gsw_wait_kv(kvStore *kv, const char *key, char *value, size_t len, int timeout_ms)
 {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    long long deadline = mm_test_now_ms() + timeout_ms;
     do {
         if (mm_kv_get_str(kv, key, value, len, NULL) == MM_OK)
             return 0;
-        gsw_pause(20);
-    } while (now_ms() < deadline);
+        mm_test_sleep_ms(20);
+    } while (mm_test_now_ms() < deadline);
     return -1;
 }
 
@@ -269,19 +219,19 @@ int
 gsw_wait_kv_gone(kvStore *kv, const char *key, int timeout_ms)
 {
     char value[1100];
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    long long deadline = mm_test_now_ms() + timeout_ms;
     do {
         if (mm_kv_get_str(kv, key, value, sizeof(value), NULL) == MM_ERR_NOTFOUND)
             return 0;
-        gsw_pause(20);
-    } while (now_ms() < deadline);
+        mm_test_sleep_ms(20);
+    } while (mm_test_now_ms() < deadline);
     return -1;
 }
 
 int
 gsw_wait_log(gs_world *w, const char *needle, int timeout_ms)
 {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    long long deadline = mm_test_now_ms() + timeout_ms;
     char *text = malloc(1 << 20);
     int rc = -1;
     if (text == NULL)
@@ -296,8 +246,8 @@ gsw_wait_log(gs_world *w, const char *needle, int timeout_ms)
             rc = 0;
             break;
         }
-        gsw_pause(20);
-    } while (now_ms() < deadline);
+        mm_test_sleep_ms(20);
+    } while (mm_test_now_ms() < deadline);
     free(text);
     return rc;
 }

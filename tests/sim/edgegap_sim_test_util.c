@@ -1,5 +1,5 @@
 /*
- * Helpers shared by the edgegap_sim tests (test_edgegap_sim_util.h).
+ * Helpers shared by the edgegap_sim tests (edgegap_sim_test_util.h).
  */
 #include <errno.h>
 #include <signal.h>
@@ -8,10 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "mm_test.h"
-#include "test_edgegap_sim_util.h"
+#include "mm_test_http.h"
+#include "edgegap_sim_test_util.h"
 
 int
 sim_start(sim_proc *sim, const char *const *extra)
@@ -27,76 +26,36 @@ sim_stop(sim_proc *sim)
     return rc;
 }
 
-typedef struct buf {
-    char *data;
-    size_t len;
-} buf;
-
-static size_t
-on_data(char *p, size_t size, size_t n, void *user)
-{
-    buf *b = user;
-    size_t add = size * n;
-    char *grown = realloc(b->data, b->len + add + 1);
-    if (grown == NULL)
-        return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
-
-static __thread CURL *shared_handle;
-
 void
 http_call(const char *method, const char *url, const char *auth, const char *body, long timeout_ms, bool fresh, http_reply *out)
 {
-    CURL *h = fresh ? curl_easy_init() : shared_handle;
-    if (h == NULL)
-        h = shared_handle = curl_easy_init();
-    else
-        curl_easy_reset(h);
-    buf b = {NULL, 0};
-    struct curl_slist *headers = NULL;
     char auth_line[300];
+    const char *headers[3] = {NULL, NULL, NULL};
+    int n = 0;
     if (auth != NULL) {
         snprintf(auth_line, sizeof(auth_line), "authorization: %s", auth);
-        headers = curl_slist_append(headers, auth_line);
+        headers[n++] = auth_line;
     }
     if (body != NULL)
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 10000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* keep "//v1/..." as written */
-    if (body != NULL) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
+        headers[n++] = "Content-Type: application/json";
+    mm_test_http_resp r;
+    mm_test_http(
+        &(mm_test_http_req){
+            .method = method, .url = url, .headers = headers, .body = body, .timeout_ms = timeout_ms, .reuse = !fresh},
+        &r);
     memset(out, 0, sizeof(*out));
-    out->curl_code = (int)curl_easy_perform(h);
-    if (out->curl_code == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
-    out->body = b.data != NULL ? b.data : strdup("");
+    out->status = r.status;
+    out->curl_code = r.curl_code;
+    out->body = r.body; /* taken over */
+    r.body = NULL;
     out->json = json_loads(out->body, 0, NULL);
-    curl_slist_free_all(headers);
-    if (fresh)
-        curl_easy_cleanup(h);
-    else
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    mm_test_http_free(&r);
 }
 
 void
 http_cleanup(void)
 {
-    if (shared_handle != NULL)
-        curl_easy_cleanup(shared_handle);
-    shared_handle = NULL;
+    mm_test_http_cleanup();
 }
 
 void
@@ -156,15 +115,15 @@ sim_wait_status(const sim_proc *sim, const char *id, const char *want, int timeo
 {
     char path[128];
     snprintf(path, sizeof(path), "/v1/session/%s", id);
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = mm_test_now_ms() + timeout_ms;
     for (;;) {
         json_t *j = NULL;
         sim_call(sim, "GET", path, NULL, &j);
         const char *st = json_string_value(json_object_get(j, "status"));
-        if ((st != NULL && strcmp(st, want) == 0) || now_ms() >= deadline)
+        if ((st != NULL && strcmp(st, want) == 0) || mm_test_now_ms() >= deadline)
             return j;
         json_decref(j);
-        pause_ms(20);
+        mm_test_sleep_ms(20);
     }
 }
 
@@ -235,20 +194,4 @@ is_edgegap_id(const char *text, bool session)
         if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
             return false;
     return !session || strcmp(text + 12, "-S") == 0;
-}
-
-long long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void
-pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }

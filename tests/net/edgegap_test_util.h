@@ -3,8 +3,8 @@
  * port, ask it things directly (blocking libcurl, separate from the client under test), record
  * what a client callback received, and drive a client with a deadline.
  */
-#ifndef TEST_EDGEGAP_UTIL_H
-#define TEST_EDGEGAP_UTIL_H
+#ifndef EDGEGAP_TEST_UTIL_H
+#define EDGEGAP_TEST_UTIL_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -70,10 +70,5 @@ mm_edgegap *eg_client(const char *base, const char *key, uint32_t max_in_flight,
 
 /** Case-insensitive substring test. */
 bool eg_contains(const char *text, const char *part);
-
-long long eg_now_ms(void);
-
-/** Sleeps ms: only to pace a poll loop that has a deadline, never as synchronisation. */
-void eg_pace_ms(int ms);
 
 #endif

@@ -2,8 +2,8 @@
  * Shared helpers of the edgegap_sim tests: start the real edgegap_sim program as a child on a
  * free loopback port, talk to it with libcurl, and check JSON shapes field by field.
  */
-#ifndef TEST_EDGEGAP_SIM_UTIL_H
-#define TEST_EDGEGAP_SIM_UTIL_H
+#ifndef EDGEGAP_SIM_TEST_UTIL_H
+#define EDGEGAP_SIM_TEST_UTIL_H
 
 #include <stdbool.h>
 #include <sys/types.h>
@@ -65,11 +65,5 @@ bool check_shape(const json_t *obj, const char *spec, const char *where);
 
 /** Matches "^[0-9a-f]{12}$" (deployment ids), or with "-S" when session is true. */
 bool is_edgegap_id(const char *text, bool session);
-
-/** Milliseconds, monotonic. */
-long long now_ms(void);
-
-/** Sleeps ms; only for pacing a poll loop, never as synchronisation. */
-void pause_ms(int ms);
 
 #endif

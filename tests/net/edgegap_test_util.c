@@ -1,5 +1,5 @@
 /*
- * Helpers shared by the Edgegap client tests (test_edgegap_util.h).
+ * Helpers shared by the Edgegap client tests (edgegap_test_util.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -8,10 +8,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "mm_test.h"
-#include "test_edgegap_util.h"
+#include "mm_test_http.h"
+#include "edgegap_test_util.h"
 
 int
 eg_sim_start(eg_sim *sim, const char *const *extra)
@@ -27,63 +26,22 @@ eg_sim_stop(eg_sim *sim)
     return rc;
 }
 
-typedef struct buf {
-    char *data;
-    size_t len;
-} buf;
-
-static size_t
-on_data(char *p, size_t size, size_t n, void *user)
-{
-    buf *b = user;
-    char *grown = realloc(b->data, b->len + size * n + 1);
-    if (grown == NULL)
-        return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, p, size * n);
-    b->len += size * n;
-    b->data[b->len] = '\0';
-    return size * n;
-}
-
-static CURL *helper_handle;
-
 long
 eg_sim_call(const eg_sim *sim, const char *method, const char *path, const char *auth, const char *body, json_t **json)
 {
     char url[1024], auth_line[256];
-    struct curl_slist *headers = NULL;
-    buf b = {NULL, 0};
-    long status = 0;
-
-    if (helper_handle == NULL)
-        helper_handle = curl_easy_init();
-    else
-        curl_easy_reset(helper_handle);
-    CURL *h = helper_handle;
+    const char *headers[2] = {NULL, NULL};
     snprintf(url, sizeof(url), "%s%s", sim->base, path);
     if (auth != NULL) {
         snprintf(auth_line, sizeof(auth_line), "authorization: %s", auth);
-        headers = curl_slist_append(headers, auth_line);
+        headers[0] = auth_line;
     }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    if (body != NULL) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    mm_test_http_resp r;
+    long status =
+        mm_test_http(&(mm_test_http_req){.method = method, .url = url, .headers = headers, .body = body, .reuse = true}, &r);
     if (json != NULL)
-        *json = b.data != NULL ? json_loads(b.data, 0, NULL) : NULL;
-    free(b.data);
-    curl_slist_free_all(headers);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        *json = r.body_len > 0 ? json_loads(r.body, 0, NULL) : NULL;
+    mm_test_http_free(&r);
     return status;
 }
 
@@ -132,9 +90,7 @@ eg_sim_message(const eg_sim *sim, const char *method, const char *path, const ch
 void
 eg_sim_http_cleanup(void)
 {
-    if (helper_handle != NULL)
-        curl_easy_cleanup(helper_handle);
-    helper_handle = NULL;
+    mm_test_http_cleanup();
 }
 
 static void
@@ -190,9 +146,9 @@ eg_record(void *ctx, const mm_edgegap_result *r)
 bool
 eg_drive(mm_edgegap *eg, const int *counter, int target, int timeout_ms)
 {
-    long long deadline = eg_now_ms() + timeout_ms;
+    long long deadline = mm_test_now_ms() + timeout_ms;
     while (*counter < target) {
-        long long left = deadline - eg_now_ms();
+        long long left = deadline - mm_test_now_ms();
         if (left <= 0)
             return false;
         mm_edgegap_fds_wait(eg, -1, left < 100 ? (int)left : 100);
@@ -224,20 +180,4 @@ bool
 eg_contains(const char *text, const char *part)
 {
     return text != NULL && part != NULL && strcasestr(text, part) != NULL;
-}
-
-long long
-eg_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void
-eg_pace_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
