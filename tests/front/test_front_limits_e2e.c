@@ -256,9 +256,45 @@ test_max_connections(void)
     fh_stop(&h, 1000);
 }
 
+/* --limits-exempt: an exempt address is counted by no per-address limit (rate, concurrency,
+ * sessions) but still by the global cap; other addresses keep every limit; /metrics counts it. */
+static void
+test_exempt(void)
+{
+    mm_front_config cfg;
+    fh_config(&cfg);
+    MM_REQUIRE(mm_front_config_flag(&cfg, "per-ip-rate", "1", NULL, NULL, 0) == 1);
+    MM_REQUIRE(mm_front_config_flag(&cfg, "per-ip-burst", "1", NULL, NULL, 0) == 1);
+    MM_REQUIRE(mm_front_config_flag(&cfg, "per-ip-concurrent", "1", NULL, NULL, 0) == 1);
+    MM_REQUIRE(mm_front_config_flag(&cfg, "per-ip-sessions", "1", NULL, NULL, 0) == 1);
+    MM_REQUIRE(mm_front_config_flag(&cfg, "global-concurrent", "3", NULL, NULL, 0) == 1);
+    MM_REQUIRE(mm_front_config_flag(&cfg, "limits-exempt", "203.0.113.0/24", NULL, NULL, 0) == 1);
+    fh h;
+    fh_start(&h, &cfg);
+    char texts[8][512];
+    int code, served = 0;
+    for (int i = 0; i < 6; i++) /* past the rate, the burst and the session limit of 1 */
+        served += session_from(&h, "203.0.113.7", "happy", texts, &code) == 5;
+    MM_CHECK_INT(served, ==, 6);
+    mm_ws_client *a = held_from(&h, "203.0.113.7"); /* past the per-address concurrency of 1 */
+    mm_ws_client *b = held_from(&h, "203.0.113.8");
+    mm_ws_client *c = held_from(&h, "203.0.113.9");
+    MM_CHECK_INT(session_from(&h, "203.0.113.7", "happy", texts, &code), ==, 1); /* the global cap of 3 still holds */
+    MM_CHECK_STR(texts[0], cap_429);
+    tb_release(h.tb);
+    MM_CHECK_INT(finish_held(a) + finish_held(b) + finish_held(c), >, 0);
+    /* an address outside the range keeps its limits */
+    MM_CHECK_INT(session_from(&h, "198.51.100.9", "happy", texts, &code), ==, 5);
+    MM_CHECK_INT(session_from(&h, "198.51.100.9", "happy", texts, &code), ==, 1);
+    MM_CHECK(strcmp(texts[0], rate_429) == 0 || strcmp(texts[0], sessions_429) == 0);
+    MM_CHECK_INT(fh_metric(h.port, "mm_front_limits_exempt_total{what=\"requests\"}"), ==, 9); /* admitted: 6 + 3 held */
+    fh_stop(&h, 1000);
+}
+
 int
 main(void)
 {
+    test_exempt();
     test_rate();
     test_concurrency();
     test_sessions();
