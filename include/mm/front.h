@@ -68,7 +68,21 @@ typedef struct mm_front_backend {
      * Edgegap calls by status, ...) to buf; returns the bytes written (at most len, cut at a line).
      */
     size_t (*metrics)(void *ctx, char *buf, size_t len);
+    /**
+     * Optional (NULL: webhooks are answered 503): hands on one Edgegap session webhook (POST
+     * MM_FRONT_WEBHOOK_PREFIX<secret>, docs/front.md) whose session id the front has checked
+     * (1..64 bytes of [A-Za-z0-9_-]). Called on a loop thread; must not block. MM_OK: handed on
+     * (the client gets 204); anything else: 503.
+     */
+    mm_err (*webhook)(void *ctx, const char *session_id);
 } mm_front_backend;
+
+/* The Edgegap webhook route on the client listener: POST MM_FRONT_WEBHOOK_PREFIX<secret>. */
+#define MM_FRONT_WEBHOOK_PREFIX "/matchmaker/edgegap-webhook/"
+#define MM_FRONT_WEBHOOK_SECRET_MIN 16
+#define MM_FRONT_WEBHOOK_SECRET_MAX 128
+#define MM_FRONT_WEBHOOK_ENV "MM_WEBHOOK_SECRET"
+#define MM_FRONT_SESSION_ID_MAX 64
 
 #define MM_FRONT_MAX_PROXIES 32
 #define MM_FRONT_MAX_BINDS 4
@@ -122,6 +136,11 @@ typedef struct mm_front_config {
     uint32_t max_header_bytes;         /* request head (request line + headers) of one request; default 16384 */
     uint32_t max_header_bytes_total;   /* buffer memory of every request head being read, all loops;
                                           default 64 MiB */
+    char webhook_secret_file[256];     /* --webhook-secret-file FILE: holds the webhook secret (whitespace
+                                          trimmed); "" (default): the environment variable
+                                          MM_WEBHOOK_SECRET, and without it no webhook route (404).
+                                          Read by mm_front_start; never the secret itself on the
+                                          command line */
     uint32_t relay_ring_capacity;      /* no flag: reply wake-ups each backend thread may have queued
                                           in each loop (more wait in their sinks); default 4095 */
     /* set by mm_front_config_flag: the first --bind / --trusted-proxy replaces the default list */
@@ -161,6 +180,8 @@ extern const mm_opt_table mm_front_config_flags;
  * effects: SIGPIPE is ignored from then on (h2o writes with writev; a client gone mid-write must
  * not kill the process); the soft RLIMIT_NOFILE is raised to the hard limit, and max_connections
  * is lowered (with a warning) to that limit minus a reserve of max(64, 5 %) descriptors.
+ * The webhook secret is read here (config->webhook_secret_file, else MM_WEBHOOK_SECRET): an
+ * unreadable file or a secret that is not 16..128 characters of [A-Za-z0-9_-] is MM_ERR_INVALID.
  */
 mm_err mm_front_start(const mm_front_config *config, const mm_front_backend *backend, mm_front **out, char *why, size_t why_len);
 

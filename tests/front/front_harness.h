@@ -49,6 +49,12 @@ bool tb_wait_held(tb_backend *b, size_t n, int timeout_ms);
 /* Copies record i (in submission order); false if there is none. */
 bool tb_request(tb_backend *b, size_t i, tb_record *out);
 size_t tb_submitted(tb_backend *b);
+/* Webhooks (backend.webhook): recorded in order (tb_webhooks / tb_webhook); refuse: answer
+ * MM_ERR_FULL instead (nothing recorded). */
+void tb_set_webhook_refuse(tb_backend *b, bool refuse);
+size_t tb_webhooks(tb_backend *b);
+/* Copies webhook i's session id into out (65 bytes); false if there is none. */
+bool tb_webhook(tb_backend *b, size_t i, char *out);
 /* Stops the thread and frees every sink it holds (their clients get Error 503). */
 void tb_stop(tb_backend *b);
 void tb_destroy(tb_backend *b);

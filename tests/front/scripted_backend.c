@@ -31,6 +31,9 @@ struct tb_backend {
     size_t nrecs, caprecs;
     atomic_bool ready;
     char wannaplay[MM_NAME_MAX_LEN + 1];
+    atomic_bool webhook_refuse;
+    char (*webhooks)[MM_FRONT_SESSION_ID_MAX + 1]; /* under mu */
+    size_t nwebhooks, capwebhooks;
 };
 
 static void
@@ -170,6 +173,48 @@ tb_metrics(void *ctx, char *buf, size_t len)
     return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
 
+static mm_err
+tb_webhook_op(void *ctx, const char *session_id)
+{
+    tb_backend *b = ctx;
+    if (atomic_load(&b->webhook_refuse))
+        return MM_ERR_FULL;
+    pthread_mutex_lock(&b->mu);
+    if (b->nwebhooks == b->capwebhooks) {
+        b->capwebhooks = b->capwebhooks ? b->capwebhooks * 2 : 64;
+        b->webhooks = realloc(b->webhooks, b->capwebhooks * sizeof(*b->webhooks));
+    }
+    snprintf(b->webhooks[b->nwebhooks++], sizeof(b->webhooks[0]), "%s", session_id);
+    pthread_mutex_unlock(&b->mu);
+    return MM_OK;
+}
+
+void
+tb_set_webhook_refuse(tb_backend *b, bool refuse)
+{
+    atomic_store(&b->webhook_refuse, refuse);
+}
+
+size_t
+tb_webhooks(tb_backend *b)
+{
+    pthread_mutex_lock(&b->mu);
+    size_t n = b->nwebhooks;
+    pthread_mutex_unlock(&b->mu);
+    return n;
+}
+
+bool
+tb_webhook(tb_backend *b, size_t i, char *out)
+{
+    pthread_mutex_lock(&b->mu);
+    bool ok = i < b->nwebhooks;
+    if (ok)
+        memcpy(out, b->webhooks[i], sizeof(b->webhooks[0]));
+    pthread_mutex_unlock(&b->mu);
+    return ok;
+}
+
 tb_backend *
 tb_create(void)
 {
@@ -190,6 +235,7 @@ tb_backend_iface(tb_backend *b, mm_front_backend *out)
     out->submit = tb_submit;
     out->ready = tb_ready;
     out->metrics = tb_metrics;
+    out->webhook = tb_webhook_op;
 }
 
 void
@@ -337,6 +383,7 @@ tb_destroy(tb_backend *b)
     pthread_cond_destroy(&b->cond);
     pthread_cond_destroy(&b->changed);
     free(b->recs);
+    free(b->webhooks);
     free(b);
 }
 

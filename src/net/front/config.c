@@ -245,6 +245,16 @@ set_admin(void *opts, const char *value, char *why, size_t why_len)
 }
 
 static mm_err
+set_webhook_file(void *opts, const char *value, char *why, size_t why_len)
+{
+    mm_front_config *c = opts;
+    if (value[0] == '\0' || strlen(value) >= sizeof(c->webhook_secret_file))
+        return mm_fail(MM_ERR_INVALID, why, why_len, "the path must be 1..%zu characters", sizeof(c->webhook_secret_file) - 1);
+    snprintf(c->webhook_secret_file, sizeof(c->webhook_secret_file), "%s", value);
+    return MM_OK;
+}
+
+static mm_err
 set_no_override(void *opts, const char *value, char *why, size_t why_len)
 {
     (void)value;
@@ -294,6 +304,9 @@ static const mm_opt flags[] = {
      "buffers of all request heads being read: 503 beyond", NULL, NULL, NULL},
     {"--admin-bind", CUSTOM(set_admin), "HOST:PORT", "/healthz, /readyz, /metrics also on this address, outside the client limits",
      "none", NULL, set_admin},
+    {"--webhook-secret-file", CUSTOM(set_webhook_file), "FILE",
+     "file holding the secret of POST /matchmaker/edgegap-webhook/<secret> (16..128 of [A-Za-z0-9_-])",
+     "env MM_WEBHOOK_SECRET, else no webhook route", NULL, set_webhook_file},
 };
 #undef U32
 #undef CUSTOM

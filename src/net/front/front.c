@@ -31,6 +31,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "mm/clock.h"
 #include "mm/log.h"
 #include "front_internal.h"
@@ -159,6 +161,12 @@ mm_front_start(const mm_front_config *config, const mm_front_backend *backend, m
     front->cfg = *config;
     fit_max_connections(&front->cfg);
     front->backend = *backend;
+    if ((err = mm__front_webhook_secret_load(config->webhook_secret_file, front->webhook_secret, &front->webhook_secret_len,
+                                             why, why_len)) != MM_OK)
+        goto cleanup;
+    if (front->webhook_secret_len > 0)
+        mm_info("web front: Edgegap webhooks on (POST %s<secret>)%s", MM_FRONT_WEBHOOK_PREFIX,
+                backend->webhook == NULL ? ", but this backend takes none: they will be answered 503" : "");
     for (size_t i = 0; i < MM_FRONT_MAX_BINDS; i++)
         front->listen_fds[i] = -1;
     front->admin_fd = -1;
@@ -286,5 +294,6 @@ mm_front_destroy(mm_front *front)
     if (front->h2o_config_ready)
         h2o_config_dispose(&front->h2o_config);
     mm__front_limits_destroy(front->limits);
+    sodium_memzero(front->webhook_secret, sizeof(front->webhook_secret));
     free(front);
 }

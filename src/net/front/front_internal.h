@@ -89,6 +89,8 @@ typedef enum {
     MM__REF_COUNT
 } mm__refusal;
 
+typedef enum { MM__WH_ROUTED, MM__WH_NOT_FOUND, MM__WH_BAD_REQUEST, MM__WH_REFUSED, MM__WH_COUNT } mm__webhook_outcome;
+
 typedef enum { MM__PG_PAGE, MM__PG_HEALTHZ, MM__PG_READYZ, MM__PG_METRICS, MM__PG_PREFLIGHT, MM__PG_NOT_FOUND, MM__PG_COUNT } mm__page;
 
 #define MM__HIST_BUCKETS 15
@@ -102,6 +104,7 @@ typedef struct mm__front_metrics {
     atomic_uint_fast64_t hist_sum_us, hist_count;
     atomic_uint_fast64_t relay_full; /* wake-ups that found a loop's ring full */
     atomic_uint_fast64_t exempt_requests, exempt_connections; /* admitted under --limits-exempt */
+    atomic_uint_fast64_t webhooks[MM__WH_COUNT];
 } mm__front_metrics;
 
 void mm__front_count_request(mm_front *front, mm_front_route route, mm__outcome outcome);
@@ -116,6 +119,8 @@ size_t mm__front_metrics_render(mm_front *front, char *buf, size_t len);
 struct mm_front {
     mm_front_config cfg;
     mm_front_backend backend;
+    char webhook_secret[MM_FRONT_WEBHOOK_SECRET_MAX + 1]; /* "" : no webhook route */
+    size_t webhook_secret_len;
     h2o_globalconf_t h2o_config; /* shared read-only by every loop, as h2o's own server does */
     bool h2o_config_ready;
     int listen_fds[MM_FRONT_MAX_BINDS];
@@ -318,6 +323,20 @@ mm_err mm__front_bind_parse(const char *text, char *host, size_t host_len, uint1
 bool mm__front_framing_check(const char *raw, size_t len, char *why, size_t why_len);
 /* The same for an HTTP/1 request being handled, read from its connection's input buffer. */
 bool mm__front_framing_ok(h2o_req_t *req, char *why, size_t why_len);
+
+/* ---- webhook.c ---- */
+
+/* Loads the webhook secret: from file when not "", else from MM_WEBHOOK_SECRET; *len 0 (MM_OK)
+ * when neither is set. Bad file or secret: MM_ERR_INVALID and why (never the secret itself). */
+mm_err mm__front_webhook_secret_load(const char *file, char out[MM_FRONT_WEBHOOK_SECRET_MAX + 1], size_t *len, char *why,
+                                     size_t why_len);
+/* Parses a webhook body: a JSON object with a string session_id of 1..64 bytes of [A-Za-z0-9_-]. */
+mm_err mm__front_webhook_parse(const char *body, size_t len, char out[MM_FRONT_SESSION_ID_MAX + 1], char *why, size_t why_len);
+/* Whether path starts with MM_FRONT_WEBHOOK_PREFIX (the route's family, right secret or not). */
+bool mm__front_webhook_prefixed(h2o_iovec_t path);
+/* Answers a request under the prefix: 404 unless the secret matches (constant time), then 405
+ * for a method other than POST, 400 for a bad body, 503 when the backend refuses, else 204. */
+void mm__front_webhook_handle(mm_front *front, h2o_req_t *req, bool post);
 
 /* ---- routes.c, ws.c, stream.c ---- */
 

@@ -123,6 +123,13 @@ mm__front_metrics_render(mm_front *front, char *buf, size_t len)
                  "Connections and session requests from --limits-exempt addresses, which no per-address limit counted.");
     mm_prom_sample(&o, "mm_front_limits_exempt_total", (const char *const[]){"what", "connections"}, 1, get(&m->exempt_connections));
     mm_prom_sample(&o, "mm_front_limits_exempt_total", (const char *const[]){"what", "requests"}, 1, get(&m->exempt_requests));
+    static const char *const webhook_names[MM__WH_COUNT] = {"routed", "not_found", "bad_request", "refused"};
+    mm_prom_head(&o, "mm_front_webhooks_total", "counter",
+                 "Requests under /matchmaker/edgegap-webhook/: handed to the backend, wrong secret (404), bad method "
+                 "or body (405/400), refused by the backend (503).");
+    for (int k = 0; k < MM__WH_COUNT; k++)
+        mm_prom_sample(&o, "mm_front_webhooks_total", (const char *const[]){"outcome", webhook_names[k]}, 1,
+                       get(&m->webhooks[k]));
     mm_prom_metric(&o, "mm_front_limited_addresses", "gauge", "Client addresses the per-IP limits remember.",
                    mm__front_limits_tracked(front->limits));
     if (front->backend.metrics != NULL && !o.full && o.used < o.len) {

@@ -10,6 +10,8 @@
  *   /matchmaker/ws                             WebSocket (ws.c)
  *   POST /matchmaker/request/{game}/{version}  chunked stream (stream.c)
  *   POST /matchmaker/wannaplay                 one answer (stream.c)
+ *   POST /matchmaker/edgegap-webhook/<secret>  Edgegap's session webhook (webhook.c): 204, or
+ *                                              the 404 of any unknown path when the secret is wrong
  *
  * Before any route, a request whose body length is ambiguous (framing.c) gets 400 and the
  * connection is closed.
@@ -229,6 +231,8 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
             mm__front_chunked_handle(loop, req, game, version);
         else
             mm__front_respond(req, 405, "text/plain; charset=utf-8", H2O_STRLIT("method not allowed"), false);
+    } else if (mm__front_webhook_prefixed(path)) {
+        mm__front_webhook_handle(front, req, post);
     } else {
         simple_page(front, req, MM__PG_NOT_FOUND);
     }
