@@ -41,6 +41,8 @@ typedef struct mm_direct_backend_stats {
     uint64_t busy;       /* refused: the provisioner's inbox was full (the front answers 503) */
     uint64_t stopped;    /* refused: closed or the provisioner is stopping */
     uint64_t failed;     /* refused for another reason (the front answers 500) */
+    uint64_t webhooks;   /* Edgegap webhooks handed to the provisioner (mm_provisioner_webhook) */
+    uint64_t webhooks_refused; /* webhooks the provisioner refused (inbox full) or that came while closed */
 } mm_direct_backend_stats;
 
 typedef struct mm_direct_backend mm_direct_backend;
@@ -54,6 +56,12 @@ mm_err mm_direct_backend_create(const mm_direct_backend_config *config, mm_direc
  * (MM_ERR_FULL, MM_ERR_STOPPED, MM_ERR_NOMEM, MM_ERR_INVALID) and the caller still owns sink.
  */
 mm_err mm_direct_backend_submit(mm_direct_backend *d, const mm_front_request *req, mm_reply_sink *sink);
+
+/**
+ * The backend's webhook (front.h): mm_provisioner_webhook. MM_OK: posted; its refusal
+ * (MM_ERR_FULL, ...) or MM_ERR_STOPPED when closed: the front answers 503. Counted.
+ */
+mm_err mm_direct_backend_webhook(mm_direct_backend *d, const char *session_id);
 
 /** The backend's ready: open and NATS connected. */
 bool mm_direct_backend_ready(mm_direct_backend *d);

@@ -77,6 +77,8 @@ typedef struct mm_nats_bridge_stats {
     uint64_t overflow_failed; /* answered 503 because a reply of theirs was lost */
     uint64_t in_flight;     /* requests accepted and not finished, now */
     uint64_t inbox_depth;   /* messages waiting in the actor's inbox and reply queue, now (approximate) */
+    uint64_t webhooks_published; /* Edgegap webhooks published on matchmaker.webhook */
+    uint64_t webhooks_failed;    /* webhooks refused (stopping, NATS down, queue full) or whose publish failed */
 } mm_nats_bridge_stats;
 
 typedef struct mm_nats_bridge mm_nats_bridge;
@@ -95,13 +97,25 @@ mm_err mm_nats_bridge_start(const mm_nats_bridge_config *config, mm_nats_bridge 
  */
 mm_err mm_nats_bridge_submit(mm_nats_bridge *bridge, const mm_front_request *req, mm_reply_sink *sink);
 
+/* Where the bridge publishes Edgegap webhooks (our extension; docs/protocol.md): every
+ * matchmaker replica subscribes without a queue group and only the session's owner acts. */
+#define MM_BRIDGE_WEBHOOK_SUBJECT "matchmaker.webhook"
+
+/**
+ * The backend's webhook (front.h): posts the session id to the actor, which publishes a core
+ * NATS message {"session_id":"<id>"} on MM_BRIDGE_WEBHOOK_SUBJECT (no reply). MM_OK: queued;
+ * MM_ERR_STOPPED (stopping, or NATS not connected), MM_ERR_FULL, MM_ERR_NOMEM: not sent (the
+ * front answers 503). Counted in stats.webhooks_published / webhooks_failed.
+ */
+mm_err mm_nats_bridge_webhook(mm_nats_bridge *bridge, const char *session_id);
+
 /** The backend's ready: NATS connected and the bridge not stopping. */
 bool mm_nats_bridge_ready(mm_nats_bridge *bridge);
 
 /** The backend's metrics: the counters above in Prometheus text form (front.h contract). */
 size_t mm_nats_bridge_metrics(mm_nats_bridge *bridge, char *buf, size_t len);
 
-/** Fills *out with ctx = bridge and the three functions above. */
+/** Fills *out with ctx = bridge and the four functions above. */
 void mm_nats_bridge_backend(mm_nats_bridge *bridge, mm_front_backend *out);
 
 /** Counters (approximate while requests flow). */

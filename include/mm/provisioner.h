@@ -114,6 +114,13 @@ mm_err mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner 
  */
 mm_err mm_provisioner_submit(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip);
 
+/**
+ * An Edgegap webhook for session_id (issue 15): posts a WEBHOOK message to the provisioner's
+ * inbox, never blocking. MM_OK: posted; MM_ERR_FULL: the inbox is full (the fallback poll covers
+ * it). Any thread.
+ */
+mm_err mm_provisioner_webhook(mm_provisioner *p, const char *session_id);
+
 /** The actor, as the target of the cert_digests watcher (MM_PROVISIONER_MSG_CERT_EVENT). */
 mm_actor *mm_provisioner_actor(mm_provisioner *p);
 

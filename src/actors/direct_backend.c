@@ -2,7 +2,7 @@
  * The all-in-one backend (include/mm/direct_backend.h): the web front's requests go straight to
  * the provisioner actor. No state of its own besides the served game/version and counters, all
  * read-only or atomic, so every function is safe on any front loop thread and never blocks
- * (mm_provisioner_submit only posts to a bounded inbox).
+ * (mm_provisioner_submit and mm_provisioner_webhook only post to a bounded inbox).
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,7 +20,7 @@ struct mm_direct_backend {
     natsConnection *nc;
     char app[128], version[128];
     atomic_bool closed;
-    atomic_uint_fast64_t submitted, other_game, busy, stopped, failed;
+    atomic_uint_fast64_t submitted, other_game, busy, stopped, failed, webhooks, webhooks_refused;
 };
 
 mm_err
@@ -85,6 +85,16 @@ mm_direct_backend_submit(mm_direct_backend *d, const mm_front_request *req, mm_r
     return err;
 }
 
+mm_err
+mm_direct_backend_webhook(mm_direct_backend *d, const char *session_id)
+{
+    if (d == NULL || session_id == NULL)
+        return MM_ERR_INVALID;
+    mm_err err = atomic_load(&d->closed) ? MM_ERR_STOPPED : mm_provisioner_webhook(d->provisioner, session_id);
+    atomic_fetch_add(err == MM_OK ? &d->webhooks : &d->webhooks_refused, 1);
+    return err;
+}
+
 bool
 mm_direct_backend_ready(mm_direct_backend *d)
 {
@@ -102,6 +112,8 @@ mm_direct_backend_get_stats(mm_direct_backend *d, mm_direct_backend_stats *st)
     st->busy = atomic_load(&d->busy);
     st->stopped = atomic_load(&d->stopped);
     st->failed = atomic_load(&d->failed);
+    st->webhooks = atomic_load(&d->webhooks);
+    st->webhooks_refused = atomic_load(&d->webhooks_refused);
 }
 
 size_t
@@ -118,6 +130,10 @@ mm_direct_backend_metrics(mm_direct_backend *d, char *buf, size_t len)
     mm_prom_sample(&p, name, (const char *const[]){"outcome", "busy"}, 1, st.busy);
     mm_prom_sample(&p, name, (const char *const[]){"outcome", "stopped"}, 1, st.stopped);
     mm_prom_sample(&p, name, (const char *const[]){"outcome", "failed"}, 1, st.failed);
+    name = "mm_direct_webhooks_total";
+    mm_prom_head(&p, name, "counter", "Edgegap webhooks handed to the provisioner, or refused (inbox full, stopping).");
+    mm_prom_sample(&p, name, (const char *const[]){"outcome", "handed"}, 1, st.webhooks);
+    mm_prom_sample(&p, name, (const char *const[]){"outcome", "refused"}, 1, st.webhooks_refused);
     return p.used;
 }
 

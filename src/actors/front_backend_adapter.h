@@ -4,8 +4,9 @@
  *   mm_err P_submit(T *, const mm_front_request *, mm_reply_sink *);
  *   bool   P_ready(T *);
  *   size_t P_metrics(T *, char *buf, size_t len);
+ *   mm_err P_webhook(T *, const char *session_id);
  * gets, from MM__FRONT_BACKEND_ADAPTER(T, P), its public `void P_backend(T *, mm_front_backend *out)`
- * and the three void-pointer trampolines behind it (calling through a cast function pointer
+ * and the four void-pointer trampolines behind it (calling through a cast function pointer
  * would be undefined behaviour, so each backend needs its own; this writes them once).
  */
 #ifndef MM_ACTORS_FRONT_BACKEND_ADAPTER_H
@@ -26,10 +27,17 @@
     {                                                                                                                  \
         return P##_metrics((T *)ctx, buf, len);                                                                        \
     }                                                                                                                  \
+    static mm_err P##__front_webhook(void *ctx, const char *session_id)                                                \
+    {                                                                                                                  \
+        return P##_webhook((T *)ctx, session_id);                                                                      \
+    }                                                                                                                  \
     void P##_backend(T *obj, mm_front_backend *out)                                                                    \
     {                                                                                                                  \
-        *out = (mm_front_backend){                                                                                     \
-            .ctx = obj, .submit = P##__front_submit, .ready = P##__front_ready, .metrics = P##__front_metrics};        \
+        *out = (mm_front_backend){.ctx = obj,                                                                          \
+                                  .submit = P##__front_submit,                                                         \
+                                  .ready = P##__front_ready,                                                           \
+                                  .metrics = P##__front_metrics,                                                       \
+                                  .webhook = P##__front_webhook};                                                      \
     }
 
 #endif

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "mm/feedback.h"
 #include "mm/log.h"
 #include "mm/parse.h"
@@ -355,6 +357,25 @@ drop_replies(mm_nats_bridge *b)
         }
 }
 
+/* An Edgegap webhook (mm_nats_bridge_webhook): one core message, no reply; the front has
+ * already answered 204 (a lost one is covered by the matchmaker's fallback poll). */
+static void
+on_webhook(mm_nats_bridge *b, char *session_id)
+{
+    json_t *o = json_pack("{s:s}", "session_id", session_id);
+    char *payload = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    natsStatus s = payload != NULL ? natsConnection_PublishString(b->nc, MM_BRIDGE_WEBHOOK_SUBJECT, payload) : NATS_NO_MEMORY;
+    if (s == NATS_OK) {
+        atomic_fetch_add(&b->webhooks_published, 1);
+    } else {
+        atomic_fetch_add(&b->webhooks_failed, 1);
+        mm_warn("bridge: publishing a webhook on %s failed: %s", MM_BRIDGE_WEBHOOK_SUBJECT, natsStatus_GetText(s));
+    }
+    free(payload);
+    json_decref(o);
+    free(session_id);
+}
+
 /* ---- the actor ---- */
 
 static void
@@ -365,6 +386,9 @@ bridge_handle(void *state, mm_actor *self, mm_msg *msg)
     if (msg->type == MM__BRIDGE_SUBMIT) {
         atomic_fetch_sub(&b->queued, 1);
         on_submit(b, msg->ptr);
+    } else if (msg->type == MM__BRIDGE_WEBHOOK) {
+        atomic_fetch_sub(&b->queued, 1);
+        on_webhook(b, msg->ptr);
     } else {
         on_wake(b);
     }
@@ -378,6 +402,10 @@ bridge_discard(void *state, mm_msg *msg)
         atomic_fetch_sub(&b->queued, 1);
         bridge_req *r = msg->ptr;
         req_finish(b, r, 503, STOPPING_MESSAGE);
+    } else if (msg->type == MM__BRIDGE_WEBHOOK) {
+        atomic_fetch_sub(&b->queued, 1);
+        atomic_fetch_add(&b->webhooks_failed, 1);
+        free(msg->ptr);
     }
 }
 

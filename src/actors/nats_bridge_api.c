@@ -197,6 +197,30 @@ mm_nats_bridge_submit(mm_nats_bridge *b, const mm_front_request *req, mm_reply_s
     return MM_OK;
 }
 
+mm_err
+mm_nats_bridge_webhook(mm_nats_bridge *b, const char *session_id)
+{
+    if (b == NULL || session_id == NULL)
+        return MM_ERR_INVALID;
+    mm_err err = MM_ERR_STOPPED;
+    char *id = NULL;
+    if (atomic_load(&b->stopping) || natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
+        goto cleanup;
+    if ((id = strdup(session_id)) == NULL) {
+        err = MM_ERR_NOMEM;
+        goto cleanup;
+    }
+    atomic_fetch_add(&b->queued, 1);
+    err = mm_actor_send(b->actor, &(mm_msg){.type = MM__BRIDGE_WEBHOOK, .ptr = id});
+    if (err == MM_OK)
+        return MM_OK;
+    atomic_fetch_sub(&b->queued, 1);
+cleanup:
+    free(id);
+    atomic_fetch_add(&b->webhooks_failed, 1);
+    return err;
+}
+
 bool
 mm_nats_bridge_ready(mm_nats_bridge *b)
 {
@@ -223,6 +247,8 @@ mm_nats_bridge_get_stats(mm_nats_bridge *b, mm_nats_bridge_stats *st)
     st->overflow_failed = atomic_load(&b->lost_failed);
     st->in_flight = atomic_load(&b->in_flight);
     st->inbox_depth = atomic_load(&b->queued);
+    st->webhooks_published = atomic_load(&b->webhooks_published);
+    st->webhooks_failed = atomic_load(&b->webhooks_failed);
 }
 
 size_t
@@ -250,6 +276,10 @@ mm_nats_bridge_metrics(mm_nats_bridge *b, char *buf, size_t len)
     mm_prom_metric(&p, "mm_bridge_reply_overflows_total", "counter",
                    "Replies lost because the bridge's reply queue was full, or dropped by nats.c as a slow consumer.",
                    st.reply_overflows);
+    const char *webhooks = "mm_bridge_webhooks_total";
+    mm_prom_head(&p, webhooks, "counter", "Edgegap webhooks published on matchmaker.webhook, or failed (NATS down, stopping, publish error).");
+    mm_prom_sample(&p, webhooks, (const char *const[]){"outcome", "published"}, 1, st.webhooks_published);
+    mm_prom_sample(&p, webhooks, (const char *const[]){"outcome", "failed"}, 1, st.webhooks_failed);
     mm_prom_metric(&p, "mm_bridge_in_flight", "gauge", "Requests in the bridge now.", st.in_flight);
     mm_prom_metric(&p, "mm_bridge_inbox_depth", "gauge", "Messages waiting in the bridge's inbox now.", st.inbox_depth);
     return p.used;

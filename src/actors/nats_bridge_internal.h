@@ -17,7 +17,7 @@
 #include "mm/nats_bridge.h"
 #include "mm/request.h"
 
-enum { MM__BRIDGE_SUBMIT = 1, MM__BRIDGE_WAKE = 2 };
+enum { MM__BRIDGE_SUBMIT = 1, MM__BRIDGE_WAKE = 2, MM__BRIDGE_WEBHOOK = 3 /* ptr: a malloc'ed session id */ };
 
 #define MM__BRIDGE_LOST_MAX 64 /* reply tokens remembered when the reply queue overflows */
 
@@ -74,7 +74,7 @@ struct mm_nats_bridge {
     int64_t nats_dropped; /* the subscription's slow-consumer drops at the last check */
 
     atomic_uint_fast64_t submitted, refused, published, completed, no_responders, nats_down, timeouts, failed, replies, late,
-        overflows, lost_failed, in_flight;
+        overflows, lost_failed, in_flight, webhooks_published, webhooks_failed;
     atomic_uint_fast64_t queued; /* messages sent to the actor and not yet handled or discarded */
 };
 
