@@ -158,7 +158,7 @@ function checkDeployment(d, want) {
     fail(`${n}: cpu and memory requests and a memory limit are required`);
   if ((c.args ?? []).some((a) => /^--lightyear-private-key(=|$)/.test(a)))
     fail(`${n}: the Lightyear key must not be an argument (ps and the pod spec show it)`);
-  if ((c.env ?? []).some((e) => e.value !== undefined && /PASSWORD|KEY/.test(e.name)))
+  if ((c.env ?? []).some((e) => e.value !== undefined && /PASSWORD|KEY|SECRET/.test(e.name)))
     fail(`${n}: a secret is written into the pod spec`);
   for (const [probe, p] of Object.entries(want.probes ?? {})) {
     if (c[probe]?.httpGet?.path !== p) fail(`${n}: ${probe} must be GET ${p}`);

@@ -11,7 +11,8 @@
  *
  * Enough privilege: bevygap_matchmaker (user matchmaker), bevygap_matchmaker_httpd and a NATS
  * client (user matchmaker_httpd) and gameserver_sim (user gameserver) serve requests end to end
- * (a stream, a gensession, a POST through the real web front), every session is claimed or
+ * (a stream, a gensession, a POST through the real web front, an Edgegap webhook that the web
+ * front publishes on matchmaker.webhook and a matchmaker-user client receives), every session is claimed or
  * reaped and deleted at edgegap_sim through the delete stream, and the servers log no
  * permission violation (except, outside the demo, the simulator's own test API, which a real
  * game server does not have and the production configuration refuses).
@@ -32,6 +33,8 @@
 #include "mm/token.h"
 #include "mm_harness.h"
 #include "mm_test_http.h"
+
+#define WEBHOOK_SECRET "deploy-test-webhook-secret"
 
 typedef struct scenario {
     const char *config;
@@ -92,7 +95,9 @@ start_services(scenario *s)
     snprintf(exe, sizeof(exe), "%s/bevygap_matchmaker_httpd", mm_test_build_dir());
     snprintf(bind, sizeof(bind), "127.0.0.1:%d", s->httpd_port);
     char *argv[] = {exe, "--bind", bind, "--log-level", "warn", NULL};
+    setenv("MM_WEBHOOK_SECRET", WEBHOOK_SECRET, 1);
     s->httpd = mm_test_spawn(argv, NULL);
+    unsetenv("MM_WEBHOOK_SECRET");
     MM_REQUIRE(s->httpd > 0);
     MM_REQUIRE(mm_test_wait_port(s->httpd_port, 10000) == 0);
 }
@@ -172,6 +177,24 @@ httpd_request(scenario *s)
     if (strstr(body, "{\"SessionReady\"") == NULL)
         fprintf(stderr, "web front answered: %.500s\n", body);
     MM_CHECK(strstr(body, "{\"SessionReady\"") != NULL);
+}
+
+/* An Edgegap webhook through the real web front: published as matchmaker_httpd, received as
+ * matchmaker (sub, subscribed before), with no violation. */
+static void
+webhook_request(scenario *s, natsSubscription *sub)
+{
+    char url[160];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/matchmaker/edgegap-webhook/" WEBHOOK_SECRET, s->httpd_port);
+    mm_test_http_resp r;
+    long status = mm_test_http(&(mm_test_http_req){.url = url, .body = "{\"session_id\":\"0123456789ab-S\"}", .timeout_ms = 20000}, &r);
+    mm_test_http_free(&r);
+    MM_CHECK_INT(status, ==, 204);
+    natsMsg *msg = NULL;
+    MM_CHECK_INT(natsSubscription_NextMsg(&msg, sub, 10000), ==, NATS_OK);
+    if (msg != NULL)
+        MM_CHECK_STR(natsMsg_GetData(msg), "{\"session_id\":\"0123456789ab-S\"}");
+    natsMsg_Destroy(msg);
 }
 
 /* What a game server does when a player connects and leaves, through nats.c's KV API. */
@@ -270,6 +293,7 @@ check_refusals(scenario *s, dn_client *mm, dn_client *web, dn_client *gs)
     expect_pub_refused(s, web, "matchmaker_httpd", "gameserver.contexts");
     expect_sub_refused(s, web, "matchmaker_httpd", "matchmaker.request.>");
     expect_sub_refused(s, web, "matchmaker_httpd", "$KV.>");
+    expect_sub_refused(s, web, "matchmaker_httpd", "matchmaker.webhook");
     /* game servers: their own keys, no requests, no session mappings, no deletions */
     expect_sub_refused(s, gs, "gameserver", "matchmaker.request.>");
     expect_sub_refused(s, gs, "gameserver", "session.gensession");
@@ -279,6 +303,8 @@ check_refusals(scenario *s, dn_client *mm, dn_client *web, dn_client *gs)
     expect_pub_refused(s, gs, "gameserver", "edgegap_delete_session_q.0123456789ab-S");
     expect_pub_refused(s, gs, "gameserver", "$JS.API.STREAM.PURGE.KV_cert_digests");
     expect_pub_refused(s, gs, "gameserver", "$JS.API.STREAM.UPDATE.KV_active_connections");
+    expect_pub_refused(s, gs, "gameserver", "matchmaker.webhook"); /* a forged webhook from inside */
+    expect_sub_refused(s, gs, "gameserver", "matchmaker.webhook");
     if (!s->demo)
         expect_sub_refused(s, gs, "gameserver", "$KV.sessions_ly2eg.>");
     /* the matchmaker: replies only to requests it received; never the game servers' keys */
@@ -289,6 +315,7 @@ check_refusals(scenario *s, dn_client *mm, dn_client *web, dn_client *gs)
     expect_pub_refused(s, mm, "matchmaker", "$JS.API.STREAM.PURGE.KV_unclaimed_sessions");
     expect_pub_refused(s, mm, "matchmaker", "matchmaker.request." H_APP "." H_VERSION);
     expect_sub_refused(s, mm, "matchmaker", "$KV.>");
+    expect_pub_refused(s, mm, "matchmaker", "matchmaker.webhook");
 
     /* no anonymous clients, no wrong passwords */
     dn_client anon, wrong;
@@ -314,6 +341,9 @@ main(int argc, char **argv)
     MM_REQUIRE(dn_connect(&web, &s.nats, node_of(&s, 1), "matchmaker_httpd", DN_PW_HTTPD) == NATS_OK);
     MM_REQUIRE(dn_connect(&gs, &s.nats, node_of(&s, 2), "gameserver", DN_PW_GAMESERVER) == NATS_OK);
     s.h.nc = web.nc; /* h_request publishes as the web front */
+    natsSubscription *webhooks = NULL;
+    MM_REQUIRE(natsConnection_SubscribeSync(&webhooks, mm.nc, "matchmaker.webhook") == NATS_OK);
+    MM_REQUIRE(natsConnection_Flush(mm.nc) == NATS_OK);
 
     char session[64];
     uint64_t client_id = 0;
@@ -323,6 +353,8 @@ main(int argc, char **argv)
         play_game_server(&gs, session, client_id);
     gensession_request(&s);
     httpd_request(&s);
+    webhook_request(&s, webhooks);
+    natsSubscription_Destroy(webhooks);
 
     /* claimed and released, or never claimed and reaped: every session is deleted at Edgegap */
     h_sim_stats st;
