@@ -225,7 +225,8 @@ test_usage(void)
                            "--request-timeout-ms MS", "--per-ip-concurrent N", "--per-ip-rate N", "--per-ip-burst N",
                            "--global-concurrent N", "--ping-interval-ms MS", "--max-connections N",
                            "--per-ip-sessions N", "--session-window S", "--admin-bind HOST:PORT", "--limits-exempt CIDR",
-                           "--max-connections-per-ip N", "--max-header-bytes N", "--max-header-bytes-total N"};
+                           "--max-connections-per-ip N", "--max-header-bytes N", "--max-header-bytes-total N",
+                           "--webhook-secret-file FILE"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         MM_CHECK(strstr(u, names[i]) != NULL);
     MM_CHECK(strstr(u, "default 0.0.0.0:3000") != NULL);

@@ -753,6 +753,47 @@ test_stop(mm_nats_bridge *b)
     mm_nats_bridge_stop(b); /* idempotent */
 }
 
+/* Edgegap webhooks (issue 15): each becomes {"session_id":...} on matchmaker.webhook, in order,
+ * through the backend interface the front calls; refused (and counted) once the bridge stops. */
+static void
+test_webhook(mm_nats_bridge *b, natsConnection *rnc)
+{
+    natsSubscription *sub = NULL;
+    MM_REQUIRE(natsConnection_SubscribeSync(&sub, rnc, MM_BRIDGE_WEBHOOK_SUBJECT) == NATS_OK);
+    MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
+    mm_front_backend be;
+    mm_nats_bridge_backend(b, &be);
+    MM_REQUIRE(be.webhook != NULL);
+    MM_CHECK_INT(be.webhook(be.ctx, "950dd2eaff09-S"), ==, MM_OK);
+    MM_CHECK_INT(mm_nats_bridge_webhook(b, "second_2"), ==, MM_OK);
+    const char *want[] = {"{\"session_id\":\"950dd2eaff09-S\"}", "{\"session_id\":\"second_2\"}"};
+    for (int i = 0; i < 2; i++) {
+        natsMsg *msg = NULL;
+        MM_REQUIRE(natsSubscription_NextMsg(&msg, sub, WAIT_MS) == NATS_OK);
+        MM_CHECK_STR(natsMsg_GetData(msg), want[i]);
+        natsMsg_Destroy(msg);
+    }
+    mm_nats_bridge_stats st;
+    mm_nats_bridge_get_stats(b, &st);
+    MM_CHECK_U64(st.webhooks_published, ==, 2);
+    MM_CHECK_U64(st.webhooks_failed, ==, 0);
+    char text[8192];
+    size_t n = mm_nats_bridge_metrics(b, text, sizeof(text) - 1);
+    text[n] = '\0';
+    MM_CHECK(strstr(text, "mm_bridge_webhooks_total{outcome=\"published\"} 2\n") != NULL);
+    natsSubscription_Destroy(sub);
+}
+
+/* After the stop: a webhook is refused and counted. */
+static void
+test_webhook_stopped(mm_nats_bridge *b)
+{
+    MM_CHECK_INT(mm_nats_bridge_webhook(b, "late"), ==, MM_ERR_STOPPED);
+    mm_nats_bridge_stats st;
+    mm_nats_bridge_get_stats(b, &st);
+    MM_CHECK_U64(st.webhooks_failed, ==, 1);
+}
+
 /* NATS not reachable when the bridge starts: it starts anyway, is not ready, answers 503 at once. */
 static void
 test_start_without_server(void)
@@ -831,9 +872,11 @@ main(void)
     test_tiny_inbox(nc);
     test_reply_overflow(nc, rnc);
     test_metrics(b);
+    test_webhook(b, rnc);
     test_nats_down(&srv, b);
     test_reply_after_reconnect(&srv, nats, rnc);
     test_stop(b);
+    test_webhook_stopped(b);
     test_start_without_server();
 
     mm_nats_bridge_stats st;
