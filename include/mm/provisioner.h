@@ -44,7 +44,9 @@
  * it, at most one per session per MM_PROVISIONER_WEBHOOK_WINDOW_MS (a poll in flight is not
  * doubled: the session is polled again as soon as it answers), and the poll grid above becomes
  * a fallback: created + webhook_poll_ms + k * webhook_poll_ms. A webhook for a session no
- * request here is polling (unknown, another replica's, done, or already ready) is ignored.
+ * request here is polling (unknown, another replica's, done, or already ready) is ignored; one
+ * that overtook its session's create answer (the last 256 unknown ids are kept for 3 s) makes
+ * the first poll at once instead of after webhook_poll_ms.
  * Without webhook_poll_ms, polling is exactly as above.
  *
  * Threads: mm_provisioner_submit(), mm_provisioner_webhook() and mm_provisioner_actor() from any thread; start, stop and
@@ -118,6 +120,7 @@ typedef struct mm_provisioner_stats {
     uint64_t webhooks_ignored;      /* for no session polled here: unknown, done, or already ready */
     uint64_t webhooks_rate_limited; /* a webhook GET of that session was made within the window */
     uint64_t webhook_gets;          /* GETs a webhook asked for (made at once, or after the poll in flight) */
+    uint64_t webhooks_early;        /* of the ignored: came before their session's create answer, then polled at once */
     uint64_t gets;                  /* session GETs handed to the Edgegap client (polls and webhook GETs) */
     uint64_t sessions_polled;       /* sessions created and polled: gets / sessions_polled = GETs per session */
 } mm_provisioner_stats;

@@ -132,6 +132,8 @@ op_stop(void *state)
     mm_idmap_dispose(&p->reqs);
     free(p->index);
     p->index = NULL;
+    free(p->early);
+    p->early = NULL;
     free(p->certs);
     p->certs = NULL;
 }
@@ -226,6 +228,8 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     p->index = calloc(MM__PROV_INDEX_BUCKETS, sizeof(*p->index));
     if (p->index == NULL)
         ok = false;
+    if (p->webhooks && (p->early = calloc(MM__PROV_EARLY, sizeof(*p->early))) == NULL)
+        ok = false;
     mm_idmap_init(&p->reqs);
     mm_err err = MM_OK;
     if (!ok) {
@@ -255,6 +259,7 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
 cleanup:
     mm_edgegap_destroy(p->eg);
     free(p->index);
+    free(p->early);
     provisioner_free(p);
     return err;
 }
@@ -301,6 +306,7 @@ mm_provisioner_get_stats(mm_provisioner *p, mm_provisioner_stats *out)
     out->webhooks_ignored = atomic_load(&p->n_webhooks_ignored);
     out->webhooks_rate_limited = atomic_load(&p->n_webhooks_limited);
     out->webhook_gets = atomic_load(&p->n_webhook_gets);
+    out->webhooks_early = atomic_load(&p->n_webhooks_early);
     out->gets = atomic_load(&p->n_gets);
     out->sessions_polled = atomic_load(&p->n_polled);
     long active = atomic_load(&p->active);

@@ -122,6 +122,11 @@ struct mm_provisioner {
     mm__prov_req *head;
     mm__prov_req **index; /* session id -> request (created, not done): MM__PROV_INDEX_BUCKETS chains */
     bool webhooks;        /* webhook_poll_ms was set: poll_delay_ms and poll_interval_ms are its grid */
+    struct mm__prov_early {
+        char id[MM_SESSION_ID_MAX + 1];
+        uint64_t at_ms;
+    } *early;           /* webhooks for sessions not (yet) indexed: a ring of MM__PROV_EARLY */
+    size_t early_next; /* the ring's next slot */
     mm__prov_line lines[MM__PROV_LINES];
     uint32_t mints_in_flight; /* MINTs sent whose TOKEN_READY is not drained yet */
     uint32_t mint_cap;        /* at most this many: the inbox's capacity per producer ring */
@@ -132,9 +137,14 @@ struct mm_provisioner {
     atomic_long active; /* requests submitted and not yet finished */
     atomic_ullong n_submitted, n_ready, n_failed, n_retries, n_polls_waited, n_mint_waits, n_mints_held;
     atomic_ullong n_webhooks, n_webhooks_refused, n_webhooks_ignored, n_webhooks_limited, n_webhook_gets, n_gets, n_polled;
+    atomic_ullong n_webhooks_early;
 };
 
 #define MM__PROV_INDEX_BUCKETS 4096u
+/* Webhooks for unknown sessions remembered, and for how long: one may overtake its session's
+ * create answer (Edgegap links a session to a ready deployment at once). */
+#define MM__PROV_EARLY 256u
+#define MM__PROV_EARLY_MS 3000u
 
 /* ---- provisioner_request.c: the state machine's inputs from the actor ---- */
 
@@ -178,5 +188,9 @@ void mm__prov_index_add(mm__prov_req *r);
 void mm__prov_index_remove(mm__prov_req *r);
 /** The request whose created session is session_id, or NULL. */
 mm__prov_req *mm__prov_index_find(mm_provisioner *p, const char *session_id);
+/** Remembers a webhook for a session not in the index (the oldest entry makes room). */
+void mm__prov_early_note(mm_provisioner *p, const char *session_id, uint64_t now_ms);
+/** True (and forgotten) when a webhook for session_id came within MM__PROV_EARLY_MS before now. */
+bool mm__prov_early_take(mm_provisioner *p, const char *session_id, uint64_t now_ms);
 
 #endif

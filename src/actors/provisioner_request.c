@@ -13,8 +13,9 @@
  *   POLLING      -> POLLING    WEBHOOK (webhooks on): one GET now if none was asked for in the
  *                              last window; a poll in flight: poll again as soon as it answers
  *   CREATING,                  WEBHOOK: ignored (counted): not in the session-id index, as it has
- *   CERT_WAIT,                 no id yet, or is ready already; the unknown and the done too
- *   MINTING, DONE
+ *   CERT_WAIT,                 no id yet, or is ready already; the unknown and the done too. An
+ *   MINTING, DONE              unknown id is remembered a while: a create answered after its
+ *                              session's webhook (CREATING -> POLLING) polls at once
  *   CERT_WAIT    -> MINTING    CERT_EVENT for its server (mm__prov_req_cert_known)
  *   MINTING      -> DONE       TOKEN_READY: KV puts, SessionReady, the sink ended
  *   any          -> DONE       a failure: Error(status, message), and the session's deletion when
@@ -57,6 +58,7 @@
 
 static void req_create(mm__prov_req *r);
 static void req_poll_begin(mm__prov_req *r);
+static void req_poll_due(mm__prov_req *r);
 static void req_mint(mm__prov_req *r, const char *digest);
 static void req_mint_send(mm__prov_req *r, bool its_turn);
 
@@ -255,6 +257,16 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
     r->state = MM__PROV_POLLING;
     mm__prov_index_add(r);
     atomic_fetch_add(&r->p->n_polled, 1);
+    if (r->p->webhooks && mm__prov_early_take(r->p, r->session_id, mm_now_ms())) {
+        /* its webhook overtook this answer: the GET it asked for, now (the grid stays as set) */
+        atomic_fetch_add(&r->p->n_webhooks_early, 1);
+        atomic_fetch_add(&r->p->n_webhook_gets, 1);
+        r->poll_origin_ms = mm_now_ms(); /* this GET is tick 0; the fallback grid goes on from it */
+        r->poll_tick = 0;
+        r->webhook_get_ms = mm_now_ms();
+        req_poll_due(r);
+        return;
+    }
     req_poll_begin(r);
 }
 
@@ -474,6 +486,8 @@ void
 mm__prov_req_webhook(mm_provisioner *p, const char *session_id)
 {
     mm__prov_req *r = mm__prov_index_find(p, session_id);
+    if (r == NULL && p->webhooks)
+        mm__prov_early_note(p, session_id, mm_now_ms()); /* it may have overtaken its create's answer */
     if (r == NULL || r->state != MM__PROV_POLLING || p->stopping) {
         atomic_fetch_add(&p->n_webhooks_ignored, 1);
         mm_debug("provisioner: webhook for session %s: no request polls it here: ignored", session_id);

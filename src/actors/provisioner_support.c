@@ -223,3 +223,31 @@ mm__prov_index_find(mm_provisioner *p, const char *session_id)
             return r;
     return NULL;
 }
+
+/* ---- webhooks that came before their session's create answer: a small ring, scanned ---- */
+
+void
+mm__prov_early_note(mm_provisioner *p, const char *session_id, uint64_t now_ms)
+{
+    if (p->early == NULL)
+        return;
+    struct mm__prov_early *e = &p->early[p->early_next];
+    p->early_next = (p->early_next + 1) % MM__PROV_EARLY;
+    snprintf(e->id, sizeof(e->id), "%s", session_id);
+    e->at_ms = now_ms;
+}
+
+bool
+mm__prov_early_take(mm_provisioner *p, const char *session_id, uint64_t now_ms)
+{
+    if (p->early == NULL)
+        return false;
+    for (size_t i = 0; i < MM__PROV_EARLY; i++) {
+        struct mm__prov_early *e = &p->early[i];
+        if (e->id[0] != '\0' && now_ms - e->at_ms <= MM__PROV_EARLY_MS && strcmp(e->id, session_id) == 0) {
+            e->id[0] = '\0';
+            return true;
+        }
+    }
+    return false;
+}

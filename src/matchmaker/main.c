@@ -242,10 +242,11 @@ stop_services(services *s, const mm_matchmaker_flags *f)
         mm_intake_stats is;
         mm_intake_get_stats(s->intake, &is);
         mm_info("provisioner: %llu sessions polled with %llu GETs; webhooks: %llu received (%llu over NATS, %llu bad), "
-                "%llu refused, %llu ignored, %llu rate-limited, %llu GETs",
+                "%llu refused, %llu ignored (%llu early), %llu rate-limited, %llu GETs",
                 (unsigned long long)ps.sessions_polled, (unsigned long long)ps.gets, (unsigned long long)ps.webhooks_received,
                 (unsigned long long)is.webhooks, (unsigned long long)is.webhooks_bad, (unsigned long long)ps.webhooks_refused,
-                (unsigned long long)ps.webhooks_ignored, (unsigned long long)ps.webhooks_rate_limited,
+                (unsigned long long)ps.webhooks_ignored, (unsigned long long)ps.webhooks_early,
+                (unsigned long long)ps.webhooks_rate_limited,
                 (unsigned long long)ps.webhook_gets);
     }
     mm_kv_watch_destroy(s->certs);
