@@ -17,6 +17,8 @@
  *       before, the receiver's time used to print the polling delay for comparison.
  *   (e) a webhook that comes before its session's create answer is remembered: the session is
  *       polled at once after its create (one GET), not at the fallback grid's first tick.
+ *   (f) a webhook while the session's GET is in flight is not a second GET at once, but one
+ *       more as soon as the first answers.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -402,6 +404,40 @@ main(void)
     MM_CHECK_INT(st.early, >=, 1);
     MM_CHECK_INT(st.gets, ==, 1);
     MM_CHECK_INT(st.sessions, ==, 1);
+
+    /* (f) a webhook while a GET is in flight (each GET answered after 1,500 ms; the session never
+     * ready): not a second GET at once, but one more as soon as the first answers */
+    const char *slow[] = {"--webhook-public-url", base, "--webhook-poll-ms", "60000", NULL};
+    h_start_matchmaker(&h, slow);
+    h_sim_faults(&h, "{\"session_create\":{\"never_ready_next\":1},\"session_get\":{\"latency_ms\":1500}}");
+    h_stream_open(&h, &w, "81.2.3.98");
+    MM_REQUIRE(h_stream_wait(&w, H_UNTIL_ACCEPTED, 10000));
+    snprintf(payload, sizeof(payload), "{\"session_id\":\"%s\"}", w.session);
+    gets0 = h_sim_counter(&h, "requests", "session_get"); /* counted as they arrive, before the latency */
+    MM_REQUIRE(natsConnection_PublishString(h.nc, "matchmaker.webhook", payload) == NATS_OK);
+    until = mm_now_ms() + 5000;
+    while (h_sim_counter(&h, "requests", "session_get") == gets0 && mm_now_ms() < until)
+        mm_test_sleep_ms(5);
+    uint64_t get1 = mm_now_ms();
+    MM_CHECK_INT(h_sim_counter(&h, "requests", "session_get") - gets0, ==, 1);
+    while (mm_now_ms() < get1 + 1100) /* past the window, the first GET still out */
+        mm_test_sleep_ms(10);
+    MM_REQUIRE(natsConnection_PublishString(h.nc, "matchmaker.webhook", payload) == NATS_OK);
+    MM_REQUIRE(natsConnection_FlushTimeout(h.nc, 5000) == NATS_OK);
+    while (mm_now_ms() < get1 + 1300)
+        mm_test_sleep_ms(10);
+    MM_CHECK_INT(h_sim_counter(&h, "requests", "session_get") - gets0, ==, 1); /* not doubled */
+    until = mm_now_ms() + 5000;
+    while (h_sim_counter(&h, "requests", "session_get") - gets0 < 2 && mm_now_ms() < until)
+        mm_test_sleep_ms(5);
+    uint64_t get2 = mm_now_ms();
+    MM_CHECK_INT(h_sim_counter(&h, "requests", "session_get") - gets0, ==, 2);
+    fprintf(stderr, "(f) webhook during a 1500 ms GET: the second GET %llu ms after the first\n",
+            (unsigned long long)(get2 - get1));
+    h_stream_close(&w);
+    stop_matchmaker(&h, &st);
+    MM_CHECK_INT(st.hook_gets, ==, 2);
+    MM_CHECK_INT(st.limited, ==, 0);
 
     front_stop(&f);
     mm_test_http_cleanup();
