@@ -16,6 +16,11 @@
 # tests point it at their own build tree). The private key reaches the matchmaker and the game
 # server simulator through their environment (LIGHTYEAR_PRIVATE_KEY, MM_PRIVATE_KEY), never on
 # a command line, so `ps` does not show it.
+# Readiness by webhook (docs/matchmaker.md): a fresh random secret each start (48 hex digits from
+# /dev/urandom) goes by environment (MM_WEBHOOK_SECRET) to bevygap_matchmaker, which sends
+# Edgegap (the simulator) webhook_url http://127.0.0.1:$MM_HTTP_PORT/matchmaker/edgegap-webhook/<secret>,
+# and to bevygap_matchmaker_httpd, which receives those calls; MM_WEBHOOKS=0 turns them off
+# (polling every 200 ms, as the reference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +33,12 @@ PRIVATE_KEY=${MM_PRIVATE_KEY:-'1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0
 RUN_DIR=${MM_RUN_DIR:-.run}
 mkdir -p "$RUN_DIR" && RUN_DIR=$(cd "$RUN_DIR" && pwd)
 API_KEY='token local-dev-key'
+WEBHOOK_ARGS=()
+if [ "${MM_WEBHOOKS:-1}" != 0 ]; then
+    MM_WEBHOOK_SECRET=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+    export MM_WEBHOOK_SECRET
+    WEBHOOK_ARGS=(--webhook-public-url "http://127.0.0.1:$HTTP_PORT")
+fi
 
 BIN=${MM_BUILD_DIR:-build}
 if [ "${MM_SKIP_BUILD:-0}" != 1 ]; then
@@ -103,7 +114,7 @@ pids+=($!)
 NATS_USER=matchmaker NATS_PASSWORD=matchmaker EDGEGAP_API_KEY="$API_KEY" LIGHTYEAR_PRIVATE_KEY="$PRIVATE_KEY" \
     "$BIN"/bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 \
     --lightyear-protocol-id "$PROTOCOL_ID" \
-    --edgegap-url "http://127.0.0.1:$EDGEGAP_PORT" ${MM_MATCHMAKER_ARGS:-} \
+    --edgegap-url "http://127.0.0.1:$EDGEGAP_PORT" ${WEBHOOK_ARGS[@]+"${WEBHOOK_ARGS[@]}"} ${MM_MATCHMAKER_ARGS:-} \
     >"$RUN_DIR/logs/bevygap_matchmaker.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do
@@ -133,6 +144,7 @@ run-local: the local stack is up (logs in $RUN_DIR/logs/):
   edgegap_sim     http://127.0.0.1:$EDGEGAP_PORT  (EDGEGAP_API_KEY='$API_KEY', app bevygap-spaceships version 1)
   gameserver_sim  plays the game servers and their players (auto mode)
   matchmaker      bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 --lightyear-protocol-id $PROTOCOL_ID
+                  ${WEBHOOK_ARGS[@]+"readiness by webhook: ${WEBHOOK_ARGS[*]} (secret in MM_WEBHOOK_SECRET)"}
   admin           http://127.0.0.1:$ADMIN_PORT/metrics  (also /healthz, /readyz; outside the client limits)
 
 Open http://localhost:$HTTP_PORT/ and press Play. Press Ctrl-C to stop everything.

@@ -7,6 +7,11 @@
  *
  *   matchmaker.request.<app>.<version>  queue group "matchmaker", streaming sink
  *   session.gensession                  queue group "session_queue", one-shot sink
+ *   matchmaker.webhook                  no queue group (every replica hears each one; only the
+ *                                       one polling that session acts), with `webhooks` only:
+ *                                       payload exactly {"session_id":"<1..64 of [A-Za-z0-9_-]>"},
+ *                                       handed to mm_provisioner_webhook; anything else is
+ *                                       counted, logged at debug and dropped; no reply
  *
  * When app or version is not a valid name (e.g. the reference's default "v0.0.1", whose dots
  * split the subject), the subject is still subscribed as written and only the payload's
@@ -18,7 +23,9 @@
 #ifndef MM_INTAKE_H
 #define MM_INTAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <nats/nats.h>
 
@@ -26,15 +33,26 @@
 #include "mm/provisioner.h"
 
 #define MM_INTAKE_QUEUE "matchmaker"
+/* Edgegap's webhooks, carried from the web front's replicas (the NATS bridge) to every matchmaker. */
+#define MM_WEBHOOK_SUBJECT "matchmaker.webhook"
 
 typedef struct mm_intake_config {
     natsConnection *nc;
     mm_provisioner *provisioner;
     const char *app;     /* required */
     const char *version; /* required */
+    bool webhooks;       /* subscribe MM_WEBHOOK_SUBJECT too */
 } mm_intake_config;
 
 typedef struct mm_intake mm_intake;
+
+/** Webhook messages heard on MM_WEBHOOK_SUBJECT: handed to the provisioner, and dropped as bad. */
+typedef struct mm_intake_stats {
+    uint64_t webhooks;     /* handed to the provisioner (MM_OK) */
+    uint64_t webhooks_bad; /* not the payload above: dropped */
+} mm_intake_stats;
+
+void mm_intake_get_stats(mm_intake *intake, mm_intake_stats *out);
 
 /** Subscribes both subjects. MM_ERR_INVALID, MM_ERR_NOMEM, MM_ERR_IO (why says which). */
 mm_err mm_intake_start(const mm_intake_config *config, mm_intake **out, char *why, size_t why_len);

@@ -39,7 +39,17 @@
  * the milestones between (received, queued, created, waiting for the cert digest) are debug
  * lines. Retries are warnings.
  *
- * Threads: mm_provisioner_submit() and mm_provisioner_actor() from any thread; start, stop and
+ * Webhooks (docs/matchmaker.md, "Readiness by webhook"): with webhook_poll_ms set, Edgegap's
+ * webhook for a session (mm_provisioner_webhook: a WEBHOOK message) makes one immediate GET of
+ * it, at most one per session per MM_PROVISIONER_WEBHOOK_WINDOW_MS (a poll in flight is not
+ * doubled: the session is polled again as soon as it answers), and the poll grid above becomes
+ * a fallback: created + webhook_poll_ms + k * webhook_poll_ms. A webhook for a session no
+ * request here is polling (unknown, another replica's, done, or already ready) is ignored; one
+ * that overtook its session's create answer (the last 256 unknown ids are kept for 3 s) makes
+ * the first poll at once instead of after webhook_poll_ms.
+ * Without webhook_poll_ms, polling is exactly as above.
+ *
+ * Threads: mm_provisioner_submit(), mm_provisioner_webhook() and mm_provisioner_actor() from any thread; start, stop and
  * destroy from one owner thread. The NATS connection, js and the minter are borrowed and must
  * outlive the provisioner; stop the provisioner before the minter.
  */
@@ -83,7 +93,12 @@ typedef struct mm_provisioner_config {
     uint64_t session_timeout_ms; /* 60000 */
     uint64_t cert_wait_ms;       /* 5000 */
     uint32_t inbox_capacity;     /* requests queued per submitting thread, and mints in flight; 1023 */
+    uint64_t webhook_poll_ms;    /* 0 (the default): webhooks off, the grid above; else webhooks on and
+                                  * this is the fallback grid (first poll and interval); the flag's default is 5000 */
 } mm_provisioner_config;
+
+/* A webhook-triggered GET of one session at most once per this window (forged or replayed webhooks). */
+#define MM_PROVISIONER_WEBHOOK_WINDOW_MS 1000u
 
 /** Fills c with the defaults (every pointer NULL): the one place they are written. */
 void mm_provisioner_config_init(mm_provisioner_config *c);
@@ -100,6 +115,14 @@ typedef struct mm_provisioner_stats {
     uint64_t mint_waits;   /* mints offered again after 2 ms because the minter's inbox was full */
     uint64_t mints_held;   /* mints held in the mint line: as many as the inbox holds were in flight */
     uint64_t active;       /* requests taken and not yet ended */
+    uint64_t webhooks_received;     /* WEBHOOK messages taken into the inbox */
+    uint64_t webhooks_refused;      /* not taken: inbox full or stopping (the fallback poll covers) */
+    uint64_t webhooks_ignored;      /* for no session polled here: unknown, done, or already ready */
+    uint64_t webhooks_rate_limited; /* a webhook GET of that session was made within the window */
+    uint64_t webhook_gets;          /* GETs a webhook asked for (made at once, or after the poll in flight) */
+    uint64_t webhooks_early;        /* of the ignored: came before their session's create answer, then polled at once */
+    uint64_t gets;                  /* session GETs handed to the Edgegap client (polls and webhook GETs) */
+    uint64_t sessions_polled;       /* sessions created and polled: gets / sessions_polled = GETs per session */
 } mm_provisioner_stats;
 
 void mm_provisioner_get_stats(mm_provisioner *p, mm_provisioner_stats *out);
@@ -115,9 +138,10 @@ mm_err mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner 
 mm_err mm_provisioner_submit(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip);
 
 /**
- * An Edgegap webhook for session_id (issue 15): posts a WEBHOOK message to the provisioner's
- * inbox, never blocking. MM_OK: posted; MM_ERR_FULL: the inbox is full (the fallback poll covers
- * it). Any thread.
+ * Any thread: Edgegap said session_id changed (its webhook, carried by the web front or over NATS).
+ * Never blocks. MM_OK: handed to the actor; MM_ERR_INVALID: not 1..64 of [A-Za-z0-9_-];
+ * MM_ERR_FULL: the inbox is full (counted; the fallback poll covers it); MM_ERR_STOPPED;
+ * MM_ERR_NOMEM.
  */
 mm_err mm_provisioner_webhook(mm_provisioner *p, const char *session_id);
 

@@ -1,15 +1,21 @@
 /*
  * Intake (include/mm/intake.h): two queue subscriptions whose callbacks, on nats.c's delivery
- * threads, validate a request, make its reply sink and submit it to the provisioner. No state
- * besides the subscriptions; nothing blocks (publishing is buffered).
+ * threads, validate a request, make its reply sink and submit it to the provisioner; with
+ * webhooks, a plain subscription to matchmaker.webhook whose payloads, parsed strictly, go to
+ * mm_provisioner_webhook. No state besides the subscriptions and two counters; nothing blocks
+ * (publishing is buffered).
  */
 #include "mm/intake.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "mm/delete_queue.h"
 #include "mm/log.h"
 #include "mm/reply.h"
 #include "mm/request.h"
@@ -18,9 +24,53 @@ struct mm_intake {
     natsConnection *nc;
     mm_provisioner *provisioner;
     bool names_valid; /* app and version are request names: validate the subject too */
-    natsSubscription *sub_request, *sub_gensession;
+    natsSubscription *sub_request, *sub_gensession, *sub_webhook;
     bool stopped;
+    atomic_ullong n_webhooks, n_webhooks_bad;
 };
+
+/* The webhook payload: a JSON object whose one member is session_id, a valid id. At most
+ * WEBHOOK_MAX_BYTES (the bridge sends about 90). */
+#define WEBHOOK_MAX_BYTES 512
+
+static bool
+webhook_parse(const char *data, size_t len, char *id, size_t id_len)
+{
+    if (data == NULL || len == 0 || len > WEBHOOK_MAX_BYTES)
+        return false;
+    json_error_t jerr;
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    bool ok = false;
+    json_t *sid = json_object_get(root, "session_id");
+    if (json_is_object(root) && json_object_size(root) == 1 && json_is_string(sid) &&
+        strlen(json_string_value(sid)) == json_string_length(sid) && mm_session_id_valid(json_string_value(sid))) {
+        snprintf(id, id_len, "%s", json_string_value(sid));
+        ok = true;
+    }
+    json_decref(root);
+    return ok;
+}
+
+static void
+on_webhook(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    mm_intake *in = closure;
+    char id[MM_SESSION_ID_MAX + 1];
+    if (!webhook_parse(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), id, sizeof(id))) {
+        atomic_fetch_add(&in->n_webhooks_bad, 1);
+        mm_debug("intake: a %s message that is not {\"session_id\":\"<id>\"}: dropped", MM_WEBHOOK_SUBJECT);
+        goto cleanup;
+    }
+    mm_err err = mm_provisioner_webhook(in->provisioner, id);
+    if (err == MM_OK)
+        atomic_fetch_add(&in->n_webhooks, 1);
+    else
+        mm_debug("intake: webhook for session %s not taken: %s", id, mm_err_str(err)); /* counted by the provisioner */
+cleanup:
+    natsMsg_Destroy(msg);
+}
 
 /* Gives the request to the provisioner, or answers 503. Takes sink. */
 static void
@@ -122,14 +172,16 @@ mm_intake_start(const mm_intake_config *config, mm_intake **out, char *why, size
     if (s == NATS_OK)
         s = natsConnection_QueueSubscribe(&in->sub_gensession, in->nc, MM_GENSESSION_SUBJECT, MM_GENSESSION_QUEUE, on_gensession,
                                           in);
+    if (s == NATS_OK && config->webhooks)
+        s = natsConnection_Subscribe(&in->sub_webhook, in->nc, MM_WEBHOOK_SUBJECT, on_webhook, in);
     if (s == NATS_OK)
         s = natsConnection_Flush(in->nc);
     if (s != NATS_OK) {
         err = mm_fail(MM_ERR_IO, why, why_len, "intake: subscribing %s failed: %s", subject, natsStatus_GetText(s));
         goto cleanup;
     }
-    mm_info("intake: serving %s (queue %s) and %s (queue %s)", subject, MM_INTAKE_QUEUE, MM_GENSESSION_SUBJECT,
-            MM_GENSESSION_QUEUE);
+    mm_info("intake: serving %s (queue %s) and %s (queue %s)%s", subject, MM_INTAKE_QUEUE, MM_GENSESSION_SUBJECT,
+            MM_GENSESSION_QUEUE, config->webhooks ? " and " MM_WEBHOOK_SUBJECT " (every replica)" : "");
     *out = in;
     return MM_OK;
 cleanup:
@@ -156,6 +208,17 @@ mm_intake_stop(mm_intake *in, int64_t timeout_ms)
     in->stopped = true;
     drain_sub(in->sub_request, timeout_ms);
     drain_sub(in->sub_gensession, timeout_ms);
+    drain_sub(in->sub_webhook, timeout_ms);
+}
+
+void
+mm_intake_get_stats(mm_intake *in, mm_intake_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (in == NULL)
+        return;
+    out->webhooks = atomic_load(&in->n_webhooks);
+    out->webhooks_bad = atomic_load(&in->n_webhooks_bad);
 }
 
 void
@@ -166,5 +229,6 @@ mm_intake_destroy(mm_intake *in)
     mm_intake_stop(in, 2000);
     natsSubscription_Destroy(in->sub_request);
     natsSubscription_Destroy(in->sub_gensession);
+    natsSubscription_Destroy(in->sub_webhook);
     free(in);
 }

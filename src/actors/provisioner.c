@@ -4,8 +4,8 @@
  * provisioner_internal.h: its lifecycle (start, stop, destroy), the dispatch of its messages and
  * the public API. A request's states and transitions are in provisioner_request.c.
  *
- * Receives (enum mm__prov_msg): REQUEST_NEW from mm_provisioner_submit (any thread), TOKEN_READY
- * from the minter, CERT_EVENT from the cert_digests watcher (cached, then the requests waiting
+ * Receives (enum mm__prov_msg): REQUEST_NEW from mm_provisioner_submit (any thread), WEBHOOK
+ * from mm_provisioner_webhook (any thread: a copy of the session id), TOKEN_READY from the minter, CERT_EVENT from the cert_digests watcher (cached, then the requests waiting
  * for that server's digest go on). Sends nothing itself: the request layer answers the reply
  * sinks, sends MINTs and makes the Edgegap calls and the KV puts.
  *
@@ -77,6 +77,10 @@ op_handle(void *state, mm_actor *self, mm_msg *msg)
         mm_kv_event_free(ev);
         break;
     }
+    case MM__PROV_MSG_WEBHOOK:
+        mm__prov_req_webhook(p, msg->ptr);
+        free(msg->ptr);
+        break;
     }
 }
 
@@ -94,6 +98,9 @@ op_discard(void *state, mm_msg *msg)
         break;
     case MM__PROV_MSG_CERT_EVENT:
         mm_kv_event_free(msg->ptr);
+        break;
+    case MM__PROV_MSG_WEBHOOK:
+        free(msg->ptr);
         break;
     }
 }
@@ -123,6 +130,10 @@ op_stop(void *state)
     p->eg = NULL;
     mm__prov_req_stop_all(p); /* 503 to each; deletion of the sessions Edgegap made */
     mm_idmap_dispose(&p->reqs);
+    free(p->index);
+    p->index = NULL;
+    free(p->early);
+    p->early = NULL;
     free(p->certs);
     p->certs = NULL;
 }
@@ -209,6 +220,16 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     p->backoff_base_ms = config->backoff_base_ms ? config->backoff_base_ms : d->backoff_base_ms;
     p->backoff_max_ms = config->backoff_max_ms ? config->backoff_max_ms : d->backoff_max_ms;
     p->create_retries = config->create_retries;
+    if (config->webhook_poll_ms > 0) { /* webhooks on: the grid is the fallback one */
+        p->webhooks = true;
+        p->poll_delay_ms = config->webhook_poll_ms;
+        p->poll_interval_ms = config->webhook_poll_ms;
+    }
+    p->index = calloc(MM__PROV_INDEX_BUCKETS, sizeof(*p->index));
+    if (p->index == NULL)
+        ok = false;
+    if (p->webhooks && (p->early = calloc(MM__PROV_EARLY, sizeof(*p->early))) == NULL)
+        ok = false;
     mm_idmap_init(&p->reqs);
     mm_err err = MM_OK;
     if (!ok) {
@@ -237,6 +258,8 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     return MM_OK;
 cleanup:
     mm_edgegap_destroy(p->eg);
+    free(p->index);
+    free(p->early);
     provisioner_free(p);
     return err;
 }
@@ -278,6 +301,14 @@ mm_provisioner_get_stats(mm_provisioner *p, mm_provisioner_stats *out)
     out->polls_waited = atomic_load(&p->n_polls_waited);
     out->mint_waits = atomic_load(&p->n_mint_waits);
     out->mints_held = atomic_load(&p->n_mints_held);
+    out->webhooks_received = atomic_load(&p->n_webhooks);
+    out->webhooks_refused = atomic_load(&p->n_webhooks_refused);
+    out->webhooks_ignored = atomic_load(&p->n_webhooks_ignored);
+    out->webhooks_rate_limited = atomic_load(&p->n_webhooks_limited);
+    out->webhook_gets = atomic_load(&p->n_webhook_gets);
+    out->webhooks_early = atomic_load(&p->n_webhooks_early);
+    out->gets = atomic_load(&p->n_gets);
+    out->sessions_polled = atomic_load(&p->n_polled);
     long active = atomic_load(&p->active);
     out->active = active > 0 ? (uint64_t)active : 0;
 }
@@ -314,11 +345,28 @@ mm_provisioner_destroy(mm_provisioner *p)
     provisioner_free(p);
 }
 
-/* (the provisioner engineer replaces this) a stub so the front's branch links */
+/* Any thread: a WEBHOOK message carrying a copy of the id; the actor decides (mm__prov_req_webhook). */
 mm_err
 mm_provisioner_webhook(mm_provisioner *p, const char *session_id)
 {
-    (void)p;
-    (void)session_id;
-    return MM_ERR_INVALID;
+    if (p == NULL || !mm_session_id_valid(session_id))
+        return MM_ERR_INVALID;
+    if (atomic_load(&p->closing)) {
+        atomic_fetch_add(&p->n_webhooks_refused, 1);
+        return MM_ERR_STOPPED;
+    }
+    char *id = strdup(session_id);
+    if (id == NULL) {
+        atomic_fetch_add(&p->n_webhooks_refused, 1);
+        return MM_ERR_NOMEM;
+    }
+    mm_msg msg = {.type = MM__PROV_MSG_WEBHOOK, .ptr = id};
+    mm_err err = mm_actor_send(p->actor, &msg);
+    if (err != MM_OK) {
+        free(id);
+        atomic_fetch_add(&p->n_webhooks_refused, 1);
+        return err;
+    }
+    atomic_fetch_add(&p->n_webhooks, 1);
+    return MM_OK;
 }

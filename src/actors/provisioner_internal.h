@@ -32,14 +32,15 @@
 /*
  * Every message the actor receives. Only CERT_EVENT comes from outside the provisioner's files
  * (the cert_digests watcher, configured with the public MM_PROVISIONER_MSG_CERT_EVENT);
- * REQUEST_NEW is sent by mm_provisioner_submit, TOKEN_READY by the minter, as the reply_type
- * each MINT names.
+ * REQUEST_NEW is sent by mm_provisioner_submit, WEBHOOK by mm_provisioner_webhook, TOKEN_READY
+ * by the minter, as the reply_type each MINT names.
  */
 enum mm__prov_msg {
     MM__PROV_MSG_REQUEST_NEW = 1, /* ptr: mm__prov_new_request, owned by the message */
     MM__PROV_MSG_TOKEN_READY = 2, /* ptr: mm_minter_result; target: the request's id */
     /* ptr: mm_kv_event of cert_digests */
     MM__PROV_MSG_CERT_EVENT = MM_PROVISIONER_MSG_CERT_EVENT,
+    MM__PROV_MSG_WEBHOOK = 4, /* ptr: the session id, a malloc'd copy owned by the message */
 };
 
 typedef struct mm__prov_new_request {
@@ -89,6 +90,10 @@ struct mm__prov_req {
     uint64_t poll_tick;      /* k of the latest poll armed or made */
     char client_ip[MM_IP_TEXT_LEN];
     char session_id[MM_SESSION_ID_MAX + 1]; /* "" until created */
+    mm__prov_req *index_next;               /* p's session-id index chain, while indexed (created, not done) */
+    bool indexed;
+    bool poll_again;            /* a webhook came while a poll was out: poll again as soon as it answers */
+    uint64_t webhook_get_ms;    /* when a webhook last asked for a GET of this session (0: never) */
     char ip[MM_IP_TEXT_LEN];                /* the game server, once ready */
     uint16_t port;
     char digest[128];
@@ -115,6 +120,13 @@ struct mm_provisioner {
     uint32_t create_retries;
     mm_idmap reqs;
     mm__prov_req *head;
+    mm__prov_req **index; /* session id -> request (created, not done): MM__PROV_INDEX_BUCKETS chains */
+    bool webhooks;        /* webhook_poll_ms was set: poll_delay_ms and poll_interval_ms are its grid */
+    struct mm__prov_early {
+        char id[MM_SESSION_ID_MAX + 1];
+        uint64_t at_ms;
+    } *early;           /* webhooks for sessions not (yet) indexed: a ring of MM__PROV_EARLY */
+    size_t early_next; /* the ring's next slot */
     mm__prov_line lines[MM__PROV_LINES];
     uint32_t mints_in_flight; /* MINTs sent whose TOKEN_READY is not drained yet */
     uint32_t mint_cap;        /* at most this many: the inbox's capacity per producer ring */
@@ -124,7 +136,15 @@ struct mm_provisioner {
     atomic_bool closing;
     atomic_long active; /* requests submitted and not yet finished */
     atomic_ullong n_submitted, n_ready, n_failed, n_retries, n_polls_waited, n_mint_waits, n_mints_held;
+    atomic_ullong n_webhooks, n_webhooks_refused, n_webhooks_ignored, n_webhooks_limited, n_webhook_gets, n_gets, n_polled;
+    atomic_ullong n_webhooks_early;
 };
+
+#define MM__PROV_INDEX_BUCKETS 4096u
+/* Webhooks for unknown sessions remembered, and for how long: one may overtake its session's
+ * create answer (Edgegap links a session to a ready deployment at once). */
+#define MM__PROV_EARLY 256u
+#define MM__PROV_EARLY_MS 3000u
 
 /* ---- provisioner_request.c: the state machine's inputs from the actor ---- */
 
@@ -136,6 +156,8 @@ void mm__prov_req_token_ready(mm_provisioner *p, uint64_t id, const mm_minter_re
 void mm__prov_req_cert_known(mm_provisioner *p, const char *ip, const char *digest);
 /** After mm_edgegap_perform (where the client's room grows): hands due polls to the client, oldest first. */
 void mm__prov_req_drain_polls(mm_provisioner *p);
+/** WEBHOOK: Edgegap said session_id changed: one GET of it now, rate-limited (see provisioner_request.c). */
+void mm__prov_req_webhook(mm_provisioner *p, const char *session_id);
 /** op_stop, after the Edgegap client is destroyed: ends every request (503 by its freed sink) and
  *  enqueues the deletion of the sessions Edgegap already made for them. */
 void mm__prov_req_stop_all(mm_provisioner *p);
@@ -161,5 +183,14 @@ bool mm__prov_create_repeatable(const mm_edgegap_result *res);
 /** The poll grid: moves r->poll_tick to the first tick after it that is not before not_before_ms
  *  and returns the delay from now to that tick. */
 uint64_t mm__prov_grid_next(mm__prov_req *r, uint64_t not_before_ms);
+/** The session-id index (p->index): r's session_id must be set; add once, remove is idempotent. */
+void mm__prov_index_add(mm__prov_req *r);
+void mm__prov_index_remove(mm__prov_req *r);
+/** The request whose created session is session_id, or NULL. */
+mm__prov_req *mm__prov_index_find(mm_provisioner *p, const char *session_id);
+/** Remembers a webhook for a session not in the index (the oldest entry makes room). */
+void mm__prov_early_note(mm_provisioner *p, const char *session_id, uint64_t now_ms);
+/** True (and forgotten) when a webhook for session_id came within MM__PROV_EARLY_MS before now. */
+bool mm__prov_early_take(mm_provisioner *p, const char *session_id, uint64_t now_ms);
 
 #endif

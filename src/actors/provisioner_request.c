@@ -10,14 +10,21 @@
  *                              a retryable failure: the first tick after a backoff
  *   POLLING      -> MINTING    ready and its cert digest cached: MINT (or the mint line)
  *   POLLING      -> CERT_WAIT  ready, no digest yet: wait up to cert_wait_ms
+ *   POLLING      -> POLLING    WEBHOOK (webhooks on): one GET now if none was asked for in the
+ *                              last window; a poll in flight: poll again as soon as it answers
+ *   CREATING,                  WEBHOOK: ignored (counted): not in the session-id index, as it has
+ *   CERT_WAIT,                 no id yet, or is ready already; the unknown and the done too. An
+ *   MINTING, DONE              unknown id is remembered a while: a create answered after its
+ *                              session's webhook (CREATING -> POLLING) polls at once
  *   CERT_WAIT    -> MINTING    CERT_EVENT for its server (mm__prov_req_cert_known)
  *   MINTING      -> DONE       TOKEN_READY: KV puts, SessionReady, the sink ended
  *   any          -> DONE       a failure: Error(status, message), and the session's deletion when
  *                              Edgegap made one it will not use (timeout 408, no cert digest, ...);
  *                              the provisioner's stop: 503 by the freed sink, deletion enqueued
  *
- * Owns each request (mm__prov_req, by id in p->reqs and in p's list) from REQUEST_NEW to its end.
- * Receives, through provisioner.c: new requests, TOKEN_READYs, known cert digests, the idle tick
+ * Owns each request (mm__prov_req, by id in p->reqs and in p's list) from REQUEST_NEW to its end,
+ * and by session id in p->index from its creation to its end. Receives, through provisioner.c:
+ * new requests, WEBHOOKs, TOKEN_READYs, known cert digests, the idle tick
  * (drain the poll line) and the stop; directly: its Edgegap callbacks and timers. Sends:
  * feedback texts to the request's reply sink, Edgegap calls, MINTs to the minter, and (through
  * provisioner_support.c) KV puts and deletion enqueues. Never blocks, never sends to itself.
@@ -51,6 +58,7 @@
 
 static void req_create(mm__prov_req *r);
 static void req_poll_begin(mm__prov_req *r);
+static void req_poll_due(mm__prov_req *r);
 static void req_mint(mm__prov_req *r, const char *digest);
 static void req_mint_send(mm__prov_req *r, bool its_turn);
 
@@ -73,6 +81,7 @@ req_finish(mm__prov_req *r)
     r->state = MM__PROV_DONE;
     mm__prov_line_remove(r, MM__PROV_POLL_LINE);
     mm__prov_line_remove(r, MM__PROV_MINT_LINE);
+    mm__prov_index_remove(r);
     if (!p->stopping) {
         mm_timer_stop(p->self, &r->timer);
         mm_timer_stop(p->self, &r->deadline);
@@ -246,6 +255,18 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
     size_t len = 0;
     req_send(r, mm_feedback_accepted(r->session_id, &text, &len), &text, &len);
     r->state = MM__PROV_POLLING;
+    mm__prov_index_add(r);
+    atomic_fetch_add(&r->p->n_polled, 1);
+    if (r->p->webhooks && mm__prov_early_take(r->p, r->session_id, mm_now_ms())) {
+        /* its webhook overtook this answer: the GET it asked for, now (the grid stays as set) */
+        atomic_fetch_add(&r->p->n_webhooks_early, 1);
+        atomic_fetch_add(&r->p->n_webhook_gets, 1);
+        r->poll_origin_ms = mm_now_ms(); /* this GET is tick 0; the fallback grid goes on from it */
+        r->poll_tick = 0;
+        r->webhook_get_ms = mm_now_ms();
+        req_poll_due(r);
+        return;
+    }
     req_poll_begin(r);
 }
 
@@ -327,6 +348,7 @@ req_poll_start(mm__prov_req *r)
     mm_err err = mm_edgegap_session_get(r->p->eg, r->session_id, MM_EDGEGAP_BACKGROUND, on_session_get, r);
     if (err == MM_OK) {
         r->busy = true;
+        atomic_fetch_add(&r->p->n_gets, 1);
     } else if (err != MM_ERR_FULL) {
         req_fail(r, 500, mm_edgegap_last_error(r->p->eg), true);
     }
@@ -415,6 +437,8 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
     mm__prov_req *r = ctx;
     if (!req_callback_enter(r, res))
         return;
+    bool again = r->poll_again; /* a failed GET backs off instead */
+    r->poll_again = false;
     if (res->outcome != MM_EDGEGAP_OK) {
         if (mm_edgegap_retryable(res)) { /* keep polling, backing off, until the deadline */
             uint64_t backoff = mm__prov_backoff_ms(r->p, ++r->attempt, r->p->poll_interval_ms);
@@ -433,10 +457,60 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
     size_t len = 0;
     req_send(r, mm_feedback_progress(res->session_status ? res->session_status : "", res->elapsed, &text, &len), &text, &len);
     if (!res->ready || res->public_ip == NULL) {
+        if (again) { /* a webhook came while this GET was out: its own GET, now */
+            atomic_fetch_add(&r->p->n_webhook_gets, 1);
+            req_poll_due(r);
+            return;
+        }
         req_arm(r, &r->timer, mm__prov_grid_next(r, mm_now_ms()), on_poll_timer);
         return;
     }
     req_session_ready(r, res);
+}
+
+/*
+ * ---- POLLING: a WEBHOOK (webhooks on) ----
+ *
+ * Edgegap's webhook only says "look at session X": it carries no address, and anyone who learnt
+ * the URL can send it, so it triggers a GET (the same GET and answer path as a poll) and never
+ * decides anything itself. A forged or replayed webhook costs at most one GET per session per
+ * MM_PROVISIONER_WEBHOOK_WINDOW_MS: the window starts when a webhook asks for a GET. The GET
+ * never doubles a poll: with a poll out (`busy`) the request is marked poll_again and polls again
+ * as soon as that answer comes (unless it is ready); a poll waiting in the poll line is already
+ * due and keeps its place; otherwise the poll timer is stopped and the poll is due now (taking
+ * the line's end when others wait). After the answer the request goes back to its fallback
+ * grid. Lost webhooks are covered by that grid; duplicates by the window; late ones (the session
+ * already ready, done, or another replica's) find no POLLING request and are ignored.
+ */
+void
+mm__prov_req_webhook(mm_provisioner *p, const char *session_id)
+{
+    mm__prov_req *r = mm__prov_index_find(p, session_id);
+    if (r == NULL && p->webhooks)
+        mm__prov_early_note(p, session_id, mm_now_ms()); /* it may have overtaken its create's answer */
+    if (r == NULL || r->state != MM__PROV_POLLING || p->stopping) {
+        atomic_fetch_add(&p->n_webhooks_ignored, 1);
+        mm_debug("provisioner: webhook for session %s: no request polls it here: ignored", session_id);
+        return;
+    }
+    uint64_t now = mm_now_ms();
+    if (r->webhook_get_ms != 0 && now - r->webhook_get_ms < MM_PROVISIONER_WEBHOOK_WINDOW_MS) {
+        atomic_fetch_add(&p->n_webhooks_limited, 1);
+        return;
+    }
+    r->webhook_get_ms = now;
+    if (r->places[MM__PROV_POLL_LINE].in) {
+        atomic_fetch_add(&p->n_webhook_gets, 1); /* already due: it is the GET the webhook asks for */
+        return;
+    }
+    if (r->busy) {
+        r->poll_again = true; /* counted when made */
+        return;
+    }
+    mm_debug("provisioner: request %llu: webhook for session %s: polling it now", (unsigned long long)r->id, session_id);
+    mm_timer_stop(p->self, &r->timer);
+    atomic_fetch_add(&p->n_webhook_gets, 1);
+    req_poll_due(r);
 }
 
 /* ---- CERT_WAIT -> MINTING ---- */

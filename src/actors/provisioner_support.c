@@ -175,3 +175,79 @@ mm__prov_grid_next(mm__prov_req *r, uint64_t not_before_ms)
     uint64_t due = origin + k * interval, now = mm_now_ms();
     return due > now ? due - now : 0;
 }
+
+/* ---- the session-id index: a fixed array of chains, FNV-1a over the id ---- */
+
+static size_t
+index_bucket(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)id; *c; c++)
+        h = (h ^ *c) * 16777619u;
+    return h % MM__PROV_INDEX_BUCKETS;
+}
+
+void
+mm__prov_index_add(mm__prov_req *r)
+{
+    if (r->indexed || r->p->index == NULL)
+        return;
+    size_t b = index_bucket(r->session_id);
+    r->index_next = r->p->index[b];
+    r->p->index[b] = r;
+    r->indexed = true;
+}
+
+void
+mm__prov_index_remove(mm__prov_req *r)
+{
+    if (!r->indexed)
+        return;
+    for (mm__prov_req **at = &r->p->index[index_bucket(r->session_id)]; *at != NULL; at = &(*at)->index_next) {
+        if (*at == r) {
+            *at = r->index_next;
+            break;
+        }
+    }
+    r->index_next = NULL;
+    r->indexed = false;
+}
+
+mm__prov_req *
+mm__prov_index_find(mm_provisioner *p, const char *session_id)
+{
+    if (p->index == NULL)
+        return NULL;
+    for (mm__prov_req *r = p->index[index_bucket(session_id)]; r != NULL; r = r->index_next)
+        if (strcmp(r->session_id, session_id) == 0)
+            return r;
+    return NULL;
+}
+
+/* ---- webhooks that came before their session's create answer: a small ring, scanned ---- */
+
+void
+mm__prov_early_note(mm_provisioner *p, const char *session_id, uint64_t now_ms)
+{
+    if (p->early == NULL)
+        return;
+    struct mm__prov_early *e = &p->early[p->early_next];
+    p->early_next = (p->early_next + 1) % MM__PROV_EARLY;
+    snprintf(e->id, sizeof(e->id), "%s", session_id);
+    e->at_ms = now_ms;
+}
+
+bool
+mm__prov_early_take(mm_provisioner *p, const char *session_id, uint64_t now_ms)
+{
+    if (p->early == NULL)
+        return false;
+    for (size_t i = 0; i < MM__PROV_EARLY; i++) {
+        struct mm__prov_early *e = &p->early[i];
+        if (e->id[0] != '\0' && now_ms - e->at_ms <= MM__PROV_EARLY_MS && strcmp(e->id, session_id) == 0) {
+            e->id[0] = '\0';
+            return true;
+        }
+    }
+    return false;
+}

@@ -3,7 +3,9 @@
  * --lightyear-protocol-id, --session-webhook-url) plus ours and the web front's (with --http), in
  * tables read by the shared parser (include/mm/parse.h); the defaults are set once, in
  * flags_init, and --help shows them from there. `--flag value` and `--flag=value` both work.
- * Errors are one line naming the flag, exit status 2; the private key's text is never printed.
+ * Errors are one line naming the flag, exit status 2; the private key's text is never printed,
+ * nor the webhook secret (read from a file or MM_WEBHOOK_SECRET, never the command line; the
+ * webhook_url built from it is never logged: main.c logs the base URL only).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -84,7 +86,16 @@ static const mm_opt own[] = {
      "from the file below, else $LIGHTYEAR_PRIVATE_KEY, else all zeros as the reference", NULL, set_key},
     {"--lightyear-private-key-file", STR(key_file), "FILE", "the key's text in a file (e.g. a mounted Secret)", NULL, NULL, NULL},
     {"--lightyear-protocol-id", U64(protocol_id, 0, UINT64_MAX), "N", "protocol id of the connect tokens", NULL, NULL, NULL},
-    {"--session-webhook-url", CUSTOM, "URL", "webhook Edgegap calls for sessions", "none", NULL, set_webhook},
+    {"--session-webhook-url", CUSTOM, "URL", "webhook Edgegap calls for sessions, passed as it is (polling unchanged)", "none",
+     NULL, set_webhook},
+    {"--webhook-public-url", STR(webhook_public_url), "URL",
+     "readiness by webhook: the http(s) base URL of the web front that Edgegap reaches; Edgegap calls "
+     "<URL>/matchmaker/edgegap-webhook/<secret>",
+     "off", NULL, NULL},
+    {"--webhook-secret-file", STR(webhook_secret_file), "FILE",
+     "the webhook path's secret (16..128 of [A-Za-z0-9_-]); with webhooks on", "$MM_WEBHOOK_SECRET", NULL, NULL},
+    {"--webhook-poll-ms", MS(webhook_poll_ms, 1), "MS", "with webhooks on: the fallback poll grid (first poll and interval)", NULL,
+     NULL, NULL},
     {"--edgegap-url", STR(edgegap_url), "URL", "Edgegap API base URL", NULL, NULL, NULL},
     {"--poll-delay-ms", MS(poll_delay_ms, 1), "MS", "first session poll after creation", NULL, NULL, NULL},
     {"--poll-interval-ms", MS(poll_interval_ms, 1), "MS", "later session polls, on a fixed grid from the first", NULL, NULL, NULL},
@@ -140,6 +151,7 @@ flags_init(void *opts)
     mm_provisioner_config_init(&pd);
     f->poll_delay_ms = pd.poll_delay_ms;
     f->poll_interval_ms = pd.poll_interval_ms;
+    f->webhook_poll_ms = 5000;
     f->session_timeout_ms = pd.session_timeout_ms;
     f->cert_wait_ms = pd.cert_wait_ms;
     f->max_edgegap_in_flight = pd.max_in_flight;
@@ -213,6 +225,106 @@ resolve_key(mm_matchmaker_flags *f)
     return 0;
 }
 
+#define WEBHOOK_PATH "/matchmaker/edgegap-webhook/"
+#define SECRET_MIN 16
+#define SECRET_MAX 128
+
+/* The secret's rule: SECRET_MIN..SECRET_MAX of [A-Za-z0-9_-] (it is a URL path segment). */
+static bool
+secret_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < SECRET_MIN || n > SECRET_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+            return false;
+    return true;
+}
+
+/* Reads the secret (at most 4 KB, surrounding white space ignored) into out (SECRET_MAX + 1). */
+static int
+secret_from_file(const char *path, char *out)
+{
+    static const char flag[] = "--webhook-secret-file";
+    char text[4097];
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        fprintf(stderr, "bevygap_matchmaker: %s: cannot open %s: %s\n", flag, path, strerror(errno));
+        return 2;
+    }
+    size_t n = fread(text, 1, sizeof(text) - 1, fp);
+    bool err = ferror(fp) != 0 || !feof(fp);
+    fclose(fp);
+    int rc = 0;
+    text[n] = '\0';
+    char *start = text, *end = text + n;
+    while (start < end && isspace((unsigned char)*start))
+        start++;
+    while (end > start && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    if (err)
+        rc = bad(flag, "reading the file failed, or it is larger than 4096 bytes");
+    else if (!secret_valid(start))
+        rc = bad(flag, "the file must hold 16..128 characters of [A-Za-z0-9_-]");
+    else
+        memcpy(out, start, strlen(start) + 1); /* secret_valid: at most SECRET_MAX */
+    explicit_bzero(text, sizeof(text));
+    return rc;
+}
+
+static bool
+printable(const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++)
+        if (*c <= 0x20 || *c >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Webhooks: on with --webhook-public-url; the secret from the file, else $MM_WEBHOOK_SECRET. */
+static int
+resolve_webhook(mm_matchmaker_flags *f)
+{
+    if (f->webhook_public_url == NULL) {
+        if (f->webhook_secret_file != NULL)
+            return bad("--webhook-secret-file", "needs --webhook-public-url");
+        return 0;
+    }
+    if (f->webhook_url != NULL)
+        return bad("--webhook-public-url", "give --webhook-public-url or --session-webhook-url, not both");
+    const char *u = f->webhook_public_url;
+    size_t n = strlen(u);
+    size_t prefix = strncmp(u, "https://", 8) == 0 ? 8 : strncmp(u, "http://", 7) == 0 ? 7 : 0;
+    if (prefix == 0 || n <= prefix || u[prefix] == '/' || n > 1024 ||
+        strpbrk(u, "?#") != NULL || !printable(u))
+        return bad("--webhook-public-url", "must be an http:// or https:// base URL without query or fragment, at most 1024 bytes");
+    while (n > 0 && u[n - 1] == '/')
+        n--;
+    char secret[SECRET_MAX + 1] = "";
+    if (f->webhook_secret_file != NULL) {
+        /* both tables name --webhook-secret-file and ours reads it first: with --http the web
+         * front's receiver checks the same secret, so it gets the same file */
+        if (f->front.webhook_secret_file[0] == '\0' && strlen(f->webhook_secret_file) < sizeof(f->front.webhook_secret_file))
+            snprintf(f->front.webhook_secret_file, sizeof(f->front.webhook_secret_file), "%s", f->webhook_secret_file);
+        int rc = secret_from_file(f->webhook_secret_file, secret);
+        if (rc != 0)
+            return rc;
+    } else {
+        const char *env = getenv("MM_WEBHOOK_SECRET");
+        if (env == NULL || env[0] == '\0')
+            return bad("--webhook-public-url", "needs a secret: --webhook-secret-file FILE or MM_WEBHOOK_SECRET");
+        if (!secret_valid(env))
+            return bad("MM_WEBHOOK_SECRET", "must be 16..128 characters of [A-Za-z0-9_-]");
+        snprintf(secret, sizeof(secret), "%s", env);
+    }
+    snprintf(f->webhook_built, sizeof(f->webhook_built), "%.*s%s%s", (int)n, u, WEBHOOK_PATH, secret);
+    explicit_bzero(secret, sizeof(secret));
+    f->webhook_url = f->webhook_built;
+    f->webhooks = true;
+    return 0;
+}
+
 int
 mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
 {
@@ -224,12 +336,16 @@ mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
                              .width = 29, .more = "Web front (with --http; --bind adds addresses):\n", .more_width = 32,
                              .init = flags_init, .size = sizeof(*f)};
     int rc = mm_opts_cli_parse(&cli, f, argc, argv);
-    return rc != 0 ? rc : resolve_key(f);
+    if (rc == 0)
+        rc = resolve_key(f);
+    return rc != 0 ? rc : resolve_webhook(f);
 }
 
 void
 mm_matchmaker_flags_dispose(mm_matchmaker_flags *flags)
 {
-    if (flags != NULL)
+    if (flags != NULL) {
         mm_token_key_wipe(&flags->key);
+        explicit_bzero(flags->webhook_built, sizeof(flags->webhook_built));
+    }
 }

@@ -156,6 +156,7 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         .poll_interval_ms = f->poll_interval_ms,
         .session_timeout_ms = f->session_timeout_ms,
         .cert_wait_ms = f->cert_wait_ms,
+        .webhook_poll_ms = f->webhooks ? f->webhook_poll_ms : 0,
     };
     if (mm_provisioner_start(&pc, &s->prov, why, sizeof(why)) != MM_OK) {
         mm_error("%s", why);
@@ -186,7 +187,7 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         mm_error("delete worker: %s", why);
         return 1;
     }
-    mm_intake_config ic = {.nc = nc, .provisioner = s->prov, .app = f->app_name, .version = f->app_version};
+    mm_intake_config ic = {.nc = nc, .provisioner = s->prov, .app = f->app_name, .version = f->app_version, .webhooks = f->webhooks};
     if (mm_intake_start(&ic, &s->intake, why, sizeof(why)) != MM_OK) {
         mm_error("%s", why);
         return 1;
@@ -235,6 +236,19 @@ stop_services(services *s, const mm_matchmaker_flags *f)
         mm_front_stop(s->front, (uint32_t)left_ms(stop_at));
     mm_direct_backend_close(s->direct);
     mm_provisioner_stop(s->prov, left_ms(stop_at));
+    if (s->prov != NULL) {
+        mm_provisioner_stats ps;
+        mm_provisioner_get_stats(s->prov, &ps);
+        mm_intake_stats is;
+        mm_intake_get_stats(s->intake, &is);
+        mm_info("provisioner: %llu sessions polled with %llu GETs; webhooks: %llu received (%llu over NATS, %llu bad), "
+                "%llu refused, %llu ignored (%llu early), %llu rate-limited, %llu GETs",
+                (unsigned long long)ps.sessions_polled, (unsigned long long)ps.gets, (unsigned long long)ps.webhooks_received,
+                (unsigned long long)is.webhooks, (unsigned long long)is.webhooks_bad, (unsigned long long)ps.webhooks_refused,
+                (unsigned long long)ps.webhooks_ignored, (unsigned long long)ps.webhooks_early,
+                (unsigned long long)ps.webhooks_rate_limited,
+                (unsigned long long)ps.webhook_gets);
+    }
     mm_kv_watch_destroy(s->certs);
     mm_provisioner_destroy(s->prov);
     mm_front_destroy(s->front); /* after the provisioner freed the relay sinks it held */
@@ -321,6 +335,9 @@ main(int argc, char **argv)
     char shown[1100]; /* a base URL has at most 1024 bytes */
     mm_info("matchmaker ready: app %s version %s, Edgegap %s", f.app_name, f.app_version,
             mm_url_redact(f.edgegap_url, shown, sizeof(shown)));
+    if (f.webhooks) /* the base only: the URL sent to Edgegap holds the secret */
+        mm_info("readiness by webhook: Edgegap calls %s/matchmaker/edgegap-webhook/<secret>; fallback poll every %llu ms",
+                mm_url_redact(f.webhook_public_url, shown, sizeof(shown)), (unsigned long long)f.webhook_poll_ms);
     int sig = 0;
     sigwait(&sigs, &sig);
     mm_info("signal %d: stopping", sig);

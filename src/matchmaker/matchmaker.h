@@ -23,7 +23,12 @@ typedef struct mm_matchmaker_flags {
     uint64_t protocol_id;                                     /* default 1982 */
     const char *http;                                         /* --http ADDR: all-in-one web front; NULL: none */
     mm_front_config front;                                    /* the web front's flags (used with --http) */
-    const char *webhook_url;                                  /* NULL: none */
+    const char *webhook_url;                                  /* sent to Edgegap; NULL: none */
+    const char *webhook_public_url;                           /* --webhook-public-url; NULL: webhooks off */
+    const char *webhook_secret_file;                          /* --webhook-secret-file; else $MM_WEBHOOK_SECRET */
+    uint64_t webhook_poll_ms;                                 /* 5000: the fallback grid with webhooks on */
+    bool webhooks;                                            /* on: webhook_url is webhook_built */
+    char webhook_built[1200];                                 /* base + path + secret; wiped by dispose */
     const char *edgegap_url;                                  /* default https://api.edgegap.com */
     uint64_t poll_delay_ms;                                   /* 200 */
     uint64_t poll_interval_ms;                                /* 200 */

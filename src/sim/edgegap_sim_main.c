@@ -70,10 +70,12 @@ usage(FILE *out)
           "  --fault ENDPOINT:KEY=VALUE[,KEY=VALUE...]   repeatable (default: none); endpoints app, version,\n"
           "                            session_create, session_get, session_delete; keys latency_ms, error_rate,\n"
           "                            error_next, error_status, error_message, hang_rate, hang_next,\n"
-          "                            never_ready_rate, never_ready_next, deploy_fail_rate, deploy_fail_next\n"
+          "                            never_ready_rate, never_ready_next, deploy_fail_rate, deploy_fail_next,\n"
+          "                            webhook_drop_rate, webhook_drop_next (session_create only)\n"
           "  --seed N                  seed for ids and fault rates; 0 seeds from the clock (default 0)\n"
           "  --webhook-timeout-ms N    per webhook delivery, 1..600000 (default 5000)\n"
           "  --webhook-queue N         deliveries waiting before new ones fail, 1..1048576 (default 4096)\n"
+          "  --webhook-drop-percent N  drop N% of webhooks (seeded, counted as webhooks_dropped), 0..100 (default 0)\n"
           "\n"
           "  --help                    this text\n",
           out);
@@ -106,6 +108,7 @@ enum {
     OPT_SEED,
     OPT_WEBHOOK_TIMEOUT,
     OPT_WEBHOOK_QUEUE,
+    OPT_WEBHOOK_DROP,
     OPT_HELP
 };
 
@@ -136,6 +139,7 @@ static const struct option long_options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"webhook-timeout-ms", required_argument, NULL, OPT_WEBHOOK_TIMEOUT},
     {"webhook-queue", required_argument, NULL, OPT_WEBHOOK_QUEUE},
+    {"webhook-drop-percent", required_argument, NULL, OPT_WEBHOOK_DROP},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -147,6 +151,7 @@ typedef struct flags {
     size_t nfaults;
     bool app_flags; /* one of the single-app flags was given */
     bool ports_given;
+    uint64_t webhook_drop_percent; /* the session_create fault webhook_drop_rate, in percent */
 } flags;
 
 static int
@@ -284,6 +289,8 @@ parse_flag(int opt, const char *arg, mm_sim_edgegap_cfg *cfg, flags *fl)
         rc = number("--webhook-queue", arg, 1, 1048576, &v);
         cfg->webhook_queue = (uint32_t)v;
         return rc;
+    case OPT_WEBHOOK_DROP:
+        return number("--webhook-drop-percent", arg, 0, 100, &fl->webhook_drop_percent);
     default:
         return 2;
     }
@@ -361,6 +368,8 @@ main(int argc, char **argv)
             rc = bad_flag("--fault", why);
             goto cleanup;
         }
+    if (fl.webhook_drop_percent > 0) /* the same as --fault session_create:webhook_drop_rate=N/100 */
+        faults.ep[MM_SIM_EP_SESSION_CREATE].webhook_drop.rate = (double)fl.webhook_drop_percent / 100.0;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -124,8 +124,11 @@ bool
 mm_sim_faults_take(mm_sim_faults *faults, mm_sim_fault_kind kind)
 {
     mm_sim_fault_cfg *cfg = &faults->ep[MM_SIM_EP_SESSION_CREATE];
-    mm_sim_fault_rule *rule = kind == MM_SIM_FAULT_NEVER_READY ? &cfg->never_ready : &cfg->deploy_fail;
-    if (kind != MM_SIM_FAULT_NEVER_READY && kind != MM_SIM_FAULT_DEPLOY_FAIL)
+    mm_sim_fault_rule *rule = kind == MM_SIM_FAULT_NEVER_READY   ? &cfg->never_ready
+                              : kind == MM_SIM_FAULT_DEPLOY_FAIL  ? &cfg->deploy_fail
+                              : kind == MM_SIM_FAULT_WEBHOOK_DROP ? &cfg->webhook_drop
+                                                                  : NULL;
+    if (rule == NULL)
         return false;
     if (!rule_fires(faults, rule))
         return false;
@@ -154,6 +157,8 @@ static const struct key_def {
     {"never_ready_next", K_NEXT, offsetof(mm_sim_fault_cfg, never_ready.next), true},
     {"deploy_fail_rate", K_RATE, offsetof(mm_sim_fault_cfg, deploy_fail.rate), true},
     {"deploy_fail_next", K_NEXT, offsetof(mm_sim_fault_cfg, deploy_fail.next), true},
+    {"webhook_drop_rate", K_RATE, offsetof(mm_sim_fault_cfg, webhook_drop.rate), true},
+    {"webhook_drop_next", K_NEXT, offsetof(mm_sim_fault_cfg, webhook_drop.next), true},
 };
 
 #define MAX_LATENCY_MS 3600000ULL
@@ -331,6 +336,8 @@ rule_json(const mm_sim_fault_cfg *cfg, mm_sim_endpoint ep)
         json_object_set_new(o, "never_ready_next", json_integer((json_int_t)cfg->never_ready.next));
         json_object_set_new(o, "deploy_fail_rate", json_real(cfg->deploy_fail.rate));
         json_object_set_new(o, "deploy_fail_next", json_integer((json_int_t)cfg->deploy_fail.next));
+        json_object_set_new(o, "webhook_drop_rate", json_real(cfg->webhook_drop.rate));
+        json_object_set_new(o, "webhook_drop_next", json_integer((json_int_t)cfg->webhook_drop.next));
     }
     return o;
 }
@@ -345,6 +352,7 @@ mm_sim_faults_to_json(const mm_sim_faults *faults)
     json_object_set_new(fired, "hang", json_integer((json_int_t)faults->fired[MM_SIM_FAULT_HANG]));
     json_object_set_new(fired, "never_ready", json_integer((json_int_t)faults->fired[MM_SIM_FAULT_NEVER_READY]));
     json_object_set_new(fired, "deploy_fail", json_integer((json_int_t)faults->fired[MM_SIM_FAULT_DEPLOY_FAIL]));
+    json_object_set_new(fired, "webhook_drop", json_integer((json_int_t)faults->fired[MM_SIM_FAULT_WEBHOOK_DROP]));
     json_object_set_new(fired, "delayed", json_integer((json_int_t)faults->delayed));
     json_object_set_new(root, "endpoints", eps);
     json_object_set_new(root, "fired", fired);

@@ -8,7 +8,9 @@
  * endpoint's settings) and from POST /__sim/faults at run time (each endpoint named in the body
  * has its settings replaced). Keys, in both forms:
  *   latency_ms, error_rate, error_next, error_status, error_message, hang_rate, hang_next,
- *   never_ready_rate, never_ready_next, deploy_fail_rate, deploy_fail_next
+ *   never_ready_rate, never_ready_next, deploy_fail_rate, deploy_fail_next,
+ *   webhook_drop_rate, webhook_drop_next (session_create: a session's webhook is not sent; each
+ *   webhook decided on its own, on the same seeded generator)
  * Single-threaded (the server's loop).
  */
 #ifndef MM_SIM_EDGEGAP_FAULTS_H
@@ -51,6 +53,7 @@ typedef struct mm_sim_fault_cfg {
     mm_sim_fault_rule hang;        /* the request is never answered */
     mm_sim_fault_rule never_ready; /* session_create: the session stays seeking forever */
     mm_sim_fault_rule deploy_fail; /* session_create: a started deployment goes to error */
+    mm_sim_fault_rule webhook_drop; /* session_create: a session's webhook is dropped (not sent) */
 } mm_sim_fault_cfg;
 
 typedef enum mm_sim_fault_kind {
@@ -58,6 +61,7 @@ typedef enum mm_sim_fault_kind {
     MM_SIM_FAULT_HANG,
     MM_SIM_FAULT_NEVER_READY,
     MM_SIM_FAULT_DEPLOY_FAIL,
+    MM_SIM_FAULT_WEBHOOK_DROP,
     MM_SIM_FAULT_KINDS
 } mm_sim_fault_kind;
 
@@ -88,7 +92,8 @@ typedef enum mm_sim_fault_action {
 mm_sim_fault_action mm_sim_faults_decide(mm_sim_faults *faults, mm_sim_endpoint endpoint, uint64_t *latency_ms, int *status,
                                          const char **message);
 
-/** For session_create only: whether this session never becomes ready / its deployment fails. */
+/** For session_create only: whether this session never becomes ready / its deployment fails /
+ *  this webhook of a session is dropped. */
 bool mm_sim_faults_take(mm_sim_faults *faults, mm_sim_fault_kind kind);
 
 /** Applies one flag value "ENDPOINT:KEY=VALUE[,KEY=VALUE...]"; nothing changes on error. */

@@ -37,12 +37,14 @@ mm_sim_world_stats(mm_sim_world *w)
     set_u64(fired, "hang", w->faults.fired[MM_SIM_FAULT_HANG]);
     set_u64(fired, "never_ready", w->faults.fired[MM_SIM_FAULT_NEVER_READY]);
     set_u64(fired, "deploy_fail", w->faults.fired[MM_SIM_FAULT_DEPLOY_FAIL]);
+    set_u64(fired, "webhook_drop", w->faults.fired[MM_SIM_FAULT_WEBHOOK_DROP]);
     set_u64(fired, "delayed", w->faults.delayed);
     json_object_set_new(o, "faults_fired", fired);
     mm_sim_webhook_counts wc = mm_sim_webhook_get_counts(w->webhook);
     set_u64(o, "webhooks_sent", wc.sent);
     set_u64(o, "webhooks_failed", wc.failed);
     set_u64(o, "webhooks_pending", wc.pending);
+    set_u64(o, "webhooks_dropped", w->faults.fired[MM_SIM_FAULT_WEBHOOK_DROP]);
     set_u64(o, "terminated_remembered", w->term_len);
     for (mm__sim_list *n = w->session_list.next; n != &w->session_list; n = n->next)
         json_array_append_new(ids, json_string(MM__SIM_CONTAINER(n, mm__sim_session, in_world)->id_str));

@@ -43,6 +43,10 @@ notify(mm__sim_session *s)
     mm_sim_world *w = s->world;
     if (s->webhook_url == NULL || w->webhook == NULL)
         return;
+    if (mm_sim_faults_take(&w->faults, MM_SIM_FAULT_WEBHOOK_DROP)) { /* the webhook_drop fault: lost on the way */
+        mm_debug("webhook of session %s dropped (fault)", s->id_str);
+        return;
+    }
     json_t *body = json_object();
     json_object_set_new(body, "session_id", json_string(s->id_str));
     /* the reference recorded webhooks spelled like newer answers ("Ready"), whatever the GET style */

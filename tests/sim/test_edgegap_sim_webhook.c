@@ -3,6 +3,8 @@
  * the session becomes ready (after a deployment or at once), fails, or is unprocessable; none is
  * sent without a webhook_url; failed deliveries (nobody listening, an error answer, a receiver
  * that never answers) are counted. The receiver is a small blocking HTTP server in a thread here.
+ * The webhook_drop fault (--webhook-drop-percent, session_create:webhook_drop_next/_rate at run
+ * time) drops webhooks, counted as webhooks_dropped, the same ones for the same --seed.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -254,6 +256,36 @@ main(void)
     for (int i = 0; i < rc.n; i++)
         MM_CHECK(strstr(rc.bodies[i], sid[1]) == NULL);
     pthread_mutex_unlock(&rc.mu);
+
+    /* dropped webhooks: --webhook-drop-percent 50 drops some and sends the others; the same seed
+     * drops the same number again; the faults API drops exactly the next one */
+    long long dropped[2] = {0, 0};
+    for (int run = 0; run < 2; run++) {
+        const char *drop[] = {"--seed", "4242", "--webhook-drop-percent", "50", "--deploy-delay-ms", "0", NULL};
+        MM_REQUIRE(sim_start(&sim, drop) == 0);
+        for (int i = 0; i < 20; i++)
+            MM_REQUIRE(sim_create_session(&sim, body) != NULL);
+        long long deadline = mm_test_now_ms() + 5000;
+        while (sim_stat(&sim, "webhooks_sent") + sim_stat(&sim, "webhooks_dropped") < 20 && mm_test_now_ms() < deadline)
+            mm_test_sleep_ms(20);
+        dropped[run] = sim_stat(&sim, "webhooks_dropped");
+        MM_CHECK_INT(sim_stat(&sim, "webhooks_sent") + dropped[run], ==, 20);
+        MM_CHECK_INT(dropped[run], >, 0);
+        MM_CHECK_INT(dropped[run], <, 20);
+        MM_CHECK_INT(sim_stop(&sim), ==, 0);
+    }
+    MM_CHECK_INT(dropped[0], ==, dropped[1]);
+    fprintf(stderr, "webhook_drop 50%%: %lld of 20 dropped (same seed, same count)\n", dropped[0]);
+    const char *plain[] = {"--deploy-delay-ms", "0", NULL};
+    MM_REQUIRE(sim_start(&sim, plain) == 0);
+    MM_CHECK_INT(sim_call(&sim, "POST", "/__sim/faults", "{\"session_create\": {\"webhook_drop_next\": 1}}", NULL), ==, 200);
+    MM_REQUIRE(sim_create_session(&sim, body) != NULL);
+    MM_CHECK_INT(wait_stat(&sim, "webhooks_dropped", 1, 5000), ==, 1);
+    MM_REQUIRE(sim_create_session(&sim, body) != NULL);
+    MM_CHECK_INT(wait_stat(&sim, "webhooks_sent", 1, 5000), ==, 1);
+    MM_CHECK_INT(sim_stat(&sim, "webhooks_dropped"), ==, 1);
+    MM_CHECK_INT(sim_stop(&sim), ==, 0);
+
     receiver_stop(&rc);
     http_cleanup();
     return MM_TEST_DONE();
