@@ -50,27 +50,6 @@ listening(int port)
     return mm_test_wait_port(port, 1) == 0;
 }
 
-static bool
-file_has(const char *path, const char *needle)
-{
-    static char buf[1 << 16];
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL)
-        return false;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    return strstr(buf, needle) != NULL;
-}
-
-static void
-dump(const char *path)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "tail -40 '%s' >&2", path);
-    MM_CHECK(system(cmd) >= 0);
-}
-
 /* Finds the SessionReady text among the snippet's console lines and checks its token. */
 static void
 check_ready_line(const char *out)
@@ -153,11 +132,11 @@ main(void)
     pid_t stack = mm_test_spawn(run_argv, out_log);
     MM_REQUIRE(stack > 0);
     uint64_t until = mm_now_ms() + 60000;
-    while (!file_has(out_log, "the local stack is up") && mm_now_ms() < until) {
+    while (!mm_test_file_contains(out_log, "the local stack is up") && mm_now_ms() < until) {
         mm_test_sleep_ms(100);
     }
-    if (!file_has(out_log, "the local stack is up")) {
-        dump(out_log);
+    if (!mm_test_file_contains(out_log, "the local stack is up")) {
+        mm_test_dump_file(out_log);
         mm_test_stop(stack, 10000);
         MM_REQUIRE(!"the run command's stack did not come up");
     }
@@ -196,7 +175,7 @@ main(void)
     MM_CHECK(!listening(nats_port));
     MM_CHECK(!listening(eg_port));
     if (mm_test_failed > 0)
-        dump(out_log);
+        mm_test_dump_file(out_log);
     char rm[700];
     snprintf(rm, sizeof(rm), "rm -rf '%s'", run_dir);
     MM_CHECK(system(rm) == 0);

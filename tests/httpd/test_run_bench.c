@@ -23,32 +23,6 @@
 #define DURATION "5s"
 #define EXPECTED 500
 
-static bool
-file_has(const char *path, const char *needle)
-{
-    static char buf[1 << 16];
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL)
-        return false;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    return strstr(buf, needle) != NULL;
-}
-
-static void
-dump(const char *path)
-{
-    static char buf[1 << 16];
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL)
-        return;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    fprintf(stderr, "---- %s ----\n%s\n", path, buf);
-}
-
 static void
 setenv_port(const char *name, int port)
 {
@@ -78,12 +52,12 @@ main(void)
     pid_t stack = mm_test_spawn(run_argv, out_log);
     MM_REQUIRE(stack > 0);
     uint64_t until = mm_now_ms() + 60000;
-    while (!file_has(out_log, "the local stack is up") && mm_now_ms() < until) {
+    while (!mm_test_file_contains(out_log, "the local stack is up") && mm_now_ms() < until) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL); /* polling a condition with a deadline */
     }
-    if (!file_has(out_log, "the local stack is up")) {
-        dump(out_log);
+    if (!mm_test_file_contains(out_log, "the local stack is up")) {
+        mm_test_dump_file(out_log);
         mm_test_stop(stack, 10000);
         MM_REQUIRE(!"the run command's stack did not come up");
     }
@@ -125,9 +99,9 @@ main(void)
     if (mm_test_failed > 0) {
         char log[700];
         snprintf(log, sizeof(log), "%s/logs/bevygap_matchmaker_httpd.log", run_dir);
-        dump(log);
+        mm_test_dump_file(log);
         snprintf(log, sizeof(log), "%s/logs/bevygap_matchmaker.log", run_dir);
-        dump(log);
+        mm_test_dump_file(log);
     }
     return MM_TEST_DONE();
 }

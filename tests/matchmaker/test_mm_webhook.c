@@ -53,44 +53,6 @@ typedef struct front {
     uint64_t at_ms[MAX_SEEN];
 } front;
 
-static char *
-read_request(int fd, char *path, size_t path_len)
-{
-    char buf[16384];
-    size_t got = 0;
-    char *end = NULL;
-    while (end == NULL && got < sizeof(buf) - 1) {
-        ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
-        if (r <= 0)
-            return NULL;
-        got += (size_t)r;
-        buf[got] = '\0';
-        end = strstr(buf, "\r\n\r\n");
-    }
-    char fmt[32];
-    snprintf(fmt, sizeof(fmt), "%%*s %%%zus", path_len - 1);
-    if (end == NULL || sscanf(buf, fmt, path) != 1)
-        return NULL;
-    size_t len = 0;
-    const char *cl = strcasestr(buf, "content-length:");
-    if (cl != NULL)
-        len = (size_t)strtoul(cl + 15, NULL, 10);
-    size_t have = got - (size_t)(end + 4 - buf);
-    if (len > 8192)
-        return NULL;
-    char *body = calloc(1, len + 1);
-    memcpy(body, end + 4, have < len ? have : len);
-    while (have < len) {
-        ssize_t r = read(fd, body + have, len - have);
-        if (r <= 0) {
-            free(body);
-            return NULL;
-        }
-        have += (size_t)r;
-    }
-    return body;
-}
-
 static void *
 front_main(void *arg)
 {
@@ -103,7 +65,7 @@ front_main(void *arg)
         if (c < 0)
             continue;
         char path[256] = "";
-        char *body = read_request(c, path, sizeof(path));
+        char *body = mm_test_read_http_request(c, path, sizeof(path));
         uint64_t now = mm_now_ms();
         bool ours = body != NULL && strcmp(path, HOOK_PATH) == 0;
         const char *answer = ours ? "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"

@@ -34,44 +34,6 @@ typedef struct receiver {
     int nheld;
 } receiver;
 
-/* Reads one request; returns its path in path and its body (malloc'd), or NULL. */
-static char *
-read_request(int fd, char *path, size_t path_len)
-{
-    char buf[16384];
-    size_t got = 0;
-    char *end = NULL;
-    while (end == NULL && got < sizeof(buf) - 1) {
-        ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
-        if (r <= 0)
-            return NULL;
-        got += (size_t)r;
-        buf[got] = '\0';
-        end = strstr(buf, "\r\n\r\n");
-    }
-    if (end == NULL || sscanf(buf, "%*s %63s", path) != 1)
-        return NULL;
-    (void)path_len;
-    size_t len = 0;
-    const char *cl = strcasestr(buf, "content-length:");
-    if (cl != NULL)
-        len = (size_t)strtoul(cl + 15, NULL, 10);
-    size_t have = got - (size_t)(end + 4 - buf);
-    if (len > 8192)
-        return NULL;
-    char *body = calloc(1, len + 1);
-    memcpy(body, end + 4, have < len ? have : len);
-    while (have < len) {
-        ssize_t r = read(fd, body + have, len - have);
-        if (r <= 0) {
-            free(body);
-            return NULL;
-        }
-        have += (size_t)r;
-    }
-    return body;
-}
-
 static void *
 receiver_main(void *arg)
 {
@@ -84,7 +46,7 @@ receiver_main(void *arg)
         if (c < 0)
             continue;
         char path[64] = "";
-        char *body = read_request(c, path, sizeof(path));
+        char *body = mm_test_read_http_request(c, path, sizeof(path));
         if (body != NULL && strcmp(path, "/hang") == 0 && rc->nheld < MAX_HOOKS) {
             rc->held[rc->nheld++] = c;
             free(body);

@@ -354,3 +354,73 @@ mm_test_sim_start(mm_test_sim *sim, const char *api_key, const char *const *extr
     }
     return -1;
 }
+
+bool
+mm_test_file_contains(const char *path, const char *needle)
+{
+    static char buf[1 << 16];
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+void
+mm_test_dump_file(const char *path)
+{
+    static char buf[1 << 16];
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    fprintf(stderr, "---- %s ----\n%s\n---- end of %s ----\n", path, buf, path);
+}
+
+char *
+mm_test_read_http_request(int fd, char *path, size_t path_len)
+{
+    char buf[16384];
+    size_t got = 0;
+    char *end = NULL;
+    while (end == NULL && got < sizeof(buf) - 1) {
+        ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
+        if (r <= 0)
+            return NULL;
+        got += (size_t)r;
+        buf[got] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+    }
+    if (end == NULL || path_len == 0)
+        return NULL;
+    const char *sp = strchr(buf, ' ');
+    const char *sp2 = sp != NULL ? strchr(sp + 1, ' ') : NULL;
+    if (sp == NULL || sp2 == NULL || sp2 > end || (size_t)(sp2 - sp - 1) >= path_len)
+        return NULL;
+    memcpy(path, sp + 1, (size_t)(sp2 - sp - 1));
+    path[sp2 - sp - 1] = '\0';
+    size_t len = 0;
+    const char *cl = strcasestr(buf, "content-length:");
+    if (cl != NULL && cl < end)
+        len = (size_t)strtoul(cl + 15, NULL, 10);
+    if (len > 8192)
+        return NULL;
+    size_t have = got - (size_t)(end + 4 - buf);
+    char *body = calloc(1, len + 1);
+    if (body == NULL)
+        return NULL;
+    memcpy(body, end + 4, have < len ? have : len);
+    while (have < len) {
+        ssize_t r = read(fd, body + have, len - have);
+        if (r <= 0) {
+            free(body);
+            return NULL;
+        }
+        have += (size_t)r;
+    }
+    return body;
+}

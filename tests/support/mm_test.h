@@ -157,4 +157,17 @@ const char *mm_test_build_dir(void);
 /** Source tree root, set by CMake (to read ../shared vectors and fixtures). */
 const char *mm_test_source_dir(void);
 
+/** Whether the first 64 KiB of the file at path contain needle (false if it cannot be read). */
+bool mm_test_file_contains(const char *path, const char *needle);
+
+/** Copies the first 64 KiB of the file at path to stderr, between two marker lines. */
+void mm_test_dump_file(const char *path);
+
+/**
+ * Reads one HTTP/1.1 request from fd (blocking; a test's own tiny server): its target into path
+ * (at most path_len - 1 bytes) and its body by Content-Length (at most 8 KiB), returned
+ * malloc'd and NUL-terminated (free it); NULL on EOF, a malformed head or a larger body.
+ */
+char *mm_test_read_http_request(int fd, char *path, size_t path_len);
+
 #endif
