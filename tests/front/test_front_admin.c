@@ -37,30 +37,6 @@ get_status(uint16_t port, const char *method, const char *path, char *body, size
     return status;
 }
 
-/* A connect to 127.0.0.1:port: 0 when it connected (closed again), else the errno. */
-static int
-connect_errno(uint16_t port, int timeout_ms)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    MM_REQUIRE(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int err = 0;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        err = errno;
-        if (err == EINPROGRESS) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            socklen_t el = sizeof(err);
-            if (poll(&p, 1, timeout_ms) != 1)
-                err = ETIMEDOUT;
-            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
-                err = errno;
-        }
-    }
-    close(fd);
-    return err;
-}
-
 static void
 admin_config(mm_front_config *cfg)
 {
@@ -185,7 +161,7 @@ test_open_through_drain(void)
     MM_CHECK_INT(get_status(admin, "GET", "/readyz", body, sizeof(body)), ==, 503);
     MM_CHECK_STR(body, "stopping");
     MM_CHECK_INT(get_status(admin, "GET", "/healthz", NULL, 0), ==, 200);
-    MM_CHECK_INT(connect_errno(h.port, 2000), ==, ECONNREFUSED);
+    MM_CHECK_INT(mm_test_connect_errno(h.port, 2000), ==, ECONNREFUSED);
     MM_CHECK_INT(tb_release(h.tb), ==, 1);
     int texts = 0;
     while (mm_ws_recv(&busy, &m, T) == 1) {
@@ -198,7 +174,7 @@ test_open_through_drain(void)
     MM_CHECK_INT(texts, ==, 5);
     mm_ws_close(&busy);
     pthread_join(s.thread, NULL);
-    MM_CHECK_INT(connect_errno(admin, 2000), ==, ECONNREFUSED); /* closed at the end */
+    MM_CHECK_INT(mm_test_connect_errno(admin, 2000), ==, ECONNREFUSED); /* closed at the end */
     fh_stop(&h, 0);
 }
 

@@ -149,31 +149,6 @@ test_abandon_at_deadline(void)
     fh_stop(&h, 0);
 }
 
-/* A connect to 127.0.0.1:port: 0 when it connected (closed again), else the errno (ETIMEDOUT
- * after timeout_ms). */
-static int
-connect_errno(uint16_t port, int timeout_ms)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    MM_REQUIRE(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int err = 0;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        err = errno;
-        if (err == EINPROGRESS) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            socklen_t el = sizeof(err);
-            if (poll(&p, 1, timeout_ms) != 1)
-                err = ETIMEDOUT;
-            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
-                err = errno;
-        }
-    }
-    close(fd);
-    return err;
-}
-
 /* One GET on an open connection; returns the status (0 when no answer came). */
 static int
 get_status_on(int fd, const char *path)
@@ -215,7 +190,7 @@ test_refuse_during_drain(void)
     MM_CHECK_STR(last, "ERR the matchmaker front is stopping");
     /* the drain has begun and a request is still open: a new client is refused at once (the
      * kernel answers the SYN with a reset), not left waiting for an answer that never comes */
-    MM_CHECK_INT(connect_errno(h.port, 2000), ==, ECONNREFUSED);
+    MM_CHECK_INT(mm_test_connect_errno(h.port, 2000), ==, ECONNREFUSED);
     MM_CHECK_INT(get_status_on(keep, "/readyz"), ==, 503);
     close(keep);
 

@@ -424,3 +424,27 @@ mm_test_read_http_request(int fd, char *path, size_t path_len)
     }
     return body;
 }
+
+int
+mm_test_connect_errno(uint16_t port, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return errno;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int err = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        err = errno;
+        if (err == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            socklen_t el = sizeof(err);
+            if (poll(&p, 1, timeout_ms) != 1)
+                err = ETIMEDOUT;
+            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+                err = errno;
+        }
+    }
+    close(fd);
+    return err;
+}

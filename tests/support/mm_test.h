@@ -157,6 +157,10 @@ const char *mm_test_build_dir(void);
 /** Source tree root, set by CMake (to read ../shared vectors and fixtures). */
 const char *mm_test_source_dir(void);
 
+/** A connect to 127.0.0.1:port: 0 when it connected (closed again at once), else the errno
+ * (ETIMEDOUT when nothing answered within timeout_ms). */
+int mm_test_connect_errno(uint16_t port, int timeout_ms);
+
 /** Whether the first 64 KiB of the file at path contain needle (false if it cannot be read). */
 bool mm_test_file_contains(const char *path, const char *needle);
 
