@@ -5,7 +5,9 @@
  * on (the seed's key, protocol 80085, as make run uses). Every request must end ready with a
  * token that verifies: the front's default per-address limits must not refuse a load test that
  * mm_bench spreads over loopback source addresses (its default against a loopback URL). This
- * checks correctness, not speed.
+ * checks correctness, not speed. make run turns readiness by webhook on (issue 15): after the
+ * bench, the web front's /metrics (admin port) must show webhooks really routed through that
+ * stack (mm_front_webhooks_total{outcome="routed"} > 0).
  */
 #include <jansson.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 
 #include "mm/clock.h"
 #include "mm_test.h"
+#include "mm_test_http.h"
 
 #define SEED_KEY "1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1"
 #define RATE "100"
@@ -40,7 +43,8 @@ main(void)
     setenv_port("MM_HTTP_PORT", http_port);
     setenv_port("MM_NATS_PORT", mm_test_free_port());
     setenv_port("MM_EDGEGAP_PORT", mm_test_free_port());
-    setenv_port("MM_ADMIN_PORT", mm_test_free_port());
+    int admin_port = mm_test_free_port();
+    setenv_port("MM_ADMIN_PORT", admin_port);
     setenv("MM_RUN_DIR", run_dir, 1);
     setenv("MM_SKIP_BUILD", "1", 1);
     setenv("MM_BUILD_DIR", mm_test_build_dir(), 1);
@@ -95,6 +99,17 @@ main(void)
         }
         json_decref(report);
     }
+    /* make run's webhooks: the simulator POSTs the web front, which routes them to the matchmaker */
+    char metrics_url[128];
+    static char metrics[1 << 17];
+    snprintf(metrics_url, sizeof(metrics_url), "http://127.0.0.1:%d/metrics", admin_port);
+    long routed = -1;
+    MM_CHECK_INT(mm_test_http_get(metrics_url, metrics, sizeof(metrics)), ==, 200);
+    const char *line = strstr(metrics, "\nmm_front_webhooks_total{outcome=\"routed\"} ");
+    if (line != NULL)
+        routed = strtol(line + strlen("\nmm_front_webhooks_total{outcome=\"routed\"} "), NULL, 10);
+    fprintf(stderr, "web front: %ld webhooks routed for %d requests\n", routed, EXPECTED);
+    MM_CHECK_INT(routed, >, 0);
     MM_CHECK_INT(mm_test_stop(stack, 15000), ==, 0);
     if (mm_test_failed > 0) {
         char log[700];
