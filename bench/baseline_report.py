@@ -608,6 +608,13 @@ measured in the same run.
   session stays `Status.SEEKING` for 20 s after its create, then is placed on a ready deployment, so every client
   waits 20 s whenever it arrived, and is seen ready by the poll at 21 s (time-to-ready minus 21 s is ours). N clients arrive over 12.5 s (N/12.5 per second, 800/s for 10,000: below the
   create throughput), so from t = 12.5 s to t = 20 s all N wait at once.
+* **Scenario 3 with webhooks ("3w")**: the same stack and load, with readiness by webhook: a fresh secret in
+  `MM_WEBHOOK_SECRET` for the matchmaker and the front, `--webhook-public-url http://<the stack's front>` and
+  `--webhook-poll-ms 10000` (fallback polls 10 s and 20 s after the create); the simulator POSTs each session's
+  webhook when it seats it at 20 s (`--webhook-queue 20000`). GETs per session = the simulator's `session_get`
+  over its `session_create` during the run (the matchmaker's own `gets / sessions_polled`, from its stop line,
+  beside it); time-to-ready minus the 20 s = mm_bench's percentiles minus 20,000 ms (the create's round trip
+  included).
 * **mm_bench**: open loop (latency counts from each request's scheduled start, so queueing is not hidden),
   `--timeout 5s` in scenario 1 (a point that cannot keep up fails quickly), no token verification (its cost is
   mm_bench's, not ours). mm_bench's own CPU is shown beside the services'.
