@@ -295,7 +295,7 @@ def webhook_table(s):
             cpu = "**%.3f** (goal < %g: %s)" % (w["ours_waiting_cores"], GOAL_WEBHOOK_CORES,
                                                 "met" if w["ours_waiting_cores"] < GOAL_WEBHOOK_CORES else "**missed**")
             added = "%s / **%s** / %s (goal p99 < %g: %s)" % (
-                f(a["p50"], "%.1f"), f(a["p99"], "%.1f"), f(a["max"], "%.1f"), GOAL_WEBHOOK_ADDED_P99_MS,
+                f(a["p50"], "%.2f"), f(a["p99"], "%.2f"), f(a["max"], "%.1f"), GOAL_WEBHOOK_ADDED_P99_MS,
                 "met" if a["p99"] is not None and a["p99"] < GOAL_WEBHOOK_ADDED_P99_MS else "**missed**")
             hooks = "%s / %s; %s, %s, %s, %s" % (sw.get("webhooks_sent"), sw.get("webhooks_failed"),
                                                  ms.get("webhooks_received", "-"), ms.get("webhooks_ignored", "-"),
