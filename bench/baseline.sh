@@ -24,7 +24,7 @@
 # Usage: bench/baseline.sh [--build-dir DIR] [--results DIR] [--doc FILE] [--no-build]
 #                          [--no-profile] [--only 1,2,3,4,5] [--keep-run]
 # Defaults: --build-dir build (or $MM_BUILD_DIR), --results <build-dir>/baseline,
-# --doc docs/PERFORMANCE.md (written only when every scenario ran). Takes about 7 minutes on
+# --doc docs/PERFORMANCE.md (written only when every scenario ran). Takes about 8 minutes on
 # 2 cores, build included; exit status 0 when it ran to the end (goals missed are reported, not
 # failures).
 set -euo pipefail
