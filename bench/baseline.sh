@@ -11,7 +11,9 @@
 #                 edgegap-time against the same simulator, same rate, same run)
 #   3 waiting     10,000 clients waiting at once for sessions that take 20 s (the simulator keeps
 #                 each session seeking for 20 s, then seats it on a deployment of 10,000 seats):
-#                 zero errors, peak RSS of each service, CPU while idle-waiting
+#                 zero errors, peak RSS of each service, CPU while idle-waiting; then the same
+#                 with readiness by webhook ("3w": fallback grid 10 s): Edgegap GETs per session,
+#                 CPU while waiting, time-to-ready minus the 20 s, beside the polling figures
 #   4 growth      per-request CPU and p99 with 100, 1,000 and 10,000 clients waiting (scenario 3
 #                 is the 10,000 point)
 #   5 ceilings    bare h2o WebSocket loop, NATS request/reply, JetStream KV puts, libcurl to
@@ -22,7 +24,7 @@
 # Usage: bench/baseline.sh [--build-dir DIR] [--results DIR] [--doc FILE] [--no-build]
 #                          [--no-profile] [--only 1,2,3,4,5] [--keep-run]
 # Defaults: --build-dir build (or $MM_BUILD_DIR), --results <build-dir>/baseline,
-# --doc docs/PERFORMANCE.md (written only when every scenario ran). Takes about 7 minutes on
+# --doc docs/PERFORMANCE.md (written only when every scenario ran). Takes about 8 minutes on
 # 2 cores, build included; exit status 0 when it ran to the end (goals missed are reported, not
 # failures).
 set -euo pipefail
@@ -150,8 +152,14 @@ FAST_MM=(--poll-delay-ms 1 --poll-interval-ms 50 --max-edgegap-in-flight 256)
 # places it on a ready deployment of 10,000 seats), polled 1 s after its create and every 2 s
 # after that, so each is seen ready by the poll at 21 s (a poll grid in step with the 20 s would
 # see some at 20 s and, when the simulator is a little late, others at 22 s).
-SLOW_SIM=(--sockets 10000 --deploy-delay-ms 0 --seek-delay-ms 20000 --log-level warn)
+# --webhook-queue 20000: with webhooks on, every session's "ready" webhook is queued in the
+# simulator at the 20 s mark (800/s); the default 4096 waiting would fail some if deliveries lag.
+SLOW_SIM=(--sockets 10000 --deploy-delay-ms 0 --seek-delay-ms 20000 --webhook-queue 20000 --log-level warn)
 SLOW_MM=(--poll-delay-ms 1000 --poll-interval-ms 2000 --max-edgegap-in-flight 256)
+# Scenario 3 with webhooks ("3w"): the same stack with readiness by webhook (bench/baseline_stack.sh
+# STACK_WEBHOOKS=1) and a fallback grid of 10 s, so a session is polled at 10 s and 20 s after its
+# create and the webhook at 20 s (when the simulator seats it) triggers one more GET: at most 3.
+WEBHOOK_POLL_MS=10000
 POINT_DURATION=8s
 POINT_RAMP=2s
 
@@ -302,11 +310,17 @@ fi
 # throughput); each session is ready 20 s after its create, so from t = 12.5 s to t = 20 s all N
 # wait at once; mm_bench ends when the last is answered (t ~ 33 s). Samples: 5 s idle before (the
 # stack's own background CPU), t = 13..19 s (all waiting, nothing ready yet), the end.
-wait_point() { # mode n
-    local mode=$1 n=$2 dir="$RESULTS/s3/$1-$2"
-    log "scenario 3/4 ($mode): $n clients waiting 20 s"
+wait_point() { # mode n [webhooks]
+    local mode=$1 n=$2 dir="$RESULTS/s3/$1-$2" mm=("${SLOW_MM[@]}")
+    if [ "${3:-}" = webhooks ]; then
+        dir="$RESULTS/s3/$1-webhooks-$2"
+        mm+=(--webhook-poll-ms "$WEBHOOK_POLL_MS")
+        STACK_WEBHOOKS=1
+    fi
+    log "scenario 3/4 ($mode${3:+, $3}): $n clients waiting 20 s"
     mkdir -p "$dir"
-    stack_start "$mode" "${SLOW_SIM[@]}" -- "${SLOW_MM[@]}"
+    stack_start "$mode" "${SLOW_SIM[@]}" -- "${mm[@]}"
+    STACK_WEBHOOKS=0
     sleep 1
     stack_sample >"$dir/idle0.json"
     sleep 5
@@ -322,12 +336,16 @@ wait_point() { # mode n
     sim_stats >"$dir/wait1-sim.json"
     wait "$bp"
     stack_stop
+    # the matchmakers' GET and webhook counters, logged at stop (docs/matchmaker.md)
+    grep -h 'provisioner: .* sessions polled with' "$STACK_DIR"/logs/bevygap_matchmaker-*.log >"$dir/mm-stats.txt" || true
 }
 if wants 3 || wants 4; then
     wants 4 && wait_point allinone 100
     wants 4 && wait_point allinone 1000
     wait_point allinone 10000
+    wants 3 && wait_point allinone 10000 webhooks
     wants 3 && wait_point split 10000
+    wants 3 && wait_point split 10000 webhooks
 fi
 
 # ---- the report -----------------------------------------------------------------------------------

@@ -22,6 +22,14 @@ OURS = ("matchmaker-1", "matchmaker-2", "httpd")
 GOAL_RATE = 2000
 GOAL_ADDED_P99_MS = 10.0
 GOAL_RSS_MB = 300.0
+# Scenario 3 with webhooks (issue 15): sessions seek for SEEK_MS; with a fallback grid of
+# WEBHOOK_POLL_MS the GETs per session are the fallback polls within SEEK_MS plus the one the
+# webhook triggers; our CPU while all wait; time-to-ready minus SEEK_MS.
+SEEK_MS = 20000.0
+WEBHOOK_POLL_MS = 10000
+GOAL_WEBHOOK_GETS = 1 + int(SEEK_MS // WEBHOOK_POLL_MS)
+GOAL_WEBHOOK_CORES = 0.05
+GOAL_WEBHOOK_ADDED_P99_MS = 10.0
 ANALYSIS_BEGIN = "<!-- analysis:begin -->"
 ANALYSIS_END = "<!-- analysis:end -->"
 
@@ -229,7 +237,12 @@ def waiting(res, hz):
         run_ours = cpu_seconds(procs["before"], procs["after"], hz, ours)
         idle_ours = sum(idle.get(k, 0) for k in ours) * p["wall_s"]
         lat = p["latency_ms"] or {}
+        sim = procs.get("sim_after") or {}
         out.append({
+            "webhooks": mode.endswith("-webhooks"),
+            "added_ms": {q: (lat[q] - SEEK_MS) if lat.get(q) is not None else None for q in ("p50", "p90", "p99", "max")},
+            "mm_stats": mm_stats(os.path.join(d, "mm-stats.txt")),
+            "sim_webhooks": {k: sim.get(k) for k in ("webhooks_sent", "webhooks_failed", "webhooks_dropped")},
             "mode": mode, "clients": int(n), "point": p,
             "idle_cores": idle, "waiting_cores": wait,
             "ours_idle_cores": sum(idle.get(k, 0) for k in ours),
@@ -245,6 +258,59 @@ def waiting(res, hz):
             "polls_per_session": p["polls_per_session"],
         })
     return out
+
+
+def mm_stats(path):
+    """The matchmakers' stop line (src/matchmaker/main.c), summed over replicas."""
+    keys = ("sessions_polled", "gets", "webhooks_received", "webhooks_nats", "webhooks_bad", "webhooks_refused",
+            "webhooks_ignored", "webhooks_early", "webhooks_rate_limited", "webhook_gets")
+    pat = re.compile(r"provisioner: (\d+) sessions polled with (\d+) GETs; webhooks: (\d+) received \((\d+) over NATS, "
+                     r"(\d+) bad\), (\d+) refused, (\d+) ignored \((\d+) early\), (\d+) rate-limited, (\d+) GETs")
+    out = None
+    for line in read_text(path).splitlines():
+        m = pat.search(line)
+        if m:
+            out = out or {k: 0 for k in keys}
+            for k, v in zip(keys, m.groups()):
+                out[k] += int(v)
+    if out and out["sessions_polled"]:
+        out["gets_per_session"] = out["gets"] / out["sessions_polled"]
+    return out
+
+
+def webhook_table(s):
+    """Scenario 3 polling against 3w webhooks, per mode, from the same run, with the goals."""
+    rows = [w for w in s["waiting"] if w["clients"] == 10000]
+    if not any(w["webhooks"] for w in rows):
+        return ""
+    out = ["| mode | readiness | ready / errors | Edgegap GETs per session (simulator; matchmaker) | CPU ours while all "
+           "wait (cores) | time-to-ready minus the 20 s: p50 / p99 / max ms | webhooks sent / failed (simulator); "
+           "received, ignored, rate-limited, GETs (matchmaker) |", "|---|---|---|---|---|---|---|"]
+    for w in sorted(rows, key=lambda w: (w["mode"].replace("-webhooks", ""), w["webhooks"])):
+        p, a, ms, sw = w["point"], w["added_ms"], w["mm_stats"] or {}, w["sim_webhooks"]
+        if w["webhooks"]:
+            g = w["polls_per_session"]
+            gets = "**%s** (goal <= %d: %s)" % (f(g, "%.2f"), GOAL_WEBHOOK_GETS,
+                                                 "met" if g is not None and g <= GOAL_WEBHOOK_GETS + 0.005 else "**missed**")
+            cpu = "**%.3f** (goal < %g: %s)" % (w["ours_waiting_cores"], GOAL_WEBHOOK_CORES,
+                                                "met" if w["ours_waiting_cores"] < GOAL_WEBHOOK_CORES else "**missed**")
+            added = "%s / **%s** / %s (goal p99 < %g: %s)" % (
+                f(a["p50"], "%.2f"), f(a["p99"], "%.2f"), f(a["max"], "%.1f"), GOAL_WEBHOOK_ADDED_P99_MS,
+                "met" if a["p99"] is not None and a["p99"] < GOAL_WEBHOOK_ADDED_P99_MS else "**missed**")
+            hooks = "%s / %s; %s, %s, %s, %s" % (sw.get("webhooks_sent"), sw.get("webhooks_failed"),
+                                                 ms.get("webhooks_received", "-"), ms.get("webhooks_ignored", "-"),
+                                                 ms.get("webhooks_rate_limited", "-"), ms.get("webhook_gets", "-"))
+            how = "webhook, fallback grid %d s" % (WEBHOOK_POLL_MS // 1000)
+        else:
+            gets = f(w["polls_per_session"], "%.2f")
+            cpu = "%.3f" % w["ours_waiting_cores"]
+            added = "%s / %s / %s" % (f(a["p50"], "%.1f"), f(a["p99"], "%.1f"), f(a["max"], "%.1f"))
+            hooks = "-"
+            how = "polling (1 s, then every 2 s)"
+        out.append("| %s | %s | %d / %d | %s; %s | %s | %s | %s |" % (
+            w["mode"].replace("-webhooks", ""), how, p["ready"], p["errors"], gets,
+            f(ms.get("gets_per_session"), "%.2f"), cpu, added, hooks))
+    return "\n".join(out) + "\n"
 
 
 # ---- which ceiling binds ----------------------------------------------------------------------------
@@ -332,7 +398,7 @@ def table(s, machine_line=True):
         goal = "0 errors, < %g MB (%s)" % (GOAL_RSS_MB, "met" if w["ours_hwm_total_mb"] < GOAL_RSS_MB and p["errors"] == 0
                                            else "**missed**")
         name, r = binding(w["clients"] / 12.5, p["edgegap_calls"], p["wall_s"], p["machine_cores"] or p["cores_total"], ceil,
-                          m.get("nproc") or 2, w["mode"] != "allinone")
+                          m.get("nproc") or 2, not w["mode"].startswith("allinone"))
         add("| 3 10,000 waiting 20 s, %s | %d/%d ready, %d errors; peak RSS ours **%.0f MB** (%s); CPU ours while "
             "all wait %.2f cores (idle %.2f) | %s | %s (%.2f) |" % (
                 w["mode"], p["ready"], p["requests"], p["errors"], w["ours_hwm_total_mb"],
@@ -340,6 +406,7 @@ def table(s, machine_line=True):
                 w["ours_idle_cores"], goal, name, r[name]))
     rows = sorted((w for w in s["waiting"] if w["mode"] == "allinone"), key=lambda w: w["clients"])
     marg = marginal(rows)
+
     if rows:
         add("| 4 cost growth (all-in-one) | %s%s | flat | CPU per request |" % ("; ".join(
             "%d waiting: **%s µs CPU/request**, p99 %s s" % (w["clients"], f(w["ours_cpu_us_per_request"], "%.0f"),
@@ -350,6 +417,12 @@ def table(s, machine_line=True):
             f(ceil.get("ws_sessions_per_s"), "%.0f"), f(ceil.get("nats_rr_per_s"), "%.0f"),
             f(ceil.get("kv_put_per_s"), "%.0f"), f(ceil.get("edgegap_get_per_s"), "%d"),
             f(ceil.get("tokens_per_s"), "%d")))
+    wh = webhook_table(s)
+    if wh:
+        add("")
+        add("Scenario 3 with readiness by webhook (\"3w\") beside polling, same run (the goals of issue 15):")
+        add("")
+        add(wh.rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 
@@ -535,6 +608,13 @@ measured in the same run.
   session stays `Status.SEEKING` for 20 s after its create, then is placed on a ready deployment, so every client
   waits 20 s whenever it arrived, and is seen ready by the poll at 21 s (time-to-ready minus 21 s is ours). N clients arrive over 12.5 s (N/12.5 per second, 800/s for 10,000: below the
   create throughput), so from t = 12.5 s to t = 20 s all N wait at once.
+* **Scenario 3 with webhooks ("3w")**: the same stack and load, with readiness by webhook: a fresh secret in
+  `MM_WEBHOOK_SECRET` for the matchmaker and the front, `--webhook-public-url http://<the stack's front>` and
+  `--webhook-poll-ms 10000` (fallback polls 10 s and 20 s after the create); the simulator POSTs each session's
+  webhook when it seats it at 20 s (`--webhook-queue 20000`). GETs per session = the simulator's `session_get`
+  over its `session_create` during the run (the matchmaker's own `gets / sessions_polled`, from its stop line,
+  beside it); time-to-ready minus the 20 s = mm_bench's percentiles minus 20,000 ms (the create's round trip
+  included).
 * **mm_bench**: open loop (latency counts from each request's scheduled start, so queueing is not hidden),
   `--timeout 5s` in scenario 1 (a point that cannot keep up fails quickly), no token verification (its cost is
   mm_bench's, not ours). mm_bench's own CPU is shown beside the services'.

@@ -12,6 +12,10 @@
 # matchmaker replicas in the queue group).
 #
 # Needs: BIN (the build directory with the programs), RUN_ROOT (a directory for run dirs).
+# STACK_WEBHOOKS=1 before stack_start: readiness by webhook (docs/matchmaker.md): a fresh secret in
+# MM_WEBHOOK_SECRET for every matchmaker and the httpd, and every matchmaker gets
+# --webhook-public-url http://<the stack's web front> (its fallback grid is up to the caller's
+# matchmaker flags, --webhook-poll-ms).
 # After stack_start: STACK_DIR, STACK_URL (ws://.../matchmaker/ws), STACK_EDGEGAP (http://...),
 # STACK_NATS_PORT, and STACK_NAMES / STACK_PIDS (parallel arrays, in start order).
 # STACK_NAMES: nats-server, edgegap_sim, gameserver_sim, matchmaker-1 [matchmaker-2] [httpd].
@@ -128,16 +132,23 @@ CONF
         >"$STACK_DIR/logs/gameserver_sim.log" 2>&1 &
     stack_add gameserver_sim $!
 
-    local replicas=1 front=()
+    local replicas=1 front=() hook=()
     [ "$mode" = split2 ] && replicas=2
     [ "$mode" = allinone ] && front=(--http "127.0.0.1:$http_port" "${FRONT_BENCH_FLAGS[@]}")
+    if [ "${STACK_WEBHOOKS:-0}" = 1 ]; then
+        MM_WEBHOOK_SECRET=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+        export MM_WEBHOOK_SECRET
+        hook=(--webhook-public-url "http://127.0.0.1:$http_port")
+    else
+        unset MM_WEBHOOK_SECRET
+    fi
     local r log
     for r in $(seq "$replicas"); do
         log="$STACK_DIR/logs/bevygap_matchmaker-$r.log"
         NATS_USER=matchmaker NATS_PASSWORD=matchmaker EDGEGAP_API_KEY="$API_KEY" \
             "$BIN"/bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 \
             --lightyear-protocol-id "$PROTOCOL_ID" --lightyear-private-key "$PRIVATE_KEY" \
-            --edgegap-url "$STACK_EDGEGAP" --stop-deadline-ms 2000 "${mm_flags[@]}" "${front[@]}" >"$log" 2>&1 &
+            --edgegap-url "$STACK_EDGEGAP" --stop-deadline-ms 2000 "${mm_flags[@]}" "${hook[@]}" "${front[@]}" >"$log" 2>&1 &
         stack_add "matchmaker-$r" $!
         stack_wait_log "$log" "matchmaker ready" "$!" || return 1
     done

@@ -3,7 +3,7 @@
  * values and the extremes of the u64 range. Each percentile is compared with the exact
  * nearest-rank percentile of the sorted samples and must be within half a bucket of it, i.e.
  * within exact * precision / 2, and lie in the same bucket; count, min, max and mean are exact.
- * Two precisions (sub_bits 11, as mm_bench uses, and a coarse 5) so the bound is not luck.
+ * Three precisions (sub_bits 14, as mm_bench uses, 11, and a coarse 5) so the bound is not luck.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -167,6 +167,7 @@ test_buckets(void)
 int
 main(void)
 {
+    test_distributions(14);
     test_distributions(11);
     test_distributions(5);
     test_small_exact();

@@ -1,8 +1,9 @@
 /*
  * edgegap_sim, webhooks: a session's webhook_url receives a POST with the contracted fields when
- * the session becomes ready (after a deployment or at once), fails, or is unprocessable; none is
- * sent without a webhook_url; failed deliveries (nobody listening, an error answer, a receiver
- * that never answers) are counted. The receiver is a small blocking HTTP server in a thread here.
+ * the session becomes ready (after a deployment, at once, or when seated after seeking), fails,
+ * or is unprocessable; none is sent without a webhook_url; failed deliveries (nobody listening,
+ * an error answer, a receiver that never answers) are counted. The receiver is a small blocking
+ * HTTP server in a thread here.
  * The webhook_drop fault (--webhook-drop-percent, session_create:webhook_drop_next/_rate at run
  * time) drops webhooks, counted as webhooks_dropped, the same ones for the same --seed.
  */
@@ -218,6 +219,31 @@ main(void)
     for (int i = 0; i < rc.n; i++)
         MM_CHECK(strstr(rc.bodies[i], sid[1]) == NULL);
     pthread_mutex_unlock(&rc.mu);
+
+    /* sessions that seek first (--seek-delay-ms): each gets its "Ready" webhook when it is seated,
+     * the first on the deployment it starts, the second on that deployment, already ready (the
+     * readiness signal of the matchmaker's webhook mode in bench scenario 3w) */
+    const char *seek[] = {"--seek-delay-ms", "300", "--deploy-delay-ms", "0", NULL};
+    MM_REQUIRE(sim_start(&sim, seek) == 0);
+    char dep[2][32];
+    for (int i = 0; i < 2; i++) {
+        char seeking[32];
+        MM_REQUIRE((id = sim_create_session(&sim, body)) != NULL);
+        snprintf(seeking, sizeof(seeking), "%s", id);
+        j = received(&rc, 4 + i, 5000);
+        MM_REQUIRE(j != NULL);
+        check_hook(j, seeking, "Ready", true, true, url);
+        snprintf(dep[i], sizeof(dep[i]), "%s", json_string_value(json_object_get(j, "deployment_request_id")));
+        json_decref(j);
+        snprintf(path, sizeof(path), "/v1/session/%s", seeking);
+        MM_CHECK_INT(sim_call(&sim, "GET", path, NULL, &j), ==, 200);
+        MM_CHECK_STR(json_string_value(json_object_get(j, "status")), "Status.READY");
+        json_decref(j);
+    }
+    MM_CHECK_STR(dep[1], dep[0]);
+    MM_CHECK_INT(sim_stat(&sim, "deployments_started"), ==, 1);
+    MM_CHECK_INT(wait_stat(&sim, "webhooks_sent", 2, 5000), ==, 2);
+    MM_CHECK_INT(sim_stop(&sim), ==, 0);
 
     /* dropped webhooks: --webhook-drop-percent 50 drops some and sends the others; the same seed
      * drops the same number again; the faults API drops exactly the next one */
