@@ -22,7 +22,7 @@ OURS = ("matchmaker-1", "matchmaker-2", "httpd")
 GOAL_RATE = 2000
 GOAL_ADDED_P99_MS = 10.0
 GOAL_RSS_MB = 300.0
-# Scenario 3 with webhooks (issue 15): sessions seek for SEEK_MS; with a fallback grid of
+# Scenario 3 with webhooks: sessions seek for SEEK_MS; with a fallback grid of
 # WEBHOOK_POLL_MS the GETs per session are the fallback polls within SEEK_MS plus the one the
 # webhook triggers; our CPU while all wait; time-to-ready minus SEEK_MS.
 SEEK_MS = 20000.0
@@ -420,7 +420,7 @@ def table(s, machine_line=True):
     wh = webhook_table(s)
     if wh:
         add("")
-        add("Scenario 3 with readiness by webhook (\"3w\") beside polling, same run (the goals of issue 15):")
+        add("Scenario 3 with readiness by webhook (\"3w\") beside polling, same run (with the goals set for readiness by webhook):")
         add("")
         add(wh.rstrip("\n"))
     return "\n".join(lines) + "\n"

@@ -1,5 +1,5 @@
 /*
- * The Edgegap webhook route (issue 15; src/net/front/webhook.c): POST
+ * The Edgegap webhook route (src/net/front/webhook.c): POST
  * /matchmaker/edgegap-webhook/<secret> with the right secret hands the session id to the backend
  * (204); a wrong secret, no secret configured, or another path under the prefix is the plain 404
  * of any unknown path and hands nothing on; GET on the right path 405; bad bodies 400 (an

@@ -1,5 +1,5 @@
 /*
- * Edgegap webhooks in split mode (issue 15): bevygap_matchmaker_httpd, with its secret from
+ * Edgegap webhooks in split mode: bevygap_matchmaker_httpd, with its secret from
  * MM_WEBHOOK_SECRET, turns POST /matchmaker/edgegap-webhook/<secret> into one core NATS message
  * on matchmaker.webhook with exactly {"session_id":"<id>"} (the test subscribes, as a matchmaker
  * replica does, without a queue group); a wrong secret publishes nothing; /metrics counts both

@@ -753,7 +753,7 @@ test_stop(mm_nats_bridge *b)
     mm_nats_bridge_stop(b); /* idempotent */
 }
 
-/* Edgegap webhooks (issue 15): each becomes {"session_id":...} on matchmaker.webhook, in order,
+/* Edgegap webhooks: each becomes {"session_id":...} on matchmaker.webhook, in order,
  * through the backend interface the front calls; refused (and counted) once the bridge stops. */
 static void
 test_webhook(mm_nats_bridge *b, natsConnection *rnc)

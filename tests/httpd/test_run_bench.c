@@ -5,7 +5,7 @@
  * on (the seed's key, protocol 80085, as make run uses). Every request must end ready with a
  * token that verifies: the front's default per-address limits must not refuse a load test that
  * mm_bench spreads over loopback source addresses (its default against a loopback URL). This
- * checks correctness, not speed. make run turns readiness by webhook on (issue 15): after the
+ * checks correctness, not speed. make run turns readiness by webhook on: after the
  * bench, the web front's /metrics (admin port) must show webhooks really routed through that
  * stack (mm_front_webhooks_total{outcome="routed"} > 0).
  */

@@ -1,5 +1,5 @@
 /*
- * Readiness by webhook end to end with the real programs (issue 15): nats-server, edgegap_sim
+ * Readiness by webhook end to end with the real programs: nats-server, edgegap_sim
  * (--deploy-delay-ms 1500, --sockets 1: every session waits for its own deployment),
  * gameserver_sim (--poll-ms 10: cert digests within 10 ms of a deployment), and
  *   (1) split mode: two bevygap_matchmaker_httpd (A and B) and two bevygap_matchmaker replicas,

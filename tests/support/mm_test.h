@@ -154,7 +154,7 @@ int mm_test_tmpdir(char *path, size_t len);
 /** Directory with the built programs (build/), set by CMake. */
 const char *mm_test_build_dir(void);
 
-/** Source tree root, set by CMake (to read ../shared vectors and fixtures). */
+/** Source tree root, set by CMake (to read the token vectors and fixtures under tests/). */
 const char *mm_test_source_dir(void);
 
 /** A connect to 127.0.0.1:port: 0 when it connected (closed again at once), else the errno

@@ -1,5 +1,5 @@
 /*
- * The Edgegap session webhook receiver (issue 15; docs/front.md "Webhooks"):
+ * The Edgegap session webhook receiver (docs/front.md "Webhooks"):
  *
  *   POST /matchmaker/edgegap-webhook/<secret>   body {"session_id":"...", ...}   -> 204
  *
