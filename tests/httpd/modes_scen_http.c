@@ -153,28 +153,21 @@ mx_counts(mx *x, int index, mr_rec *r)
 
 /* ---- who the client is ---- */
 
-/* A whole session whose client address comes from X-Forwarded-For (no override); records what Edgegap saw. */
+/* A whole session with one X-Forwarded-For header of this value (mx_forwarded_session). */
 static void
 forwarded_session(mx *x, const char *xff_value, mr_rec *r)
 {
-    char headers[160], first[256], ips[256];
+    char headers[160], label[180];
     snprintf(headers, sizeof(headers), "X-Forwarded-For: %s\r\n", xff_value);
-    mx_first(MX_APP, MX_VERSION, NULL, first, sizeof(first));
-    mr_line(r, "X-Forwarded-For: %s", xff_value);
-    mr_seen seen = {0};
-    mx_ws_request(x, headers, first, r, &seen);
-    mx_check_session(&seen);
-    if (seen.session_id[0] != '\0' && ms_sim_session_ips(x->st, seen.session_id, ips, sizeof(ips)))
-        mr_line(r, "edgegap ip_list: %s", ips);
-    else
-        mr_line(r, "edgegap ip_list: (unknown session)");
+    snprintf(label, sizeof(label), "X-Forwarded-For: %s", xff_value);
+    mx_forwarded_session(x, label, headers, r);
 }
 
 void
 mx_xff_trusted(mx *x, int index, mr_rec *r)
 {
     (void)index;
-    forwarded_session(x, XFF_CLIENT ", 10.1.2.3", r); /* the first address is the player's */
+    forwarded_session(x, XFF_CLIENT ", 10.1.2.3", r); /* 10.1.2.3 is a trusted proxy: the walk from the right yields the player */
 }
 
 void

@@ -58,9 +58,8 @@ mx_xff_spoof(mx *x, int index, mr_rec *r)
     MM_CHECK_INT(quick_request(x, "X-Forwarded-For: " VICTIM "\r\n", r), ==, 503);
 }
 
-/* A whole session with these header lines and no override; records what Edgegap saw. */
-static void
-forwarded(mx *x, const char *label, const char *headers, mr_rec *r)
+void
+mx_forwarded_session(mx *x, const char *label, const char *headers, mr_rec *r)
 {
     char first[256], ips[256];
     mx_first(MX_APP, MX_VERSION, NULL, first, sizeof(first));
@@ -78,10 +77,10 @@ void
 mx_xff_forms(mx *x, int index, mr_rec *r)
 {
     (void)index;
-    forwarded(x, "spoofed first entry", "X-Forwarded-For: 198.51.100.250, 203.0.113.78\r\n", r);
-    forwarded(x, "ip:port", "X-Forwarded-For: 203.0.113.79:4711, 10.1.2.3:80\r\n", r);
-    forwarded(x, "[v6]:port", "X-Forwarded-For: [2001:db8::79]:443\r\n", r);
-    forwarded(x, "spaces, tabs, two headers",
+    mx_forwarded_session(x, "spoofed first entry", "X-Forwarded-For: 198.51.100.250, 203.0.113.78\r\n", r);
+    mx_forwarded_session(x, "ip:port", "X-Forwarded-For: 203.0.113.79:4711, 10.1.2.3:80\r\n", r);
+    mx_forwarded_session(x, "[v6]:port", "X-Forwarded-For: [2001:db8::79]:443\r\n", r);
+    mx_forwarded_session(x, "spaces, tabs, two headers",
               "X-Forwarded-For:  198.51.100.251 \r\nX-Forwarded-For:\t203.0.113.80 ,  10.1.2.3\r\n", r);
     /* the chunked route resolves the same way */
     char ips[256];

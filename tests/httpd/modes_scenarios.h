@@ -38,6 +38,9 @@ void mx_xff(int index, char *out, size_t len);
 void mx_first(const char *game, const char *version, const char *client_ip, char *out, size_t len);
 /** Opens /matchmaker/ws with headers, sends first as one text frame, records everything to the end. */
 void mx_ws_request(mx *x, const char *headers, const char *first, mr_rec *r, mr_seen *seen);
+/* A whole session with these header lines and no client_ip override: records label, the session
+ * and the ip_list Edgegap saw for it (modes_scen_xff.c). */
+void mx_forwarded_session(mx *x, const char *label, const char *headers, mr_rec *r);
 /** A whole session: Acknowledged, accepted, progress, ready (mr_seen says so). */
 void mx_check_session(const mr_seen *seen);
 

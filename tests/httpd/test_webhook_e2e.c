@@ -136,33 +136,6 @@ metric(int port, const char *name)
 }
 
 /* The matchmaker's stop line (src/matchmaker/main.c), parsed. */
-typedef struct stop_stats {
-    unsigned long long sessions, gets, received, over_nats, bad, refused, ignored, early, limited, hook_gets;
-} stop_stats;
-
-static bool
-read_stop_stats(const char *log, stop_stats *st)
-{
-    memset(st, 0, sizeof(*st));
-    FILE *fp = fopen(log, "r");
-    if (fp == NULL)
-        return false;
-    char line[1024];
-    bool found = false;
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        const char *at = strstr(line, "provisioner: ");
-        if (at != NULL &&
-            sscanf(at,
-                   "provisioner: %llu sessions polled with %llu GETs; webhooks: %llu received (%llu over NATS, %llu bad), "
-                   "%llu refused, %llu ignored (%llu early), %llu rate-limited, %llu GETs",
-                   &st->sessions, &st->gets, &st->received, &st->over_nats, &st->bad, &st->refused, &st->ignored, &st->early,
-                   &st->limited, &st->hook_gets) == 10)
-            found = true;
-    }
-    fclose(fp);
-    return found;
-}
-
 static long long
 sim_gets(const harness *h)
 {
@@ -279,12 +252,12 @@ split_mode(harness *h)
     forged(h, a.port, b.port, &extra);
 
     /* the matchmakers' own accounts */
-    stop_stats s1, s2;
+    mm_test_prov_stats s1, s2;
     MM_CHECK_INT(mm_test_stop(h->mm, 30000), ==, 0);
     h->mm = 0;
     MM_CHECK_INT(mm_test_stop(mm2, 30000), ==, 0);
-    MM_CHECK(read_stop_stats(h->mm_log, &s1));
-    MM_CHECK(read_stop_stats(log2, &s2));
+    MM_CHECK(mm_test_prov_stats_read(h->mm_log, &s1));
+    MM_CHECK(mm_test_prov_stats_read(log2, &s2));
     fprintf(stderr, "(1) replica 1: %llu sessions, %llu GETs, %llu webhooks received, %llu ignored, %llu rate-limited, %llu webhook GETs\n",
             s1.sessions, s1.gets, s1.received, s1.ignored, s1.limited, s1.hook_gets);
     fprintf(stderr, "(1) replica 2: %llu sessions, %llu GETs, %llu webhooks received, %llu ignored, %llu rate-limited, %llu webhook GETs\n",

@@ -132,40 +132,14 @@ hook_time(front *f, const char *id)
 }
 
 /* The matchmaker's stop line (src/matchmaker/main.c), parsed. */
-typedef struct mm_stop_stats {
-    unsigned long long sessions, gets, received, over_nats, bad, refused, ignored, early, limited, hook_gets;
-} mm_stop_stats;
-
-static bool
-stop_stats(const char *log, mm_stop_stats *st)
-{
-    FILE *fp = fopen(log, "r");
-    if (fp == NULL)
-        return false;
-    char line[1024];
-    bool found = false;
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        const char *at = strstr(line, "provisioner: ");
-        if (at != NULL &&
-            sscanf(at,
-                   "provisioner: %llu sessions polled with %llu GETs; webhooks: %llu received (%llu over NATS, %llu bad), "
-                   "%llu refused, %llu ignored (%llu early), %llu rate-limited, %llu GETs",
-                   &st->sessions, &st->gets, &st->received, &st->over_nats, &st->bad, &st->refused, &st->ignored, &st->early,
-                   &st->limited, &st->hook_gets) == 10)
-            found = true;
-    }
-    fclose(fp);
-    return found;
-}
-
 /* Stops the matchmaker alone (exit 0) and reads its stop line. */
 static void
-stop_matchmaker(harness *h, mm_stop_stats *st)
+stop_matchmaker(harness *h, mm_test_prov_stats *st)
 {
     MM_CHECK_INT(mm_test_stop(h->mm, 30000), ==, 0);
     h->mm = 0;
     memset(st, 0, sizeof(*st));
-    MM_CHECK(stop_stats(h->mm_log, st));
+    MM_CHECK(mm_test_prov_stats_read(h->mm_log, st));
 }
 
 /* n requests at once; each must end with SessionReady. Prints ready - webhook delivery per session. */
@@ -286,7 +260,7 @@ main(void)
             (unsigned long long)(mm_now_ms() - burst), (unsigned long long)(first_get - burst));
     h_stream_close(&w);
 
-    mm_stop_stats st;
+    mm_test_prov_stats st;
     stop_matchmaker(&h, &st); /* the waiting session: 503, deletion enqueued */
     fprintf(stderr,
             "stop line: %llu sessions, %llu GETs; webhooks %llu received (%llu over NATS, %llu bad), %llu ignored (%llu early), "

@@ -448,3 +448,26 @@ mm_test_connect_errno(uint16_t port, int timeout_ms)
     close(fd);
     return err;
 }
+
+bool
+mm_test_prov_stats_read(const char *log_path, mm_test_prov_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    FILE *fp = fopen(log_path, "r");
+    if (fp == NULL)
+        return false;
+    char line[1024];
+    bool found = false;
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        const char *at = strstr(line, "provisioner: ");
+        if (at != NULL &&
+            sscanf(at,
+                   "provisioner: %llu sessions polled with %llu GETs; webhooks: %llu received (%llu over NATS, %llu bad), "
+                   "%llu refused, %llu ignored (%llu early), %llu rate-limited, %llu GETs",
+                   &st->sessions, &st->gets, &st->received, &st->over_nats, &st->bad, &st->refused, &st->ignored, &st->early,
+                   &st->limited, &st->hook_gets) == 10)
+            found = true;
+    }
+    fclose(fp);
+    return found;
+}

@@ -161,6 +161,15 @@ const char *mm_test_source_dir(void);
  * (ETIMEDOUT when nothing answered within timeout_ms). */
 int mm_test_connect_errno(uint16_t port, int timeout_ms);
 
+/** The counters of the matchmaker's "provisioner: N sessions polled with N GETs; webhooks: ..."
+ * line, which it logs at stop. */
+typedef struct mm_test_prov_stats {
+    unsigned long long sessions, gets, received, over_nats, bad, refused, ignored, early, limited, hook_gets;
+} mm_test_prov_stats;
+
+/** Reads the last such line of a matchmaker's log into st; false when there is none. */
+bool mm_test_prov_stats_read(const char *log_path, mm_test_prov_stats *st);
+
 /** Whether the first 64 KiB of the file at path contain needle (false if it cannot be read). */
 bool mm_test_file_contains(const char *path, const char *needle);
 
