@@ -72,12 +72,14 @@ stop_all() {
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
-wait_port() { # port name
-    for _ in $(seq 100); do
+wait_port() { # port name: the last process started must listen on port within 30 s
+    for _ in $(seq 300); do
         port_busy "$1" && return 0
+        kill -0 "${pids[-1]}" 2>/dev/null || break
         sleep 0.1
     done
-    echo "run-local: $2 did not start; see $RUN_DIR/logs/$2.log" >&2
+    echo "run-local: $2 did not start; the end of $RUN_DIR/logs/$2.log:" >&2
+    tail -5 "$RUN_DIR/logs/$2.log" >&2
     exit 1
 }
 

@@ -34,37 +34,67 @@ setenv_port(const char *name, int port)
     setenv(name, text, 1);
 }
 
-int
-main(void)
+/*
+ * Start deploy/run-local.sh on fresh free ports in a fresh run directory; wait until it says the
+ * stack is up or it stops. Returns the script's pid, or -1 after showing why it did not come up.
+ * *port_taken is set when the reason was a port another process took between our probe and the
+ * bind (the free-port probe cannot reserve a port).
+ */
+static pid_t
+start_stack(char *run_dir, size_t run_dir_len, int *http_port, int *admin_port, bool *port_taken)
 {
-    char run_dir[] = "/tmp/mm_runbench_XXXXXX";
+    snprintf(run_dir, run_dir_len, "/tmp/mm_runbench_XXXXXX");
     MM_REQUIRE(mkdtemp(run_dir) != NULL);
-    int http_port = mm_test_free_port();
-    setenv_port("MM_HTTP_PORT", http_port);
+    *http_port = mm_test_free_port();
+    setenv_port("MM_HTTP_PORT", *http_port);
     setenv_port("MM_NATS_PORT", mm_test_free_port());
     setenv_port("MM_EDGEGAP_PORT", mm_test_free_port());
-    int admin_port = mm_test_free_port();
-    setenv_port("MM_ADMIN_PORT", admin_port);
+    *admin_port = mm_test_free_port();
+    setenv_port("MM_ADMIN_PORT", *admin_port);
     setenv("MM_RUN_DIR", run_dir, 1);
     setenv("MM_SKIP_BUILD", "1", 1);
     setenv("MM_BUILD_DIR", mm_test_build_dir(), 1);
-    char out_log[600], script[600], json_path[600];
+    char out_log[600], script[600];
     snprintf(out_log, sizeof(out_log), "%s/run-local.out", run_dir);
-    snprintf(json_path, sizeof(json_path), "%s/bench.json", run_dir);
     snprintf(script, sizeof(script), "%s/deploy/run-local.sh", MM_SOURCE_DIR);
     char *run_argv[] = {"/bin/bash", script, NULL};
     pid_t stack = mm_test_spawn(run_argv, out_log);
     MM_REQUIRE(stack > 0);
-    uint64_t until = mm_now_ms() + 60000;
-    while (!mm_test_file_contains(out_log, "the local stack is up") && mm_now_ms() < until) {
-        struct timespec ts = {0, 100 * 1000000L};
-        nanosleep(&ts, NULL); /* polling a condition with a deadline */
+    /* run-local.sh prints "run-local: stopping" whenever it gives up */
+    uint64_t until = mm_now_ms() + 90000;
+    while (!mm_test_file_contains(out_log, "the local stack is up") &&
+           !mm_test_file_contains(out_log, "run-local: stopping") && mm_now_ms() < until)
+        mm_test_sleep_ms(100); /* polling a condition with a deadline */
+    if (mm_test_file_contains(out_log, "the local stack is up"))
+        return stack;
+    mm_test_dump_file(out_log);
+    *port_taken = mm_test_file_contains(out_log, "already in use");
+    static const char *const names[] = {"nats-server", "edgegap_sim", "bevygap_matchmaker", "bevygap_matchmaker_httpd"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char log[700];
+        snprintf(log, sizeof(log), "%s/logs/%s.log", run_dir, names[i]);
+        mm_test_dump_file(log);
+        *port_taken = *port_taken || mm_test_file_contains(log, "Address already in use");
     }
-    if (!mm_test_file_contains(out_log, "the local stack is up")) {
-        mm_test_dump_file(out_log);
-        mm_test_stop(stack, 10000);
-        MM_REQUIRE(!"the run command's stack did not come up");
+    mm_test_stop(stack, 10000);
+    return -1;
+}
+
+int
+main(void)
+{
+    char run_dir[64];
+    int http_port, admin_port;
+    bool port_taken = false;
+    pid_t stack = start_stack(run_dir, sizeof(run_dir), &http_port, &admin_port, &port_taken);
+    if (stack < 0 && port_taken) {
+        fprintf(stderr, "a port was taken by another process before the stack bound it: once more on new ports\n");
+        port_taken = false;
+        stack = start_stack(run_dir, sizeof(run_dir), &http_port, &admin_port, &port_taken);
     }
+    MM_REQUIRE(stack > 0 && "the run command's stack did not come up");
+    char json_path[600];
+    snprintf(json_path, sizeof(json_path), "%s/bench.json", run_dir);
 
     char bench[600], url[128];
     snprintf(bench, sizeof(bench), "%s/mm_bench", mm_test_build_dir());
