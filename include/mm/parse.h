@@ -124,8 +124,8 @@ int mm_opts_parse(const mm_opt_table *tables, size_t n_tables, void *opts, int a
 /**
  * Writes one line per flag, "  --name METAVAR<pad> help (default X)", the name column `width`
  * wide, into buf (NUL-terminated, cut at a line when short). defaults: a struct as the init
- * function leaves it (the defaults shown); NULL shows only the tables' `def` texts. Returns the
- * bytes written.
+ * function leaves it (the defaults shown); NULL shows only the tables' `def` texts. A flag an
+ * earlier table also names is parsed by that one and listed once, there. Returns the bytes written.
  */
 size_t mm_opts_usage(const mm_opt_table *tables, size_t n_tables, const void *defaults, int width, char *buf, size_t len);
 

@@ -19,6 +19,9 @@
  *     authority ends at the first '/', '?' or '#', the userinfo at its last '@'. Without a
  *     valid "scheme://" (a NATS_HOST entry "user:pass@host:4222", a typo), everything before
  *     the last '@' ahead of the first '?' or '#' is masked.
+ *   - the path segment after a segment whose name, case-insensitive, contains one of the words
+ *     below or "webhook": a capability such as the webhook secret in
+ *     "/matchmaker/edgegap-webhook/<secret>" (a "keys" segment hides the one after it).
  *   - the value of every query (or fragment) parameter whose name, case-insensitive, contains
  *     token, key, secret, pass, pwd, auth, sig or credential ("?api_key=abc" -> "?api_key=***").
  * Anything else, malformed or not, is copied as it is. url NULL is written as "(none)". Returns

@@ -306,16 +306,30 @@ default_text(const mm_opt *o, const char *field, char *buf, size_t len)
     }
 }
 
-size_t
-mm_opts_usage(const mm_opt_table *tables, size_t n_tables, const void *defaults, int width, char *buf, size_t len)
+/* Whether a table before tables[t] names the flag too: it parses the flag, and lists it. */
+static bool
+shadowed(const mm_opt_table *tables, size_t t, const char *name)
+{
+    for (size_t e = 0; e < t; e++)
+        for (size_t i = 0; i < tables[e].n; i++)
+            if (strcmp(tables[e].opts[i].name, name) == 0)
+                return true;
+    return false;
+}
+
+/* The lines of tables[first..n_tables), each flag once: tables[0..first) are listed elsewhere. */
+static size_t
+usage_from(const mm_opt_table *tables, size_t first, size_t n_tables, const void *defaults, int width, char *buf, size_t len)
 {
     size_t used = 0;
     if (buf == NULL || len == 0)
         return 0;
     buf[0] = '\0';
-    for (size_t t = 0; t < n_tables; t++)
+    for (size_t t = first; t < n_tables; t++)
         for (size_t i = 0; i < tables[t].n; i++) {
             const mm_opt *o = &tables[t].opts[i];
+            if (shadowed(tables, t, o->name))
+                continue;
             char head[96], def[128];
             snprintf(head, sizeof(head), "%s%s%s", o->name, o->metavar != NULL ? " " : "", o->metavar != NULL ? o->metavar : "");
             default_text(o, defaults != NULL ? (const char *)defaults + tables[t].base + o->offset : NULL, def, sizeof(def));
@@ -328,6 +342,12 @@ mm_opts_usage(const mm_opt_table *tables, size_t n_tables, const void *defaults,
             used += (size_t)n;
         }
     return used;
+}
+
+size_t
+mm_opts_usage(const mm_opt_table *tables, size_t n_tables, const void *defaults, int width, char *buf, size_t len)
+{
+    return usage_from(tables, 0, n_tables, defaults, width, buf, len);
 }
 
 int
@@ -347,12 +367,12 @@ mm_opts_cli_parse(const mm_opts_cli *cli, void *opts, int argc, char **argv)
     if (defaults != NULL && text != NULL) {
         cli->init(defaults);
         fputs(cli->head, stdout);
-        mm_opts_usage(cli->tables, cli->n_own, defaults, cli->width, text, 8192);
+        usage_from(cli->tables, 0, cli->n_own, defaults, cli->width, text, 8192);
         fputs(text, stdout);
         printf("  %-*s %s\n", cli->width, "--help", "this text");
         if (cli->n_tables > cli->n_own) {
             fputs(cli->more, stdout);
-            mm_opts_usage(cli->tables + cli->n_own, cli->n_tables - cli->n_own, defaults, cli->more_width, text, 8192);
+            usage_from(cli->tables, cli->n_own, cli->n_tables, defaults, cli->more_width, text, 8192);
             fputs(text, stdout);
         }
     }

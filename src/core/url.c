@@ -42,7 +42,7 @@ scheme_len(const char *url)
 static bool
 name_is_secret(const char *name, size_t n)
 {
-    static const char *const words[] = {"token", "key", "secret", "pass", "pwd", "auth", "sig", "credential"};
+    static const char *const words[] = {"token", "key", "secret", "pass", "pwd", "auth", "sig", "credential", "webhook"};
     for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
         size_t wl = strlen(words[w]);
         for (size_t i = 0; i + wl <= n; i++)
@@ -50,6 +50,28 @@ name_is_secret(const char *name, size_t n)
                 return true;
     }
     return false;
+}
+
+/* A path, p[0..n): a segment after one whose name looks secret or names a webhook is a capability
+ * ("/matchmaker/edgegap-webhook/<secret>", "/keys/<key>") and is masked. */
+static void
+put_path(out_buf *o, const char *p, size_t n)
+{
+    bool mask_next = false;
+    for (size_t at = 0; at < n;) {
+        const char *slash = memchr(p + at, '/', n - at);
+        size_t end = slash != NULL ? (size_t)(slash - p) : n;
+        if (mask_next && end > at)
+            put(o, MM_URL_REDACTED, strlen(MM_URL_REDACTED));
+        else
+            put(o, p + at, end - at);
+        if (end > at)
+            mask_next = name_is_secret(p + at, end - at);
+        if (slash == NULL)
+            break;
+        put(o, "/", 1);
+        at = end + 1;
+    }
 }
 
 /* A query or fragment, q[0..n) without its '?' or '#': each "name=value" whose name looks secret loses its value. */
@@ -106,7 +128,9 @@ mm_url_redact(const char *url, char *out, size_t out_len)
     if (qmark != NULL && hash != NULL && hash < qmark)
         qmark = NULL; /* a '?' inside the fragment is not a query */
     size_t path_end = qmark != NULL ? (size_t)(qmark - url) : hash != NULL ? (size_t)(hash - url) : total;
-    put(&o, url + rest, path_end - rest);
+    size_t path_start = auth_end < path_end ? auth_end : path_end;
+    put(&o, url + rest, path_start - rest);
+    put_path(&o, url + path_start, path_end - path_start);
     if (qmark != NULL) {
         size_t q_end = hash != NULL ? (size_t)(hash - url) : total;
         put(&o, "?", 1);

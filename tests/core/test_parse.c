@@ -143,6 +143,21 @@ test_opts(void)
     MM_CHECK(strstr(text, "  --level L    a level (default info)\n") != NULL);
     MM_CHECK(strstr(text, "  --custom X   a custom one (default made up)\n") != NULL);
     MM_CHECK(strstr(text, "  --inner N    an embedded one (default 3)\n") != NULL);
+    /* a flag two tables name is parsed by the first and listed once */
+    static const mm_opt twice[] = {
+        {"--big", MM_OPT_U64, offsetof(inner, n), 1, 10, "N", "the shadowed copy", NULL, NULL, NULL},
+        {"--inner", MM_OPT_U32, offsetof(inner, n), 1, 10, "N", "an embedded one", NULL, NULL, NULL},
+    };
+    const mm_opt_table dup[] = {tables[0], {.opts = twice, .n = 2, .base = offsetof(opts, in)}};
+    mm_opts_usage(dup, 2, &o, 12, text, sizeof(text));
+    MM_CHECK(strstr(text, "  --big N      a big one (default 7)\n") != NULL);
+    MM_CHECK(strstr(text, "the shadowed copy") == NULL);
+    MM_CHECK(strstr(text, "  --inner N    an embedded one (default 3)\n") != NULL);
+    char *dup_argv[] = {"prog", "--big", "20", NULL};
+    opts_init(&o);
+    MM_CHECK_INT(mm_opts_parse(dup, 2, &o, 3, dup_argv, why, sizeof(why)), ==, 0);
+    MM_CHECK_U64(o.big, ==, 20);
+    MM_CHECK_U64(o.in.n, ==, 3);
     /* a short buffer is cut at a line */
     size_t cut = mm_opts_usage(tables, 2, &o, 12, text, 60);
     MM_CHECK(cut > 0 && cut < 60 && text[cut - 1] == '\n' && text[cut] == '\0');

@@ -36,6 +36,13 @@ main(void)
     check("http://h/?token", "http://h/?token"); /* no value to hide */
     check("http://h/?token=", "http://h/?token=***");
     check("http://h/#x?token=a", "http://h/#x?token=***"); /* a '?' in the fragment is not a query, still masked */
+    /* a capability in the path: the segment after a webhook or secret-looking one */
+    check("http://127.0.0.1:3000/matchmaker/edgegap-webhook/s3cr3t-0123456789",
+          "http://127.0.0.1:3000/matchmaker/edgegap-webhook/***");
+    check("https://u:p@h/matchmaker/edgegap-webhook/abc/?x=1", "https://***@h/matchmaker/edgegap-webhook/***/?x=1");
+    check("https://h/Webhooks//abc", "https://h/Webhooks//***"); /* an empty segment in between changes nothing */
+    check("https://h/api/keys/k1/list", "https://h/api/keys/***/list");
+    check("https://h/edgegap-webhook", "https://h/edgegap-webhook");
     /* malformed or schemeless: still no secret */
     check("user:pass@nats.example.com:4222", "***@nats.example.com:4222");
     check("u:p@", "***@");
