@@ -23,8 +23,8 @@
 
 /* One request with the head kept (for Retry-After). Returns the status; *json may be NULL. */
 static long
-call_head(const sim_proc *sim, const char *method, const char *path, const char *key, const char *body, char *head,
-          size_t head_len, json_t **json)
+call_head(const sim_proc *sim, const char *method, const char *path, const char *key, const char *body, char *head, size_t head_len,
+          json_t **json)
 {
     char url[256], auth[300];
     snprintf(url, sizeof(url), "%s%s", sim->base, path);
@@ -117,8 +117,8 @@ test_sampler_and_bucket(void)
     MM_CHECK(rates[MM_SIM_RATE_OTHER].rate == 0.5);
     MM_CHECK(mm_sim_parse_rate_limit("create=off", rates, why, sizeof(why)) == MM_OK);
     MM_CHECK(rates[MM_SIM_RATE_CREATE].rate == 0);
-    static const char *const bad[] = {"create", "create=", "create=40", "create=40/0", "create=0/5", "create=-1/5",
-                                      "post=1/1", "create=1/x", "create=1e3/4", "=1/1", "get=2000000/1"};
+    static const char *const bad[] = {"create",   "create=",    "create=40",    "create=40/0", "create=0/5",   "create=-1/5",
+                                      "post=1/1", "create=1/x", "create=1e3/4", "=1/1",        "get=2000000/1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (mm_sim_parse_rate_limit(bad[i], rates, why, sizeof(why)) == MM_OK)
             fprintf(stderr, "--rate-limit %s was accepted\n", bad[i]);
@@ -133,8 +133,8 @@ static void
 test_rate_limits(void)
 {
     sim_proc sim;
-    const char *extra[] = {"--api-key", OTHER_KEY, "--rate-limit", "create=2/3", "--rate-limit", "other=1/1",
-                           "--deploy-delay-ms", "50", NULL};
+    const char *extra[] = {"--api-key", OTHER_KEY,           "--rate-limit", "create=2/3", "--rate-limit",
+                           "other=1/1", "--deploy-delay-ms", "50",           NULL};
     MM_REQUIRE(sim_start(&sim, extra) == 0);
     char head[4096];
     json_t *j = NULL;
@@ -168,8 +168,8 @@ test_rate_limits(void)
         mm_test_sleep_ms(5);
     }
     double elapsed_s = (double)(mm_test_now_ms() - t0) / 1000.0;
-    MM_CHECK_INT(ok, >=, 1);                                /* tokens came back */
-    MM_CHECK_INT(ok, <=, (long long)(2 * elapsed_s) + 2);  /* no more than the rate allows */
+    MM_CHECK_INT(ok, >=, 1);                              /* tokens came back */
+    MM_CHECK_INT(ok, <=, (long long)(2 * elapsed_s) + 2); /* no more than the rate allows */
     MM_CHECK_INT(limited, >=, 1);
 
     /* counted per class */
@@ -272,7 +272,8 @@ status_of(const sim_proc *sim, const char *id, bool *has_deployment)
     json_t *j = NULL;
     snprintf(path, sizeof(path), "/v1/session/%s", id);
     sim_call(sim, "GET", path, NULL, &j);
-    snprintf(out, sizeof(out), "%s", json_string_value(json_object_get(j, "status")) ? json_string_value(json_object_get(j, "status")) : "?");
+    snprintf(out, sizeof(out), "%s",
+             json_string_value(json_object_get(j, "status")) ? json_string_value(json_object_get(j, "status")) : "?");
     if (has_deployment != NULL)
         *has_deployment = json_is_object(json_object_get(j, "deployment"));
     json_decref(j);
@@ -410,7 +411,7 @@ test_preset(void)
     json_decref(c);
 
     /* explicit flags win, before or after the preset */
-    const char *over[] = {"--rate-limit", "get=off", "--capacity", "7", "--preset", "launch", "--deploy-delay-ms", "500",
+    const char *over[] = {"--rate-limit", "get=off",     "--capacity",   "7",   "--preset", "launch", "--deploy-delay-ms", "500",
                           "--rate-limit", "create=5/10", "--latency-ms", "1,2", NULL};
     c = config_of(over);
     MM_REQUIRE(c != NULL);
