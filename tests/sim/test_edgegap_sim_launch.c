@@ -140,6 +140,7 @@ test_rate_limits(void)
     json_t *j = NULL;
 
     /* the burst, then 429 with Edgegap's body shape and Retry-After */
+    long long t_burst = mm_test_now_ms(); /* no token of this bucket can be older than this */
     for (int i = 0; i < 3; i++)
         MM_CHECK_INT(call_head(&sim, "POST", "/v1/session", SIM_KEY, BODY, NULL, 0, NULL), ==, 200);
     MM_CHECK_INT(call_head(&sim, "POST", "/v1/session", SIM_KEY, BODY, head, sizeof(head), &j), ==, 429);
@@ -167,9 +168,9 @@ test_rate_limits(void)
         MM_CHECK(st == 200 || st == 429);
         mm_test_sleep_ms(5);
     }
-    double elapsed_s = (double)(mm_test_now_ms() - t0) / 1000.0;
-    MM_CHECK_INT(ok, >=, 1);                              /* tokens came back */
-    MM_CHECK_INT(ok, <=, (long long)(2 * elapsed_s) + 2); /* no more than the rate allows */
+    double since_burst_s = (double)(mm_test_now_ms() - t_burst) / 1000.0;
+    MM_CHECK_INT(ok, >=, 1);                                  /* tokens came back */
+    MM_CHECK_INT(ok, <=, (long long)(2 * since_burst_s) + 1); /* no more than 2/s since the bucket was emptied */
     MM_CHECK_INT(limited, >=, 1);
 
     /* counted per class */
@@ -208,7 +209,7 @@ test_latency(void)
             (unsigned long long)t[N / 2], (unsigned long long)t[N * 99 / 100], over_median, N);
     /* lower bounds hold whatever the machine's load; upper ones are generous */
     MM_CHECK_INT(t[N / 2], >=, 34);
-    MM_CHECK_INT(t[N / 2], <=, 200);
+    MM_CHECK_INT(t[N / 2], <=, 1000); /* milliseconds, not seconds */
     MM_CHECK_INT(t[N * 99 / 100], >=, 70);
     MM_CHECK_INT(over_median, >=, N * 35 / 100);
     MM_CHECK_INT(sim_stat(&sim, "requests_waiting"), ==, 0);
@@ -257,7 +258,7 @@ test_deploy_times(void)
     fprintf(stderr, "deploy 300,900: observed fastest %llu, median %llu, slowest %llu ms\n", (unsigned long long)took[0],
             (unsigned long long)took[N / 2], (unsigned long long)took[N - 1]);
     MM_CHECK_INT(took[N / 2], >=, 180);
-    MM_CHECK_INT(took[N / 2], <=, 1500);
+    MM_CHECK_INT(took[N / 2], <=, 3000);
     MM_CHECK_INT(took[N - 1] - took[0], >=, 50); /* drawn, not one fixed delay */
     MM_CHECK_INT(sim_stop(&sim), ==, 0);
 }
