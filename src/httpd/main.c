@@ -56,7 +56,9 @@ main(int argc, char **argv)
         rc = 1;
         goto cleanup;
     }
-    mm_nats_bridge_config bc = {.nc = mm_nats_connection(nats), .request_timeout_ms = (uint32_t)f.matchmaker_timeout_ms};
+    mm_nats_bridge_config bc = {.nc = mm_nats_connection(nats),
+                                .request_timeout_ms = (uint32_t)f.matchmaker_timeout_ms,
+                                .silence_ms = (uint32_t)f.backend_silence_ms};
     if (mm_nats_bridge_start(&bc, &bridge, why, sizeof(why)) != MM_OK) {
         mm_error("%s", why);
         rc = 1;
