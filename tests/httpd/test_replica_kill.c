@@ -250,6 +250,7 @@ main(void)
         h_dump_log(a_log, 20);
     }
     MM_CHECK_INT(hd_stop(&front, 10000), ==, 0);
+    MM_CHECK(h_file_contains(front.log, "stopped: drained 0 requests, 0 answered 503 at the deadline, exit 0"));
     mm_js_destroy(js);
     h_stop(&h);
     curl_global_cleanup();
