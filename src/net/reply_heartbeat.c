@@ -71,7 +71,8 @@ hb_collect(mm_reply_heartbeat *hb, hb_due **due, size_t *cap)
     uint64_t now = mm_now_ms();
     size_t n = 0;
     for (nats_sink *s = hb->head; s != NULL; s = s->hb_next) {
-        if (now - atomic_load(&s->last_ms) < s->hb_ms)
+        uint64_t last = atomic_load(&s->last_ms); /* a holder may have stored a time after `now` */
+        if (last >= now || now - last < s->hb_ms)
             continue;
         if (n == *cap) {
             size_t grown = *cap != 0 ? *cap * 2 : 64;
