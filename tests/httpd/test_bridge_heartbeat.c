@@ -16,7 +16,8 @@
  *   (f) session.gensession from ours: a heartbeat, then nothing: 503;
  *   (g) a bridge with the limit off asks for nothing and answers 408 at its whole-request limit;
  *   (h) the matchmaker's side: the header parsed and range-checked, a non-NATS sink refused,
- *       no heartbeat once the sink ended; the metrics; a silence limit out of range refused.
+ *       no heartbeat once the sink ended; the metrics; a silence limit out of range refused, by
+ *       the bridge and by bevygap_matchmaker_httpd's flag (exit 2).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -300,9 +301,27 @@ test_metrics(mm_nats_bridge *b)
     MM_CHECK(strstr(buf, "mm_bridge_heartbeats_total ") != NULL);
 }
 
+/* bevygap_matchmaker_httpd --backend-silence-ms: 0 or 600..180000, else exit 2 naming the flag. */
+static void
+test_flag(void)
+{
+    char exe[512], out[8192];
+    snprintf(exe, sizeof(exe), "%s/bevygap_matchmaker_httpd", mm_test_build_dir());
+    static const char *const bad[] = {"100", "599", "180001", "abc", "-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *argv[] = {"/bin/sh", "-c", "exec \"$0\" --backend-silence-ms \"$1\" 2>&1", exe, (char *)bad[i], NULL}; /* stderr too */
+        MM_CHECK_INT(mm_test_run(argv, NULL, out, sizeof(out)), ==, 2);
+        MM_CHECK(strstr(out, "--backend-silence-ms: must be 0 (off) or 600..180000 milliseconds") != NULL);
+    }
+    char *help[] = {exe, "--help", NULL};
+    MM_CHECK_INT(mm_test_run(help, NULL, out, sizeof(out)), ==, 0);
+    MM_CHECK(strstr(out, "--backend-silence-ms MS") != NULL && strstr(out, "(default 3000)") != NULL);
+}
+
 int
 main(void)
 {
+    test_flag();
     struct mm_test_nats srv;
     MM_REQUIRE(mm_test_nats_start(&srv) == 0);
     mm_nats *nats = mm_test_nats_connect(&srv, "bridge");
