@@ -208,6 +208,7 @@ main(void)
 
     /* 3. the burst: every request answered within KILL_ANSWER_MS of the kill, or served */
     int cut = 0, served = 0;
+    uint64_t cut_max_ms = 0;
     for (int i = 0; i < N_ALL; i++) {
         call *c = &calls[i];
         MM_CHECK(c->done);
@@ -226,14 +227,16 @@ main(void)
             continue;
         }
         cut++;
+        if (c->done && c->end_ms - kill_ms > cut_max_ms)
+            cut_max_ms = c->end_ms - kill_ms;
         if (!silent || !c->done || c->end_ms > kill_ms + KILL_ANSWER_MS)
             fprintf(stderr, "request %d (session %s): ended %lld ms after the kill with %s\n", i, c->session,
                     c->done ? (long long)(c->end_ms - kill_ms) : -1LL, last);
         MM_CHECK(silent);
         MM_CHECK_U64(c->end_ms, <=, kill_ms + KILL_ANSWER_MS);
     }
-    fprintf(stderr, "burst of %d: %d served by the survivor, %d of the killed replica's answered 503 within %d ms\n", N_BURST,
-            served, cut, KILL_ANSWER_MS);
+    fprintf(stderr, "burst of %d: %d served by the survivor, %d of the killed replica's answered 503, the last %llu ms after the kill\n",
+            N_BURST, served, cut, (unsigned long long)cut_max_ms);
     MM_CHECK_INT(cut, >=, 1);
     MM_CHECK_INT(served, >=, 1);
     MM_CHECK(h_file_contains(front.log, "stopped answering") || h_file_contains(front.log, "its heartbeats stopped"));
