@@ -269,9 +269,9 @@ test_matchmaker_side(mm_reply_heartbeat *hb)
         const char *value; /* NULL: no header */
         mm_err err;
         uint32_t ms;
-    } cases[] = {{NULL, MM_OK, 0},           {"1000", MM_OK, 1000},        {"200", MM_OK, 200},
-                 {"60000", MM_OK, 60000},    {"199", MM_ERR_INVALID, 0},   {"60001", MM_ERR_INVALID, 0},
-                 {"abc", MM_ERR_INVALID, 0}, {"-5", MM_ERR_INVALID, 0},    {" ", MM_ERR_INVALID, 0}};
+    } cases[] = {{NULL, MM_OK, 0},           {"1000", MM_OK, 1000},      {"200", MM_OK, 200},
+                 {"60000", MM_OK, 60000},    {"199", MM_ERR_INVALID, 0}, {"60001", MM_ERR_INVALID, 0},
+                 {"abc", MM_ERR_INVALID, 0}, {"-5", MM_ERR_INVALID, 0},  {" ", MM_ERR_INVALID, 0}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         natsMsg *m = NULL;
         char why[160] = "";
@@ -309,7 +309,8 @@ test_flag(void)
     snprintf(exe, sizeof(exe), "%s/bevygap_matchmaker_httpd", mm_test_build_dir());
     static const char *const bad[] = {"100", "599", "180001", "abc", "-1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        char *argv[] = {"/bin/sh", "-c", "exec \"$0\" --backend-silence-ms \"$1\" 2>&1", exe, (char *)bad[i], NULL}; /* stderr too */
+        char *argv[] = {"/bin/sh", "-c",           "exec \"$0\" --backend-silence-ms \"$1\" 2>&1",
+                        exe,       (char *)bad[i], NULL}; /* stderr too */
         MM_CHECK_INT(mm_test_run(argv, NULL, out, sizeof(out)), ==, 2);
         MM_CHECK(strstr(out, "--backend-silence-ms: must be 0 (off) or 600..180000 milliseconds") != NULL);
     }

@@ -164,16 +164,26 @@ main(void)
     const char *sim_args[] = {"--sockets", "1", NULL};
     h_start_sim(&h, "6000", sim_args);
     h_start_gameserver(&h);
-    const char *mm_args[] = {"--poll-delay-ms", "2000", "--poll-interval-ms", "2000", "--session-timeout-ms", "30000",
-                             "--reaper-age-ms", "7000", "--reaper-margin-ms", "1000", "--reaper-scan-ms",     "200",
+    const char *mm_args[] = {"--poll-delay-ms",
+                             "2000",
+                             "--poll-interval-ms",
+                             "2000",
+                             "--session-timeout-ms",
+                             "30000",
+                             "--reaper-age-ms",
+                             "7000",
+                             "--reaper-margin-ms",
+                             "1000",
+                             "--reaper-scan-ms",
+                             "200",
                              NULL};
     h_start_matchmaker(&h, mm_args);
     pid_t a = h.mm;
     char a_log[512];
     snprintf(a_log, sizeof(a_log), "%s", h.mm_log);
     h_start_matchmaker(&h, mm_args); /* B: h.mm from now on, stopped by h_stop */
-    const char *front_args[] = {"--backend-silence-ms", SILENCE_MS, "--matchmaker-timeout-ms", "60000", "--limits-exempt", "0.0.0.0/0",
-                                NULL};
+    const char *front_args[] = {
+        "--backend-silence-ms", SILENCE_MS, "--matchmaker-timeout-ms", "60000", "--limits-exempt", "0.0.0.0/0", NULL};
     hd_start(&h, &front, front_args);
     h_connect(&h);
     MM_REQUIRE(mm_js_setup(h.nc, MM_JS_NEED_ALL, 0, &js, why, sizeof(why)) == MM_OK);
@@ -235,7 +245,8 @@ main(void)
         MM_CHECK(silent);
         MM_CHECK_U64(c->end_ms, <=, kill_ms + KILL_ANSWER_MS);
     }
-    fprintf(stderr, "burst of %d: %d served by the survivor, %d of the killed replica's answered 503, the last %llu ms after the kill\n",
+    fprintf(stderr,
+            "burst of %d: %d served by the survivor, %d of the killed replica's answered 503, the last %llu ms after the kill\n",
             N_BURST, served, cut, (unsigned long long)cut_max_ms);
     MM_CHECK_INT(cut, >=, 1);
     MM_CHECK_INT(served, >=, 1);

@@ -28,14 +28,13 @@
 typedef struct exchange {
     int n, heartbeats, texts;
     bool ended, after_end;
-    char first_kind;      /* 'h' heartbeat, 't' text, 'e' end */
-    char text[16][4096];  /* the non-empty texts, in order (first 16) */
+    char first_kind;     /* 'h' heartbeat, 't' text, 'e' end */
+    char text[16][4096]; /* the non-empty texts, in order (first 16) */
 } exchange;
 
 /* Sends a request (header value NULL: none) and reads until the end (or the one answer), at most timeout_ms. */
 static void
-exchange_run(harness *h, const char *subject, const char *payload, const char *ask, bool one_shot, int timeout_ms,
-             exchange *x)
+exchange_run(harness *h, const char *subject, const char *payload, const char *ask, bool one_shot, int timeout_ms, exchange *x)
 {
     memset(x, 0, sizeof(*x));
     natsInbox *inbox = NULL;
