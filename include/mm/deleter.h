@@ -67,8 +67,9 @@ typedef struct mm_deleter_stats {
     uint64_t invalid;      /* payloads that are not session ids: acked and dropped */
     uint64_t abandoned;    /* still running at the stop deadline: cancelled and nak'ed */
     uint64_t skipped;      /* on record in mm_deleted_sessions: acked, no DELETE sent */
-    uint64_t records_failed; /* deletions that could not be recorded (publish refused) */
     uint32_t in_flight;    /* deletes running now */
+    /* deletions that could not be recorded (publish refused) */
+    uint64_t records_failed;
 } mm_deleter_stats;
 
 typedef struct mm_deleter mm_deleter;

@@ -43,9 +43,9 @@ typedef struct mm_intake_config {
     const char *app;     /* required */
     const char *version; /* required */
     bool webhooks;       /* subscribe MM_WEBHOOK_SUBJECT too */
-    mm_reply_heartbeat *heartbeat; /* borrowed, may be NULL: a request whose header Mm-Heartbeat-Ms
-                                    * asks for heartbeats has its sink attached to it (include/mm/reply.h);
-                                    * a malformed header is answered Error(400, ...) */
+    /* borrowed, may be NULL: a request whose header Mm-Heartbeat-Ms asks for heartbeats has its
+     * sink attached to it (include/mm/reply.h); a malformed header is answered Error(400, ...) */
+    mm_reply_heartbeat *heartbeat;
 } mm_intake_config;
 
 typedef struct mm_intake mm_intake;

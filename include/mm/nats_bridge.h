@@ -76,7 +76,7 @@ typedef struct mm_nats_bridge_config {
     uint32_t check_interval_ms;  /* connection check while requests are in flight; 0: 250 */
     uint32_t inbox_capacity;     /* messages queued per sending thread; 0: 4095 */
     uint32_t reply_queue_capacity; /* replies waiting for the actor; 0: 4096 */
-    uint32_t silence_ms;         /* the matchmaker's longest silence (see "Heartbeats" above); 0: off */
+    uint32_t silence_ms;           /* the matchmaker's longest silence (see "Heartbeats" above); 0: off */
 } mm_nats_bridge_config;
 
 /* The default of --backend-silence-ms: the bridge asks for a heartbeat every third of it. */

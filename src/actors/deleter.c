@@ -58,7 +58,8 @@ typedef struct job {
 
 struct mm_deleter {
     jsCtx *js;
-    kvStore *record; /* mm_deleted_sessions; NULL when the mm_js was set up without it (no record kept) */
+    /* mm_deleted_sessions; NULL when the mm_js was set up without it (no record kept) */
+    kvStore *record;
     mm_edgegap *eg; /* made by start, then used only by the worker thread */
     uint32_t max_in_flight;
     uint64_t backoff_base_ms, backoff_max_ms;

@@ -25,7 +25,8 @@ struct mm_intake {
     natsConnection *nc;
     mm_provisioner *provisioner;
     bool names_valid; /* app and version are request names: validate the subject too */
-    mm_reply_heartbeat *heartbeat; /* NULL: requests asking for heartbeats get none */
+    /* NULL: requests asking for heartbeats get none */
+    mm_reply_heartbeat *heartbeat;
     natsSubscription *sub_request, *sub_gensession, *sub_webhook;
     bool stopped;
     atomic_ullong n_webhooks, n_webhooks_bad;

@@ -125,7 +125,8 @@ typedef struct services {
     mm_reaper *reaper;
     mm_deleter *deleter;
     mm_intake *intake;
-    mm_reply_heartbeat *heartbeat; /* heartbeats on reply streams that ask for them */
+    /* heartbeats on reply streams that ask for them */
+    mm_reply_heartbeat *heartbeat;
     mm_direct_backend *direct; /* --http only */
     mm_front *front;           /* --http only */
 } services;
