@@ -16,6 +16,11 @@
  *                logged as an error, counted as failed, nak with the maximum delay: the message
  *                is kept, so fixing the configuration later still deletes the session
  *   a payload that is not a session id: logged, acked (it could never succeed)
+ * Never twice (when js holds the bucket mm_deleted_sessions, as MM_JS_NEED_ALL sets up): a
+ * session whose DELETE was answered 2xx, 404 or 410 is recorded there (key = session id, value
+ * = the HTTP status; kept MM_KV_DELETED_SESSIONS_MAX_AGE_MS), and a message for a session on
+ * record is acked without any call (stats.skipped): the reaper's replay after a restart, a
+ * second enqueue after the stream's duplicate window, another replica's deletion.
  * The delivery count comes from the message's JetStream metadata, so the backoff survives
  * restarts and is shared between workers. After any failed delete the worker also fetches
  * nothing new for one first-retry delay, so a dead or rate-limiting API slows the whole worker. Several workers on the one consumer
@@ -61,7 +66,10 @@ typedef struct mm_deleter_stats {
     uint64_t failed;       /* answers retrying cannot fix: logged, nak'ed with the maximum delay */
     uint64_t invalid;      /* payloads that are not session ids: acked and dropped */
     uint64_t abandoned;    /* still running at the stop deadline: cancelled and nak'ed */
+    uint64_t skipped;      /* on record in mm_deleted_sessions: acked, no DELETE sent */
     uint32_t in_flight;    /* deletes running now */
+    /* deletions that could not be recorded (publish refused) */
+    uint64_t records_failed;
 } mm_deleter_stats;
 
 typedef struct mm_deleter mm_deleter;

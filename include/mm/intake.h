@@ -31,6 +31,7 @@
 
 #include "mm/err.h"
 #include "mm/provisioner.h"
+#include "mm/reply.h"
 
 #define MM_INTAKE_QUEUE "matchmaker"
 /* Edgegap's webhooks, carried from the web front's replicas (the NATS bridge) to every matchmaker. */
@@ -42,6 +43,9 @@ typedef struct mm_intake_config {
     const char *app;     /* required */
     const char *version; /* required */
     bool webhooks;       /* subscribe MM_WEBHOOK_SUBJECT too */
+    /* borrowed, may be NULL: a request whose header Mm-Heartbeat-Ms asks for heartbeats has its
+     * sink attached to it (include/mm/reply.h); a malformed header is answered Error(400, ...) */
+    mm_reply_heartbeat *heartbeat;
 } mm_intake_config;
 
 typedef struct mm_intake mm_intake;

@@ -31,8 +31,16 @@ typedef enum mm_kv_bucket {
     MM_KV_UNCLAIMED_SESSIONS, /* session id -> session id; value <= 1024 B */
     MM_KV_ACTIVE_CONNECTIONS, /* session id -> client id; defaults */
     MM_KV_CERT_DIGESTS,       /* game server public IP -> certificate digest; max age 14 days, value <= 1024 B */
+    MM_KV_DELETED_SESSIONS,   /* (ours) session id -> HTTP status of its DELETE; max age MM_KV_DELETED_SESSIONS_MAX_AGE_MS */
     MM_KV_BUCKET_COUNT
 } mm_kv_bucket;
+
+/*
+ * How long mm_deleted_sessions remembers a deleted session: longer than the reaper's replay window
+ * (include/mm/reaper.h, replay_ms, 1 h), so a "player left" marker the reaper enqueues again
+ * after a restart always finds its session's record and costs no DELETE.
+ */
+#define MM_KV_DELETED_SESSIONS_MAX_AGE_MS (2LL * 3600 * 1000)
 
 /** Bits for mm_js_setup()'s `needs`: one per bucket, one for the delete stream. */
 #define MM_JS_NEED_BUCKET(b) (1u << (unsigned)(b))

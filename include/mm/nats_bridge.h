@@ -24,7 +24,23 @@
  *       would only end in the timeout; checked every check_interval_ms and before each reply is
  *       relayed, so a stream with a hole never reaches the client);
  *   Error(408, ...)  no end within request_timeout_ms of the publish;
- *   Error(503, "the web front is stopping")  still in flight when the bridge stops.
+ *   Error(503, "the web front is stopping")  still in flight when the bridge stops;
+ *   Error(503, "the matchmaker serving this request stopped answering; try again")  silence:
+ *       see "Heartbeats".
+ *
+ * Heartbeats (silence_ms > 0, the default; docs/protocol.md section 3): every request carries the
+ * header Mm-Heartbeat-Ms: silence_ms / 3, and a matchmaker of ours then sends a heartbeat (an
+ * empty message with the header Mm-Heartbeat, include/mm/reply.h) at once and after every
+ * silence of that long, for as long as it holds the request. Heartbeats are dropped, never
+ * relayed. A request is answered 503 when nothing came for silence_ms:
+ *   - at any time, once a heartbeat came for it (its matchmaker speaks heartbeats: silence means
+ *     it died, or lost NATS);
+ *   - before its first message, for WS and chunked requests (every matchmaker answers those at
+ *     once: ours with a heartbeat, the reference with Acknowledged; none means the request went
+ *     to a matchmaker that died with it).
+ * A reference matchmaker ignores the header and sends no heartbeat: after its Acknowledged only
+ * request_timeout_ms applies, and a session.gensession request (whose one answer comes at the
+ * end) is never cut for silence before a heartbeat came. So a mixed fleet keeps working.
  *
  * Threads: mm_nats_bridge_submit (the backend's submit), ready, metrics and get_stats from any
  * thread, never blocking; start, stop and destroy from one owner thread. The NATS subscription's
@@ -60,7 +76,13 @@ typedef struct mm_nats_bridge_config {
     uint32_t check_interval_ms;  /* connection check while requests are in flight; 0: 250 */
     uint32_t inbox_capacity;     /* messages queued per sending thread; 0: 4095 */
     uint32_t reply_queue_capacity; /* replies waiting for the actor; 0: 4096 */
+    uint32_t silence_ms;           /* the matchmaker's longest silence (see "Heartbeats" above); 0: off */
 } mm_nats_bridge_config;
+
+/* The default of --backend-silence-ms: the bridge asks for a heartbeat every third of it. */
+#define MM_NATS_BRIDGE_DEFAULT_SILENCE_MS 3000u
+#define MM_NATS_BRIDGE_SILENCE_MIN_MS 600u    /* 3 x MM_REPLY_HEARTBEAT_MIN_MS */
+#define MM_NATS_BRIDGE_SILENCE_MAX_MS 180000u /* 3 x MM_REPLY_HEARTBEAT_MAX_MS */
 
 typedef struct mm_nats_bridge_stats {
     uint64_t submitted;     /* requests accepted by submit */
@@ -79,6 +101,8 @@ typedef struct mm_nats_bridge_stats {
     uint64_t inbox_depth;   /* messages waiting in the actor's inbox and reply queue, now (approximate) */
     uint64_t webhooks_published; /* Edgegap webhooks published on matchmaker.webhook */
     uint64_t webhooks_failed;    /* webhooks refused (stopping, NATS down, queue full) or whose publish failed */
+    uint64_t heartbeats;         /* heartbeats received (dropped, never relayed) */
+    uint64_t silent;             /* answered 503: the matchmaker fell silent (see "Heartbeats") */
 } mm_nats_bridge_stats;
 
 typedef struct mm_nats_bridge mm_nats_bridge;

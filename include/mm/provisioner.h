@@ -110,6 +110,7 @@ typedef struct mm_provisioner_stats {
     uint64_t submitted;    /* requests taken */
     uint64_t ready;        /* ended with SessionReady */
     uint64_t failed;       /* ended with an Error */
+    uint64_t stopped;      /* still running at the stop deadline: answered 503 by the stop */
     uint64_t retries;      /* Edgegap calls repeated after a retryable failure */
     uint64_t polls_waited; /* polls that found the Edgegap client's poll share full and waited in line */
     uint64_t mint_waits;   /* mints offered again after 2 ms because the minter's inbox was full */

@@ -30,6 +30,7 @@
 #ifndef MM_REPLY_H
 #define MM_REPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,6 +106,69 @@ mm_err mm_reply_nats_stream(natsConnection *nc, const char *reply_subject, mm_re
  * message: MM_ERR_INVALID.
  */
 mm_err mm_reply_nats_oneshot(natsConnection *nc, const char *reply_subject, mm_reply_sink **out);
+
+/*
+ * ---- Heartbeats on a reply stream (our extension; docs/protocol.md section 3) ----
+ *
+ * A front that wants to know that the matchmaker serving its request is alive sets the header
+ * `Mm-Heartbeat-Ms: <interval>` on the request (our NATS bridge does; the reference front never
+ * does, and then nothing below happens: it gets the reference's byte stream). The matchmaker
+ * then attaches the request's sink to its heartbeat thread (mm_reply_heartbeat_attach): one
+ * heartbeat at once, then one whenever the sink has published nothing for `interval` ms, until
+ * the sink ends or is freed. A heartbeat is an EMPTY message with the header
+ * `Mm-Heartbeat: <interval>`: a front that asked for them must drop it (it is not the end of
+ * the stream, nor a one-shot answer); mm_reply_is_heartbeat() tells. The heartbeats come as
+ * long as the sink lives in the matchmaker (queued in the provisioner's inbox, waiting for
+ * Edgegap, polling, minting, draining at a stop), so their absence means the process died or
+ * lost NATS.
+ */
+#define MM_REPLY_HEARTBEAT_ASK_HEADER "Mm-Heartbeat-Ms"
+#define MM_REPLY_HEARTBEAT_HEADER "Mm-Heartbeat"
+#define MM_REPLY_HEARTBEAT_MIN_MS 200u
+#define MM_REPLY_HEARTBEAT_MAX_MS 60000u
+
+/** The heartbeat thread of a process (one NATS connection). */
+typedef struct mm_reply_heartbeat mm_reply_heartbeat;
+
+typedef struct mm_reply_heartbeat_stats {
+    uint64_t attached; /* sinks attached since start */
+    uint64_t sent;     /* heartbeats published (the first one of each sink included) */
+    uint64_t failed;   /* heartbeat publishes nats.c refused (not connected, ...) */
+    uint64_t live;     /* sinks attached now */
+} mm_reply_heartbeat_stats;
+
+/** Starts the thread (named "reply-hb"), which publishes on nc (borrowed; must outlive it). MM_ERR_NOMEM, MM_ERR_SYS. */
+mm_err mm_reply_heartbeat_start(natsConnection *nc, mm_reply_heartbeat **out);
+
+/**
+ * Reads what a request asks: MM_OK with *interval_ms = 0 when it has no MM_REPLY_HEARTBEAT_ASK_HEADER,
+ * or the interval it asks for; MM_ERR_INVALID (why says so) when the header is not a decimal
+ * number of milliseconds in [MM_REPLY_HEARTBEAT_MIN_MS, MM_REPLY_HEARTBEAT_MAX_MS].
+ */
+mm_err mm_reply_heartbeat_asked(natsMsg *request, uint32_t *interval_ms, char *why, size_t why_len);
+
+/**
+ * Attaches a NATS sink (mm_reply_nats_stream or mm_reply_nats_oneshot, not ended) to hb: one
+ * heartbeat is published at once, then one whenever the sink was silent for interval_ms (within
+ * the thread's 100 ms tick), until the sink ends or is freed (which detaches it). Call on the
+ * thread that holds the sink, before handing it on. MM_ERR_INVALID (not a NATS sink, ended, or
+ * interval out of range), MM_ERR_IO (the first heartbeat's publish failed; the sink is attached
+ * anyway). Any thread; hb must outlive every sink attached to it.
+ */
+mm_err mm_reply_heartbeat_attach(mm_reply_heartbeat *hb, mm_reply_sink *sink, uint32_t interval_ms);
+
+void mm_reply_heartbeat_get_stats(mm_reply_heartbeat *hb, mm_reply_heartbeat_stats *out);
+
+/** Stops the thread and frees. Every sink attached must have been freed first. Accepts NULL. */
+void mm_reply_heartbeat_destroy(mm_reply_heartbeat *hb);
+
+/** True when msg is a heartbeat (a front that asked for them drops it). */
+static inline bool
+mm_reply_is_heartbeat(natsMsg *msg)
+{
+    const char *v = NULL;
+    return msg != NULL && natsMsgHeader_Get(msg, MM_REPLY_HEARTBEAT_HEADER, &v) == NATS_OK;
+}
 
 /** Header names of a NATS service error (as async-nats and the other NATS clients write them). */
 #define MM_NATS_SERVICE_ERROR "Nats-Service-Error"

@@ -23,11 +23,13 @@
 uint64_t mm_request_id_seed(void);
 
 /**
- * natsConnection_PublishRequest with the header MM_REQUEST_ID_HEADER: id (0: no header). Does
- * not block beyond what a publish does (buffered). The nats.c status.
+ * natsConnection_PublishRequest with the header MM_REQUEST_ID_HEADER: id (0: no header), and
+ * one more header extra_name: extra_value when extra_name is not NULL (the bridge's heartbeat
+ * ask, include/mm/reply.h). With neither, a plain request without headers. Does not block
+ * beyond what a publish does (buffered). The nats.c status.
  */
 natsStatus mm_request_id_publish(natsConnection *nc, const char *subject, const char *reply, const char *data, int len,
-                                 uint64_t id);
+                                 uint64_t id, const char *extra_name, const char *extra_value);
 
 /** The id a message carries in MM_REQUEST_ID_HEADER; 0 when it has none or it is not 1..MM_REQUEST_ID_MAX. */
 uint64_t mm_request_id_of(natsMsg *msg);

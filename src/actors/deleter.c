@@ -18,6 +18,11 @@
  * consumer may have been deleted) once no job still holds one of its messages, since an ack
  * goes through the message's subscription.
  *
+ * Never twice: before a DELETE the worker reads mm_deleted_sessions[id]; a session on record
+ * (deleted, or found gone, earlier: by any worker, before any restart, within the bucket's
+ * max age) is acked without a call (skipped). A 2xx, 404 or 410 is recorded there (an
+ * asynchronous put) before the ack.
+ *
  * Retry delays use the delivery count from the message's metadata, with "equal jitter": a
  * uniform delay in [cap/2, cap], cap = min(max, base * 2^(deliveries - 1)), so the first retry
  * is never immediate and several workers do not retry in step.
@@ -54,6 +59,8 @@ typedef struct job {
 
 struct mm_deleter {
     jsCtx *js;
+    /* mm_deleted_sessions; NULL when the mm_js was set up without it (no record kept) */
+    kvStore *record;
     mm_edgegap *eg; /* made by start, then used only by the worker thread */
     uint32_t max_in_flight;
     uint64_t backoff_base_ms, backoff_max_ms;
@@ -71,7 +78,7 @@ struct mm_deleter {
     uint64_t pause_until_ms; /* after a failed delete, no new messages are fetched before this */
     uint64_t next_check_ms;  /* when an idle worker next checks that its consumer still exists */
 
-    atomic_uint_fast64_t fetched, deleted, already_gone, retried, failed, invalid, abandoned;
+    atomic_uint_fast64_t fetched, deleted, already_gone, retried, failed, invalid, abandoned, skipped, records_failed;
     atomic_uint_fast32_t in_flight_now;
 };
 
@@ -143,6 +150,44 @@ power_of_two(uint64_t n)
     return n != 0 && (n & (n - 1)) == 0;
 }
 
+/* ---- the record of deleted sessions (mm_deleted_sessions) ---- */
+
+/* True when the session's deletion is on record: its DELETE was answered 2xx, 404 or 410 before
+ * (by any worker, any replica, before any restart within the bucket's max age). A failed read
+ * says false: one DELETE too many (answered 404/410) is cheaper than a session left running. */
+static bool
+deleted_before(mm_deleter *d, const char *id)
+{
+    char value[16];
+    if (d->record == NULL)
+        return false;
+    mm_err err = mm_kv_get_str(d->record, id, value, sizeof(value), NULL);
+    if (err != MM_OK && err != MM_ERR_NOTFOUND)
+        mm_debug("deleter: cannot read %s[%s] (%s): deleting anyway", mm_kv_bucket_spec_of(MM_KV_DELETED_SESSIONS)->name, id,
+                 mm_err_str(err));
+    return err == MM_OK;
+}
+
+/* Records that the session is gone, asynchronously (never waits; a failed publish is resent by
+ * the mm_js context's resend thread, include/mm/kv.h). */
+static void
+deleted_record(mm_deleter *d, const char *id, long status)
+{
+    if (d->record == NULL)
+        return;
+    char subject[160], value[16];
+    snprintf(subject, sizeof(subject), "$KV.%s.%s", mm_kv_bucket_spec_of(MM_KV_DELETED_SESSIONS)->name, id);
+    int len = snprintf(value, sizeof(value), "%ld", status);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 5000;
+    natsStatus s = js_PublishAsync(d->js, subject, value, len, &po);
+    if (s != NATS_OK) {
+        atomic_fetch_add(&d->records_failed, 1);
+        mm_warn("deleter: could not record the deletion of %s: %s", id, natsStatus_GetText(s));
+    }
+}
+
 /* Counters move before the ack or nak, so whoever sees the stream change sees them too. */
 static void
 on_delete_answer(void *ctx, const mm_edgegap_result *res)
@@ -158,11 +203,13 @@ on_delete_answer(void *ctx, const mm_edgegap_result *res)
     } else if (res->outcome == MM_EDGEGAP_OK) {
         atomic_fetch_add(&d->deleted, 1);
         mm_metric_delete(MM_METRIC_DEL_DELETED);
+        deleted_record(d, j->id, res->status);
         job_settle(j, true, 0);
         mm_info("deleter: deleted session %s", j->id);
     } else if (res->outcome == MM_EDGEGAP_HTTP_ERROR && (res->status == 404 || res->status == 410)) {
         atomic_fetch_add(&d->already_gone, 1);
         mm_metric_delete(MM_METRIC_DEL_GONE);
+        deleted_record(d, j->id, res->status);
         job_settle(j, true, 0);
         mm_info("deleter: session %s was already gone (%ld)", j->id, res->status);
     } else if (mm_edgegap_retryable(res)) {
@@ -217,6 +264,16 @@ start_delete(mm_deleter *d, natsMsg *msg)
     if (!mm_session_id_valid(j->id)) {
         mm_error("deleter: message on %s does not hold a session id (%d bytes); dropped", natsMsg_GetSubject(msg), len);
         atomic_fetch_add(&d->invalid, 1);
+        job_settle(j, true, 0);
+        natsMsg_Destroy(msg);
+        free(j);
+        return;
+    }
+    if (deleted_before(d, j->id)) {
+        atomic_fetch_add(&d->skipped, 1);
+        mm_metric_delete(MM_METRIC_DEL_SKIPPED_DELETED);
+        mm_info("deleter: session %s was deleted before (on record in %s): no DELETE sent", j->id,
+                mm_kv_bucket_spec_of(MM_KV_DELETED_SESSIONS)->name);
         job_settle(j, true, 0);
         natsMsg_Destroy(msg);
         free(j);
@@ -401,6 +458,7 @@ mm_deleter_start(const mm_deleter_config *config, mm_js *js, mm_deleter **out, c
     if (d == NULL)
         return mm_fail(MM_ERR_NOMEM, why, why_len, "deleter: out of memory");
     d->js = mm_js_ctx(js);
+    d->record = mm_js_kv(js, MM_KV_DELETED_SESSIONS);
     d->max_in_flight = config->max_in_flight != 0 ? config->max_in_flight : 16;
     d->backoff_base_ms = config->backoff_base_ms != 0 ? config->backoff_base_ms : 1000;
     d->backoff_max_ms = config->backoff_max_ms != 0 ? config->backoff_max_ms : 60000;
@@ -426,8 +484,9 @@ mm_deleter_start(const mm_deleter_config *config, mm_js *js, mm_deleter **out, c
         err = mm_fail(MM_ERR_SYS, why, why_len, "deleter: cannot create the thread");
         goto cleanup;
     }
-    mm_info("deleter: started (%u deletes at once, retries after %llu..%llu ms)", d->max_in_flight,
-            (unsigned long long)d->backoff_base_ms, (unsigned long long)d->backoff_max_ms);
+    mm_info("deleter: started (%u deletes at once, retries after %llu..%llu ms; %s)", d->max_in_flight,
+            (unsigned long long)d->backoff_base_ms, (unsigned long long)d->backoff_max_ms,
+            d->record != NULL ? "deletions recorded in mm_deleted_sessions" : "no record of deletions");
     *out = d;
     return MM_OK;
 
@@ -472,5 +531,7 @@ mm_deleter_get_stats(mm_deleter *d, mm_deleter_stats *st)
     st->failed = atomic_load(&d->failed);
     st->invalid = atomic_load(&d->invalid);
     st->abandoned = atomic_load(&d->abandoned);
+    st->skipped = atomic_load(&d->skipped);
+    st->records_failed = atomic_load(&d->records_failed);
     st->in_flight = (uint32_t)atomic_load(&d->in_flight_now);
 }

@@ -3,7 +3,8 @@
  * threads, validate a request, make its reply sink and submit it to the provisioner; with
  * webhooks, a plain subscription to matchmaker.webhook whose payloads, parsed strictly, go to
  * mm_provisioner_webhook. No state besides the subscriptions and two counters; nothing blocks
- * (publishing is buffered).
+ * (publishing is buffered). A request carrying Mm-Heartbeat-Ms (our bridge's; include/mm/reply.h)
+ * has its sink attached to the process's heartbeat thread before it is handed over.
  */
 #include "mm/intake.h"
 
@@ -26,6 +27,8 @@ struct mm_intake {
     natsConnection *nc;
     mm_provisioner *provisioner;
     bool names_valid; /* app and version are request names: validate the subject too */
+    /* NULL: requests asking for heartbeats get none */
+    mm_reply_heartbeat *heartbeat;
     natsSubscription *sub_request, *sub_gensession, *sub_webhook;
     bool stopped;
     atomic_ullong n_webhooks, n_webhooks_bad;
@@ -75,10 +78,14 @@ cleanup:
     natsMsg_Destroy(msg);
 }
 
-/* Gives the request to the provisioner, or answers 503. Takes sink. */
+/* Gives the request to the provisioner, or answers 503. Takes sink. hb_ms: the heartbeat
+ * interval the request asked for (0: none); attached first, so the front hears at once that
+ * this matchmaker holds its request, and for as long as the sink lives. */
 static void
-intake_submit(mm_intake *in, mm_reply_sink *sink, const char *client_ip, uint64_t request_id)
+intake_submit(mm_intake *in, mm_reply_sink *sink, const char *client_ip, uint64_t request_id, uint32_t hb_ms)
 {
+    if (hb_ms != 0 && in->heartbeat != NULL && mm_reply_heartbeat_attach(in->heartbeat, sink, hb_ms) == MM_ERR_INVALID)
+        mm_error("intake: IMPOSSIBLE STATE: could not attach a reply sink to the heartbeat");
     mm_err err = mm_provisioner_submit_id(in->provisioner, sink, client_ip, request_id);
     if (err == MM_OK)
         return;
@@ -113,18 +120,21 @@ on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closur
     char why[160];
     const char *data = natsMsg_GetData(msg);
     size_t len = (size_t)natsMsg_GetDataLength(msg);
-    if (in->names_valid) {
+    uint32_t hb_ms = 0;
+    if (mm_reply_heartbeat_asked(msg, &hb_ms, why, sizeof(why)) != MM_OK) {
+        intake_refuse(sink, why);
+    } else if (in->names_valid) {
         mm_session_request req;
         if (mm_request_parse_nats(natsMsg_GetSubject(msg), data ? data : "", len, &req, why, sizeof(why)) != MM_OK)
             intake_refuse(sink, why);
         else
-            intake_submit(in, sink, req.client_ip, mm_request_id_of(msg));
+            intake_submit(in, sink, req.client_ip, mm_request_id_of(msg), hb_ms);
     } else {
         char ip[MM_IP_TEXT_LEN];
         if (mm_request_parse_gensession(data ? data : "", len, ip, why, sizeof(why)) != MM_OK)
             intake_refuse(sink, why);
         else
-            intake_submit(in, sink, ip, mm_request_id_of(msg));
+            intake_submit(in, sink, ip, mm_request_id_of(msg), hb_ms);
     }
 cleanup:
     natsMsg_Destroy(msg);
@@ -148,10 +158,13 @@ on_gensession(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *clo
     char why[160];
     char ip[MM_IP_TEXT_LEN];
     const char *data = natsMsg_GetData(msg);
-    if (mm_request_parse_gensession(data ? data : "", (size_t)natsMsg_GetDataLength(msg), ip, why, sizeof(why)) != MM_OK)
+    uint32_t hb_ms = 0;
+    if (mm_reply_heartbeat_asked(msg, &hb_ms, why, sizeof(why)) != MM_OK)
+        intake_refuse(sink, why);
+    else if (mm_request_parse_gensession(data ? data : "", (size_t)natsMsg_GetDataLength(msg), ip, why, sizeof(why)) != MM_OK)
         intake_refuse(sink, why);
     else
-        intake_submit(in, sink, ip, mm_request_id_of(msg));
+        intake_submit(in, sink, ip, mm_request_id_of(msg), hb_ms);
 cleanup:
     natsMsg_Destroy(msg);
 }
@@ -167,6 +180,7 @@ mm_intake_start(const mm_intake_config *config, mm_intake **out, char *why, size
         return mm_fail(MM_ERR_NOMEM, why, why_len, "intake: out of memory");
     in->nc = config->nc;
     in->provisioner = config->provisioner;
+    in->heartbeat = config->heartbeat;
     in->names_valid = mm_request_name_valid(config->app) && mm_request_name_valid(config->version);
     char subject[512];
     snprintf(subject, sizeof(subject), "%s%s.%s", MM_REQUEST_SUBJECT_PREFIX, config->app, config->version);

@@ -4,6 +4,9 @@
  * Owns: every request in flight (a bridge_req, under its reply token in an mm_idmap and on a
  * list), each with its reply sink and deadline timer; a connection-check timer, armed while any
  * request is in flight; a natsStatistics object to read the reconnect count.
+ * Heartbeats: with silence_ms, each request asks its matchmaker for heartbeats, which are
+ * dropped here and only refresh the request's heard_ms; the connection-check timer also ends
+ * requests whose matchmaker fell silent (req_silent: include/mm/nats_bridge.h, "Heartbeats").
  * Receives: SUBMIT (a bridge_req made by mm_nats_bridge_submit on a front loop thread) and WAKE
  * (posted by the <inbox>.* subscription's callback on nats.c's delivery thread when it queued
  * replies in the bridge's reply queue, or lost one to a full queue: nats_bridge_api.c).
@@ -25,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/log.h"
 #include "mm/parse.h"
@@ -35,6 +39,7 @@
 #define DOWN_MESSAGE "the matchmaker cannot be reached (NATS is not connected); try again"
 #define LOST_MESSAGE "the connection to the matchmaker was lost; try again"
 #define OVERFLOW_MESSAGE "the web front is overloaded: a reply from the matchmaker was lost; try again"
+#define SILENT_MESSAGE "the matchmaker serving this request stopped answering; try again"
 #define WAKE_BATCH 64
 #define WAKE_MAX 256 /* replies per WAKE before the actor turns to its inbox again */
 
@@ -112,11 +117,43 @@ connection_check(mm_nats_bridge *b)
     return up;
 }
 
+/* Whether r's matchmaker has been silent for too long (include/mm/nats_bridge.h, "Heartbeats"). */
+static bool
+req_silent(const mm_nats_bridge *b, const bridge_req *r, uint64_t now)
+{
+    if (b->silence_ms == 0 || now - r->heard_ms <= b->silence_ms)
+        return false;
+    return r->heartbeats || (!r->heard && r->route != MM_FRONT_WANNAPLAY);
+}
+
+/* Answers 503 every request whose matchmaker fell silent: it died (kill -9, a crash) or lost NATS. */
+static void
+silence_check(mm_nats_bridge *b)
+{
+    if (b->silence_ms == 0)
+        return;
+    uint64_t now = mm_now_ms();
+    size_t n = 0;
+    for (bridge_req *r = b->head, *next; r != NULL; r = next) {
+        next = r->next;
+        if (!req_silent(b, r, now))
+            continue;
+        atomic_fetch_add(&b->silent, 1);
+        mm_info("bridge: request %llu: nothing from its matchmaker for %llu ms (%s): answered 503", (unsigned long long)r->front_id,
+                (unsigned long long)(now - r->heard_ms), r->heartbeats ? "its heartbeats stopped" : "no message at all");
+        req_finish(b, r, 503, SILENT_MESSAGE);
+        n++;
+    }
+    if (n > 1)
+        mm_warn("bridge: %zu requests whose matchmaker fell silent answered 503", n);
+}
+
 static void
 check_timer_fired(mm_timer *t)
 {
     mm_nats_bridge *b = (mm_nats_bridge *)((char *)t - offsetof(mm_nats_bridge, check_timer));
     connection_check(b);
+    silence_check(b);
     if (b->head != NULL && mm_timer_start(b->self, &b->check_timer, b->check_ms, check_timer_fired) != MM_OK)
         mm_error("bridge: cannot re-arm the connection check (out of memory)");
 }
@@ -175,13 +212,16 @@ on_submit(mm_nats_bridge *b, bridge_req *r)
         goto cleanup;
     }
     r->linked = true;
+    r->heard_ms = mm_now_ms();
     r->prev = NULL;
     r->next = b->head;
     if (b->head != NULL)
         b->head->prev = r;
     b->head = r;
     snprintf(reply, sizeof(reply), "%s.%llu", b->inbox, (unsigned long long)r->token);
-    natsStatus s = mm_request_id_publish(b->nc, subject, reply, payload, (int)len, r->front_id); /* the matchmaker logs this id */
+    /* the matchmaker logs the front's id; heartbeats only when asked (include/mm/reply.h) */
+    natsStatus s = mm_request_id_publish(b->nc, subject, reply, payload, (int)len, r->front_id,
+                                         b->silence_ms != 0 ? MM_REPLY_HEARTBEAT_ASK_HEADER : NULL, b->heartbeat_ask);
     if (s != NATS_OK) {
         mm_warn("bridge: request %llu: publishing on %s failed: %s", (unsigned long long)r->front_id, subject,
                 natsStatus_GetText(s));
@@ -258,8 +298,15 @@ on_reply(mm_nats_bridge *b, natsMsg *msg)
     if (subject != NULL && strncmp(subject, b->inbox, b->inbox_len) == 0 && subject[b->inbox_len] == '.' &&
         mm_parse_u64(subject + b->inbox_len + 1, 1, UINT64_MAX, &token, why, sizeof(why)) == MM_OK)
         r = mm_idmap_get(&b->reqs, token);
+    if (r != NULL) {
+        r->heard_ms = mm_now_ms();
+        r->heard = true;
+    }
     if (r == NULL) {
-        atomic_fetch_add(&b->late, 1);
+        if (mm_reply_is_heartbeat(msg))
+            atomic_fetch_add(&b->heartbeats, 1); /* one may follow its request's end: not a late reply */
+        else
+            atomic_fetch_add(&b->late, 1);
         mm_debug("bridge: a reply on %s for no request in flight: dropped", subject != NULL ? subject : "?");
     } else if (natsMsg_IsNoResponders(msg)) {
         char text[128];
@@ -270,6 +317,9 @@ on_reply(mm_nats_bridge *b, natsMsg *msg)
         atomic_fetch_add(&b->no_responders, 1);
         mm_info("bridge: request %llu: %s", (unsigned long long)r->front_id, text);
         req_finish(b, r, 503, text);
+    } else if (mm_reply_is_heartbeat(msg)) {
+        atomic_fetch_add(&b->heartbeats, 1);
+        r->heartbeats = true; /* from now on, silence means its matchmaker is gone */
     } else if (r->route == MM_FRONT_WANNAPLAY) {
         on_gensession_answer(b, r, msg);
     } else if (natsMsg_GetDataLength(msg) <= 0) {

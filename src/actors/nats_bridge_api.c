@@ -116,6 +116,13 @@ mm_nats_bridge_start(const mm_nats_bridge_config *config, mm_nats_bridge **out, 
     b->nc = config->nc;
     b->timeout_ms = config->request_timeout_ms != 0 ? config->request_timeout_ms : MM_NATS_BRIDGE_DEFAULT_TIMEOUT_MS;
     b->check_ms = config->check_interval_ms != 0 ? config->check_interval_ms : DEFAULT_CHECK_MS;
+    b->silence_ms = config->silence_ms;
+    if (b->silence_ms != 0 && (b->silence_ms < MM_NATS_BRIDGE_SILENCE_MIN_MS || b->silence_ms > MM_NATS_BRIDGE_SILENCE_MAX_MS)) {
+        free(b);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "bridge: the silence limit must be 0 (off) or %u..%u ms",
+                       MM_NATS_BRIDGE_SILENCE_MIN_MS, MM_NATS_BRIDGE_SILENCE_MAX_MS);
+    }
+    snprintf(b->heartbeat_ask, sizeof(b->heartbeat_ask), "%u", (unsigned)(b->silence_ms / 3));
     b->sub_closed = true; /* nothing to wait for until subscribed */
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
@@ -155,7 +162,12 @@ mm_nats_bridge_start(const mm_nats_bridge_config *config, mm_nats_bridge **out, 
         err = mm_fail(MM_ERR_IO, why, why_len, "bridge: subscribing %s failed: %s", subject, natsStatus_GetText(s));
         goto cleanup;
     }
-    mm_info("bridge: replies on %s; request timeout %u ms; reply queue %u", subject, b->timeout_ms, b->rq_cap);
+    if (b->silence_ms != 0)
+        mm_info("bridge: replies on %s; request timeout %u ms; reply queue %u; heartbeats every %s ms asked, "
+                "503 after %u ms of silence",
+                subject, b->timeout_ms, b->rq_cap, b->heartbeat_ask, b->silence_ms);
+    else
+        mm_info("bridge: replies on %s; request timeout %u ms; reply queue %u; no heartbeats", subject, b->timeout_ms, b->rq_cap);
     *out = b;
     return MM_OK;
 cleanup:
@@ -249,6 +261,8 @@ mm_nats_bridge_get_stats(mm_nats_bridge *b, mm_nats_bridge_stats *st)
     st->inbox_depth = atomic_load(&b->queued);
     st->webhooks_published = atomic_load(&b->webhooks_published);
     st->webhooks_failed = atomic_load(&b->webhooks_failed);
+    st->heartbeats = atomic_load(&b->heartbeats);
+    st->silent = atomic_load(&b->silent);
 }
 
 size_t
@@ -270,7 +284,10 @@ mm_nats_bridge_metrics(mm_nats_bridge *b, char *buf, size_t len)
     mm_prom_sample(&p, answers, (const char *const[]){"outcome", "timeout"}, 1, st.timeouts);
     mm_prom_sample(&p, answers, (const char *const[]){"outcome", "failed"}, 1, st.failed);
     mm_prom_sample(&p, answers, (const char *const[]){"outcome", "overflow"}, 1, st.overflow_failed);
+    mm_prom_sample(&p, answers, (const char *const[]){"outcome", "silent"}, 1, st.silent);
     mm_prom_metric(&p, "mm_bridge_replies_total", "counter", "Reply messages received from NATS.", st.replies);
+    mm_prom_metric(&p, "mm_bridge_heartbeats_total", "counter",
+                   "Heartbeats received from matchmakers on reply streams (dropped, never relayed).", st.heartbeats);
     mm_prom_metric(&p, "mm_bridge_late_replies_total", "counter", "Replies for requests no longer in flight (dropped).",
                    st.late_replies);
     mm_prom_metric(&p, "mm_bridge_reply_overflows_total", "counter",

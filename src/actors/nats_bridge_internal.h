@@ -33,11 +33,16 @@ struct bridge_req {
     mm_front_route route;
     mm_session_request req;
     mm_reply_sink *sink;
+    uint64_t heard_ms; /* mm_now_ms() of the publish, then of the last reply (heartbeats included) */
+    bool heard;        /* a reply came */
+    bool heartbeats;   /* a heartbeat came: its matchmaker sends them, silence means death */
 };
 
 struct mm_nats_bridge {
     natsConnection *nc;
     uint32_t timeout_ms, check_ms;
+    uint32_t silence_ms; /* 0: no heartbeats asked for, no silence check */
+    char heartbeat_ask[16]; /* the Mm-Heartbeat-Ms value: silence_ms / 3 */
     mm_actor *actor;
     natsSubscription *sub;
     char inbox[64]; /* _INBOX.<nuid>: replies arrive on <inbox>.<token> */
@@ -74,7 +79,7 @@ struct mm_nats_bridge {
     int64_t nats_dropped; /* the subscription's slow-consumer drops at the last check */
 
     atomic_uint_fast64_t submitted, refused, published, completed, no_responders, nats_down, timeouts, failed, replies, late,
-        overflows, lost_failed, in_flight, webhooks_published, webhooks_failed;
+        overflows, lost_failed, in_flight, webhooks_published, webhooks_failed, heartbeats, silent;
     atomic_uint_fast64_t queued; /* messages sent to the actor and not yet handled or discarded */
 };
 

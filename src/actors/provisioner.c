@@ -305,6 +305,7 @@ mm_provisioner_get_stats(mm_provisioner *p, mm_provisioner_stats *out)
     out->submitted = atomic_load(&p->n_submitted);
     out->ready = atomic_load(&p->n_ready);
     out->failed = atomic_load(&p->n_failed);
+    out->stopped = atomic_load(&p->n_stopped);
     out->retries = atomic_load(&p->n_retries);
     out->polls_waited = atomic_load(&p->n_polls_waited);
     out->mint_waits = atomic_load(&p->n_mint_waits);
@@ -338,8 +339,11 @@ mm_provisioner_stop(mm_provisioner *p, uint64_t deadline_ms)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (atomic_load(&p->active) > 0)
-        mm_warn("provisioner: %ld requests still running at the stop deadline: answering 503", (long)atomic_load(&p->active));
+    long left = atomic_load(&p->active);
+    if (left > 0) {
+        mm_warn("provisioner: %ld requests still running at the stop deadline: answering 503", left);
+        atomic_fetch_add(&p->n_stopped, (unsigned long long)left); /* nothing new is taken once closing */
+    }
     mm_actor_stop(p->actor, MM_ACTOR_REJECT);
 }
 

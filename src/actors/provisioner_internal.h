@@ -139,6 +139,7 @@ struct mm_provisioner {
     atomic_bool closing;
     atomic_long active; /* requests submitted and not yet finished */
     atomic_ullong n_submitted, n_ready, n_failed, n_retries, n_polls_waited, n_mint_waits, n_mints_held;
+    atomic_ullong n_stopped; /* requests still running at the stop deadline: answered 503 */
     atomic_ullong n_webhooks, n_webhooks_refused, n_webhooks_ignored, n_webhooks_limited, n_webhook_gets, n_gets, n_polled;
     atomic_ullong n_webhooks_early;
     uint64_t next_rid; /* actor thread: the request ids of requests that came without one; 0: not seeded */

@@ -20,10 +20,26 @@ static const char usage_head[] =
     "/matchmaker/request/{game}/{version}, POST /matchmaker/wannaplay); each request is passed on over NATS\n"
     "(matchmaker.request.<game>.<version>, session.gensession) and every reply relayed back.\n";
 
+/* --backend-silence-ms: 0 (off) or MM_NATS_BRIDGE_SILENCE_MIN_MS..MAX_MS. */
+static mm_err
+set_silence(void *opts, const char *value, char *why, size_t why_len)
+{
+    uint64_t ms = 0;
+    if (mm_parse_u64(value, 0, MM_NATS_BRIDGE_SILENCE_MAX_MS, &ms, NULL, 0) != MM_OK ||
+        (ms != 0 && ms < MM_NATS_BRIDGE_SILENCE_MIN_MS))
+        return mm_fail(MM_ERR_INVALID, why, why_len, "must be 0 (off) or %u..%u milliseconds", MM_NATS_BRIDGE_SILENCE_MIN_MS,
+                       MM_NATS_BRIDGE_SILENCE_MAX_MS);
+    ((mm_httpd_flags *)opts)->backend_silence_ms = ms;
+    return MM_OK;
+}
+
 #define FIELD(name) offsetof(mm_httpd_flags, name)
 static const mm_opt own[] = {
     {"--matchmaker-timeout-ms", MM_OPT_U64, FIELD(matchmaker_timeout_ms), 1, UINT32_MAX, "MS",
      "a request without the matchmaker's last reply by then: Error 408", NULL, NULL, NULL},
+    {"--backend-silence-ms", MM_OPT_CUSTOM, 0, 0, 0, "MS",
+     "ask the matchmaker for a heartbeat every MS/3; a request it stays silent on this long: Error 503 (0: off)", "3000", NULL,
+     set_silence},
     {"--stop-deadline-ms", MM_OPT_U64, FIELD(stop_deadline_ms), 0, 3600000, "MS",
      "on SIGTERM/SIGINT, how long requests in flight may finish", NULL, NULL, NULL},
     {"--log-format", MM_OPT_ENUM, FIELD(log_format), 0, 0, "text|json", "log line format", NULL, mm_opt_log_formats, NULL},
@@ -41,6 +57,7 @@ flags_init(void *opts)
     memset(f, 0, sizeof(*f));
     mm_front_config_init(&f->front);
     f->matchmaker_timeout_ms = MM_NATS_BRIDGE_DEFAULT_TIMEOUT_MS;
+    f->backend_silence_ms = MM_NATS_BRIDGE_DEFAULT_SILENCE_MS;
     f->stop_deadline_ms = 10000;
     f->log_level = MM_LOG_INFO;
 }

@@ -14,6 +14,7 @@
 typedef struct mm_httpd_flags {
     mm_front_config front;          /* mm_front_config_init defaults, then the front's flags */
     uint64_t matchmaker_timeout_ms; /* the bridge's whole-request limit; default 90000 */
+    uint64_t backend_silence_ms;    /* the matchmaker's longest silence (heartbeats); default 3000, 0: off */
     uint64_t stop_deadline_ms;      /* on SIGTERM, how long requests in flight may finish; default 10000 */
     mm_log_format log_format;       /* default text */
     mm_log_level log_level;         /* default info */

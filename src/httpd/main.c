@@ -5,7 +5,8 @@
  * NATS is down, and answers 503 until it is up) -> the NATS bridge actor -> the web front with
  * the bridge as its backend (it logs "listening on <addr>") -> wait for SIGTERM/SIGINT -> stop
  * accepting and let requests in flight finish up to --stop-deadline-ms -> stop in the order of
- * include/mm/front.h. Exit status: 0 after a signal, 1 a runtime failure (bind, NATS refused),
+ * include/mm/front.h; the last line says how the drain went ("stopped: drained N requests, M
+ * answered 503 at the deadline, exit 0"). Exit status: 0 after a signal, 1 a runtime failure (bind, NATS refused),
  * 2 a bad flag or environment variable.
  */
 #include <pthread.h>
@@ -44,6 +45,7 @@ main(int argc, char **argv)
     mm_nats *nats = NULL;
     mm_nats_bridge *bridge = NULL;
     mm_front *front = NULL;
+    mm_nats_bridge_stats at_signal, at_deadline;
     mm_err err = mm_nats_env_read(&env, NULL, why, sizeof(why));
     if (err != MM_OK) {
         fprintf(stderr, "bevygap_matchmaker_httpd: %s\n", why);
@@ -56,7 +58,9 @@ main(int argc, char **argv)
         rc = 1;
         goto cleanup;
     }
-    mm_nats_bridge_config bc = {.nc = mm_nats_connection(nats), .request_timeout_ms = (uint32_t)f.matchmaker_timeout_ms};
+    mm_nats_bridge_config bc = {.nc = mm_nats_connection(nats),
+                                .request_timeout_ms = (uint32_t)f.matchmaker_timeout_ms,
+                                .silence_ms = (uint32_t)f.backend_silence_ms};
     if (mm_nats_bridge_start(&bc, &bridge, why, sizeof(why)) != MM_OK) {
         mm_error("%s", why);
         rc = 1;
@@ -75,15 +79,19 @@ main(int argc, char **argv)
     sigwait(&sigs, &sig);
     mm_info("signal %d: stopping; requests in flight have up to %llu ms to finish", sig, (unsigned long long)f.stop_deadline_ms);
 cleanup:
+    mm_nats_bridge_get_stats(bridge, &at_signal);
     if (front != NULL)
         mm_front_stop(front, (uint32_t)f.stop_deadline_ms);
+    mm_nats_bridge_get_stats(bridge, &at_deadline); /* what the bridge still holds was cut by the deadline */
     mm_nats_bridge_stop(bridge);
     mm_front_destroy(front);
     mm_nats_bridge_destroy(bridge);
     mm_nats_destroy(nats);
     mm_nats_env_destroy(env);
     nats_Close();
-    if (rc == 0)
-        mm_info("stopped");
+    if (rc == 0) /* the last line: how the drain went (requests ended on their own / cut at the deadline) */
+        mm_info("stopped: drained %llu requests, %llu answered 503 at the deadline, exit %d",
+                (unsigned long long)(at_signal.in_flight > at_deadline.in_flight ? at_signal.in_flight - at_deadline.in_flight : 0),
+                (unsigned long long)at_deadline.in_flight, rc);
     return rc;
 }

@@ -4,7 +4,8 @@
  * flags and environment -> NATS + JetStream setup -> Edgegap app/version check -> minter,
  * provisioner, cert_digests watcher, reaper, delete worker, intake -> wait for SIGTERM/SIGINT
  * -> stop what brings requests in before what serves them (intake, front, provisioner; see
- * stop_services), all stages within one --stop-deadline-ms counted from the signal.
+ * stop_services), all stages within one --stop-deadline-ms counted from the signal; the last
+ * line logged says how the drain went ("stopped: drained N requests ..., M answered 503 ...").
  * Exit status: 0 after a signal, 1 a runtime failure (NATS, unknown app), 2 a bad flag or
  * environment variable.
  */
@@ -35,6 +36,7 @@
 #include "mm/nats_env.h"
 #include "mm/provisioner.h"
 #include "mm/reaper.h"
+#include "mm/reply.h"
 #include "mm/request.h"
 #include "mm/url.h"
 
@@ -126,6 +128,8 @@ typedef struct services {
     mm_reaper *reaper;
     mm_deleter *deleter;
     mm_intake *intake;
+    /* heartbeats on reply streams that ask for them */
+    mm_reply_heartbeat *heartbeat;
     mm_direct_backend *direct; /* --http only */
     mm_front *front;           /* --http only */
     mm_admin_http *admin;      /* --admin-bind without --http (with --http the front serves it) */
@@ -216,7 +220,16 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         mm_error("delete worker: %s", why);
         return 1;
     }
-    mm_intake_config ic = {.nc = nc, .provisioner = s->prov, .app = f->app_name, .version = f->app_version, .webhooks = f->webhooks};
+    if (mm_reply_heartbeat_start(nc, &s->heartbeat) != MM_OK) {
+        mm_error("the reply heartbeat thread did not start");
+        return 1;
+    }
+    mm_intake_config ic = {.nc = nc,
+                           .provisioner = s->prov,
+                           .app = f->app_name,
+                           .version = f->app_version,
+                           .webhooks = f->webhooks,
+                           .heartbeat = s->heartbeat};
     if (mm_intake_start(&ic, &s->intake, why, sizeof(why)) != MM_OK) {
         mm_error("%s", why);
         return 1;
@@ -256,11 +269,13 @@ left_ms(uint64_t stop_at)
  * told 503, and the sessions their requests had made are enqueued for deletion).
  */
 static void
-stop_services(services *s, const mm_matchmaker_flags *f)
+stop_services(services *s, const mm_matchmaker_flags *f, int rc)
 {
     uint64_t stop_at = mm_now_ms() + f->stop_deadline_ms;
     atomic_store(&s->serving, false);
     mm_admin_http_stopping(s->admin);
+    mm_provisioner_stats at_signal, at_end;
+    mm_provisioner_get_stats(s->prov, &at_signal);
     uint64_t intake_ms = left_ms(stop_at) < 2000 ? left_ms(stop_at) : 2000;
     mm_intake_stop(s->intake, (int64_t)intake_ms);
     /* the web front (include/mm/front.h): stop accepting, let its requests finish */
@@ -268,6 +283,7 @@ stop_services(services *s, const mm_matchmaker_flags *f)
         mm_front_stop(s->front, (uint32_t)left_ms(stop_at));
     mm_direct_backend_close(s->direct);
     mm_provisioner_stop(s->prov, left_ms(stop_at));
+    mm_provisioner_get_stats(s->prov, &at_end);
     if (s->prov != NULL) {
         mm_provisioner_stats ps;
         mm_provisioner_get_stats(s->prov, &ps);
@@ -289,11 +305,18 @@ stop_services(services *s, const mm_matchmaker_flags *f)
     mm_deleter_destroy(s->deleter);
     mm_minter_destroy(s->minter);
     mm_intake_destroy(s->intake);
+    mm_reply_heartbeat_destroy(s->heartbeat); /* every sink is freed: the provisioner and the intake are gone */
     mm_js_destroy(s->js);
     mm_admin_http_destroy(s->admin); /* it reads only the registry and, for /readyz, `serving` */
     s->admin = NULL;
     mm_nats_destroy(s->nats);
     mm_nats_env_destroy(s->env);
+    /* The last line: what the drain did. Drained = requests that ended on their own after the
+     * signal (ready or with the matchmaker's own error), 503 = those the deadline cut. */
+    uint64_t ended = (at_end.ready + at_end.failed) - (at_signal.ready + at_signal.failed);
+    mm_info("stopped: drained %llu requests (%llu ready, %llu failed), %llu answered 503 at the deadline, exit %d",
+            (unsigned long long)ended, (unsigned long long)(at_end.ready - at_signal.ready),
+            (unsigned long long)(at_end.failed - at_signal.failed), (unsigned long long)(at_end.stopped - at_signal.stopped), rc);
 }
 
 int
@@ -387,7 +410,7 @@ main(int argc, char **argv)
     sigwait(&sigs, &sig);
     mm_info("signal %d: stopping", sig);
 cleanup:
-    stop_services(&s, &f);
+    stop_services(&s, &f, rc);
     mm_matchmaker_flags_dispose(&f);
     nats_Close();
     return rc;

@@ -34,7 +34,8 @@
 #define NS_PER_MS 1000000LL
 #define DAY_MS (24LL * 3600 * 1000)
 
-/* The settings of docs/protocol.md section 4, exactly as the reference creates them. */
+/* The settings of docs/protocol.md section 4, exactly as the reference creates them (and our own
+ * bucket, mm_deleted_sessions, last). */
 static const mm_kv_bucket_spec bucket_specs[MM_KV_BUCKET_COUNT] = {
     [MM_KV_SESSIONS_EG2LY] = {.name = "sessions_eg2ly",
                               .description = "Maps Edgegap Session IDs to Lightyear Client IDs",
@@ -54,6 +55,11 @@ static const mm_kv_bucket_spec bucket_specs[MM_KV_BUCKET_COUNT] = {
                             .description = "Maps server public ip to their self-signed cert digests",
                             .max_age_ms = 14 * DAY_MS,
                             .max_value_size = 1024},
+    /* Ours (the reference has none): the delete worker's memory of what it deleted. */
+    [MM_KV_DELETED_SESSIONS] = {.name = "mm_deleted_sessions",
+                                .description = "Edgegap sessions deleted (or found gone): never sent a DELETE again",
+                                .max_age_ms = MM_KV_DELETED_SESSIONS_MAX_AGE_MS,
+                                .max_value_size = 64},
 };
 
 struct mm_js {

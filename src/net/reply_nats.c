@@ -8,17 +8,21 @@
  *
  * natsConnection_Publish and natsConnection_PublishMsg only append to the connection's buffer
  * (flushed by nats.c's own thread, or kept while reconnecting), so neither blocks the caller.
- * Each sink is used by one thread at a time, so its state needs no lock.
+ * Each sink is used by one thread at a time, so its state needs no lock; a sink attached to the
+ * heartbeat thread (reply_heartbeat.c) shares only its subject and the time of its last publish
+ * with it, and is detached when it ends or is freed (reply_nats_internal.h).
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/log.h"
 #include "mm/reply.h"
 #include "nats_error.h"
+#include "reply_nats_internal.h"
 
 #define ABANDONED_STATUS 503
 #define ABANDONED_MESSAGE "the matchmaker stopped before the request finished"
@@ -28,13 +32,6 @@
  * parsers trim header values), so a blank message is replaced by the reference's generic text. */
 #define BLANK_MESSAGE "unknown error"
 
-typedef struct nats_sink {
-    mm_reply_sink base; /* first: a mm_reply_sink * is a nats_sink * */
-    natsConnection *nc; /* borrowed */
-    char *subject;      /* the request's reply subject (owned) */
-    bool answered;      /* one-shot: the reply went out */
-    bool ended;
-} nats_sink;
 
 static mm_err
 translate(natsStatus s, const nats_sink *sink, const char *what)
@@ -59,7 +56,10 @@ publish(nats_sink *sink, const char *data, size_t len, const char *what)
 {
     if (len > (size_t)INT32_MAX)
         return MM_ERR_INVALID;
-    return translate(natsConnection_Publish(sink->nc, sink->subject, data, (int)len), sink, what);
+    mm_err err = translate(natsConnection_Publish(sink->nc, sink->subject, data, (int)len), sink, what);
+    if (sink->hb != NULL)
+        atomic_store(&sink->last_ms, mm_now_ms()); /* a message is a sign of life: no heartbeat needed for a while */
+    return err;
 }
 
 static mm_err
@@ -84,6 +84,7 @@ sink_create(natsConnection *nc, const char *reply_subject, const mm_reply_sink_o
 static void
 sink_release(nats_sink *sink)
 {
+    mm__reply_hb_detach(sink);
     free(sink->subject);
     free(sink);
 }
@@ -106,6 +107,7 @@ stream_end(mm_reply_sink *base)
     if (sink->ended)
         return MM_OK;
     sink->ended = true;
+    mm__reply_hb_detach(sink); /* before the end goes out: no heartbeat after it */
     return publish(sink, NULL, 0, "the end of the stream");
 }
 
@@ -159,6 +161,7 @@ oneshot_error(mm_reply_sink *base, uint16_t status, const char *message)
     if (sink->answered || sink->ended)
         return MM_ERR_STOPPED;
     sink->answered = sink->ended = true;
+    mm__reply_hb_detach(sink);
     /* A header value ends at CR LF: no control character may reach the wire. */
     char *value = strdup(message);
     if (value == NULL)
@@ -202,6 +205,7 @@ oneshot_send(mm_reply_sink *base, const char *text, size_t len)
         err = mm_session_response_encode(fb.token, fb.ip, fb.port, fb.cert_digest, &reply, &reply_len);
         if (err == MM_OK) {
             sink->answered = sink->ended = true;
+            mm__reply_hb_detach(sink);
             err = publish(sink, reply, reply_len, "the session");
         }
         break;
@@ -222,6 +226,7 @@ oneshot_end(mm_reply_sink *base)
     nats_sink *sink = (nats_sink *)base;
     if (sink->answered || sink->ended) {
         sink->ended = true;
+        mm__reply_hb_detach(sink);
         return MM_OK;
     }
     return oneshot_error(base, NO_RESULT_STATUS, NO_RESULT_MESSAGE);
@@ -248,4 +253,10 @@ mm_err
 mm_reply_nats_oneshot(natsConnection *nc, const char *reply_subject, mm_reply_sink **out)
 {
     return sink_create(nc, reply_subject, &oneshot_ops, out);
+}
+
+bool
+mm__reply_is_nats(const mm_reply_sink *sink)
+{
+    return sink != NULL && (sink->ops == &stream_ops || sink->ops == &oneshot_ops);
 }

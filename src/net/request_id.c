@@ -22,16 +22,19 @@ mm_request_id_seed(void)
 }
 
 natsStatus
-mm_request_id_publish(natsConnection *nc, const char *subject, const char *reply, const char *data, int len, uint64_t id)
+mm_request_id_publish(natsConnection *nc, const char *subject, const char *reply, const char *data, int len, uint64_t id,
+                      const char *extra_name, const char *extra_value)
 {
-    if (id == 0)
+    if (id == 0 && extra_name == NULL)
         return natsConnection_PublishRequest(nc, subject, reply, data, len);
     natsMsg *msg = NULL;
     natsStatus s = natsMsg_Create(&msg, subject, reply, data, len);
     char text[24];
     snprintf(text, sizeof(text), "%llu", (unsigned long long)id);
-    if (s == NATS_OK)
+    if (s == NATS_OK && id != 0)
         s = natsMsgHeader_Set(msg, MM_REQUEST_ID_HEADER, text);
+    if (s == NATS_OK && extra_name != NULL)
+        s = natsMsgHeader_Set(msg, extra_name, extra_value);
     if (s == NATS_OK)
         s = natsConnection_PublishMsg(nc, msg);
     natsMsg_Destroy(msg);

@@ -66,6 +66,10 @@ main(void)
         hd_check_token(resp.connect_token, resp.gameserver_ip, resp.gameserver_port);
         mm_session_response_clear(&resp);
     }
-    h_stop(&h); /* SIGTERM: checks the matchmaker exits 0 */
+    /* SIGTERM with nothing in flight: exit 0, and the last line says how the drain went */
+    MM_CHECK_INT(mm_test_stop(h.mm, 30000), ==, 0);
+    h.mm = 0;
+    MM_CHECK(h_file_contains(h.mm_log, "stopped: drained 0 requests (0 ready, 0 failed), 0 answered 503 at the deadline, exit 0"));
+    h_stop(&h);
     return MM_TEST_DONE();
 }
