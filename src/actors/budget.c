@@ -214,7 +214,7 @@ heartbeat_main(void *arg)
 {
     mm_budget *b = arg;
     uint64_t last = mm_now_ms();
-    double logged_share = -1;
+    double logged_share = -1, logged_mult = 1.0;
     uint32_t logged_n = 0;
     pthread_mutex_lock(&b->lock);
     while (!b->stop) {
@@ -228,10 +228,12 @@ heartbeat_main(void *arg)
         share_update(b, now);
         double share = mm_budget_share_rps(b);
         uint32_t n = atomic_load(&b->replicas);
-        if (n != logged_n || fabs(share - logged_share) > 0.01 * b->budget_rps) {
+        bool recovered = b->multiplier >= 1.0 && logged_mult < 1.0;
+        if (n != logged_n || fabs(share - logged_share) > 0.01 * b->budget_rps || recovered) {
             mm_info("budget: share %.2f of %.2f requests/s (%u replicas, x%.3f)", share, b->budget_rps, n, b->multiplier);
             logged_share = share;
             logged_n = n;
+            logged_mult = b->multiplier;
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
