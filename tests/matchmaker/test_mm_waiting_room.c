@@ -66,6 +66,8 @@ take(player *p, const char *text, int len)
     } else if (strncmp(t, "{\"SessionRequestAccepted\"", 25) == 0) {
         if (p->accepted_ms == 0)
             p->accepted_ms = now;
+        if (p->reports > 0 && now - p->last_report_ms > p->max_gap_ms) /* the wait after the last report counts too */
+            p->max_gap_ms = now - p->last_report_ms;
     } else if (strncmp(t, "{\"SessionReady\"", 15) == 0) {
         p->ready = true;
     } else if (strncmp(t, "{\"Error\"", 8) == 0) {
