@@ -103,8 +103,11 @@ static double
 room_rate(mm_provisioner *p)
 {
     double rate = p->room.rate;
-    if (rate < RATE_FLOOR)
-        rate = mm_budget_share_rps(p->budget);
+    if (rate < RATE_FLOOR) {
+        mm_budget_stats bs;
+        mm_budget_get_stats(p->budget, &bs);
+        rate = bs.share_rps > 0 ? bs.share_rps : bs.budget_rps * bs.multiplier / (bs.replicas ? bs.replicas : 1);
+    }
     return rate < RATE_FLOOR ? RATE_FLOOR : rate;
 }
 

@@ -88,6 +88,8 @@ test_nats_line(void)
     h_connect(&h);
     static player ps[PLAYERS];
     memset(ps, 0, sizeof(ps));
+    long long calls0 = h_sim_counter(&h, "requests", "session_create") + h_sim_counter(&h, "requests", "session_get");
+    uint64_t t0 = mm_now_ms();
     for (int i = 0; i < PLAYERS; i++)
         h_stream_open(&h, &ps[i].s, "81.2.3.4");
     uint64_t until = mm_now_ms() + 60000;
@@ -104,6 +106,11 @@ test_nats_line(void)
         }
     }
     MM_CHECK_INT(ended, ==, PLAYERS);
+    /* never above the budget: 2 calls a second, plus the bucket's one token of burst, plus one for rounding */
+    long long calls = h_sim_counter(&h, "requests", "session_create") + h_sim_counter(&h, "requests", "session_get") - calls0;
+    uint64_t span = mm_now_ms() - t0;
+    printf("%lld Edgegap calls in %llu ms with a budget of 2/s\n", calls, (unsigned long long)span);
+    MM_CHECK(calls <= 2 * (long long)span / 1000 + 1 + 1);
     int refused = 0, waited = 0, prev_pos = 0;
     uint64_t prev_accepted = 0;
     for (int i = 0; i < PLAYERS; i++) {
