@@ -24,6 +24,7 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 
 #define MAX_REPLICAS 256
 #define ID_LEN 64
@@ -130,6 +131,8 @@ share_update(mm_budget *b, uint64_t now)
     double share = now < b->start_ms + b->heartbeat_ms ? 0.0 : b->budget_rps * b->multiplier / n;
     atomic_store(&b->share_bits, bits_of(share));
     atomic_store(&b->multiplier_bits, bits_of(b->multiplier));
+    mm_metric_set_level(MM_METRIC_BUDGET_SHARE_RPS, share);
+    mm_metric_set(MM_METRIC_FLEET_REPLICAS, n);
     if (share > 0 && !b->warm) {
         b->warm = true;
         pthread_cond_broadcast(&b->warmed);

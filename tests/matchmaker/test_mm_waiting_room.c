@@ -83,7 +83,11 @@ test_nats_line(void)
     h_start_nats(&h);
     h_start_sim(&h, "0", NULL);
     h_start_gameserver(&h);
-    const char *extra[] = {"--edgegap-budget", "2", "--fleet-heartbeat-ms", "100", "--waiting-room-max", LINE_MAX, NULL};
+    int admin = mm_test_free_port();
+    char admin_bind[64];
+    snprintf(admin_bind, sizeof(admin_bind), "127.0.0.1:%d", admin);
+    const char *extra[] = {"--edgegap-budget", "2",        "--fleet-heartbeat-ms", "100", "--waiting-room-max",
+                           LINE_MAX,           "--admin-bind", admin_bind,            NULL};
     h_start_matchmaker(&h, extra);
     h_connect(&h);
     static player ps[PLAYERS];
@@ -137,6 +141,20 @@ test_nats_line(void)
     /* 4 in line, and at most one sent on before the rest came */
     MM_CHECK(refused >= PLAYERS - 5 && refused <= PLAYERS - 4);
     MM_CHECK(waited >= 3);
+    /* the same numbers on /metrics */
+    char url[128], body[65536], line[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", admin);
+    MM_CHECK_INT(h_http_get(url, body, sizeof(body)), ==, 200);
+    snprintf(line, sizeof(line), "\nmm_waiting_room_refused_total %d\n", refused);
+    MM_CHECK(strstr(body, line) != NULL);
+    snprintf(line, sizeof(line), "\nmm_waiting_room_admitted_total %d\n", PLAYERS - refused);
+    MM_CHECK(strstr(body, line) != NULL);
+    MM_CHECK(strstr(body, "\nmm_waiting_room_length 0\n") != NULL);
+    MM_CHECK(strstr(body, "\nmm_waiting_room_left_total 0\n") != NULL);
+    MM_CHECK(strstr(body, "\nmm_fleet_replicas 1\n") != NULL);
+    MM_CHECK(strstr(body, "\nmm_edgegap_budget_share_rps 2\n") != NULL);
+    if (strstr(body, "\nmm_edgegap_budget_share_rps 2\n") == NULL)
+        fprintf(stderr, "%s\n", body);
     for (int i = 0; i < PLAYERS; i++)
         h_stream_close(&ps[i].s);
     h_stop(&h);
