@@ -5,9 +5,10 @@
  * Owns: the fleet table (replica id -> when last heard), under `lock`; the heartbeat thread;
  * two core subscriptions ($KV.mm_fleet.> and mm.fleet.backoff) whose callbacks run on nats.c's
  * delivery thread. The share and multiplier are atomics (bits of a double), read by any thread.
- * Heartbeats are core publishes to $KV.mm_fleet.<id>: the stream stores them (no ack is awaited:
- * the next heartbeat repeats a lost one), so this thread never blocks on JetStream except in
- * start (bind or create the bucket) and stop (delete the entry).
+ * Heartbeats and the stop's delete are core publishes to $KV.mm_fleet.<id> (the bucket's stream
+ * captures its subjects; no ack is awaited: the next heartbeat repeats a lost one), so nothing
+ * here waits for JetStream except mm_budget_start (bind or create the bucket, then one
+ * heartbeat for the first share) and the stop's bounded flush.
  */
 #include "mm/budget.h"
 
@@ -386,11 +387,19 @@ mm_budget_stop(mm_budget *b)
         if (natsSubscription_Drain(subs[i]) != NATS_OK || natsSubscription_WaitForDrainCompletion(subs[i], 2000) != NATS_OK)
             natsSubscription_Unsubscribe(subs[i]);
     }
-    if (b->kv != NULL) { /* the others' shares grow at once (best effort: a dead NATS leaves it to the ttl) */
-        natsStatus s = kvStore_Delete(b->kv, b->id);
-        if (s != NATS_OK)
-            mm_warn("budget: could not delete replica %s from %s: %s (it expires)", b->id, MM_BUDGET_BUCKET, natsStatus_GetText(s));
-    }
+    /* The others' shares grow at once: a KV delete (a message with KV-Operation: DEL), published
+     * like the heartbeats, never waiting for JetStream (a dead NATS leaves it to the ttl). */
+    natsMsg *del = NULL;
+    natsStatus s = natsMsg_Create(&del, b->subject, NULL, NULL, 0);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(del, "KV-Operation", "DEL");
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(b->nc, del);
+    if (s == NATS_OK)
+        s = natsConnection_FlushTimeout(b->nc, 1000);
+    natsMsg_Destroy(del);
+    if (s != NATS_OK)
+        mm_warn("budget: could not delete replica %s from %s: %s (it expires)", b->id, MM_BUDGET_BUCKET, natsStatus_GetText(s));
 }
 
 void
