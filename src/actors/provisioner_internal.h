@@ -147,7 +147,7 @@ struct mm_provisioner {
 #define MM__PROV_EARLY_MS 3000u
 /* Webhooks on: fallback polls are due on this coarse grid of the monotonic clock, so one wake-up
  * of the provisioner (and of the front loop that relays the answers) serves every session whose
- * fallback tick falls in the same window (provisioner_request.c, "POLLING"). */
+ * fallback tick falls in the same window (provisioner_request.c, "Fallback ticks"). */
 #define MM__PROV_FALLBACK_TICK_MS 50u /* 250 saved no more CPU and made longer bursts */
 
 /* ---- provisioner_request.c: the state machine's inputs from the actor ---- */
