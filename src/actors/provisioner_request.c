@@ -367,6 +367,15 @@ req_create(mm__prov_req *r)
  * after at most the polls ahead of it (fewer than the requests in flight) plus the creates that
  * arrive meanwhile, and every session, old or new, gets its polls in turn: under overload polls
  * come less often, evenly. The session timeout still ends every request.
+ *
+ * Fallback ticks (webhooks on). The fallback grid's polls are rare per session but, with many
+ * sessions waiting, frequent in all (10,000 sessions on a 10 s grid: 1,000 a second). Each
+ * alone woke this thread for its timer and again for its answer, and woke the front's loop for
+ * its ProgressReport: at low rates those wake-ups, not the GETs, were most of the cost. So a
+ * fallback poll is put off to the next multiple of MM__PROV_FALLBACK_TICK_MS of the monotonic
+ * clock (req_poll_arm): the polls due within one tick start in one timer run and their answers
+ * and ProgressReports arrive in bursts that one wake-up drains. A poll is at most one tick late
+ * and the number of polls is unchanged. Webhooks off, the grid is exact, as before.
  */
 
 static void on_session_get(void *ctx, const mm_edgegap_result *res);
@@ -421,13 +430,25 @@ on_poll_timer(mm_timer *t)
     req_poll_due(REQ_OF(t, timer));
 }
 
+/* Arms r's poll timer for its grid tick delay_ms from now. Webhooks on, the fallback poll is
+ * put off to the next MM__PROV_FALLBACK_TICK_MS boundary (at most that much later), so the
+ * fallback polls of every session due within one tick share a deadline: one wake-up starts them
+ * all, and their answers come back together (see "Fallback ticks" above). */
+static void
+req_poll_arm(mm__prov_req *r, uint64_t delay_ms)
+{
+    if (r->p->webhooks)
+        delay_ms = mm__prov_tick_delay(mm_now_ms(), delay_ms, MM__PROV_FALLBACK_TICK_MS);
+    req_arm(r, &r->timer, delay_ms, on_poll_timer);
+}
+
 /* The session was just created: sets the poll grid's origin (now + poll_delay_ms), arms poll 0. */
 static void
 req_poll_begin(mm__prov_req *r)
 {
     r->poll_origin_ms = mm_now_ms() + r->p->poll_delay_ms;
     r->poll_tick = 0;
-    req_arm(r, &r->timer, r->p->poll_delay_ms, on_poll_timer);
+    req_poll_arm(r, r->p->poll_delay_ms);
 }
 
 static void
@@ -479,7 +500,7 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
                     r->session_id, res->message, (unsigned long long)wait);
             atomic_fetch_add(&r->p->n_retries, 1);
             mm_metric_edgegap_retry(MM_METRIC_EP_GET);
-            req_arm(r, &r->timer, wait, on_poll_timer);
+            req_poll_arm(r, wait);
             return;
         }
         req_fail(r, mm__prov_status_of(res), res->message, true);
@@ -496,7 +517,7 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
             req_poll_due(r);
             return;
         }
-        req_arm(r, &r->timer, mm__prov_grid_next(r, mm_now_ms()), on_poll_timer);
+        req_poll_arm(r, mm__prov_grid_next(r, mm_now_ms()));
         return;
     }
     req_session_ready(r, res);

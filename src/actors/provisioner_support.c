@@ -176,6 +176,16 @@ mm__prov_grid_next(mm__prov_req *r, uint64_t not_before_ms)
     return due > now ? due - now : 0;
 }
 
+uint64_t
+mm__prov_tick_delay(uint64_t now_ms, uint64_t delay_ms, uint64_t tick_ms)
+{
+    if (tick_ms <= 1)
+        return delay_ms;
+    uint64_t due = now_ms + delay_ms;
+    uint64_t aligned = (due + tick_ms - 1) / tick_ms * tick_ms;
+    return aligned - now_ms;
+}
+
 /* ---- the session-id index: a fixed array of chains, FNV-1a over the id ---- */
 
 static size_t

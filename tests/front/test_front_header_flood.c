@@ -15,7 +15,8 @@
  *    before anything is read, another address is served, a closed connection frees its place,
  *    trusted proxies are not capped;
  *  - --max-header-bytes: an unfinished head past it and a complete head past it get 431, a
- *    head under it is served; a keep-alive follow-up head past it is cut by the sweep;
+ *    head under it is served; a keep-alive follow-up head past it is cut by the sweep, also
+ *    with a WebSocket accepted after it (the sweep stops at the first WebSocket of the list);
  *  - --max-header-bytes-total: heads being read past it are refused with 503.
  */
 #include <arpa/inet.h>
@@ -301,12 +302,17 @@ header_budget(void)
     }
     MM_CHECK_INT(read_status(fd, buf, sizeof(buf), T), ==, 200);
     free(big);
+    /* a WebSocket accepted after that keep-alive socket: it moves behind it in the loop's socket
+     * list, where the sweep stops (WebSockets are never swept), so the sweep still reaches it */
+    mm_ws_client ws;
+    MM_CHECK_INT(mm_ws_connect(&ws, h.port, "/matchmaker/ws", NULL, T), ==, 0);
     /* a keep-alive follow-up head past the budget: h2o reads it, the sweep cuts it */
     big = make_head(100000, false);
     send_some(fd, big, 100000);
     MM_CHECK_INT(read_status(fd, buf, sizeof(buf), T), ==, 0); /* closed, no answer, well before h2o's 10 s */
     close(fd);
     free(big);
+    mm_ws_close(&ws);
     MM_CHECK_INT(refusals(h.port, "header_too_large"), ==, 3);
     fh_stop(&h, 0);
 

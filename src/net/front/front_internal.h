@@ -177,7 +177,8 @@ struct mm__front_loop {
     mm_idmap reqs;         /* request id -> mm__front_req */
     mm__front_req *live;   /* every live request, for scans and the stop */
     size_t nlive;
-    mm__front_sock *socks; /* every open socket */
+    mm__front_sock *socks; /* every open socket; WebSockets at the end (mm__front_sock_websocket) */
+    mm__front_sock *socks_tail;
     size_t nsocks;
     mm__ws_conn *ws_list;  /* every WebSocket */
     mm__ws_conn *dirty;    /* WebSockets with output to flush after this turn */
@@ -204,6 +205,9 @@ mm__front_loop_of(h2o_context_t *ctx)
 mm_err mm__front_loop_create(mm_front *front, size_t index, mm__front_loop **out, char *why, size_t why_len);
 /* Runs one turn: sleeps up to max_wait_ms in h2o (woken by the relay eventfd), then relays. */
 void mm__front_loop_turn(mm__front_loop *loop, int32_t max_wait_ms);
+/** t now carries a WebSocket (t->ws set): moves it to the end of its loop's socket list, which
+ *  the header sweep (loop.c) then stops short of. */
+void mm__front_sock_websocket(mm__front_sock *t);
 void *mm__front_loop_main(void *arg);
 void mm__front_loop_destroy(mm__front_loop *loop);
 

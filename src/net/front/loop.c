@@ -158,6 +158,8 @@ on_sock_close(void *data)
         loop->socks = t->next;
     if (t->next != NULL)
         t->next->prev = t->prev;
+    else
+        loop->socks_tail = t->prev;
     loop->nsocks--;
     if (t->admin) {
         atomic_fetch_sub(&loop->front->admin_conns, 1);
@@ -239,10 +241,31 @@ on_head_timeout(h2o_timeout_entry_t *e)
     h2o_socket_close(t->sock); /* silent, as h2o's own request-header timeout */
 }
 
+void
+mm__front_sock_websocket(mm__front_sock *t)
+{
+    mm__front_loop *loop = t->loop;
+    if (t->next == NULL)
+        return; /* the tail already */
+    t->next->prev = t->prev;
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        loop->socks = t->next;
+    t->prev = loop->socks_tail;
+    t->next = NULL;
+    loop->socks_tail->next = t;
+    loop->socks_tail = t;
+}
+
 /* Keep-alive follow-up heads, read by h2o: shuts down a socket whose unread input grew past
  * the bound since the last sweep. Only growth counts: h2o reads only while it waits for a head
  * or a body, whereas pipelined requests it has not reached yet (it is still writing an answer)
- * sit in the buffer without growing and are not a head being sent. */
+ * sit in the buffer without growing and are not a head being sent.
+ * WebSockets are not h2o's and are never swept. New sockets join the head of loop->socks and a
+ * socket that becomes a WebSocket moves to its tail (mm__front_sock_websocket), so the sweep
+ * stops at the first WebSocket: with 10,000 players waiting it looked at 10,000 sockets ten
+ * times a second only to skip them (over 40% of the loop's CPU while they waited). */
 static void
 on_sweep(h2o_timeout_entry_t *e)
 {
@@ -250,7 +273,9 @@ on_sweep(h2o_timeout_entry_t *e)
     const mm_front_config *cfg = &loop->front->cfg;
     size_t bound = (size_t)cfg->max_header_bytes + cfg->max_message_bytes + 4096;
     for (mm__front_sock *t = loop->socks; t != NULL; t = t->next) {
-        if (t->reading_head || t->ws != NULL || t->swept)
+        if (t->ws != NULL)
+            break; /* the WebSockets, at the end of the list */
+        if (t->reading_head || t->swept)
             continue;
         size_t cost = buffer_cost(t->sock->input);
         if (cost > t->peak)
@@ -322,6 +347,8 @@ accept_some(h2o_socket_t *listener, bool admin)
         t->next = loop->socks;
         if (loop->socks != NULL)
             loop->socks->prev = t;
+        else
+            loop->socks_tail = t;
         loop->socks = t;
         loop->nsocks++;
         sock->on_close.cb = on_sock_close;

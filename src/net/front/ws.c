@@ -92,6 +92,7 @@ mm__front_ws_handle(mm__front_loop *loop, h2o_req_t *req)
     ws->state = WS_UPGRADING;
     ws->track = sock->on_close.data;
     ws->track->ws = ws;
+    mm__front_sock_websocket(ws->track);
     mm__front_origin_from_req(&front->cfg, req, &ws->origin);
     mm__ws_link(ws);
     req->res.status = 101;
