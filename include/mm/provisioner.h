@@ -99,6 +99,7 @@ typedef struct mm_provisioner_config {
                                   * borrowed, and the provisioner's Edgegap calls draw its tokens while
                                   * new players wait in line (include/mm/waiting_room.h) */
     uint32_t waiting_room_max;   /* with a budget: players in line at most; beyond, Error 503; 0: 10000 */
+    uint64_t max_line_wait_ms;   /* with a budget: the longest wait in line; beyond, Error 503 (try again); 0: 300000 */
 } mm_provisioner_config;
 
 /* A webhook-triggered GET of one session at most once per this window (forged or replayed webhooks). */
