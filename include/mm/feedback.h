@@ -23,8 +23,10 @@
 #ifndef MM_FEEDBACK_H
 #define MM_FEEDBACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mm/err.h"
 
@@ -84,6 +86,21 @@ mm_err mm_feedback_error(uint16_t status, const char *message, char **out, size_
  * For sinks whose send() receives texts without their kind (include/mm/reply.h).
  */
 mm_feedback_kind mm_feedback_kind_of(const char *text, size_t len);
+
+/*
+ * A waiting-room report (docs/protocol.md section 5): ProgressReport "Waiting in line: ...". The
+ * whole-request limits of our web front and bridge count from the last one (a player in line is
+ * bounded by the matchmaker's --max-line-wait-ms instead, docs/front.md).
+ */
+#define MM_FEEDBACK_LINE_PREFIX "{\"ProgressReport\":\"Waiting in line:"
+
+/** True when text opens as a waiting-room report. */
+static inline bool
+mm_feedback_is_line_report(const char *text, size_t len)
+{
+    return text != NULL && len >= sizeof(MM_FEEDBACK_LINE_PREFIX) - 1 &&
+           memcmp(text, MM_FEEDBACK_LINE_PREFIX, sizeof(MM_FEEDBACK_LINE_PREFIX) - 1) == 0;
+}
 
 /** `{"connect_token":..,"gameserver_ip":..,"gameserver_port":N,"cert_digest":..}`. */
 mm_err mm_session_response_encode(const char *connect_token, const char *gameserver_ip, uint16_t gameserver_port,

@@ -42,6 +42,18 @@
  * request_timeout_ms applies, and a session.gensession request (whose one answer comes at the
  * end) is never cut for silence before a heartbeat came. So a mixed fleet keeps working.
  *
+ * Cancel (include/mm/reply.h, "Cancel"): our matchmaker's heartbeats carry a reply subject
+ * unique to the request. When a request's client is gone before its end (the sink's gone(),
+ * looked at on every check_interval_ms, and when the sink refuses a reply) the bridge ends the
+ * request and publishes one empty message with the header Mm-Cancel: 1 to that subject, so a
+ * player still waiting in line leaves it without an Edgegap call; so does a request the bridge
+ * ends itself with 408 (request_timeout_ms) or at its stop. No heartbeat came (a reference
+ * matchmaker): nothing is published.
+ *
+ * The waiting room: request_timeout_ms counts from the publish or from the last waiting-room
+ * report relayed (mm_feedback_is_line_report), whichever is later: a player in line hears one
+ * every second and is bounded by the matchmaker's --max-line-wait-ms instead (docs/front.md).
+ *
  * Threads: mm_nats_bridge_submit (the backend's submit), ready, metrics and get_stats from any
  * thread, never blocking; start, stop and destroy from one owner thread. The NATS subscription's
  * callback runs on nats.c's delivery thread and never waits: it appends the reply to the
@@ -103,6 +115,8 @@ typedef struct mm_nats_bridge_stats {
     uint64_t webhooks_failed;    /* webhooks refused (stopping, NATS down, queue full) or whose publish failed */
     uint64_t heartbeats;         /* heartbeats received (dropped, never relayed) */
     uint64_t silent;             /* answered 503: the matchmaker fell silent (see "Heartbeats") */
+    uint64_t client_gone;        /* requests ended because their client went away first (see "Cancel") */
+    uint64_t cancels_sent;       /* of those, cancels published to their matchmaker */
 } mm_nats_bridge_stats;
 
 typedef struct mm_nats_bridge mm_nats_bridge;

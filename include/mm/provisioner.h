@@ -31,8 +31,10 @@
  * backoff (never sooner than poll_interval_ms), then back on the grid at the first tick after
  * it, until the deadline.
  * Failures: Edgegap's own error -> Error(status, message); no answer -> Error(504 on a timeout,
- * else 500); not ready within session_timeout_ms -> Error(408, "session still not ready, timed
- * out.") and the session's deletion enqueued; no cert digest -> Error(500, ...) and deletion.
+ * else 500); not ready within session_timeout_ms of the create (with a budget: of leaving the
+ * waiting room's line) -> Error(408, "session still not ready, timed out.") and the session's
+ * deletion enqueued; in line for max_line_wait_ms -> Error(503, "waited too long in line, try
+ * again"), no session; no cert digest -> Error(500, ...) and deletion.
  * Every path ends and frees the request's reply sink exactly once.
  * Logs: one info line per request, when it ends well ("request 12: session X ready at ip:port
  * after N ms"), or one warning when it fails ("request 12 (session X) failed: status message");
@@ -99,6 +101,7 @@ typedef struct mm_provisioner_config {
                                   * borrowed, and the provisioner's Edgegap calls draw its tokens while
                                   * new players wait in line (include/mm/waiting_room.h) */
     uint32_t waiting_room_max;   /* with a budget: players in line at most; beyond, Error 503; 0: 10000 */
+    uint64_t max_line_wait_ms;   /* with a budget: the longest wait in line; beyond, Error 503 (try again); 0: 300000 */
 } mm_provisioner_config;
 
 /* A webhook-triggered GET of one session at most once per this window (forged or replayed webhooks). */

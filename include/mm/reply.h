@@ -48,7 +48,8 @@ typedef struct mm_reply_sink_ops {
     mm_err (*end)(mm_reply_sink *sink);
     void (*free)(mm_reply_sink *sink);
     /* NULL: the sink cannot tell. Else true once its client is known gone (nothing it is sent
-     * reaches anyone): a player waiting in line then leaves it (include/mm/waiting_room.h). */
+     * reaches anyone; a NATS sink: its front sent a cancel, "Cancel" below): a player waiting in
+     * line then leaves it (include/mm/waiting_room.h). Thread-safe against the marking. */
     bool (*gone)(mm_reply_sink *sink);
 } mm_reply_sink_ops;
 
@@ -84,7 +85,7 @@ mm_reply_end(mm_reply_sink *sink)
     return sink->ops->end(sink);
 }
 
-/** True when the sink knows its client is gone (the web front's relay sink does; NATS sinks cannot tell). */
+/** True when the sink knows its client is gone (the web front's relay sink; a NATS sink whose front sent a cancel). */
 static inline bool
 mm_reply_gone(mm_reply_sink *sink)
 {
@@ -132,6 +133,20 @@ mm_err mm_reply_nats_oneshot(natsConnection *nc, const char *reply_subject, mm_r
  * Edgegap, polling, minting, draining at a stop), so their absence means the process died or
  * lost NATS.
  */
+/*
+ * ---- Cancel (our extension; docs/protocol.md section 3, "Cancel") ----
+ *
+ * Every heartbeat carries a reply subject, mm.cancel.<the matchmaker process's nuid>.<token>,
+ * the same for every heartbeat of one request and unique to it. A front whose client went away
+ * before the request's end publishes one empty message with the header `Mm-Cancel: 1` to it
+ * (our bridge does); the heartbeat thread, subscribed to mm.cancel.<nuid>.*, then marks the
+ * sink gone: mm_reply_gone() turns true, so a player still waiting in line leaves it without an
+ * Edgegap call (include/mm/waiting_room.h). Past the line nothing changes: the session is made
+ * and, never claimed, reaped. Only sinks attached to the heartbeat thread can be cancelled.
+ */
+#define MM_REPLY_CANCEL_PREFIX "mm.cancel"
+#define MM_REPLY_CANCEL_HEADER "Mm-Cancel"
+
 #define MM_REPLY_HEARTBEAT_ASK_HEADER "Mm-Heartbeat-Ms"
 #define MM_REPLY_HEARTBEAT_HEADER "Mm-Heartbeat"
 #define MM_REPLY_HEARTBEAT_MIN_MS 200u
@@ -145,9 +160,14 @@ typedef struct mm_reply_heartbeat_stats {
     uint64_t sent;     /* heartbeats published (the first one of each sink included) */
     uint64_t failed;   /* heartbeat publishes nats.c refused (not connected, ...) */
     uint64_t live;     /* sinks attached now */
+    uint64_t cancels;  /* cancels that marked an attached sink gone */
+    uint64_t cancels_unknown; /* cancels for no sink attached (it ended first, or a stray subject) */
 } mm_reply_heartbeat_stats;
 
-/** Starts the thread (named "reply-hb"), which publishes on nc (borrowed; must outlive it). MM_ERR_NOMEM, MM_ERR_SYS. */
+/**
+ * Subscribes mm.cancel.<nuid>.* ("Cancel" above) and starts the thread (named "reply-hb"), which
+ * publishes on nc (borrowed; must outlive it). MM_ERR_NOMEM, MM_ERR_IO (subscribing failed), MM_ERR_SYS.
+ */
 mm_err mm_reply_heartbeat_start(natsConnection *nc, mm_reply_heartbeat **out);
 
 /**

@@ -12,6 +12,9 @@
 #include "mm/provisioner.h"
 
 #define MM_WAITING_ROOM_DEFAULT_MAX 10000u
+/* The longest wait in line (--max-line-wait-ms): beyond it Error 503 MM_WAITING_ROOM_TOO_LONG. */
+#define MM_WAITING_ROOM_DEFAULT_MAX_WAIT_MS 300000u
+#define MM_WAITING_ROOM_TOO_LONG "waited too long in line, try again"
 /* Every player in line hears its position this often (the protocol promises at least every 2 s). */
 #define MM_WAITING_ROOM_REPORT_MS 1000u
 
@@ -20,6 +23,7 @@ typedef struct mm_waiting_room_stats {
     uint64_t admitted;         /* players sent on from the line to Edgegap (mm_waiting_room_admitted_total) */
     uint64_t refused;          /* players refused with 503, the line full (mm_waiting_room_refused_total) */
     uint64_t left;             /* players who left the line before their turn (mm_waiting_room_left_total) */
+    uint64_t expired;          /* players answered 503 after --max-line-wait-ms in line */
     double admitted_per_s;     /* the measured admission rate, smoothed */
     double estimated_wait_s;   /* the wait a player joining now would be told (mm_waiting_room_estimated_wait_seconds) */
 } mm_waiting_room_stats;

@@ -6,7 +6,9 @@
  * request is in flight; a natsStatistics object to read the reconnect count.
  * Heartbeats: with silence_ms, each request asks its matchmaker for heartbeats, which are
  * dropped here and only refresh the request's heard_ms; the connection-check timer also ends
- * requests whose matchmaker fell silent (req_silent: include/mm/nats_bridge.h, "Heartbeats").
+ * requests whose matchmaker fell silent (req_silent: include/mm/nats_bridge.h, "Heartbeats"),
+ * and those whose client went away, publishing a cancel to the reply subject of their
+ * heartbeats (req_cancel: "Cancel" there). A waiting-room report restarts the request's deadline.
  * Receives: SUBMIT (a bridge_req made by mm_nats_bridge_submit on a front loop thread) and WAKE
  * (posted by the <inbox>.* subscription's callback on nats.c's delivery thread when it queued
  * replies in the bridge's reply queue, or lost one to a full queue: nats_bridge_api.c).
@@ -72,7 +74,51 @@ req_finish(mm_nats_bridge *b, bridge_req *r, uint16_t status, const char *messag
         mm_reply_end(r->sink);
     atomic_fetch_sub(&b->in_flight, 1); /* before the free: whoever sees the sink freed sees it counted out */
     mm_reply_free(r->sink);
+    free(r->cancel);
     free(r);
+}
+
+/* Tells r's matchmaker that nobody waits for r any more (include/mm/reply.h, "Cancel"), when it
+ * sent heartbeats; a player still in line then leaves it without an Edgegap call. */
+static void
+req_publish_cancel(mm_nats_bridge *b, bridge_req *r)
+{
+    if (r->cancel != NULL) {
+        natsMsg *msg = NULL;
+        natsStatus s = natsMsg_Create(&msg, r->cancel, NULL, NULL, 0);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(msg, MM_REPLY_CANCEL_HEADER, "1");
+        if (s == NATS_OK)
+            s = natsConnection_PublishMsg(b->nc, msg);
+        natsMsg_Destroy(msg);
+        if (s == NATS_OK)
+            atomic_fetch_add(&b->cancels_sent, 1);
+        else
+            mm_warn("bridge: request %llu: publishing its cancel failed: %s", (unsigned long long)r->front_id, natsStatus_GetText(s));
+    }
+}
+
+/* r's client went away (or its sink refused a reply) before the end: tells its matchmaker,
+ * counts the end in *counter, and ends r. */
+static void
+req_cancel(mm_nats_bridge *b, bridge_req *r, atomic_uint_fast64_t *counter)
+{
+    atomic_fetch_add(counter, 1);
+    req_publish_cancel(b, r);
+    mm_debug("bridge: request %llu: its client went away%s", (unsigned long long)r->front_id,
+             r->cancel != NULL ? "; its matchmaker told" : "");
+    req_finish(b, r, 0, NULL);
+}
+
+/* Ends every request whose client is gone (the front detached its sink). */
+static void
+gone_check(mm_nats_bridge *b)
+{
+    for (bridge_req *r = b->head, *next; r != NULL; r = next) {
+        next = r->next;
+        if (mm_reply_gone(r->sink))
+            req_cancel(b, r, &b->client_gone);
+    }
 }
 
 static size_t
@@ -154,6 +200,7 @@ check_timer_fired(mm_timer *t)
     mm_nats_bridge *b = (mm_nats_bridge *)((char *)t - offsetof(mm_nats_bridge, check_timer));
     connection_check(b);
     silence_check(b);
+    gone_check(b);
     if (b->head != NULL && mm_timer_start(b->self, &b->check_timer, b->check_ms, check_timer_fired) != MM_OK)
         mm_error("bridge: cannot re-arm the connection check (out of memory)");
 }
@@ -167,6 +214,7 @@ deadline_fired(mm_timer *t)
     atomic_fetch_add(&b->timeouts, 1);
     mm_info("bridge: request %llu: no end from the matchmaker within %u ms", (unsigned long long)r->front_id, b->timeout_ms);
     snprintf(text, sizeof(text), "timed out waiting for the matchmaker (%u s)", (b->timeout_ms + 999) / 1000);
+    req_publish_cancel(b, r); /* its matchmaker may still hold it (in line, say): nobody will read the rest */
     req_finish(b, r, 408, text);
 }
 
@@ -320,6 +368,9 @@ on_reply(mm_nats_bridge *b, natsMsg *msg)
     } else if (mm_reply_is_heartbeat(msg)) {
         atomic_fetch_add(&b->heartbeats, 1);
         r->heartbeats = true; /* from now on, silence means its matchmaker is gone */
+        const char *cancel = natsMsg_GetReply(msg);
+        if (r->cancel == NULL && cancel != NULL && strncmp(cancel, MM_REPLY_CANCEL_PREFIX ".", sizeof(MM_REPLY_CANCEL_PREFIX)) == 0)
+            r->cancel = strdup(cancel); /* NULL (out of memory): no cancel, the request goes on as before */
     } else if (r->route == MM_FRONT_WANNAPLAY) {
         on_gensession_answer(b, r, msg);
     } else if (natsMsg_GetDataLength(msg) <= 0) {
@@ -328,8 +379,13 @@ on_reply(mm_nats_bridge *b, natsMsg *msg)
     } else if (mm_reply_send(r->sink, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg)) != MM_OK) {
         /* The sink refused (its client is gone, or the text is unusable): nothing more to relay. */
         mm_debug("bridge: request %llu: the reply sink refused a message; request ended", (unsigned long long)r->front_id);
-        atomic_fetch_add(&b->failed, 1);
-        req_finish(b, r, 0, NULL);
+        req_cancel(b, r, &b->failed);
+    } else if (mm_feedback_is_line_report(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg))) {
+        /* in line: request_timeout_ms counts from the last report (the matchmaker bounds the line) */
+        mm_timer_stop(b->self, &r->deadline);
+        if (mm_timer_start(b->self, &r->deadline, b->timeout_ms, deadline_fired) != MM_OK) {
+            req_cancel(b, r, &b->failed);
+        }
     }
     natsMsg_Destroy(msg);
 }
@@ -475,6 +531,8 @@ static void
 bridge_stop_cb(void *state)
 {
     mm_nats_bridge *b = state;
+    for (bridge_req *r = b->head; r != NULL; r = r->next)
+        req_publish_cancel(b, r); /* nobody will read the rest (buffered; sent if NATS is still up) */
     size_t n = fail_all(b, &b->failed, STOPPING_MESSAGE);
     if (n > 0)
         mm_warn("bridge: stopping with %zu requests in flight: answered 503", n);

@@ -263,6 +263,8 @@ mm_nats_bridge_get_stats(mm_nats_bridge *b, mm_nats_bridge_stats *st)
     st->webhooks_failed = atomic_load(&b->webhooks_failed);
     st->heartbeats = atomic_load(&b->heartbeats);
     st->silent = atomic_load(&b->silent);
+    st->client_gone = atomic_load(&b->client_gone);
+    st->cancels_sent = atomic_load(&b->cancels_sent);
 }
 
 size_t
@@ -285,6 +287,10 @@ mm_nats_bridge_metrics(mm_nats_bridge *b, char *buf, size_t len)
     mm_prom_sample(&p, answers, (const char *const[]){"outcome", "failed"}, 1, st.failed);
     mm_prom_sample(&p, answers, (const char *const[]){"outcome", "overflow"}, 1, st.overflow_failed);
     mm_prom_sample(&p, answers, (const char *const[]){"outcome", "silent"}, 1, st.silent);
+    mm_prom_sample(&p, answers, (const char *const[]){"outcome", "client_gone"}, 1, st.client_gone);
+    mm_prom_metric(&p, "mm_bridge_cancels_total", "counter",
+                   "Cancels published to a matchmaker because the request's client went away first (a player in line leaves it).",
+                   st.cancels_sent);
     mm_prom_metric(&p, "mm_bridge_replies_total", "counter", "Reply messages received from NATS.", st.replies);
     mm_prom_metric(&p, "mm_bridge_heartbeats_total", "counter",
                    "Heartbeats received from matchmakers on reply streams (dropped, never relayed).", st.heartbeats);

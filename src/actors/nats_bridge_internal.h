@@ -36,6 +36,7 @@ struct bridge_req {
     uint64_t heard_ms; /* mm_now_ms() of the publish, then of the last reply (heartbeats included) */
     bool heard;        /* a reply came */
     bool heartbeats;   /* a heartbeat came: its matchmaker sends them, silence means death */
+    char *cancel;      /* the reply subject of its heartbeats (mm.cancel.<nuid>.<token>), once one came; owned */
 };
 
 struct mm_nats_bridge {
@@ -79,7 +80,7 @@ struct mm_nats_bridge {
     int64_t nats_dropped; /* the subscription's slow-consumer drops at the last check */
 
     atomic_uint_fast64_t submitted, refused, published, completed, no_responders, nats_down, timeouts, failed, replies, late,
-        overflows, lost_failed, in_flight, webhooks_published, webhooks_failed, heartbeats, silent;
+        overflows, lost_failed, in_flight, webhooks_published, webhooks_failed, heartbeats, silent, client_gone, cancels_sent;
     atomic_uint_fast64_t queued; /* messages sent to the actor and not yet handled or discarded */
 };
 

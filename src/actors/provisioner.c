@@ -253,7 +253,7 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
         goto cleanup;
     p->budget = config->budget;
     if (p->budget != NULL)
-        mm__prov_room_init(p, config->waiting_room_max);
+        mm__prov_room_init(p, config->waiting_room_max, config->max_line_wait_ms);
     mm_actor_config ac = {0};
     ac.inbox.capacity = config->inbox_capacity ? config->inbox_capacity : d->inbox_capacity;
     p->mint_cap = ac.inbox.capacity; /* the minter thread's ring holds at least this many TOKEN_READYs */

@@ -90,6 +90,7 @@ struct mm__prov_req {
     bool busy;        /* an Edgegap call is running with this request as its ctx */
     unsigned attempt; /* failed attempts of the current step (create, or polls in a row) */
     uint64_t start_ms;
+    uint64_t admit_ms; /* when it left the line for Edgegap (start_ms without a budget): the session timeout counts from it */
     uint64_t poll_origin_ms; /* the poll grid: poll k is due at poll_origin_ms + k * poll_interval_ms */
     uint64_t poll_tick;      /* k of the latest poll armed or made */
     char client_ip[MM_IP_TEXT_LEN];
@@ -103,7 +104,7 @@ struct mm__prov_req {
     uint16_t port;
     char digest[128];
     mm_timer timer;                        /* create backoff, poll, cert wait, then mint retry */
-    mm_timer deadline;                     /* session timeout */
+    mm_timer deadline;                     /* in line: the longest wait in line; then the session timeout */
     mm__prov_req *prev, *next;             /* p's list of all requests */
     mm__prov_place places[MM__PROV_LINES]; /* its place in each line, while in it */
 };
@@ -111,12 +112,13 @@ struct mm__prov_req {
 /* The waiting room (waiting_room.c): the line is lines[MM__PROV_WAIT_LINE]; the rest is its bookkeeping. */
 typedef struct mm__prov_room {
     uint32_t n, max;          /* players in line; the bound */
+    uint64_t max_wait_ms;     /* the longest wait in line */
     mm_timer report;          /* armed while the line is not empty: every MM_WAITING_ROOM_REPORT_MS */
     bool report_armed;
     uint64_t window_ms;       /* start of the admission-rate window */
     uint64_t window_admitted; /* admitted since window_ms */
     double rate;              /* admitted per second, smoothed */
-    atomic_ullong length, admitted, refused, left;
+    atomic_ullong length, admitted, refused, left, expired;
     _Atomic uint64_t rate_bits, eta_bits; /* doubles, for the stats getter */
 } mm__prov_room;
 
@@ -207,7 +209,7 @@ void mm__prov_room_drop(mm__prov_req *r);
 /* ---- waiting_room.c: the line in front of Edgegap when a budget is set (calls the request layer) ---- */
 
 /** Starts the room: sets the Edgegap client's gate to the budget. */
-void mm__prov_room_init(mm_provisioner *p, uint32_t max);
+void mm__prov_room_init(mm_provisioner *p, uint32_t max, uint64_t max_wait_ms);
 /** A new request (CREATING, acknowledged): joins the line, or is refused with 503 when it is full. */
 void mm__prov_room_join(mm__prov_req *r);
 /** After each perform: sends players on, oldest first, while the budget lets a create start now. */

@@ -3,7 +3,9 @@
  * the sequence and the policies). The states are enum mm__prov_state (provisioner_internal.h);
  * every transition is in this file, in this order:
  *
- *   REQUEST_NEW  -> CREATING   Acknowledged; the session deadline armed; POST /v1/session
+ *   REQUEST_NEW  -> CREATING   Acknowledged; the session deadline armed; POST /v1/session (with a
+ *                              budget: the waiting room first, where the deadline is the longest
+ *                              wait in line, 503; the session deadline is armed when it leaves)
  *   CREATING     -> CREATING   429, 503 or not sent, retries and time left: again after a backoff
  *   CREATING     -> POLLING    created: unclaimed_sessions put, SessionRequestAccepted, poll 0 armed
  *   POLLING      -> POLLING    an answer not ready: ProgressReport, the next tick of the grid;
@@ -54,6 +56,7 @@
 #include "mm/metrics.h"
 #include "mm/request_id.h"
 #include "mm/minter.h"
+#include "mm/waiting_room.h"
 #include "provisioner_internal.h"
 
 #define REQ_OF(t, field) ((mm__prov_req *)(void *)((char *)(t)-offsetof(mm__prov_req, field)))
@@ -134,7 +137,7 @@ req_fail(mm__prov_req *r, uint16_t status, const char *message, bool delete_sess
 static bool
 req_time_left(const mm__prov_req *r, uint64_t wait_ms)
 {
-    return mm_now_ms() + wait_ms < r->start_ms + r->p->session_timeout_ms;
+    return mm_now_ms() + wait_ms < r->admit_ms + r->p->session_timeout_ms;
 }
 
 /* An Edgegap callback's common start: false when the request is gone (and then it was released). */
@@ -173,6 +176,15 @@ on_deadline(mm_timer *t)
     req_fail(r, 408, "session still not ready, timed out.", true);
 }
 
+/* In line for --max-line-wait-ms: no session was made, the player may try again. */
+static void
+on_line_deadline(mm_timer *t)
+{
+    mm__prov_req *r = REQ_OF(t, deadline);
+    atomic_fetch_add(&r->p->room.expired, 1);
+    req_fail(r, 503, MM_WAITING_ROOM_TOO_LONG, false);
+}
+
 /* ---- REQUEST_NEW -> CREATING ---- */
 
 void
@@ -208,8 +220,11 @@ mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip
     char *text = NULL;
     size_t len = 0;
     req_send(r, mm_feedback_acknowledged(&text, &len), &text, &len);
-    if (!req_arm(r, &r->deadline, p->session_timeout_ms, on_deadline))
+    /* the session timeout counts from the create: with a budget, from leaving the line (mm__prov_req_admit) */
+    if (!req_arm(r, &r->deadline, p->budget != NULL ? p->room.max_wait_ms : p->session_timeout_ms,
+                 p->budget != NULL ? on_line_deadline : on_deadline))
         return;
+    r->admit_ms = r->start_ms;
     char resolved[MM_IP_TEXT_LEN];
     char why[160];
     if (mm_client_ip_resolve(client_ip, NULL, resolved, NULL, why, sizeof(why)) != MM_OK) {
@@ -228,6 +243,10 @@ mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip
 void
 mm__prov_req_admit(mm__prov_req *r)
 {
+    r->admit_ms = mm_now_ms();
+    mm_timer_stop(r->p->self, &r->deadline); /* the line's limit: the session timeout starts now */
+    if (!req_arm(r, &r->deadline, r->p->session_timeout_ms, on_deadline))
+        return;
     req_create(r);
 }
 

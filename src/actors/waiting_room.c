@@ -17,11 +17,13 @@
  * of max players is full: the next is refused with Error 503 and advice to retry.
  *
  * Every MM_WAITING_ROOM_REPORT_MS the report timer walks the line once: a player whose client is
- * known gone (mm_reply_gone: the all-in-one web front's relay sink) leaves without costing a
- * call; every other hears ProgressReport "Waiting in line: position P of N, about S s", S =
+ * known gone (mm_reply_gone: the all-in-one web front's relay sink, or a NATS sink whose front
+ * sent a cancel, include/mm/reply.h "Cancel") leaves without costing a call; every other hears ProgressReport "Waiting in line: position P of N, about S s", S =
  * P / the admission rate (admissions per second measured over each report period, smoothed;
- * before any was measured, this replica's share). A player also leaves the line when its session
- * timeout ends it (Error 408) or the provisioner stops (503).
+ * before any was measured, this replica's share). A player also leaves the line when it waited
+ * max_wait_ms (--max-line-wait-ms: Error 503 "waited too long in line, try again"; its deadline
+ * timer, provisioner_request.c, which arms the session timeout only when it leaves the line) or
+ * the provisioner stops (503).
  */
 #include <math.h>
 #include <stddef.h>
@@ -201,9 +203,10 @@ on_report(mm_timer *t)
 }
 
 void
-mm__prov_room_init(mm_provisioner *p, uint32_t max)
+mm__prov_room_init(mm_provisioner *p, uint32_t max, uint64_t max_wait_ms)
 {
     p->room.max = max ? max : MM_WAITING_ROOM_DEFAULT_MAX;
+    p->room.max_wait_ms = max_wait_ms ? max_wait_ms : MM_WAITING_ROOM_DEFAULT_MAX_WAIT_MS;
     p->room.window_ms = mm_now_ms();
     mm_edgegap_gate g = {.take = gate_take, .wait_ms = gate_wait_ms, .answered = gate_answered, .ctx = p};
     mm_edgegap_set_gate(p->eg, &g);
@@ -292,6 +295,7 @@ mm_provisioner_waiting_room_stats(mm_provisioner *p, mm_waiting_room_stats *out)
     out->admitted = atomic_load(&p->room.admitted);
     out->refused = atomic_load(&p->room.refused);
     out->left = atomic_load(&p->room.left);
+    out->expired = atomic_load(&p->room.expired);
     out->admitted_per_s = double_of(atomic_load(&p->room.rate_bits));
     out->estimated_wait_s = double_of(atomic_load(&p->room.eta_bits));
 }

@@ -127,6 +127,10 @@ static const mm_opt own[] = {
      NULL, NULL, NULL},
     {"--waiting-room-max", U64(waiting_room_max, 1, 10000000), "N",
      "with --edgegap-budget: players waiting in line on this replica at most; beyond, Error 503 (try again)", NULL, NULL, NULL},
+    {"--max-line-wait-ms", U64(max_line_wait_ms, 1000, 3600000), "MS",
+     "with --edgegap-budget: the longest wait in line; beyond, Error 503 (waited too long in line, try again). "
+     "--session-timeout-ms counts from leaving the line",
+     NULL, NULL, NULL},
     {"--fleet-heartbeat-ms", U64(fleet_heartbeat_ms, 50, 60000), "MS",
      "with --edgegap-budget: how often a replica announces itself; one not heard for 3 heartbeats is gone", NULL, NULL, NULL},
     {"--reaper-age-ms", MS(reaper_age_ms, 1), "MS", "unclaimed session age limit", NULL, NULL, NULL},
@@ -171,6 +175,7 @@ flags_init(void *opts)
     f->edgegap_retries = 3; /* the matchmaker retries creates; the provisioner's own default is none */
     f->edgegap_backoff_ms = pd.backoff_base_ms;
     f->waiting_room_max = MM_WAITING_ROOM_DEFAULT_MAX;
+    f->max_line_wait_ms = MM_WAITING_ROOM_DEFAULT_MAX_WAIT_MS;
     f->fleet_heartbeat_ms = MM_BUDGET_DEFAULT_HEARTBEAT_MS;
     f->reaper_age_ms = MM_REAPER_DEFAULT_AGE_MS; /* the reaper's own defaults (include/mm/reaper.h) */
     f->reaper_margin_ms = MM_REAPER_DEFAULT_MARGIN_MS;

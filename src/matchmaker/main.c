@@ -209,6 +209,7 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         .webhook_poll_ms = f->webhooks ? f->webhook_poll_ms : 0,
         .budget = s->budget,
         .waiting_room_max = (uint32_t)f->waiting_room_max,
+        .max_line_wait_ms = f->max_line_wait_ms,
     };
     if (mm_provisioner_start(&pc, &s->prov, why, sizeof(why)) != MM_OK) {
         mm_error("%s", why);
@@ -322,11 +323,11 @@ stop_services(services *s, const mm_matchmaker_flags *f, int rc)
         mm_waiting_room_stats ws;
         mm_provisioner_waiting_room_stats(s->prov, &ws);
         mm_info("budget: share %.2f of %.2f requests/s (%u replicas, x%.3f); %llu granted, %llu 429s, %llu halvings, "
-                "%llu back-off notes sent, %llu heard; waiting room: %llu admitted, %llu refused, %llu left",
+                "%llu back-off notes sent, %llu heard; waiting room: %llu admitted, %llu refused, %llu left, %llu waited too long",
                 bs.share_rps, bs.budget_rps, bs.replicas, bs.multiplier, (unsigned long long)bs.granted,
                 (unsigned long long)bs.rate_limited, (unsigned long long)bs.halvings, (unsigned long long)bs.backoffs_sent,
                 (unsigned long long)bs.backoffs_heard, (unsigned long long)ws.admitted, (unsigned long long)ws.refused,
-                (unsigned long long)ws.left);
+                (unsigned long long)ws.left, (unsigned long long)ws.expired);
     }
     mm_kv_watch_destroy(s->certs);
     mm_provisioner_destroy(s->prov);

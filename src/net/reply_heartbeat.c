@@ -13,6 +13,13 @@
  * a publish); publishes for a sink after its detach returned (a heartbeat copied just before
  * may still leave after the sink's end: a front drops a reply for a request it no longer has).
  * A publish is buffered by nats.c and never blocks.
+ *
+ * Cancel (include/mm/reply.h, "Cancel"): every heartbeat carries the reply subject
+ * mm.cancel.<this process's nuid>.<the sink's token>; one wildcard subscription,
+ * mm.cancel.<nuid>.*, takes a front's cancel on nats.c's delivery thread, finds the listed sink
+ * of that token under `mu` (a walk of the list: cancels are rare next to the 100 ms tick's own
+ * walk) and sets its `gone` flag, which the holder reads through the sink's gone() op. A cancel
+ * for a sink no longer listed (it ended, or another process's) finds nothing and is counted.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,21 +44,26 @@ struct mm_reply_heartbeat {
     pthread_cond_t cond;
     bool stop;       /* under mu */
     nats_sink *head; /* under mu */
-    atomic_uint_fast64_t attached, sent, failed, live;
+    atomic_uint_fast64_t attached, sent, failed, live, cancels, cancels_unknown;
+    natsSubscription *cancel_sub;
+    char cancel_prefix[64]; /* mm.cancel.<nuid> */
+    uint64_t next_token;    /* under mu */
 };
 
 typedef struct hb_due {
     char *subject;
     uint32_t ms;
+    uint64_t token;
 } hb_due;
 
 static void
-hb_publish(mm_reply_heartbeat *hb, const char *subject, uint32_t ms)
+hb_publish(mm_reply_heartbeat *hb, const char *subject, uint32_t ms, uint64_t token)
 {
     natsMsg *msg = NULL;
-    char value[16];
+    char value[16], cancel[96];
     snprintf(value, sizeof(value), "%u", (unsigned)ms);
-    natsStatus s = natsMsg_Create(&msg, subject, NULL, NULL, 0);
+    snprintf(cancel, sizeof(cancel), "%s.%llu", hb->cancel_prefix, (unsigned long long)token);
+    natsStatus s = natsMsg_Create(&msg, subject, cancel, NULL, 0);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(msg, MM_REPLY_HEARTBEAT_HEADER, value);
     if (s == NATS_OK)
@@ -85,7 +97,7 @@ hb_collect(mm_reply_heartbeat *hb, hb_due **due, size_t *cap)
         char *copy = strdup(s->subject);
         if (copy == NULL)
             break;
-        (*due)[n++] = (hb_due){.subject = copy, .ms = s->hb_ms};
+        (*due)[n++] = (hb_due){.subject = copy, .ms = s->hb_ms, .token = s->hb_token};
         atomic_store(&s->last_ms, now);
     }
     return n;
@@ -114,7 +126,7 @@ hb_main(void *arg)
         size_t n = hb_collect(hb, &due, &cap);
         pthread_mutex_unlock(&hb->mu);
         for (size_t i = 0; i < n; i++) {
-            hb_publish(hb, due[i].subject, due[i].ms);
+            hb_publish(hb, due[i].subject, due[i].ms, due[i].token);
             free(due[i].subject);
         }
         pthread_mutex_lock(&hb->mu);
@@ -122,6 +134,33 @@ hb_main(void *arg)
     pthread_mutex_unlock(&hb->mu);
     free(due);
     return NULL;
+}
+
+/* nats.c's delivery thread: a front's cancel on mm.cancel.<nuid>.<token>. */
+static void
+on_cancel(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    mm_reply_heartbeat *hb = closure;
+    const char *subject = natsMsg_GetSubject(msg);
+    size_t plen = strlen(hb->cancel_prefix);
+    uint64_t token = 0;
+    bool found = false;
+    if (subject != NULL && strncmp(subject, hb->cancel_prefix, plen) == 0 && subject[plen] == '.' &&
+        mm_parse_u64(subject + plen + 1, 1, UINT64_MAX, &token, NULL, 0) == MM_OK) {
+        pthread_mutex_lock(&hb->mu);
+        for (nats_sink *s = hb->head; s != NULL; s = s->hb_next)
+            if (s->hb_token == token) {
+                atomic_store(&s->gone, true);
+                found = true;
+                break;
+            }
+        pthread_mutex_unlock(&hb->mu);
+    }
+    atomic_fetch_add(found ? &hb->cancels : &hb->cancels_unknown, 1);
+    mm_debug("heartbeat: a cancel on %s%s", subject != NULL ? subject : "?", found ? "" : " for no request held here");
+    natsMsg_Destroy(msg);
 }
 
 mm_err
@@ -140,6 +179,23 @@ mm_reply_heartbeat_start(natsConnection *nc, mm_reply_heartbeat **out)
     pthread_cond_init(&hb->cond, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&hb->mu, NULL);
+    char *inbox = NULL; /* _INBOX.<nuid>: a name no other process has */
+    if (natsInbox_Create(&inbox) != NATS_OK) {
+        mm_reply_heartbeat_destroy(hb);
+        return MM_ERR_NOMEM;
+    }
+    const char *nuid = strrchr(inbox, '.');
+    snprintf(hb->cancel_prefix, sizeof(hb->cancel_prefix), "%s.%s", MM_REPLY_CANCEL_PREFIX, nuid != NULL ? nuid + 1 : inbox);
+    natsInbox_Destroy(inbox);
+    char wildcard[80];
+    snprintf(wildcard, sizeof(wildcard), "%s.*", hb->cancel_prefix);
+    natsStatus ns = natsConnection_Subscribe(&hb->cancel_sub, nc, wildcard, on_cancel, hb);
+    if (ns != NATS_OK) {
+        mm_error("heartbeat: cannot subscribe to %s: %s", wildcard, natsStatus_GetText(ns));
+        hb->cancel_sub = NULL;
+        mm_reply_heartbeat_destroy(hb);
+        return MM_ERR_IO;
+    }
     if (pthread_create(&hb->thread, NULL, hb_main, hb) != 0) {
         mm_reply_heartbeat_destroy(hb);
         return MM_ERR_SYS;
@@ -177,6 +233,7 @@ mm_reply_heartbeat_attach(mm_reply_heartbeat *hb, mm_reply_sink *base, uint32_t 
     sink->hb_ms = interval_ms;
     atomic_store(&sink->last_ms, mm_now_ms());
     pthread_mutex_lock(&hb->mu);
+    sink->hb_token = ++hb->next_token;
     sink->hb_prev = NULL;
     sink->hb_next = hb->head;
     if (hb->head != NULL)
@@ -186,7 +243,7 @@ mm_reply_heartbeat_attach(mm_reply_heartbeat *hb, mm_reply_sink *base, uint32_t 
     atomic_fetch_add(&hb->attached, 1);
     atomic_fetch_add(&hb->live, 1);
     uint64_t failed = atomic_load(&hb->failed);
-    hb_publish(hb, sink->subject, interval_ms); /* at once: the front knows this matchmaker took it */
+    hb_publish(hb, sink->subject, interval_ms, sink->hb_token); /* at once: the front knows this matchmaker took it */
     return atomic_load(&hb->failed) == failed ? MM_OK : MM_ERR_IO;
 }
 
@@ -209,6 +266,12 @@ mm__reply_hb_detach(nats_sink *sink)
     atomic_fetch_sub(&hb->live, 1);
 }
 
+bool
+mm__reply_nats_gone(mm_reply_sink *base)
+{
+    return atomic_load(&((nats_sink *)base)->gone);
+}
+
 void
 mm_reply_heartbeat_get_stats(mm_reply_heartbeat *hb, mm_reply_heartbeat_stats *out)
 {
@@ -219,6 +282,8 @@ mm_reply_heartbeat_get_stats(mm_reply_heartbeat *hb, mm_reply_heartbeat_stats *o
     out->sent = atomic_load(&hb->sent);
     out->failed = atomic_load(&hb->failed);
     out->live = atomic_load(&hb->live);
+    out->cancels = atomic_load(&hb->cancels);
+    out->cancels_unknown = atomic_load(&hb->cancels_unknown);
 }
 
 void
@@ -232,6 +297,12 @@ mm_reply_heartbeat_destroy(mm_reply_heartbeat *hb)
     pthread_mutex_unlock(&hb->mu);
     if (hb->started)
         pthread_join(hb->thread, NULL);
+    /* no cancel callback may run once hb is freed: drain (waits for one in progress), else unsubscribe */
+    if (hb->cancel_sub != NULL) {
+        if (natsSubscription_Drain(hb->cancel_sub) != NATS_OK || natsSubscription_WaitForDrainCompletion(hb->cancel_sub, 2000) != NATS_OK)
+            natsSubscription_Unsubscribe(hb->cancel_sub);
+        natsSubscription_Destroy(hb->cancel_sub);
+    }
     uint64_t left = atomic_load(&hb->live);
     if (left != 0) /* a broken contract: those sinks would lock a freed mutex when they end */
         mm_error("heartbeat: IMPOSSIBLE STATE: %llu sinks still attached at destroy; leaking the heartbeat",

@@ -142,6 +142,7 @@ static const mm_reply_sink_ops stream_ops = {
     .error = stream_error,
     .end = stream_end,
     .free = stream_free,
+    .gone = mm__reply_nats_gone,
 };
 
 mm_err
@@ -247,6 +248,7 @@ static const mm_reply_sink_ops oneshot_ops = {
     .error = oneshot_error,
     .end = oneshot_end,
     .free = oneshot_free,
+    .gone = mm__reply_nats_gone,
 };
 
 mm_err

@@ -12,7 +12,8 @@
  * Enough privilege: bevygap_matchmaker (user matchmaker), bevygap_matchmaker_httpd and a NATS
  * client (user matchmaker_httpd) and gameserver_sim (user gameserver) serve requests end to end
  * (a stream, a gensession, a POST through the real web front, an Edgegap webhook that the web
- * front publishes on matchmaker.webhook and a matchmaker-user client receives), every session is claimed or
+ * front publishes on matchmaker.webhook and a matchmaker-user client receives, a cancel published as
+ * matchmaker_httpd on mm.cancel.*.* that a matchmaker-user client receives), every session is claimed or
  * reaped and deleted at edgegap_sim through the delete stream, and the servers log no
  * permission violation (except, outside the demo, the simulator's own test API, which a real
  * game server does not have and the production configuration refuses).
@@ -199,6 +200,23 @@ webhook_request(scenario *s, natsSubscription *sub)
     natsMsg_Destroy(msg);
 }
 
+/* A cancel (docs/protocol.md section 3, "Cancel"): published as matchmaker_httpd to a
+ * heartbeat's reply subject, received as matchmaker (sub, subscribed before), with no violation. */
+static void
+cancel_request(dn_client *web, natsSubscription *sub)
+{
+    natsMsg *out = NULL;
+    MM_REQUIRE(natsMsg_Create(&out, "mm.cancel.Q1a2b3c4d5e6f7g8h9i0j1.7", NULL, NULL, 0) == NATS_OK);
+    MM_REQUIRE(natsMsgHeader_Set(out, "Mm-Cancel", "1") == NATS_OK);
+    MM_CHECK_INT(natsConnection_PublishMsg(web->nc, out), ==, NATS_OK);
+    natsMsg_Destroy(out);
+    natsMsg *msg = NULL;
+    MM_CHECK_INT(natsSubscription_NextMsg(&msg, sub, 10000), ==, NATS_OK);
+    if (msg != NULL)
+        MM_CHECK_STR(natsMsg_GetSubject(msg), "mm.cancel.Q1a2b3c4d5e6f7g8h9i0j1.7");
+    natsMsg_Destroy(msg);
+}
+
 /* What a game server does when a player connects and leaves, through nats.c's KV API. */
 static void
 play_game_server(dn_client *gs, const char *session, uint64_t client_id)
@@ -296,6 +314,7 @@ check_refusals(scenario *s, dn_client *mm, dn_client *web, dn_client *gs)
     expect_sub_refused(s, web, "matchmaker_httpd", "matchmaker.request.>");
     expect_sub_refused(s, web, "matchmaker_httpd", "$KV.>");
     expect_sub_refused(s, web, "matchmaker_httpd", "matchmaker.webhook");
+    expect_sub_refused(s, web, "matchmaker_httpd", "mm.cancel.*.*"); /* no reading other fronts' cancels */
     /* game servers: their own keys, no requests, no session mappings, no deletions */
     expect_sub_refused(s, gs, "gameserver", "matchmaker.request.>");
     expect_sub_refused(s, gs, "gameserver", "session.gensession");
@@ -307,6 +326,7 @@ check_refusals(scenario *s, dn_client *mm, dn_client *web, dn_client *gs)
     expect_pub_refused(s, gs, "gameserver", "$JS.API.STREAM.UPDATE.KV_active_connections");
     expect_pub_refused(s, gs, "gameserver", "matchmaker.webhook"); /* a forged webhook from inside */
     expect_sub_refused(s, gs, "gameserver", "matchmaker.webhook");
+    expect_pub_refused(s, gs, "gameserver", "mm.cancel.Q1a2b3c4d5e6f7g8h9i0j1.7"); /* no cancelling players from inside */
     if (!s->demo)
         expect_sub_refused(s, gs, "gameserver", "$KV.sessions_ly2eg.>");
     /* the matchmaker: replies only to requests it received; never the game servers' keys */
@@ -318,6 +338,7 @@ check_refusals(scenario *s, dn_client *mm, dn_client *web, dn_client *gs)
     expect_pub_refused(s, mm, "matchmaker", "matchmaker.request." H_APP "." H_VERSION);
     expect_sub_refused(s, mm, "matchmaker", "$KV.>");
     expect_pub_refused(s, mm, "matchmaker", "matchmaker.webhook");
+    expect_pub_refused(s, mm, "matchmaker", "mm.cancel.Q1a2b3c4d5e6f7g8h9i0j1.7");
 
     /* no anonymous clients, no wrong passwords */
     dn_client anon, wrong;
@@ -343,8 +364,9 @@ main(int argc, char **argv)
     MM_REQUIRE(dn_connect(&web, &s.nats, node_of(&s, 1), "matchmaker_httpd", DN_PW_HTTPD) == NATS_OK);
     MM_REQUIRE(dn_connect(&gs, &s.nats, node_of(&s, 2), "gameserver", DN_PW_GAMESERVER) == NATS_OK);
     s.h.nc = web.nc; /* h_request publishes as the web front */
-    natsSubscription *webhooks = NULL;
+    natsSubscription *webhooks = NULL, *cancels = NULL;
     MM_REQUIRE(natsConnection_SubscribeSync(&webhooks, mm.nc, "matchmaker.webhook") == NATS_OK);
+    MM_REQUIRE(natsConnection_SubscribeSync(&cancels, mm.nc, "mm.cancel.*.*") == NATS_OK);
     MM_REQUIRE(natsConnection_Flush(mm.nc) == NATS_OK);
 
     char session[64];
@@ -357,6 +379,8 @@ main(int argc, char **argv)
     httpd_request(&s);
     webhook_request(&s, webhooks);
     natsSubscription_Destroy(webhooks);
+    cancel_request(&web, cancels);
+    natsSubscription_Destroy(cancels);
 
     /* claimed and released, or never claimed and reaped: every session is deleted at Edgegap */
     h_sim_stats st;

@@ -3,7 +3,7 @@
  * key (exit 2, the key's text never printed), an unknown Edgegap app (exit 1, one clear line),
  * and --help (exit 0, lists our flags). The key from --lightyear-private-key-file or
  * LIGHTYEAR_PRIVATE_KEY (its source logged, its text never), both flag and file refused, a
- * missing or bad file refused; --kv-replicas / --kv-storage out of range refused. Credentials
+ * missing or bad file refused; --kv-replicas / --kv-storage / --max-line-wait-ms out of range refused. Credentials
  * in --edgegap-url and NATS_HOST are masked in what it logs. Webhook flags: the secret from
  * MM_WEBHOOK_SECRET or --webhook-secret-file (16..128 of [A-Za-z0-9_-], else exit 2 naming
  * the source, never printing it), --webhook-public-url needs a secret and excludes
@@ -72,6 +72,9 @@ main(void)
     MM_CHECK(strstr(out, "--kv-replicas") != NULL);
     MM_CHECK_INT(run("--kv-storage disk", out, sizeof(out)), ==, 2);
     MM_CHECK(strstr(out, "--kv-storage") != NULL);
+    MM_CHECK_INT(run("--max-line-wait-ms 999", out, sizeof(out)), ==, 2); /* 1000..3600000 */
+    MM_CHECK(strstr(out, "--max-line-wait-ms") != NULL);
+    MM_CHECK_INT(run("--max-line-wait-ms 3600001", out, sizeof(out)), ==, 2);
 
     harness h = {0};
     h_start_sim(&h, "300", NULL);

@@ -130,6 +130,11 @@ static void
 chunked_deliver(mm__front_req *r, const char *text, size_t len)
 {
     http_stream *st = MM__CONTAINER(r, http_stream, req);
+    if (mm_feedback_is_line_report(text, len) && h2o_timeout_is_linked(&st->t_request)) {
+        /* in line: the whole-request limit counts from the last report (the matchmaker bounds the line) */
+        h2o_timeout_unlink(&st->t_request);
+        h2o_timeout_link(st->loop->evloop, &st->loop->t_request, &st->t_request);
+    }
     push_chunk(st, text, len);
     send_next(st);
 }

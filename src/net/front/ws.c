@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mm/clock.h"
+#include "mm/feedback.h"
 #include "mm/log.h"
 #include "ws_conn.h"
 
@@ -283,6 +284,11 @@ req_deliver(mm__front_req *r, const char *text, size_t len)
     mm__ws_conn *ws = MM__CONTAINER(r, mm__ws_conn, req);
     if (ws->close_queued || ws->doomed)
         return;
+    if (mm_feedback_is_line_report(text, len) && h2o_timeout_is_linked(&ws->t_request)) {
+        /* in line: the whole-request limit counts from the last report (the matchmaker bounds the line) */
+        h2o_timeout_unlink(&ws->t_request);
+        h2o_timeout_link(ws->loop->evloop, &ws->loop->t_request, &ws->t_request);
+    }
     if (mm__ws_queue_frame(ws, MM__WS_OP_TEXT, text, len))
         mm__ws_mark_dirty(ws);
 }
