@@ -17,6 +17,7 @@
 
 #include "mm/delete_queue.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "mm/reply.h"
 #include "mm/request.h"
 
@@ -60,6 +61,7 @@ on_webhook(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closur
     char id[MM_SESSION_ID_MAX + 1];
     if (!webhook_parse(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), id, sizeof(id))) {
         atomic_fetch_add(&in->n_webhooks_bad, 1);
+        mm_metric_webhook(MM_METRIC_WH_BAD);
         mm_debug("intake: a %s message that is not {\"session_id\":\"<id>\"}: dropped", MM_WEBHOOK_SUBJECT);
         goto cleanup;
     }

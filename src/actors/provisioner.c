@@ -30,6 +30,7 @@
 #include "mm/edgegap.h"
 #include "mm/kv_watch.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "mm/request.h"
 #include "provisioner_internal.h"
 
@@ -368,5 +369,6 @@ mm_provisioner_webhook(mm_provisioner *p, const char *session_id)
         return err;
     }
     atomic_fetch_add(&p->n_webhooks, 1);
+    mm_metric_webhook(MM_METRIC_WH_RECEIVED);
     return MM_OK;
 }

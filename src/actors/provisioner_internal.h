@@ -94,6 +94,7 @@ struct mm__prov_req {
     bool indexed;
     bool poll_again;            /* a webhook came while a poll was out: poll again as soon as it answers */
     uint64_t webhook_get_ms;    /* when a webhook last asked for a GET of this session (0: never) */
+    uint32_t gets;              /* session GETs made (mm_matchmaker_edgegap_gets_per_session) */
     char ip[MM_IP_TEXT_LEN];                /* the game server, once ready */
     uint16_t port;
     char digest[128];
@@ -145,6 +146,13 @@ struct mm_provisioner {
  * create answer (Edgegap links a session to a ready deployment at once). */
 #define MM__PROV_EARLY 256u
 #define MM__PROV_EARLY_MS 3000u
+
+/* ---- provisioner_metrics.c: the request's series in the registry (include/mm/metrics.h) ---- */
+
+/* Sets r->state, moving the state gauges (and counting a cert-digest wait). */
+void mm__prov_state_set(mm__prov_req *r, enum mm__prov_state state);
+/* r ends with status (0: SessionReady): its outcome, time to ready and GETs per session. */
+void mm__prov_metric_end(const mm__prov_req *r, unsigned status);
 
 /* ---- provisioner_request.c: the state machine's inputs from the actor ---- */
 

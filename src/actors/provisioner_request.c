@@ -51,6 +51,7 @@
 #include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "mm/minter.h"
 #include "provisioner_internal.h"
 
@@ -78,7 +79,7 @@ req_finish(mm__prov_req *r)
     mm_provisioner *p = r->p;
     if (r->state == MM__PROV_DONE)
         return;
-    r->state = MM__PROV_DONE;
+    mm__prov_state_set(r, MM__PROV_DONE);
     mm__prov_line_remove(r, MM__PROV_POLL_LINE);
     mm__prov_line_remove(r, MM__PROV_MINT_LINE);
     mm__prov_index_remove(r);
@@ -121,6 +122,7 @@ req_fail(mm__prov_req *r, uint16_t status, const char *message, bool delete_sess
             deleting ? "; session deletion enqueued" : "");
     mm_reply_error(r->sink, status, message);
     atomic_fetch_add(&r->p->n_failed, 1);
+    mm__prov_metric_end(r, status);
     if (deleting)
         mm__prov_enqueue_delete(r->p, r->session_id);
     req_finish(r);
@@ -196,7 +198,7 @@ mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip
     if (p->head)
         p->head->prev = r;
     p->head = r;
-    r->state = MM__PROV_CREATING;
+    mm__prov_state_set(r, MM__PROV_CREATING);
 
     char *text = NULL;
     size_t len = 0;
@@ -235,6 +237,7 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
                 mm_warn("provisioner: request %llu: session create: %s (attempt %u of %u, again in %llu ms)",
                         (unsigned long long)r->id, res->message, r->attempt, r->p->create_retries + 1, (unsigned long long)wait);
                 atomic_fetch_add(&r->p->n_retries, 1);
+                mm_metric_edgegap_retry(MM_METRIC_EP_CREATE);
                 req_arm(r, &r->timer, wait, on_create_timer);
                 return;
             }
@@ -254,13 +257,14 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
     char *text = NULL;
     size_t len = 0;
     req_send(r, mm_feedback_accepted(r->session_id, &text, &len), &text, &len);
-    r->state = MM__PROV_POLLING;
+    mm__prov_state_set(r, MM__PROV_POLLING);
     mm__prov_index_add(r);
     atomic_fetch_add(&r->p->n_polled, 1);
     if (r->p->webhooks && mm__prov_early_take(r->p, r->session_id, mm_now_ms())) {
         /* its webhook overtook this answer: the GET it asked for, now (the grid stays as set) */
         atomic_fetch_add(&r->p->n_webhooks_early, 1);
         atomic_fetch_add(&r->p->n_webhook_gets, 1);
+        mm_metric_webhook(MM_METRIC_WH_ROUTED_GET);
         r->poll_origin_ms = mm_now_ms(); /* this GET is tick 0; the fallback grid goes on from it */
         r->poll_tick = 0;
         r->webhook_get_ms = mm_now_ms();
@@ -349,6 +353,7 @@ req_poll_start(mm__prov_req *r)
     if (err == MM_OK) {
         r->busy = true;
         atomic_fetch_add(&r->p->n_gets, 1);
+        r->gets++;
     } else if (err != MM_ERR_FULL) {
         req_fail(r, 500, mm_edgegap_last_error(r->p->eg), true);
     }
@@ -427,7 +432,7 @@ req_session_ready(mm__prov_req *r, const mm_edgegap_result *res)
     }
     mm_debug("provisioner: request %llu: session %s ready at %s:%u; waiting up to %llu ms for its cert digest",
              (unsigned long long)r->id, r->session_id, r->ip, r->port, (unsigned long long)r->p->cert_wait_ms);
-    r->state = MM__PROV_CERT_WAIT;
+    mm__prov_state_set(r, MM__PROV_CERT_WAIT);
     req_arm(r, &r->timer, r->p->cert_wait_ms, on_cert_timer);
 }
 
@@ -446,6 +451,7 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
             mm_warn("provisioner: request %llu: polling session %s: %s (again in %llu ms)", (unsigned long long)r->id,
                     r->session_id, res->message, (unsigned long long)wait);
             atomic_fetch_add(&r->p->n_retries, 1);
+            mm_metric_edgegap_retry(MM_METRIC_EP_GET);
             req_arm(r, &r->timer, wait, on_poll_timer);
             return;
         }
@@ -459,6 +465,7 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
     if (!res->ready || res->public_ip == NULL) {
         if (again) { /* a webhook came while this GET was out: its own GET, now */
             atomic_fetch_add(&r->p->n_webhook_gets, 1);
+            mm_metric_webhook(MM_METRIC_WH_ROUTED_GET);
             req_poll_due(r);
             return;
         }
@@ -490,17 +497,20 @@ mm__prov_req_webhook(mm_provisioner *p, const char *session_id)
         mm__prov_early_note(p, session_id, mm_now_ms()); /* it may have overtaken its create's answer */
     if (r == NULL || r->state != MM__PROV_POLLING || p->stopping) {
         atomic_fetch_add(&p->n_webhooks_ignored, 1);
+        mm_metric_webhook(MM_METRIC_WH_IGNORED);
         mm_debug("provisioner: webhook for session %s: no request polls it here: ignored", session_id);
         return;
     }
     uint64_t now = mm_now_ms();
     if (r->webhook_get_ms != 0 && now - r->webhook_get_ms < MM_PROVISIONER_WEBHOOK_WINDOW_MS) {
         atomic_fetch_add(&p->n_webhooks_limited, 1);
+        mm_metric_webhook(MM_METRIC_WH_RATE_LIMITED);
         return;
     }
     r->webhook_get_ms = now;
     if (r->places[MM__PROV_POLL_LINE].in) {
         atomic_fetch_add(&p->n_webhook_gets, 1); /* already due: it is the GET the webhook asks for */
+        mm_metric_webhook(MM_METRIC_WH_ROUTED_GET);
         return;
     }
     if (r->busy) {
@@ -510,6 +520,7 @@ mm__prov_req_webhook(mm_provisioner *p, const char *session_id)
     mm_debug("provisioner: request %llu: webhook for session %s: polling it now", (unsigned long long)r->id, session_id);
     mm_timer_stop(p->self, &r->timer);
     atomic_fetch_add(&p->n_webhook_gets, 1);
+    mm_metric_webhook(MM_METRIC_WH_ROUTED_GET);
     req_poll_due(r);
 }
 
@@ -548,7 +559,7 @@ req_mint(mm__prov_req *r, const char *digest)
     if (!p->stopping && r->state == MM__PROV_CERT_WAIT)
         mm_timer_stop(p->self, &r->timer);
     snprintf(r->digest, sizeof(r->digest), "%s", digest);
-    r->state = MM__PROV_MINTING;
+    mm__prov_state_set(r, MM__PROV_MINTING);
     req_mint_send(r, false);
 }
 
@@ -629,6 +640,7 @@ req_token_ready(mm__prov_req *r, const mm_minter_result *res)
     size_t len = 0;
     req_send(r, mm_feedback_ready(res->token, r->ip, r->port, r->digest, &text, &len), &text, &len);
     atomic_fetch_add(&r->p->n_ready, 1);
+    mm__prov_metric_end(r, 0);
     mm_info("provisioner: request %llu: session %s ready at %s:%u after %llu ms", (unsigned long long)r->id, r->session_id, r->ip,
             r->port, (unsigned long long)(mm_now_ms() - r->start_ms));
     mm_reply_end(r->sink);
@@ -658,6 +670,7 @@ mm__prov_req_stop_all(mm_provisioner *p)
                     (unsigned long long)p->head->id, p->head->session_id);
             mm__prov_enqueue_delete(p, p->head->session_id);
         }
+        mm__prov_metric_end(p->head, 503);
         req_finish(p->head); /* the sink, freed before its end, answers 503 */
     }
 }
