@@ -51,3 +51,11 @@ if [ ! -e "$POLICY" ]; then
 fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# ...nor start at the next boot: the package enables its service; we only need the programs.
+if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+fi
