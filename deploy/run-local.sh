@@ -10,7 +10,7 @@
 #
 # Overridable by environment (or as `make run NAME=value`): MM_NATS_PORT (4222), MM_EDGEGAP_PORT
 # (8800), MM_HTTP_PORT (3000), MM_ADMIN_PORT (9090: the web front's /healthz, /readyz, /metrics),
-# MM_MM_ADMIN_PORT (9092: the matchmaker's --admin-bind, its own /healthz, /readyz, /metrics),
+# MM_MATCHMAKER_ADMIN_PORT (MM_ADMIN_PORT + 1: the matchmaker's own; 0: none),
 # MM_PROTOCOL_ID (80085), MM_PRIVATE_KEY (the seed's key), MM_RUN_DIR (.run), extra flags for each
 # service: MM_MATCHMAKER_ARGS, MM_HTTPD_ARGS, MM_EDGEGAP_ARGS, MM_GAMESERVER_ARGS (each a list of
 # flags, split on spaces); MM_SKIP_BUILD=1 (use the programs as they are), MM_BUILD_DIR (build;
@@ -23,7 +23,7 @@
 # and to bevygap_matchmaker_httpd, which receives those calls; MM_WEBHOOKS=0 turns them off
 # (polling every 200 ms, as the reference).
 # Prometheus (docs/OPERATIONS.md): MM_PROMETHEUS=1 also starts Debian's prometheus on
-# 127.0.0.1:$MM_PROMETHEUS_PORT (9091), data in $RUN_DIR/prometheus, with a generated
+# 127.0.0.1:$MM_PROMETHEUS_PORT (MM_ADMIN_PORT + 2), data in $RUN_DIR/prometheus, with a generated
 # configuration that scrapes the admin port(s) every MM_PROMETHEUS_INTERVAL (1s) and loads
 # deploy/prometheus/alerts.yml; off by default.
 set -euo pipefail
@@ -33,12 +33,12 @@ NATS_PORT=${MM_NATS_PORT:-4222}
 EDGEGAP_PORT=${MM_EDGEGAP_PORT:-8800}
 HTTP_PORT=${MM_HTTP_PORT:-3000}
 ADMIN_PORT=${MM_ADMIN_PORT:-9090}
-MM_ADMIN=${MM_MM_ADMIN_PORT:-9092}
+MATCHMAKER_ADMIN_PORT=${MM_MATCHMAKER_ADMIN_PORT:-$((ADMIN_PORT + 1))}
 PROTOCOL_ID=${MM_PROTOCOL_ID:-80085}
 PRIVATE_KEY=${MM_PRIVATE_KEY:-'1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1'}
 RUN_DIR=${MM_RUN_DIR:-.run}
 PROMETHEUS=${MM_PROMETHEUS:-0}
-PROM_PORT=${MM_PROMETHEUS_PORT:-9091}
+PROM_PORT=${MM_PROMETHEUS_PORT:-$((ADMIN_PORT + 2))}
 PROM_INTERVAL=${MM_PROMETHEUS_INTERVAL:-1s}
 mkdir -p "$RUN_DIR" && RUN_DIR=$(cd "$RUN_DIR" && pwd)
 API_KEY='token local-dev-key'
@@ -59,7 +59,9 @@ NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
 mkdir -p "$RUN_DIR/nats" "$RUN_DIR/logs"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORTS=("$NATS_PORT" "$EDGEGAP_PORT" "$HTTP_PORT" "$ADMIN_PORT" "$MM_ADMIN")
+MATCHMAKER_ADMIN_ARGS=()
+[ "$MATCHMAKER_ADMIN_PORT" != 0 ] && MATCHMAKER_ADMIN_ARGS=(--admin-bind "127.0.0.1:$MATCHMAKER_ADMIN_PORT")
+PORTS=("$NATS_PORT" "$EDGEGAP_PORT" "$HTTP_PORT" "$ADMIN_PORT" ${MATCHMAKER_ADMIN_ARGS[@]+"$MATCHMAKER_ADMIN_PORT"})
 if [ "$PROMETHEUS" != 0 ]; then
     PROMETHEUS_BIN=$(command -v prometheus || echo /usr/bin/prometheus)
     if [ ! -x "$PROMETHEUS_BIN" ]; then
@@ -70,7 +72,7 @@ if [ "$PROMETHEUS" != 0 ]; then
 fi
 for p in "${PORTS[@]}"; do
     if port_busy "$p"; then
-        echo "run-local: port $p on 127.0.0.1 is already in use (set MM_NATS_PORT / MM_EDGEGAP_PORT / MM_HTTP_PORT / MM_ADMIN_PORT / MM_MM_ADMIN_PORT / MM_PROMETHEUS_PORT)" >&2
+        echo "run-local: port $p on 127.0.0.1 is already in use (set MM_NATS_PORT / MM_EDGEGAP_PORT / MM_HTTP_PORT / MM_ADMIN_PORT / MM_MATCHMAKER_ADMIN_PORT / MM_PROMETHEUS_PORT)" >&2
         exit 1
     fi
 done
@@ -134,8 +136,8 @@ pids+=($!)
 NATS_USER=matchmaker NATS_PASSWORD=matchmaker EDGEGAP_API_KEY="$API_KEY" LIGHTYEAR_PRIVATE_KEY="$PRIVATE_KEY" \
     "$BIN"/bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 \
     --lightyear-protocol-id "$PROTOCOL_ID" \
-    --edgegap-url "http://127.0.0.1:$EDGEGAP_PORT" --admin-bind "127.0.0.1:$MM_ADMIN" \
-    ${WEBHOOK_ARGS[@]+"${WEBHOOK_ARGS[@]}"} ${MM_MATCHMAKER_ARGS:-} \
+    --edgegap-url "http://127.0.0.1:$EDGEGAP_PORT" ${WEBHOOK_ARGS[@]+"${WEBHOOK_ARGS[@]}"} \
+    ${MATCHMAKER_ADMIN_ARGS[@]+"${MATCHMAKER_ADMIN_ARGS[@]}"} ${MM_MATCHMAKER_ARGS:-} \
     >"$RUN_DIR/logs/bevygap_matchmaker.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do
@@ -172,16 +174,20 @@ scrape_configs:
   - job_name: bevygap_matchmaker_httpd
     static_configs:
       - targets: ["127.0.0.1:$ADMIN_PORT"]
+CONF
+    if [ "$MATCHMAKER_ADMIN_PORT" != 0 ]; then
+        cat >>"$RUN_DIR/prometheus/prometheus.yml" <<CONF
   - job_name: bevygap_matchmaker
     static_configs:
-      - targets: ["127.0.0.1:$MM_ADMIN"]
+      - targets: ["127.0.0.1:$MATCHMAKER_ADMIN_PORT"]
 CONF
+    fi
     "$PROMETHEUS_BIN" --config.file="$RUN_DIR/prometheus/prometheus.yml" \
         --storage.tsdb.path="$RUN_DIR/prometheus/data" --web.listen-address="127.0.0.1:$PROM_PORT" \
         >"$RUN_DIR/logs/prometheus.log" 2>&1 &
     pids+=($!)
     wait_port "$PROM_PORT" prometheus
-    PROM_TXT="  prometheus      http://127.0.0.1:$PROM_PORT/  (scrapes both admin ports every $PROM_INTERVAL, alerts of deploy/prometheus/alerts.yml;
+    PROM_TXT="  prometheus      http://127.0.0.1:$PROM_PORT/  (scrapes the admin ports every $PROM_INTERVAL, alerts of deploy/prometheus/alerts.yml;
                   data in $RUN_DIR/prometheus)
 "
 fi
@@ -196,7 +202,7 @@ run-local: the local stack is up (logs in $RUN_DIR/logs/):
   matchmaker      bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 --lightyear-protocol-id $PROTOCOL_ID
                   ${WEBHOOK_ARGS[@]+"readiness by webhook: ${WEBHOOK_ARGS[*]} (secret in MM_WEBHOOK_SECRET)"}
   admin           http://127.0.0.1:$ADMIN_PORT/metrics  (also /healthz, /readyz; outside the client limits)
-                  http://127.0.0.1:$MM_ADMIN/metrics  (the matchmaker's: also /healthz, /readyz)
+                  ${MATCHMAKER_ADMIN_ARGS[@]+"matchmaker's own: http://127.0.0.1:$MATCHMAKER_ADMIN_PORT/metrics (also /healthz, /readyz)"}
 ${PROM_TXT}
 Open http://localhost:$HTTP_PORT/ and press Play. Press Ctrl-C to stop everything.
 TXT

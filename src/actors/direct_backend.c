@@ -66,7 +66,7 @@ mm_direct_backend_submit(mm_direct_backend *d, const mm_front_request *req, mm_r
         mm_reply_free(sink);
         return MM_OK;
     }
-    mm_err err = mm_provisioner_submit(d->provisioner, sink, req->req.client_ip);
+    mm_err err = mm_provisioner_submit_id(d->provisioner, sink, req->req.client_ip, req->id); /* logged under the front's id */
     switch (err) {
     case MM_OK:
         atomic_fetch_add(&d->submitted, 1);

@@ -52,6 +52,7 @@
 #include "mm/feedback.h"
 #include "mm/log.h"
 #include "mm/metrics.h"
+#include "mm/request_id.h"
 #include "mm/minter.h"
 #include "provisioner_internal.h"
 
@@ -107,7 +108,7 @@ req_send(mm__prov_req *r, mm_err enc, char **text, const size_t *len)
     if (enc == MM_OK)
         mm_reply_send(r->sink, *text, *len);
     else
-        mm_error("provisioner: request %llu: could not encode a feedback message", (unsigned long long)r->id);
+        mm_error("provisioner: request %llu: could not encode a feedback message", (unsigned long long)r->rid);
     free(*text);
     *text = NULL;
 }
@@ -117,7 +118,7 @@ static void
 req_fail(mm__prov_req *r, uint16_t status, const char *message, bool delete_session)
 {
     bool deleting = delete_session && r->session_id[0];
-    mm_warn("provisioner: request %llu (session %s) failed: %u %s (after %llu ms%s)", (unsigned long long)r->id,
+    mm_warn("provisioner: request %llu (session %s) failed: %u %s (after %llu ms%s)", (unsigned long long)r->rid,
             r->session_id[0] ? r->session_id : "-", status, message, (unsigned long long)(mm_now_ms() - r->start_ms),
             deleting ? "; session deletion enqueued" : "");
     mm_reply_error(r->sink, status, message);
@@ -143,7 +144,7 @@ req_callback_enter(mm__prov_req *r, const mm_edgegap_result *res)
     if (r->state == MM__PROV_DONE || r->p->stopping) {
         if (r->state == MM__PROV_DONE && res->op == MM_EDGEGAP_SESSION_CREATE && res->outcome == MM_EDGEGAP_OK &&
             res->session_id != NULL && !r->p->stopping) {
-            mm_info("provisioner: request %llu: session %s created after the request ended: deleting it", (unsigned long long)r->id,
+            mm_info("provisioner: request %llu: session %s created after the request ended: deleting it", (unsigned long long)r->rid,
                     res->session_id);
             mm__prov_enqueue_delete(r->p, res->session_id);
         }
@@ -174,7 +175,7 @@ on_deadline(mm_timer *t)
 /* ---- REQUEST_NEW -> CREATING ---- */
 
 void
-mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip)
+mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip, uint64_t rid)
 {
     mm__prov_req *r = calloc(1, sizeof(*r));
     if (r == NULL) {
@@ -185,6 +186,9 @@ mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip
     }
     r->p = p;
     r->sink = sink;
+    if (rid == 0 && p->next_rid == 0)
+        p->next_rid = mm_request_id_seed();
+    r->rid = rid != 0 ? rid : p->next_rid++;
     r->start_ms = mm_now_ms();
     snprintf(r->client_ip, sizeof(r->client_ip), "%s", client_ip);
     if (mm_idmap_add(&p->reqs, r, &r->id) != MM_OK) {
@@ -212,7 +216,7 @@ mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip
         return;
     }
     snprintf(r->client_ip, sizeof(r->client_ip), "%s", resolved);
-    mm_debug("provisioner: request %llu: received for client %s", (unsigned long long)r->id, r->client_ip);
+    mm_debug("provisioner: request %llu: received for client %s", (unsigned long long)r->rid, r->client_ip);
     req_create(r);
 }
 
@@ -235,7 +239,7 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
             uint64_t wait = mm__prov_backoff_ms(r->p, ++r->attempt, r->p->backoff_base_ms / 2);
             if (req_time_left(r, wait)) {
                 mm_warn("provisioner: request %llu: session create: %s (attempt %u of %u, again in %llu ms)",
-                        (unsigned long long)r->id, res->message, r->attempt, r->p->create_retries + 1, (unsigned long long)wait);
+                        (unsigned long long)r->rid, res->message, r->attempt, r->p->create_retries + 1, (unsigned long long)wait);
                 atomic_fetch_add(&r->p->n_retries, 1);
                 mm_metric_edgegap_retry(MM_METRIC_EP_CREATE);
                 req_arm(r, &r->timer, wait, on_create_timer);
@@ -251,7 +255,7 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
         return;
     }
     snprintf(r->session_id, sizeof(r->session_id), "%s", res->session_id);
-    mm_debug("provisioner: request %llu: session %s created", (unsigned long long)r->id, r->session_id);
+    mm_debug("provisioner: request %llu: session %s created", (unsigned long long)r->rid, r->session_id);
     /* recorded before the client hears of it, so the reaper knows every session a client saw */
     mm__prov_kv_put_async(r->p, MM_KV_UNCLAIMED_SESSIONS, r->session_id, r->session_id);
     char *text = NULL;
@@ -297,7 +301,7 @@ req_create(mm__prov_req *r)
         ahead--;
         char status[96];
         snprintf(status, sizeof(status), "Waiting for Edgegap: %u requests ahead", ahead);
-        mm_debug("provisioner: request %llu: queued behind %u Edgegap creates (%u calls running)", (unsigned long long)r->id, ahead,
+        mm_debug("provisioner: request %llu: queued behind %u Edgegap creates (%u calls running)", (unsigned long long)r->rid, ahead,
                  st.in_flight);
         char *text = NULL;
         size_t len = 0;
@@ -369,7 +373,7 @@ req_poll_due(mm__prov_req *r)
     if (r->p->lines[MM__PROV_POLL_LINE].head == NULL && req_poll_start(r) != MM_ERR_FULL)
         return;
     atomic_fetch_add(&r->p->n_polls_waited, 1);
-    mm_debug("provisioner: request %llu: poll of session %s waits for room in the Edgegap client", (unsigned long long)r->id,
+    mm_debug("provisioner: request %llu: poll of session %s waits for room in the Edgegap client", (unsigned long long)r->rid,
              r->session_id);
     mm__prov_line_push(r, MM__PROV_POLL_LINE);
 }
@@ -431,7 +435,7 @@ req_session_ready(mm__prov_req *r, const mm_edgegap_result *res)
         return;
     }
     mm_debug("provisioner: request %llu: session %s ready at %s:%u; waiting up to %llu ms for its cert digest",
-             (unsigned long long)r->id, r->session_id, r->ip, r->port, (unsigned long long)r->p->cert_wait_ms);
+             (unsigned long long)r->rid, r->session_id, r->ip, r->port, (unsigned long long)r->p->cert_wait_ms);
     mm__prov_state_set(r, MM__PROV_CERT_WAIT);
     req_arm(r, &r->timer, r->p->cert_wait_ms, on_cert_timer);
 }
@@ -448,7 +452,7 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
         if (mm_edgegap_retryable(res)) { /* keep polling, backing off, until the deadline */
             uint64_t backoff = mm__prov_backoff_ms(r->p, ++r->attempt, r->p->poll_interval_ms);
             uint64_t wait = mm__prov_grid_next(r, mm_now_ms() + backoff);
-            mm_warn("provisioner: request %llu: polling session %s: %s (again in %llu ms)", (unsigned long long)r->id,
+            mm_warn("provisioner: request %llu: polling session %s: %s (again in %llu ms)", (unsigned long long)r->rid,
                     r->session_id, res->message, (unsigned long long)wait);
             atomic_fetch_add(&r->p->n_retries, 1);
             mm_metric_edgegap_retry(MM_METRIC_EP_GET);
@@ -517,7 +521,7 @@ mm__prov_req_webhook(mm_provisioner *p, const char *session_id)
         r->poll_again = true; /* counted when made */
         return;
     }
-    mm_debug("provisioner: request %llu: webhook for session %s: polling it now", (unsigned long long)r->id, session_id);
+    mm_debug("provisioner: request %llu: webhook for session %s: polling it now", (unsigned long long)r->rid, session_id);
     mm_timer_stop(p->self, &r->timer);
     atomic_fetch_add(&p->n_webhook_gets, 1);
     mm_metric_webhook(MM_METRIC_WH_ROUTED_GET);
@@ -641,7 +645,7 @@ req_token_ready(mm__prov_req *r, const mm_minter_result *res)
     req_send(r, mm_feedback_ready(res->token, r->ip, r->port, r->digest, &text, &len), &text, &len);
     atomic_fetch_add(&r->p->n_ready, 1);
     mm__prov_metric_end(r, 0);
-    mm_info("provisioner: request %llu: session %s ready at %s:%u after %llu ms", (unsigned long long)r->id, r->session_id, r->ip,
+    mm_info("provisioner: request %llu: session %s ready at %s:%u after %llu ms", (unsigned long long)r->rid, r->session_id, r->ip,
             r->port, (unsigned long long)(mm_now_ms() - r->start_ms));
     mm_reply_end(r->sink);
     req_finish(r);
@@ -667,7 +671,7 @@ mm__prov_req_stop_all(mm_provisioner *p)
          * id to delete yet. */
         if (p->head->session_id[0] != '\0') {
             mm_warn("provisioner: request %llu still running at the stop: session %s deletion enqueued",
-                    (unsigned long long)p->head->id, p->head->session_id);
+                    (unsigned long long)p->head->rid, p->head->session_id);
             mm__prov_enqueue_delete(p, p->head->session_id);
         }
         mm__prov_metric_end(p->head, 503);

@@ -150,6 +150,43 @@ drain(mm_admin_http *a)
         h2o_evloop_run(a->loop, 10);
 }
 
+/* Disposes the h2o side on the calling thread (the loop's), once no connection is left. */
+static void
+dispose_h2o(mm_admin_http *a)
+{
+    if (!a->context_ready)
+        return;
+    if (a->nconns > 0) { /* h2o cannot dispose a context with live connections; the process is ending */
+        mm_warn("admin listener: %zu connections did not close; leaving them", a->nconns);
+        return;
+    }
+    /* h2o 2.2.5 never frees the context's message queue (docs/libnotes.md, h2o) */
+    h2o_multithread_queue_t *queue = a->ctx.queue;
+    h2o_context_dispose(&a->ctx);
+    h2o_evloop_run(a->loop, 0); /* sockets closed by the drain are freed on the next turn */
+    free(queue);
+    h2o_evloop_destroy(a->loop);
+    a->context_ready = false;
+}
+
+/*
+ * h2o 2.2.5 keeps freed socket buffers and pool chunks in thread-local lists nothing frees when
+ * the thread ends; emptied as the web front's loops do (src/net/front/loop.c, release_thread_caches).
+ */
+static void
+release_thread_caches(void)
+{
+    h2o_mem_recycle_t *buffers = &h2o_socket_buffer_prototype.allocator;
+    while (buffers->cnt > 0)
+        free(h2o_mem_alloc_recycle(buffers, 1));
+    for (int i = 0; i < 64; i++) { /* more than the recycler ever keeps (16) */
+        h2o_mem_pool_t pool;
+        h2o_mem_init_pool(&pool);
+        h2o_mem_alloc_pool(&pool, 1); /* a recycled chunk while there is one, then fresh ones */
+        free(pool.chunks);            /* the pool's only chunk, with nothing shared or direct */
+    }
+}
+
 static void *
 admin_main(void *arg)
 {
@@ -158,6 +195,8 @@ admin_main(void *arg)
         if (h2o_evloop_run(a->loop, LOOP_WAIT_MS) != 0 && errno != EINTR)
             mm_warn("admin listener: event loop: %s", strerror(errno));
     drain(a);
+    dispose_h2o(a);
+    release_thread_caches();
     return NULL;
 }
 
@@ -283,19 +322,11 @@ mm_admin_http_destroy(mm_admin_http *a)
     if (a == NULL)
         return;
     atomic_store(&a->stop, true);
-    if (a->thread_started)
-        pthread_join(a->thread, NULL);
-    else if (a->context_ready)
-        drain(a);
-    if (a->context_ready && a->nconns == 0) {
-        /* h2o 2.2.5 never frees the context's message queue (docs/libnotes.md, h2o) */
-        h2o_multithread_queue_t *queue = a->ctx.queue;
-        h2o_context_dispose(&a->ctx);
-        h2o_evloop_run(a->loop, 0); /* sockets closed by the drain are freed on the next turn */
-        free(queue);
-        h2o_evloop_destroy(a->loop);
+    if (a->thread_started) {
+        pthread_join(a->thread, NULL); /* the thread drained and disposed its loop */
     } else if (a->context_ready) {
-        mm_warn("admin listener: %zu connections did not close; leaving them", a->nconns);
+        drain(a);
+        dispose_h2o(a);
     }
     h2o_config_dispose(&a->config);
     free(a);

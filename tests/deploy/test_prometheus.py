@@ -89,7 +89,7 @@ class Stack:
 
     def start(self):
         self.run_dir = tempfile.mkdtemp(prefix="mm_prom_")
-        self.ports = {k: free_port() for k in ("NATS", "EDGEGAP", "HTTP", "ADMIN", "MM_ADMIN", "PROMETHEUS")}
+        self.ports = {k: free_port() for k in ("NATS", "EDGEGAP", "HTTP", "ADMIN", "MATCHMAKER_ADMIN", "PROMETHEUS")}
         env = dict(os.environ)
         for k, v in self.ports.items():
             env[f"MM_{k}_PORT"] = str(v)
