@@ -14,8 +14,8 @@
  *       1,000 replays of a deploying (never ready) session's webhook with the right secret
  *       cost at most one GET per 1 s window: GETs <= 2 + ceil(burst seconds).
  *   (2) all-in-one: bevygap_matchmaker --http with webhooks on, the simulator calling its own
- *       front: N ready by webhook; its /metrics shows mm_provisioner_webhooks_total{outcome="get"}
- *       N and session GETs / sessions polled == 1.
+ *       front: N ready by webhook; its /metrics shows mm_matchmaker_webhooks_total{outcome="routed_get"}
+ *       N and GETs per session 1 (mm_matchmaker_edgegap_gets_per_session's sum / count).
  *   (m) for comparison, the all-in-one with webhooks off polling on the 200 ms grid.
  * Figures printed: time to SessionReady minus the 1,500 ms deployment, GETs per session.
  */
@@ -292,9 +292,9 @@ all_in_one(harness *h, bool webhooks)
     long long gets0 = sim_gets(h);
     run_players(port, webhooks ? "(2) all-in-one, webhooks" : "(m) all-in-one, polling every 200 ms");
     long long gets = sim_gets(h) - gets0;
-    long long hook_gets = metric(port, "mm_provisioner_webhooks_total{outcome=\"get\"}");
-    long long pgets = metric(port, "mm_provisioner_session_gets_total");
-    long long polled = metric(port, "mm_provisioner_sessions_polled_total");
+    long long hook_gets = metric(port, "mm_matchmaker_webhooks_total{outcome=\"routed_get\"}");
+    long long pgets = metric(port, "mm_matchmaker_edgegap_gets_per_session_sum");
+    long long polled = metric(port, "mm_matchmaker_edgegap_gets_per_session_count");
     fprintf(stderr, "%s: simulator GETs %lld for %d sessions (%.2f per session); /metrics: %lld webhook GETs, %lld GETs, %lld sessions\n",
             webhooks ? "(2)" : "(m)", gets, N, (double)gets / N, hook_gets, pgets, polled);
     if (webhooks) {
