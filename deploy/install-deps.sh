@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every build, run and test dependency from Debian 12 packages.
 # Idempotent: when everything is present it only runs dpkg-query and exits.
+# prometheus gives /usr/bin/prometheus and /usr/bin/promtool for the metrics tests (tests/deploy)
+# and `make run` with MM_PROMETHEUS=1; its daemon is not started (below).
 set -euo pipefail
 
 PKGS=(
@@ -12,6 +14,7 @@ PKGS=(
   gnuplot-nox libssl-dev
   chromium
   yamllint docker-compose linux-perf
+  prometheus
 )
 # kubectl renders and checks the Kubernetes manifests offline (tests/deploy); a machine that has
 # one from elsewhere keeps it (another package may own /usr/bin/kubectl).
@@ -36,5 +39,23 @@ echo "install-deps: installing ${missing[*]}" >&2
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
+# The project starts its own servers on its own ports; a package's daemon started by the install
+# (the prometheus package's init script would start one on :9090, make run's admin port) must
+# not. Where the machine has no policy-rc.d, one that denies every start is in place for the
+# install only.
+POLICY=/usr/sbin/policy-rc.d
+if [ ! -e "$POLICY" ]; then
+  printf '#!/bin/sh\n# written by deploy/install-deps.sh for one install\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+  $SUDO chmod 755 "$POLICY"
+  trap '$SUDO rm -f "$POLICY"' EXIT
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# ...nor start at the next boot: the package enables its service; we only need the programs.
+if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+fi

@@ -22,6 +22,10 @@
 # Edgegap (the simulator) webhook_url http://127.0.0.1:$MM_HTTP_PORT/matchmaker/edgegap-webhook/<secret>,
 # and to bevygap_matchmaker_httpd, which receives those calls; MM_WEBHOOKS=0 turns them off
 # (polling every 200 ms, as the reference).
+# Prometheus (docs/OPERATIONS.md): MM_PROMETHEUS=1 also starts Debian's prometheus on
+# 127.0.0.1:$MM_PROMETHEUS_PORT (MM_ADMIN_PORT + 2), data in $RUN_DIR/prometheus, with a generated
+# configuration that scrapes the admin port(s) every MM_PROMETHEUS_INTERVAL (1s) and loads
+# deploy/prometheus/alerts.yml; off by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +37,9 @@ MATCHMAKER_ADMIN_PORT=${MM_MATCHMAKER_ADMIN_PORT:-$((ADMIN_PORT + 1))}
 PROTOCOL_ID=${MM_PROTOCOL_ID:-80085}
 PRIVATE_KEY=${MM_PRIVATE_KEY:-'1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1'}
 RUN_DIR=${MM_RUN_DIR:-.run}
+PROMETHEUS=${MM_PROMETHEUS:-0}
+PROM_PORT=${MM_PROMETHEUS_PORT:-$((ADMIN_PORT + 2))}
+PROM_INTERVAL=${MM_PROMETHEUS_INTERVAL:-1s}
 mkdir -p "$RUN_DIR" && RUN_DIR=$(cd "$RUN_DIR" && pwd)
 API_KEY='token local-dev-key'
 WEBHOOK_ARGS=()
@@ -54,9 +61,18 @@ mkdir -p "$RUN_DIR/nats" "$RUN_DIR/logs"
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 MATCHMAKER_ADMIN_ARGS=()
 [ "$MATCHMAKER_ADMIN_PORT" != 0 ] && MATCHMAKER_ADMIN_ARGS=(--admin-bind "127.0.0.1:$MATCHMAKER_ADMIN_PORT")
-for p in "$NATS_PORT" "$EDGEGAP_PORT" "$HTTP_PORT" "$ADMIN_PORT" ${MATCHMAKER_ADMIN_ARGS[@]+"$MATCHMAKER_ADMIN_PORT"}; do
+PORTS=("$NATS_PORT" "$EDGEGAP_PORT" "$HTTP_PORT" "$ADMIN_PORT" ${MATCHMAKER_ADMIN_ARGS[@]+"$MATCHMAKER_ADMIN_PORT"})
+if [ "$PROMETHEUS" != 0 ]; then
+    PROMETHEUS_BIN=$(command -v prometheus || echo /usr/bin/prometheus)
+    if [ ! -x "$PROMETHEUS_BIN" ]; then
+        echo "run-local: MM_PROMETHEUS=1 needs prometheus (Debian package prometheus: bash deploy/install-deps.sh)" >&2
+        exit 1
+    fi
+    PORTS+=("$PROM_PORT")
+fi
+for p in "${PORTS[@]}"; do
     if port_busy "$p"; then
-        echo "run-local: port $p on 127.0.0.1 is already in use (set MM_NATS_PORT / MM_EDGEGAP_PORT / MM_HTTP_PORT / MM_ADMIN_PORT / MM_MATCHMAKER_ADMIN_PORT)" >&2
+        echo "run-local: port $p on 127.0.0.1 is already in use (set MM_NATS_PORT / MM_EDGEGAP_PORT / MM_HTTP_PORT / MM_ADMIN_PORT / MM_MATCHMAKER_ADMIN_PORT / MM_PROMETHEUS_PORT)" >&2
         exit 1
     fi
 done
@@ -143,6 +159,39 @@ NATS_USER=matchmaker_httpd NATS_PASSWORD=matchmaker_httpd \
 pids+=($!)
 wait_port "$HTTP_PORT" bevygap_matchmaker_httpd
 
+PROM_TXT=""
+if [ "$PROMETHEUS" != 0 ]; then
+    mkdir -p "$RUN_DIR/prometheus/data"
+    cp deploy/prometheus/alerts.yml "$RUN_DIR/prometheus/alerts.yml"
+    cat >"$RUN_DIR/prometheus/prometheus.yml" <<CONF
+# written by deploy/run-local.sh (MM_PROMETHEUS=1): the local stack's admin listeners
+global:
+  scrape_interval: $PROM_INTERVAL
+  evaluation_interval: $PROM_INTERVAL
+rule_files:
+  - alerts.yml
+scrape_configs:
+  - job_name: bevygap_matchmaker_httpd
+    static_configs:
+      - targets: ["127.0.0.1:$ADMIN_PORT"]
+CONF
+    if [ "$MATCHMAKER_ADMIN_PORT" != 0 ]; then
+        cat >>"$RUN_DIR/prometheus/prometheus.yml" <<CONF
+  - job_name: bevygap_matchmaker
+    static_configs:
+      - targets: ["127.0.0.1:$MATCHMAKER_ADMIN_PORT"]
+CONF
+    fi
+    "$PROMETHEUS_BIN" --config.file="$RUN_DIR/prometheus/prometheus.yml" \
+        --storage.tsdb.path="$RUN_DIR/prometheus/data" --web.listen-address="127.0.0.1:$PROM_PORT" \
+        >"$RUN_DIR/logs/prometheus.log" 2>&1 &
+    pids+=($!)
+    wait_port "$PROM_PORT" prometheus
+    PROM_TXT="  prometheus      http://127.0.0.1:$PROM_PORT/  (scrapes the admin ports every $PROM_INTERVAL, alerts of deploy/prometheus/alerts.yml;
+                  data in $RUN_DIR/prometheus)
+"
+fi
+
 cat <<TXT
 run-local: the local stack is up (logs in $RUN_DIR/logs/):
   web front       http://localhost:$HTTP_PORT/  (open it and press Play; WebSocket ws://localhost:$HTTP_PORT/matchmaker/ws)
@@ -154,7 +203,7 @@ run-local: the local stack is up (logs in $RUN_DIR/logs/):
                   ${WEBHOOK_ARGS[@]+"readiness by webhook: ${WEBHOOK_ARGS[*]} (secret in MM_WEBHOOK_SECRET)"}
   admin           http://127.0.0.1:$ADMIN_PORT/metrics  (also /healthz, /readyz; outside the client limits)
                   ${MATCHMAKER_ADMIN_ARGS[@]+"matchmaker's own: http://127.0.0.1:$MATCHMAKER_ADMIN_PORT/metrics (also /healthz, /readyz)"}
-
+${PROM_TXT}
 Open http://localhost:$HTTP_PORT/ and press Play. Press Ctrl-C to stop everything.
 TXT
 

@@ -174,21 +174,21 @@ function checkDeployment(d, want) {
 }
 
 // Probes and the Prometheus scrape go to the admin listener (--admin-bind), outside the client
-// connection limits; the Service does not expose it (docs/DEPLOY.md).
-function checkAdminPort(web, svc) {
-  const c = web.spec.template.spec.containers[0];
+// connection limits; the Service does not expose it (docs/DEPLOY.md). Both Deployments have one.
+function checkAdminPort(dep, svc) {
+  const n = dep.metadata.name, c = dep.spec.template.spec.containers[0];
   const bind = argValue(c.args, "--admin-bind");
   const port = (c.ports ?? []).find((p) => p.name === "admin");
   if (!bind || !port || !bind.endsWith(`:${port.containerPort}`)) {
-    fail("matchmaker-httpd: --admin-bind and a container port named admin on the same port are expected");
+    fail(`${n}: --admin-bind and a container port named admin on the same port are expected`);
     return;
   }
   for (const probe of ["readinessProbe", "livenessProbe"])
-    if (c[probe]?.httpGet?.port !== "admin") fail(`matchmaker-httpd: ${probe} must use the admin port`);
-  if (web.spec.template.metadata.annotations?.["prometheus.io/port"] !== String(port.containerPort))
-    fail("matchmaker-httpd: Prometheus must scrape the admin port");
+    if (c[probe]?.httpGet?.port !== "admin") fail(`${n}: ${probe} must use the admin port`);
+  if (dep.spec.template.metadata.annotations?.["prometheus.io/port"] !== String(port.containerPort))
+    fail(`${n}: Prometheus must scrape the admin port`);
   if ((svc?.spec.ports ?? []).some((p) => p.targetPort === "admin" || p.targetPort === port.containerPort))
-    fail("matchmaker-httpd: the Service must not expose the admin port");
+    fail(`${n}: the Service must not expose the admin port`);
 }
 
 function checkRefs(objs, secrets) {
@@ -220,7 +220,7 @@ function checkRules(objs, secrets) {
     return;
   }
   const before = failures.length;
-  checkDeployment(mm, { replicas: 2, kvReplicas: 3, keyFile: true });
+  checkDeployment(mm, { replicas: 2, kvReplicas: 3, keyFile: true, probes: { readinessProbe: "/readyz", livenessProbe: "/healthz" } });
   checkDeployment(web, { replicas: 3, prestop: true, probes: { readinessProbe: "/readyz", livenessProbe: "/healthz" } });
   for (const pdb of byKind(objs, "PodDisruptionBudget")) {
     const target = byKind(objs, "Deployment").find((d) => matches(pdb.spec.selector.matchLabels, d.spec.template.metadata.labels));
@@ -237,6 +237,7 @@ function checkRules(objs, secrets) {
   const portNames = web.spec.template.spec.containers[0].ports.map((p) => p.name);
   if (!svc || !svc.spec.ports.every((p) => portNames.includes(p.targetPort))) fail("the web front's Service must target its named port");
   checkAdminPort(web, svc);
+  checkAdminPort(mm, null);
   checkRefs(objs, secrets);
   for (const o of objs) if (o.metadata.namespace !== "bevygap") fail(`${o.kind} ${o.metadata.name}: not in namespace bevygap`);
   if (failures.length === before) ok("deployment rules: replicas, probes, rollouts, grace periods, budgets, autoscaler, references");
@@ -309,6 +310,39 @@ async function checkLoadtest(src, build, mainObjs) {
   }
 }
 
+// deploy/k8s/monitoring/podmonitor.yaml (Prometheus Operator; its type is not in the Kubernetes
+// schema, so its shape is checked here): it selects the pods of both Deployments, on a port each
+// of them names, in their namespace; every Deployment is also annotated for annotation-based
+// scrapes of that port (docs/OPERATIONS.md).
+function checkMonitoring(src, objs) {
+  const file = path.join(src, "deploy", "k8s", "monitoring", "podmonitor.yaml");
+  const pm = parseYaml(readFileSync(file, "utf8"), "podmonitor.yaml")[0];
+  const before = failures.length;
+  if (pm?.apiVersion !== "monitoring.coreos.com/v1" || pm?.kind !== "PodMonitor" || pm.metadata?.namespace !== "bevygap") {
+    fail("podmonitor.yaml: a monitoring.coreos.com/v1 PodMonitor in namespace bevygap is expected");
+    return;
+  }
+  const known = new Set(["port", "path", "interval", "scrapeTimeout", "scheme"]);
+  for (const d of byKind(objs, "Deployment")) {
+    const n = d.metadata.name, pod = d.spec.template;
+    if (!matches(pm.spec.selector?.matchLabels ?? {}, pod.metadata.labels)) {
+      fail(`podmonitor.yaml: does not select the pods of ${n}`);
+      continue;
+    }
+    const ports = pod.spec.containers.flatMap((c) => c.ports ?? []);
+    for (const ep of pm.spec.podMetricsEndpoints ?? []) {
+      for (const k of Object.keys(ep)) if (!known.has(k)) fail(`podmonitor.yaml: unknown endpoint field ${k}`);
+      const port = ports.find((p) => p.name === ep.port);
+      if (!port) fail(`podmonitor.yaml: ${n} has no container port named ${ep.port}`);
+      const a = pod.metadata.annotations ?? {};
+      if (port && (a["prometheus.io/scrape"] !== "true" || a["prometheus.io/port"] !== String(port.containerPort) || a["prometheus.io/path"] !== ep.path))
+        fail(`${n}: prometheus.io/scrape, port and path annotations must name the ${ep.port} port and ${ep.path}`);
+    }
+  }
+  if (!(pm.spec.podMetricsEndpoints ?? []).length) fail("podmonitor.yaml: no podMetricsEndpoints");
+  if (failures.length === before) ok("monitoring: the PodMonitor and the scrape annotations name every Deployment's admin port");
+}
+
 async function main() {
   const src = process.argv[2];
   const k8s = path.join(src, "deploy", "k8s");
@@ -324,6 +358,7 @@ async function main() {
   const extra = ["namespace.yaml", "secrets.example.yaml"].flatMap((f) => parseYaml(readFileSync(path.join(k8s, f), "utf8"), f));
   for (const o of [...objs, ...extra]) await validateSchema(o, `${o.kind} ${o.metadata?.name}`);
   checkRules(objs, extra.filter((o) => o.kind === "Secret"));
+  checkMonitoring(src, objs);
   await checkLoadtest(src, process.argv[3], objs);
 }
 

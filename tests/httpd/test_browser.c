@@ -123,6 +123,8 @@ main(void)
     setenv("MM_EDGEGAP_PORT", env_eg, 1);
     snprintf(env_admin, sizeof(env_admin), "%d", admin_port);
     setenv("MM_ADMIN_PORT", env_admin, 1);
+    snprintf(env_admin, sizeof(env_admin), "%d", mm_test_free_port());
+    setenv("MM_MATCHMAKER_ADMIN_PORT", env_admin, 1); /* the matchmaker's own admin listener */
     setenv("MM_RUN_DIR", run_dir, 1);
     setenv("MM_SKIP_BUILD", "1", 1);
     setenv("MM_BUILD_DIR", mm_test_build_dir(), 1);
