@@ -192,6 +192,27 @@ mm_err mm_edgegap_session_get(mm_edgegap *eg, const char *session_id, mm_edgegap
 /** OK on any 2xx, whatever its body (the session is gone either way). */
 mm_err mm_edgegap_session_delete(mm_edgegap *eg, const char *session_id, mm_edgegap_cb cb, void *ctx);
 
+/**
+ * An optional admission gate (the fleet's Edgegap budget, include/mm/budget.h): when set, a
+ * request starts only when take(ctx, op, false) grants it a token, so requests may wait in the
+ * queues although a slot is free; mm_edgegap_fds_wait() then sleeps at most wait_ms(ctx) before
+ * the next try. take(ctx, op, true) only asks (nothing is consumed). answered(ctx, op, status),
+ * when not NULL, sees every delivered answer's HTTP status (0: no answer) before its callback.
+ * Owner thread; set before the first call. NULL clears it (the default: no gate).
+ */
+typedef struct mm_edgegap_gate {
+    bool (*take)(void *ctx, mm_edgegap_op op, bool peek);
+    uint64_t (*wait_ms)(void *ctx);
+    void (*answered)(void *ctx, mm_edgegap_op op, long status);
+    void *ctx;
+} mm_edgegap_gate;
+
+void mm_edgegap_set_gate(mm_edgegap *eg, const mm_edgegap_gate *gate);
+
+/** True when a call of class priority and op would start at once (a free slot, nobody of its
+ * class or a higher one waiting, and the gate's token). Owner thread. */
+bool mm_edgegap_would_start(const mm_edgegap *eg, mm_edgegap_priority priority, mm_edgegap_op op);
+
 /** Why the last call on eg was refused ("" when none was). Owner thread. */
 const char *mm_edgegap_last_error(const mm_edgegap *eg);
 

@@ -95,6 +95,10 @@ typedef struct mm_provisioner_config {
     uint32_t inbox_capacity;     /* requests queued per submitting thread, and mints in flight; 1023 */
     uint64_t webhook_poll_ms;    /* 0 (the default): webhooks off, the grid above; else webhooks on and
                                   * this is the fallback grid (first poll and interval); the flag's default is 5000 */
+    struct mm_budget *budget;    /* NULL (the default): no fleet budget, no waiting room (as before); else
+                                  * borrowed, and the provisioner's Edgegap calls draw its tokens while
+                                  * new players wait in line (include/mm/waiting_room.h) */
+    uint32_t waiting_room_max;   /* with a budget: players in line at most; beyond, Error 503; 0: 10000 */
 } mm_provisioner_config;
 
 /* A webhook-triggered GET of one session at most once per this window (forged or replayed webhooks). */

@@ -30,6 +30,7 @@
 #ifndef MM_REPLY_H
 #define MM_REPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,13 +40,16 @@
 
 typedef struct mm_reply_sink mm_reply_sink;
 
-/** What a sink implementation provides; every member is required. */
+/** What a sink implementation provides; every member is required but `gone`. */
 typedef struct mm_reply_sink_ops {
     const char *kind; /* for logs: "nats-stream", "nats-oneshot", ... */
     mm_err (*send)(mm_reply_sink *sink, const char *text, size_t len);
     mm_err (*error)(mm_reply_sink *sink, uint16_t status, const char *message);
     mm_err (*end)(mm_reply_sink *sink);
     void (*free)(mm_reply_sink *sink);
+    /* NULL: the sink cannot tell. Else true once its client is known gone (nothing it is sent
+     * reaches anyone): a player waiting in line then leaves it (include/mm/waiting_room.h). */
+    bool (*gone)(mm_reply_sink *sink);
 } mm_reply_sink_ops;
 
 /** Implementations embed this as their first member. */
@@ -78,6 +82,13 @@ mm_reply_end(mm_reply_sink *sink)
     if (sink == NULL)
         return MM_ERR_INVALID;
     return sink->ops->end(sink);
+}
+
+/** True when the sink knows its client is gone (the web front's relay sink does; NATS sinks cannot tell). */
+static inline bool
+mm_reply_gone(mm_reply_sink *sink)
+{
+    return sink != NULL && sink->ops->gone != NULL && sink->ops->gone(sink);
 }
 
 /** Frees the sink (ending it first if needed). Accepts NULL. */

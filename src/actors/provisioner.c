@@ -112,12 +112,16 @@ op_idle(void *state, mm_actor *self)
     mm_provisioner *p = state;
     mm_edgegap_perform(p->eg);
     mm__prov_req_drain_polls(p); /* perform is where the client's room grows */
+    if (p->budget != NULL)
+        mm__prov_room_admit(p);
 }
 
 static void
 op_wait(void *state, int inbox_fd, int timeout_ms)
 {
     mm_provisioner *p = state;
+    if (p->budget != NULL)
+        timeout_ms = mm__prov_room_wait_ms(p, timeout_ms);
     mm_edgegap_fds_wait(p->eg, inbox_fd, timeout_ms);
 }
 
@@ -246,6 +250,9 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     err = mm_edgegap_create(&ec, &p->eg, why, why_len);
     if (err != MM_OK)
         goto cleanup;
+    p->budget = config->budget;
+    if (p->budget != NULL)
+        mm__prov_room_init(p, config->waiting_room_max);
     mm_actor_config ac = {0};
     ac.inbox.capacity = config->inbox_capacity ? config->inbox_capacity : d->inbox_capacity;
     p->mint_cap = ac.inbox.capacity; /* the minter thread's ring holds at least this many TOKEN_READYs */

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mm/budget.h"
 #include "mm/delete_queue.h"
 #include "mm/edgegap.h"
 #include "mm/idmap.h"
@@ -64,6 +65,7 @@ enum mm__prov_state {
 enum mm__prov_line_kind {
     MM__PROV_POLL_LINE, /* its poll is due and the Edgegap client had no room (never while busy) */
     MM__PROV_MINT_LINE, /* its mint waits: mint_cap mints are in flight */
+    MM__PROV_WAIT_LINE, /* the waiting room (budget on): its create waits for the budget (waiting_room.c) */
     MM__PROV_LINES
 };
 
@@ -103,6 +105,18 @@ struct mm__prov_req {
     mm__prov_place places[MM__PROV_LINES]; /* its place in each line, while in it */
 };
 
+/* The waiting room (waiting_room.c): the line is lines[MM__PROV_WAIT_LINE]; the rest is its bookkeeping. */
+typedef struct mm__prov_room {
+    uint32_t n, max;          /* players in line; the bound */
+    mm_timer report;          /* armed while the line is not empty: every MM_WAITING_ROOM_REPORT_MS */
+    bool report_armed;
+    uint64_t window_ms;       /* start of the admission-rate window */
+    uint64_t window_admitted; /* admitted since window_ms */
+    double rate;              /* admitted per second, smoothed */
+    atomic_ullong length, admitted, refused, left;
+    _Atomic uint64_t rate_bits, eta_bits; /* doubles, for the stats getter */
+} mm__prov_room;
+
 typedef struct mm__prov_cert {
     char ip[MM_IP_TEXT_LEN];
     char digest[128];
@@ -132,6 +146,9 @@ struct mm_provisioner {
     uint32_t mint_cap;        /* at most this many: the inbox's capacity per producer ring */
     mm__prov_cert *certs;
     size_t n_certs, cap_certs;
+    mm_budget *budget;        /* NULL: no budget, no waiting room (borrowed) */
+    mm_budget_bucket bucket;  /* the budget's tokens, drawn by the Edgegap gate (waiting_room.c) */
+    mm__prov_room room;
     bool stopping; /* actor thread: in op_stop */
     atomic_bool closing;
     atomic_long active; /* requests submitted and not yet finished */
@@ -161,6 +178,26 @@ void mm__prov_req_webhook(mm_provisioner *p, const char *session_id);
 /** op_stop, after the Edgegap client is destroyed: ends every request (503 by its freed sink) and
  *  enqueues the deletion of the sessions Edgegap already made for them. */
 void mm__prov_req_stop_all(mm_provisioner *p);
+
+/** The waiting room admitted r (still CREATING, out of the line): its session create now. */
+void mm__prov_req_admit(mm__prov_req *r);
+/** r's client left the line: r ends without an Error (nobody would read it) and is freed. */
+void mm__prov_req_gone(mm__prov_req *r);
+/** The line is full: Error(503, message) to r, which is freed. */
+void mm__prov_req_refuse(mm__prov_req *r, const char *message);
+/** r ends (req_finish): takes it out of the waiting room's line if it is in it. */
+void mm__prov_room_drop(mm__prov_req *r);
+
+/* ---- waiting_room.c: the line in front of Edgegap when a budget is set (calls the request layer) ---- */
+
+/** Starts the room: sets the Edgegap client's gate to the budget. */
+void mm__prov_room_init(mm_provisioner *p, uint32_t max);
+/** A new request (CREATING, acknowledged): joins the line, or is refused with 503 when it is full. */
+void mm__prov_room_join(mm__prov_req *r);
+/** After each perform: sends players on, oldest first, while the budget lets a create start now. */
+void mm__prov_room_admit(mm_provisioner *p);
+/** The actor's wait bound while players wait for a token (-1 unchanged). */
+int mm__prov_room_wait_ms(mm_provisioner *p, int timeout_ms);
 
 /* ---- provisioner_support.c: helpers that return results and never call back ---- */
 

@@ -81,6 +81,7 @@ req_finish(mm__prov_req *r)
     r->state = MM__PROV_DONE;
     mm__prov_line_remove(r, MM__PROV_POLL_LINE);
     mm__prov_line_remove(r, MM__PROV_MINT_LINE);
+    mm__prov_room_drop(r);
     mm__prov_index_remove(r);
     if (!p->stopping) {
         mm_timer_stop(p->self, &r->timer);
@@ -211,7 +212,29 @@ mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip
     }
     snprintf(r->client_ip, sizeof(r->client_ip), "%s", resolved);
     mm_debug("provisioner: request %llu: received for client %s", (unsigned long long)r->id, r->client_ip);
+    if (p->budget != NULL) {
+        mm__prov_room_join(r); /* the create waits for the fleet's budget (waiting_room.c) */
+        return;
+    }
     req_create(r);
+}
+
+void
+mm__prov_req_admit(mm__prov_req *r)
+{
+    req_create(r);
+}
+
+void
+mm__prov_req_gone(mm__prov_req *r)
+{
+    req_finish(r);
+}
+
+void
+mm__prov_req_refuse(mm__prov_req *r, const char *message)
+{
+    req_fail(r, 503, message, false);
 }
 
 /* ---- CREATING: POST /v1/session, repeated after a backoff when surely no session was made ---- */

@@ -17,8 +17,10 @@
 
 #include "matchmaker.h"
 #include "mm/parse.h"
+#include "mm/budget.h"
 #include "mm/provisioner.h"
 #include "mm/reaper.h"
+#include "mm/waiting_room.h"
 
 static const char usage_head[] =
     "usage: bevygap_matchmaker [flags]   (environment: NATS_HOST, NATS_USER, NATS_PASSWORD, NATS_INSECURE,\n"
@@ -119,6 +121,14 @@ static const mm_opt own[] = {
      NULL, NULL},
     {"--edgegap-backoff-ms", MS(edgegap_backoff_ms, 1), "MS", "first retry backoff, doubling, jittered, up to 5000", NULL, NULL,
      NULL},
+    {"--edgegap-budget", U64(edgegap_budget, 0, 1000000), "RPS",
+     "Edgegap requests per second for the whole fleet, shared by the live replicas (KV mm_fleet); new players wait in "
+     "line for it; 0: off, each replica alone within --max-edgegap-in-flight",
+     NULL, NULL, NULL},
+    {"--waiting-room-max", U64(waiting_room_max, 1, 10000000), "N",
+     "with --edgegap-budget: players waiting in line on this replica at most; beyond, Error 503 (try again)", NULL, NULL, NULL},
+    {"--fleet-heartbeat-ms", U64(fleet_heartbeat_ms, 50, 60000), "MS",
+     "with --edgegap-budget: how often a replica announces itself; one not heard for 3 heartbeats is gone", NULL, NULL, NULL},
     {"--reaper-age-ms", MS(reaper_age_ms, 1), "MS", "unclaimed session age limit", NULL, NULL, NULL},
     {"--reaper-margin-ms", MS(reaper_margin_ms, 1), "MS", "added to the age limit", NULL, NULL, NULL},
     {"--reaper-scan-ms", MS(reaper_scan_ms, 1), "MS", "reaper scan period", NULL, NULL, NULL},
@@ -160,6 +170,8 @@ flags_init(void *opts)
     f->edgegap_timeout_ms = pd.edgegap_timeout_ms;
     f->edgegap_retries = 3; /* the matchmaker retries creates; the provisioner's own default is none */
     f->edgegap_backoff_ms = pd.backoff_base_ms;
+    f->waiting_room_max = MM_WAITING_ROOM_DEFAULT_MAX;
+    f->fleet_heartbeat_ms = MM_BUDGET_DEFAULT_HEARTBEAT_MS;
     f->reaper_age_ms = MM_REAPER_DEFAULT_AGE_MS; /* the reaper's own defaults (include/mm/reaper.h) */
     f->reaper_margin_ms = MM_REAPER_DEFAULT_MARGIN_MS;
     f->reaper_scan_ms = MM_REAPER_DEFAULT_SCAN_MS;

@@ -30,7 +30,9 @@
 #include "mm/log.h"
 #include "mm/minter.h"
 #include "mm/nats_env.h"
+#include "mm/budget.h"
 #include "mm/provisioner.h"
+#include "mm/waiting_room.h"
 #include "mm/reaper.h"
 #include "mm/request.h"
 #include "mm/url.h"
@@ -119,6 +121,7 @@ typedef struct services {
     mm_js *js;
     mm_minter *minter;
     mm_provisioner *prov;
+    mm_budget *budget; /* --edgegap-budget only */
     mm_kv_watch *certs;
     mm_reaper *reaper;
     mm_deleter *deleter;
@@ -136,6 +139,20 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
     if (mm_minter_start(&mc, &s->minter) != MM_OK) {
         mm_error("the token minter did not start");
         return 1;
+    }
+    if (f->edgegap_budget > 0) {
+        mm_budget_config bc = {
+            .nc = nc,
+            .js = mm_js_ctx(s->js),
+            .budget_rps = (double)f->edgegap_budget,
+            .heartbeat_ms = f->fleet_heartbeat_ms,
+            .kv_replicas = f->kv_replicas,
+            .memory_storage = f->kv_memory,
+        };
+        if (mm_budget_start(&bc, &s->budget, why, sizeof(why)) != MM_OK) {
+            mm_error("%s", why);
+            return 1;
+        }
     }
     mm_provisioner_config pc = {
         .nc = nc,
@@ -157,6 +174,8 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         .session_timeout_ms = f->session_timeout_ms,
         .cert_wait_ms = f->cert_wait_ms,
         .webhook_poll_ms = f->webhooks ? f->webhook_poll_ms : 0,
+        .budget = s->budget,
+        .waiting_room_max = (uint32_t)f->waiting_room_max,
     };
     if (mm_provisioner_start(&pc, &s->prov, why, sizeof(why)) != MM_OK) {
         mm_error("%s", why);
@@ -249,8 +268,21 @@ stop_services(services *s, const mm_matchmaker_flags *f)
                 (unsigned long long)ps.webhooks_rate_limited,
                 (unsigned long long)ps.webhook_gets);
     }
+    if (s->budget != NULL) {
+        mm_budget_stats bs;
+        mm_budget_get_stats(s->budget, &bs);
+        mm_waiting_room_stats ws;
+        mm_provisioner_waiting_room_stats(s->prov, &ws);
+        mm_info("budget: share %.2f of %.2f requests/s (%u replicas, x%.3f); %llu granted, %llu 429s, %llu halvings, "
+                "%llu back-off notes sent, %llu heard; waiting room: %llu admitted, %llu refused, %llu left",
+                bs.share_rps, bs.budget_rps, bs.replicas, bs.multiplier, (unsigned long long)bs.granted,
+                (unsigned long long)bs.rate_limited, (unsigned long long)bs.halvings, (unsigned long long)bs.backoffs_sent,
+                (unsigned long long)bs.backoffs_heard, (unsigned long long)ws.admitted, (unsigned long long)ws.refused,
+                (unsigned long long)ws.left);
+    }
     mm_kv_watch_destroy(s->certs);
     mm_provisioner_destroy(s->prov);
+    mm_budget_destroy(s->budget); /* after the provisioner: its gate drew from it; deletes our mm_fleet entry */
     mm_front_destroy(s->front); /* after the provisioner freed the relay sinks it held */
     mm_direct_backend_destroy(s->direct);
     mm_reaper_destroy(s->reaper);

@@ -41,6 +41,9 @@ typedef struct mm_matchmaker_flags {
     uint64_t edgegap_timeout_ms;                              /* 10000 */
     uint64_t edgegap_retries;                                 /* 3 */
     uint64_t edgegap_backoff_ms;                              /* 250 */
+    uint64_t edgegap_budget;                                  /* fleet-wide Edgegap requests/s; 0: off (as before) */
+    uint64_t waiting_room_max;                                /* with a budget: players in line per replica; 10000 */
+    uint64_t fleet_heartbeat_ms;                              /* with a budget: mm_fleet heartbeat; 1000 */
     uint64_t reaper_age_ms, reaper_margin_ms, reaper_scan_ms; /* 0: the reaper's defaults */
     uint64_t stop_deadline_ms;                                /* 10000 */
     mm_log_format log_format;

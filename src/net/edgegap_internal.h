@@ -7,7 +7,8 @@
  *
  * Invariants, true whenever user code runs (calls, callbacks): queue[URGENT].n +
  * queue[BACKGROUND].n <= max_queued; queue[BACKGROUND].n <= max_background_queued; and a slot is
- * free (running.n < max_in_flight) only when both queues are empty.
+ * free (running.n < max_in_flight) only when both queues are empty, or a gate is set and denied
+ * the head of the queues its token.
  */
 #ifndef MM_EDGEGAP_INTERNAL_H
 #define MM_EDGEGAP_INTERNAL_H
@@ -65,6 +66,7 @@ struct mm_edgegap {
     bool delivering; /* inside mm_edgegap_perform's delivery: nested perform is a no-op */
     bool closing;    /* inside destroy: calls are refused */
     mm_edgegap_stats stats;
+    mm_edgegap_gate gate; /* take == NULL: no gate (mm_edgegap_set_gate) */
     char last_error[160];
 };
 

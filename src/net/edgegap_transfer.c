@@ -19,6 +19,9 @@
  * max_queued of them wait), so a background request waits only while the client is saturated by
  * urgent work alone -- the overload where new players must come first. The reserved places mean
  * the opposite never happens: background requests cannot take the last places from urgent ones.
+ *
+ * A gate (mm_edgegap_set_gate: the fleet's Edgegap budget) adds one condition to every start:
+ * its token for the request at the head (urgent first). Without one, nothing changes.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -176,9 +179,10 @@ static void
 start_queued(mm_edgegap *eg)
 {
     while (eg->running.n < eg->max_in_flight && mm__eg_queued_total(eg) > 0) {
-        mm__eg_request *req = list_pop(&eg->queue[MM_EDGEGAP_URGENT]);
-        if (req == NULL)
-            req = list_pop(&eg->queue[MM_EDGEGAP_BACKGROUND]);
+        mm__eg_list *from = eg->queue[MM_EDGEGAP_URGENT].n > 0 ? &eg->queue[MM_EDGEGAP_URGENT] : &eg->queue[MM_EDGEGAP_BACKGROUND];
+        if (eg->gate.take != NULL && !eg->gate.take(eg->gate.ctx, from->head->op, false))
+            break; /* no token yet: fds_wait sleeps until the gate expects one */
+        mm__eg_request *req = list_pop(from);
         if (request_start(eg, req) != MM_OK) {
             req->start_failed = true;
             list_push(&eg->done, req);
@@ -246,6 +250,8 @@ request_deliver(mm_edgegap *eg, mm__eg_request *req, bool cancelled)
     uint64_t now = mm_now_ms();
     result.latency_ms = now > req->accepted_ms ? now - req->accepted_ms : 0;
 
+    if (eg->gate.answered != NULL && !cancelled)
+        eg->gate.answered(eg->gate.ctx, req->op, result.status);
     eg->stats.outcomes[req->op][result.outcome]++;
     eg->stats.status_class[req->op][result.status >= 100 && result.status < 600 ? result.status / 100 : 0]++;
     mm_debug("edgegap: %s %s -> %ld %s in %llu ms", mm_edgegap_op_name(req->op), req->subject, result.status,
@@ -271,6 +277,25 @@ starts_now(const mm_edgegap *eg, mm_edgegap_priority priority)
 {
     return eg->running.n < eg->max_in_flight && eg->queue[MM_EDGEGAP_URGENT].n == 0 &&
            (priority == MM_EDGEGAP_URGENT || eg->queue[MM_EDGEGAP_BACKGROUND].n == 0);
+}
+
+bool
+mm_edgegap_would_start(const mm_edgegap *eg, mm_edgegap_priority priority, mm_edgegap_op op)
+{
+    if (eg == NULL || eg->closing || (unsigned)priority >= MM_EDGEGAP_PRIORITY_COUNT || !starts_now(eg, priority))
+        return false;
+    return eg->gate.take == NULL || eg->gate.take(eg->gate.ctx, op, true);
+}
+
+void
+mm_edgegap_set_gate(mm_edgegap *eg, const mm_edgegap_gate *gate)
+{
+    if (eg == NULL)
+        return;
+    if (gate == NULL || gate->take == NULL || gate->wait_ms == NULL)
+        memset(&eg->gate, 0, sizeof(eg->gate));
+    else
+        eg->gate = *gate;
 }
 
 mm_err
@@ -317,7 +342,7 @@ mm__eg_accept(mm_edgegap *eg, mm_edgegap_op op, mm_edgegap_priority priority, co
     req->body = body;
     req->accepted_ms = mm_now_ms();
     snprintf(req->subject, sizeof(req->subject), "%s", subject);
-    if (starts_now(eg, priority)) {
+    if (starts_now(eg, priority) && (eg->gate.take == NULL || eg->gate.take(eg->gate.ctx, op, false))) {
         if (request_start(eg, req) != MM_OK) {
             request_free(req);
             return mm_fail(MM_ERR_NOMEM, eg->last_error, sizeof(eg->last_error), "out of memory starting a request");
@@ -358,9 +383,18 @@ mm_edgegap_fds_wait(mm_edgegap *eg, int extra_fd, int timeout_ms)
 
     if (eg == NULL)
         return MM_ERR_INVALID;
-    if (eg->done.n > 0 || (mm__eg_queued_total(eg) > 0 && eg->running.n < eg->max_in_flight))
+    if (eg->done.n > 0)
         timeout_ms = 0; /* work is waiting for mm_edgegap_perform */
-    else if (timeout_ms < 0)
+    else if (mm__eg_queued_total(eg) > 0 && eg->running.n < eg->max_in_flight) {
+        if (eg->gate.take == NULL)
+            timeout_ms = 0;
+        else { /* the gate holds them back: wake when it expects a token */
+            uint64_t w = eg->gate.wait_ms(eg->gate.ctx);
+            if (timeout_ms < 0 || w < (uint64_t)timeout_ms)
+                timeout_ms = w > INT_MAX ? INT_MAX : (int)w;
+        }
+    }
+    if (timeout_ms < 0)
         timeout_ms = INT_MAX;
     CURLMcode mc = curl_multi_poll(eg->multi, extra_fd >= 0 ? &extra : NULL, extra_fd >= 0 ? 1u : 0u, timeout_ms, NULL);
     if (mc != CURLM_OK) {

@@ -39,7 +39,8 @@ usage(FILE *out)
           "\n"
           "Serving:\n"
           "  --listen HOST:PORT        address to serve on; port 0 picks a free one (default 127.0.0.1:8800)\n"
-          "  --api-key KEY             exact authorization header value (default: $EDGEGAP_API_KEY; required)\n"
+          "  --api-key KEY             exact authorization header value (default: $EDGEGAP_API_KEY; required);\n"
+          "                            repeatable: each further one is another accepted key, with its own rate limits (at most 16)\n"
           "  --max-body BYTES          largest request body, 1024..16777216 (default 65536)\n"
           "  --status-style STYLE      legacy (\"Status.READY\") or short (\"Ready\") (default legacy)\n"
           "  --log-level LEVEL         debug, info, warn or error (default info)\n"
@@ -77,6 +78,18 @@ usage(FILE *out)
           "  --webhook-queue N         deliveries waiting before new ones fail, 1..1048576 (default 4096)\n"
           "  --webhook-drop-percent N  drop N% of webhooks (seeded, counted as webhooks_dropped), 0..100 (default 0)\n"
           "\n"
+          "Launch realism (all off by default; docs/edgegap_sim.md):\n"
+          "  --rate-limit CLASS=RATE/BURST  token bucket per API key for CLASS create, get, delete or other:\n"
+          "                            RATE requests a second (0.01..1000000), BURST at once (1..1000000), or CLASS=off;\n"
+          "                            repeatable; an empty bucket answers 429 with Retry-After (default: no limits)\n"
+          "  --latency-ms MEDIAN,P99   delay every /v1 answer by a lognormal draw, 1..60000 ms (default: none)\n"
+          "  --deploy-ms MEDIAN,P99    draw each deployment's start time from a lognormal, 1..3600000 ms;\n"
+          "                            excludes --deploy-delay-ms (default: none, i.e. --deploy-delay-ms)\n"
+          "  --capacity N              live deployments at once, 0..1000000; beyond, sessions stay Status.SEEKING\n"
+          "                            until a seat frees or a deployment stops; 0 is unlimited (default 0)\n"
+          "  --preset NAME             launch: the values a launch meets (documented in docs/edgegap_sim.md);\n"
+          "                            the flags above override it wherever they appear (default: none)\n"
+          "\n"
           "  --help                    this text\n",
           out);
 }
@@ -109,6 +122,11 @@ enum {
     OPT_WEBHOOK_TIMEOUT,
     OPT_WEBHOOK_QUEUE,
     OPT_WEBHOOK_DROP,
+    OPT_RATE_LIMIT,
+    OPT_LATENCY,
+    OPT_DEPLOY_MS,
+    OPT_CAPACITY,
+    OPT_PRESET,
     OPT_HELP
 };
 
@@ -140,6 +158,11 @@ static const struct option long_options[] = {
     {"webhook-timeout-ms", required_argument, NULL, OPT_WEBHOOK_TIMEOUT},
     {"webhook-queue", required_argument, NULL, OPT_WEBHOOK_QUEUE},
     {"webhook-drop-percent", required_argument, NULL, OPT_WEBHOOK_DROP},
+    {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+    {"latency-ms", required_argument, NULL, OPT_LATENCY},
+    {"deploy-ms", required_argument, NULL, OPT_DEPLOY_MS},
+    {"capacity", required_argument, NULL, OPT_CAPACITY},
+    {"preset", required_argument, NULL, OPT_PRESET},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -152,6 +175,8 @@ typedef struct flags {
     bool app_flags; /* one of the single-app flags was given */
     bool ports_given;
     uint64_t webhook_drop_percent; /* the session_create fault webhook_drop_rate, in percent */
+    size_t api_keys;               /* --api-key flags seen */
+    bool deploy_delay_given, deploy_ms_given;
 } flags;
 
 static int
@@ -203,7 +228,18 @@ parse_flag(int opt, const char *arg, mm_sim_edgegap_cfg *cfg, flags *fl)
     case OPT_API_KEY:
         if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->api_key))
             return bad_flag("--api-key", "must be 1..255 bytes");
-        snprintf(cfg->api_key, sizeof(cfg->api_key), "%s", arg);
+        if (fl->api_keys++ == 0) { /* the first replaces $EDGEGAP_API_KEY, further ones add keys */
+            snprintf(cfg->api_key, sizeof(cfg->api_key), "%s", arg);
+            return 0;
+        }
+        if (cfg->nmore_keys == MM_SIM_MAX_KEYS - 1)
+            return bad_flag("--api-key", "too many keys (at most 16)");
+        if (strcmp(arg, cfg->api_key) == 0)
+            return bad_flag("--api-key", "the same key is given twice");
+        for (size_t k = 0; k < cfg->nmore_keys; k++)
+            if (strcmp(arg, cfg->more_keys[k]) == 0)
+                return bad_flag("--api-key", "the same key is given twice");
+        snprintf(cfg->more_keys[cfg->nmore_keys++], sizeof(cfg->more_keys[0]), "%s", arg);
         return 0;
     case OPT_MAX_BODY:
         rc = number("--max-body", arg, 1024, 16777216, &v);
@@ -255,6 +291,10 @@ parse_flag(int opt, const char *arg, mm_sim_edgegap_cfg *cfg, flags *fl)
         fl->app_flags = true;
         return 0;
     case OPT_DEPLOY_DELAY:
+        if (fl->deploy_ms_given)
+            return bad_flag("--deploy-delay-ms", "give either --deploy-delay-ms or --deploy-ms, not both");
+        fl->deploy_delay_given = true;
+        mm_sim_dist_set(&cfg->launch.deploy, 0, 0); /* a fixed delay replaces the preset's distribution */
         return number("--deploy-delay-ms", arg, 0, 3600000, &cfg->deploy_delay_ms);
     case OPT_SEEK_DELAY:
         return number("--seek-delay-ms", arg, 0, 3600000, &cfg->seek_delay_ms);
@@ -291,6 +331,25 @@ parse_flag(int opt, const char *arg, mm_sim_edgegap_cfg *cfg, flags *fl)
         return rc;
     case OPT_WEBHOOK_DROP:
         return number("--webhook-drop-percent", arg, 0, 100, &fl->webhook_drop_percent);
+    case OPT_RATE_LIMIT:
+        if (mm_sim_parse_rate_limit(arg, cfg->launch.rate, why, sizeof(why)) != MM_OK)
+            return bad_flag("--rate-limit", why);
+        return 0;
+    case OPT_LATENCY:
+        if (mm_sim_parse_dist(arg, 60000, &cfg->launch.latency, why, sizeof(why)) != MM_OK)
+            return bad_flag("--latency-ms", why);
+        return 0;
+    case OPT_DEPLOY_MS:
+        if (fl->deploy_delay_given)
+            return bad_flag("--deploy-ms", "give either --deploy-delay-ms or --deploy-ms, not both");
+        fl->deploy_ms_given = true;
+        if (mm_sim_parse_dist(arg, 3600000, &cfg->launch.deploy, why, sizeof(why)) != MM_OK)
+            return bad_flag("--deploy-ms", why);
+        return 0;
+    case OPT_CAPACITY:
+        return number("--capacity", arg, 0, 1000000, &cfg->launch.capacity);
+    case OPT_PRESET:
+        return 0; /* applied before every other flag (main) */
     default:
         return 2;
     }
@@ -314,6 +373,13 @@ main(int argc, char **argv)
     if (env_key != NULL && strlen(env_key) < sizeof(cfg->api_key))
         snprintf(cfg->api_key, sizeof(cfg->api_key), "%s", env_key);
     opterr = 0;
+    /* a preset first, so explicit flags override it wherever they stand on the command line */
+    while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1)
+        if (opt == OPT_PRESET && mm_sim_launch_preset(&cfg->launch, optarg, why, sizeof(why)) != MM_OK) {
+            rc = bad_flag("--preset", why);
+            goto cleanup;
+        }
+    optind = 0; /* glibc: start over */
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         if (opt == OPT_HELP) {
             usage(stdout);
@@ -389,6 +455,18 @@ main(int argc, char **argv)
     mm_info("listening on %s (%zu app(s), first %s/%s; deploy delay %llu ms; addresses %s; ports from %u; seed %llu)",
             mm_sim_server_address(srv), cfg->napps, cfg->apps[0].name, cfg->apps[0].versions[0].name,
             (unsigned long long)cfg->deploy_delay_ms, cfg->ip_range, cfg->port_base, (unsigned long long)cfg->seed);
+    const mm_sim_launch_cfg *lc = &cfg->launch;
+    bool launch = lc->preset[0] != '\0' || lc->latency.median_ms > 0 || lc->deploy.median_ms > 0 || lc->capacity > 0 ||
+                  cfg->nmore_keys > 0;
+    for (int i = 0; i < MM_SIM_RATE_CLASSES; i++)
+        launch = launch || lc->rate[i].rate > 0;
+    if (launch) { /* the same object as /__sim/stats "config" */
+        json_t *j = mm_sim_launch_cfg_json(lc, cfg->deploy_delay_ms, 1 + cfg->nmore_keys);
+        char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(10));
+        mm_info("launch settings: %s", text);
+        free(text);
+        json_decref(j);
+    }
     rc = mm_sim_server_run(srv, &stop_requested) == MM_OK ? 0 : 1;
     mm_info("stopped");
 

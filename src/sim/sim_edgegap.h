@@ -19,6 +19,7 @@
 
 #include "mm/err.h"
 #include "sim_edgegap_faults.h"
+#include "sim_edgegap_launch.h"
 #include "mm/timer.h"
 
 #define MM_SIM_NAME_MAX 64 /* app, version and port names, including the terminating NUL */
@@ -64,6 +65,8 @@ typedef struct mm_sim_edgegap_cfg {
     mm_sim_app_cfg apps[MM_SIM_MAX_APPS];
 
     char api_key[256];          /* the exact authorization header value, e.g. "token abc" */
+    char more_keys[MM_SIM_MAX_KEYS - 1][256]; /* further accepted keys (--api-key repeated), each its own buckets */
+    size_t nmore_keys;
     char listen_host[64];       /* numeric IPv4 or IPv6 address */
     uint16_t listen_port;       /* 0 picks a free port */
     uint64_t deploy_delay_ms;   /* a new deployment becomes ready after this */
@@ -81,6 +84,7 @@ typedef struct mm_sim_edgegap_cfg {
     size_t max_body;             /* largest request body accepted (bytes) */
     uint64_t webhook_timeout_ms; /* per delivery */
     uint32_t webhook_queue;      /* deliveries waiting; beyond it they fail (counted, logged) */
+    mm_sim_launch_cfg launch;    /* rate limits, latency, deploy times, capacity (all off by default) */
 } mm_sim_edgegap_cfg;
 
 /**
@@ -133,6 +137,16 @@ void mm_sim_world_count_request(mm_sim_world *world, mm_sim_endpoint endpoint);
 
 /** Counts one request refused for a missing or wrong authorization header. */
 void mm_sim_world_count_unauthorized(mm_sim_world *world);
+
+/**
+ * The rate limit of the key with index key (0 = --api-key's first value) for the endpoint's
+ * class: true when the request may go on (or no limit is set); else false, counted in stats
+ * "rate_limited", with *retry_after_s set (whole seconds, at least 1).
+ */
+bool mm_sim_world_rate_take(mm_sim_world *world, size_t key, mm_sim_endpoint endpoint, uint32_t *retry_after_s);
+
+/** A latency for one /v1 answer drawn from --latency-ms (0 when it is off). */
+uint64_t mm_sim_world_draw_latency(mm_sim_world *world);
 
 /*
  * The /v1 operations. Each returns the HTTP status and stores the answer in *body (a new JSON

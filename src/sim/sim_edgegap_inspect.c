@@ -46,6 +46,14 @@ mm_sim_world_stats(mm_sim_world *w)
     set_u64(o, "webhooks_pending", wc.pending);
     set_u64(o, "webhooks_dropped", w->faults.fired[MM_SIM_FAULT_WEBHOOK_DROP]);
     set_u64(o, "terminated_remembered", w->term_len);
+    /* launch realism (docs/edgegap_sim.md): refusals per class, sessions held by --capacity, settings */
+    json_t *limited = json_object();
+    for (int i = 0; i < MM_SIM_RATE_CLASSES; i++)
+        set_u64(limited, mm_sim_rate_class_name((mm_sim_rate_class)i), c->rate_limited[i]);
+    json_object_set_new(o, "rate_limited", limited);
+    set_u64(o, "capacity_waiting", w->capacity_waiting);
+    set_u64(o, "capacity_waited", c->capacity_waited);
+    json_object_set_new(o, "config", mm_sim_launch_cfg_json(&w->cfg->launch, w->cfg->deploy_delay_ms, 1 + w->cfg->nmore_keys));
     for (mm__sim_list *n = w->session_list.next; n != &w->session_list; n = n->next)
         json_array_append_new(ids, json_string(MM__SIM_CONTAINER(n, mm__sim_session, in_world)->id_str));
     json_object_set_new(o, "live_session_ids", ids);

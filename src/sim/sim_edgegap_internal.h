@@ -97,6 +97,7 @@ typedef struct mm__sim_session {
     const char *error; /* static text while in error / unprocessable, else NULL */
     uint64_t wanted;   /* id of the deployment_request_id asked for (0: any), used at placement */
     mm_timer seek_timer;
+    mm__sim_list in_wait; /* member of world->capacity_wait while no deployment may start for it */
 } mm__sim_session;
 
 struct mm__sim_deployment {
@@ -130,6 +131,8 @@ typedef struct mm__sim_counters {
     uint64_t deployments_started, deployments_stopped, deployments_failed;
     uint64_t requests[MM_SIM_EP_COUNT];
     uint64_t unauthorized;
+    uint64_t rate_limited[MM_SIM_RATE_CLASSES];
+    uint64_t capacity_waited; /* sessions that had to wait for capacity */
 } mm__sim_counters;
 
 struct mm_sim_world {
@@ -156,6 +159,14 @@ struct mm_sim_world {
     uint8_t port_used[65536 / 8];
     uint32_t port_cursor;
     uint64_t next_deployment_seq;
+
+    /* launch realism (sim_edgegap_launch.h): buckets per key and class, two seeded streams, and
+     * the sessions waiting (Status.SEEKING) for a deployment to end under --capacity, oldest first */
+    mm_sim_bucket buckets[MM_SIM_MAX_KEYS][MM_SIM_RATE_CLASSES];
+    mm_sim_rng latency_rng, deploy_rng;
+    mm__sim_list capacity_wait;
+    uint64_t capacity_waiting;
+    bool one_version; /* the config has one app version: the wait list is served head first */
 
     mm__sim_counters counters;
     char created_time[32]; /* when the world was made, Edgegap's time format (apps, versions) */

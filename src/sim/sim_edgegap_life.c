@@ -10,6 +10,13 @@
  * fault picked it); one that holds no session for its empty_ttl stops and returns its address
  * and ports to the pools. Transitions to ready, error and unprocessable post the session's
  * webhook. Everything runs on the loop thread; timers are embedded in the objects.
+ *
+ * Start times: --deploy-ms draws each deployment's from a distribution (sim_edgegap_launch.h);
+ * without it every deployment takes --deploy-delay-ms. Capacity: with --capacity N, a session that
+ * needs a new deployment while N are live waits in Status.SEEKING on the world's wait list, in
+ * arrival order. When a seat frees (a session deleted) or a deployment stops, the list is served
+ * from its head: a waiting session takes a free seat of its version, or starts a deployment if
+ * there is room again. With one app version the head is all that is ever looked at.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +127,8 @@ deployment_free(mm__sim_deployment *d)
     free(d);
 }
 
+static void serve_waiting(mm_sim_world *w);
+
 static void
 on_empty_ttl(mm_timer *timer)
 {
@@ -128,6 +137,8 @@ on_empty_ttl(mm_timer *timer)
     mm_debug("deployment %s (%s) stopped: no session for its empty_ttl", d->id_str, d->ip_str);
     w->counters.deployments_stopped++;
     deployment_free(d);
+    if (w->capacity_waiting > 0)
+        serve_waiting(w);
 }
 
 static void
@@ -178,7 +189,9 @@ deployment_start(mm_sim_world *w, uint16_t app, uint16_t version)
     w->live_deployments++;
     w->counters.deployments_started++;
     open_list_add(d);
-    mm_sim_xtimer_arm(w->timers, &d->ready_timer, w->cfg->deploy_delay_ms, on_deployment_ready);
+    uint64_t delay = w->cfg->launch.deploy.median_ms > 0 ? mm_sim_dist_draw(&w->cfg->launch.deploy, &w->deploy_rng)
+                                                         : w->cfg->deploy_delay_ms;
+    mm_sim_xtimer_arm(w->timers, &d->ready_timer, delay, on_deployment_ready);
     mm_debug("deployment %s starting at %s", d->id_str, d->ip_str);
     return d;
 }
@@ -220,6 +233,8 @@ seat_release(mm__sim_session *s)
     open_list_add(d);
     if (d->seats_used == 0)
         mm_sim_xtimer_arm(w->timers, &d->empty_timer, empty_ttl_ms(w, d), on_empty_ttl);
+    if (w->capacity_waiting > 0)
+        serve_waiting(w); /* a waiting session may take the freed seat (and so keep d running) */
 }
 
 static void
@@ -243,6 +258,11 @@ place(mm__sim_session *s)
     } else if (!version_of(w, s->app, s->version)->autodeploy) {
         session_set_error(s, MM__SIM_SESSION_UNPROCESSABLE, "No deployment has a free seat and autodeploy is off");
         return;
+    } else if (w->cfg->launch.capacity > 0 && w->live_deployments >= w->cfg->launch.capacity) {
+        mm__sim_list_append(&w->capacity_wait, &s->in_wait); /* stays Status.SEEKING */
+        w->capacity_waiting++;
+        w->counters.capacity_waited++;
+        return;
     } else if ((d = deployment_start(w, s->app, s->version)) == NULL) {
         mm_warn("no deployment address or external port left (range %s, ports from %u)", w->cfg->ip_range, w->cfg->port_base);
         session_set_error(s, MM__SIM_SESSION_ERROR, "Couldn't allocate a server: no address or port left");
@@ -253,6 +273,27 @@ place(mm__sim_session *s)
         session_set_ready(s);
     else
         s->state = MM__SIM_SESSION_DEPLOYING;
+}
+
+/* Places waiting sessions, oldest first, while a seat or room for a deployment is there for them. */
+static void
+serve_waiting(mm_sim_world *w)
+{
+    mm__sim_list *n = w->capacity_wait.next;
+    while (n != &w->capacity_wait) {
+        mm__sim_session *s = MM__SIM_CONTAINER(n, mm__sim_session, in_wait);
+        n = n->next;
+        const mm__sim_version_rt *rt = &w->rt[s->app][s->version];
+        bool seat = !mm__sim_list_empty(&rt->open_ready) || !mm__sim_list_empty(&rt->open_deploying);
+        if (!seat && w->live_deployments >= w->cfg->launch.capacity) {
+            if (w->one_version)
+                break; /* nobody behind the head can be placed either */
+            continue;
+        }
+        mm__sim_list_unlink(&s->in_wait);
+        w->capacity_waiting--;
+        place(s); /* takes the seat or starts a deployment: it never waits again */
+    }
 }
 
 static void
@@ -277,6 +318,7 @@ mm__sim_session_new(mm_sim_world *w, uint16_t app, uint16_t version)
     s->created_unix_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     mm__sim_list_init(&s->in_dep);
     mm__sim_list_init(&s->in_world);
+    mm__sim_list_init(&s->in_wait);
     mm__sim_list_append(&w->session_list, &s->in_world);
     mm_sim_xidmap_put(&w->sessions, s->id, s);
     w->live_sessions++;
@@ -319,6 +361,10 @@ mm__sim_session_delete(mm__sim_session *s)
 {
     mm_sim_world *w = s->world;
     mm_timer_heap_cancel(w->timers, &s->seek_timer);
+    if (mm__sim_list_linked(&s->in_wait)) {
+        mm__sim_list_unlink(&s->in_wait);
+        w->capacity_waiting--;
+    }
     if (s->dep != NULL)
         seat_release(s);
     mm__sim_list_unlink(&s->in_world);
@@ -337,10 +383,12 @@ mm__sim_destroy_all(mm_sim_world *w)
         mm_timer_heap_cancel(w->timers, &s->seek_timer);
         mm__sim_list_unlink(&s->in_dep);
         mm__sim_list_unlink(&s->in_world);
+        mm__sim_list_unlink(&s->in_wait);
         mm_idmap_remove(&w->sessions, s->id);
         session_free(s);
     }
     while (!mm__sim_list_empty(&w->deployment_list))
         deployment_free(MM__SIM_CONTAINER(w->deployment_list.next, mm__sim_deployment, in_world));
     w->live_sessions = 0;
+    w->capacity_waiting = 0;
 }

@@ -26,8 +26,9 @@ typedef struct pending {
     mm__sim_list node; /* in srv->waiting or srv->hanging */
     bool hanging;
     mm__sim_route route;
-    int status;          /* injected error to answer, or 0 to serve */
+    int status;          /* error to answer (injected, or a rate limit's 429), or 0 to serve */
     const char *message; /* its text, copied into the pool */
+    uint32_t retry_after_s; /* nonzero: a Retry-After header with the error */
 } pending;
 
 static void
@@ -54,7 +55,9 @@ on_delay_done(mm_timer *timer)
 {
     pending *pd = MM__SIM_CONTAINER(timer, pending, timer);
     pending_detach(pd);
-    if (pd->status != 0)
+    if (pd->status != 0 && pd->retry_after_s > 0)
+        mm__sim_respond_retry(pd->req, pd->status, pd->message, pd->retry_after_s);
+    else if (pd->status != 0)
         mm__sim_respond_message(pd->req, pd->status, pd->message);
     else
         mm__sim_serve_v1(pd->srv, pd->req, &pd->route);
@@ -122,12 +125,13 @@ pending_new(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route, bool
 
 void
 mm__sim_pending_delay(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route, uint64_t latency_ms, int status,
-                      const char *message)
+                      const char *message, uint32_t retry_after_s)
 {
     pending *pd = pending_new(srv, req, route, false);
     if (status != 0) {
         pd->status = status;
         pd->message = h2o_strdup(&req->pool, message, SIZE_MAX).base;
+        pd->retry_after_s = retry_after_s;
     }
     mm_sim_xtimer_arm(&srv->timers, &pd->timer, latency_ms, on_delay_done);
 }

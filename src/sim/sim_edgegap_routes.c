@@ -1,7 +1,11 @@
 /*
  * Request handling of edgegap_sim's server (src/sim/sim_edgegap_server_internal.h): routing,
- * the authorization check, the fault decision for each /v1 request, and the JSON answers.
- * Answers that come late or never are handed to sim_edgegap_pending.c.
+ * the authorization check, the rate limit of the caller's key, the fault decision for each /v1
+ * request, and the JSON answers. Answers that come late or never are handed to
+ * sim_edgegap_pending.c. Order for a /v1 request: counted, authorized (401 at once), a latency
+ * drawn (--latency-ms), the key's bucket for the endpoint class (429 after that latency), then
+ * faults (their latency_ms adds to the drawn one). With no launch flag set, nothing is drawn and
+ * no bucket is looked at.
  *
  * Paths are matched on the raw request path: the query string is ignored, leading doubled
  * slashes are folded (the reference Rust client sends "//v1/..."), and each path parameter is
@@ -62,6 +66,16 @@ mm__sim_respond_json(h2o_req_t *req, int status, json_t *body)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
     h2o_send_inline(req, text, len);
     free(text);
+}
+
+void
+mm__sim_respond_retry(h2o_req_t *req, int status, const char *message, uint32_t retry_after_s)
+{
+    char text[16];
+    int n = snprintf(text, sizeof(text), "%u", retry_after_s);
+    h2o_iovec_t v = h2o_strdup(&req->pool, text, (size_t)n);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v.base, v.len);
+    mm__sim_respond_message(req, status, message);
 }
 
 void
@@ -270,20 +284,49 @@ serve_sim(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *r)
     }
 }
 
-/* Returns NULL when authorized, else the refusal's message. */
+static bool
+key_matches(h2o_iovec_t v, const char *key)
+{
+    size_t n = strlen(key);
+    unsigned char diff = v.len != n;
+    for (size_t k = 0; k < v.len && k < n; k++) /* no early exit: the key is a secret */
+        diff |= (unsigned char)(v.base[k] ^ key[k]);
+    return diff == 0;
+}
+
+/* Returns NULL when authorized (*key: which accepted key, 0 = the first), else the refusal's message. */
 static const char *
-check_auth(mm_sim_server *srv, h2o_req_t *req)
+check_auth(mm_sim_server *srv, h2o_req_t *req, size_t *key)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i < 0)
         return "Unauthorized: the authorization header is missing";
     h2o_iovec_t v = req->headers.entries[i].value;
-    const char *key = srv->cfg->api_key;
-    size_t n = strlen(key);
-    unsigned char diff = v.len != n;
-    for (size_t k = 0; k < v.len && k < n; k++) /* no early exit: the key is a secret */
-        diff |= (unsigned char)(v.base[k] ^ key[k]);
-    return diff == 0 ? NULL : "Unauthorized: invalid API token";
+    *key = 0;
+    if (key_matches(v, srv->cfg->api_key))
+        return NULL;
+    for (size_t k = 0; k < srv->cfg->nmore_keys; k++)
+        if (key_matches(v, srv->cfg->more_keys[k])) {
+            *key = k + 1;
+            return NULL;
+        }
+    return "Unauthorized: invalid API token";
+}
+
+/* Answers 429 for an empty bucket (after the drawn latency, if any). */
+static void
+refuse_rate(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *r, mm_sim_endpoint ep, uint64_t latency,
+            uint32_t retry_after_s)
+{
+    mm_sim_rate_class cls = mm_sim_rate_class_of(ep);
+    const mm_sim_rate_cfg *rc = &srv->cfg->launch.rate[cls];
+    char msg[200];
+    snprintf(msg, sizeof(msg), "Too Many Requests: this API token's %s requests are limited to %g per second (burst %u)",
+             mm_sim_rate_class_name(cls), rc->rate, rc->burst);
+    if (latency > 0)
+        mm__sim_pending_delay(srv, req, r, latency, 429, msg, retry_after_s);
+    else
+        mm__sim_respond_retry(req, 429, msg, retry_after_s);
 }
 
 /* ---- the request handler ---- */
@@ -304,20 +347,27 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     mm_sim_world_count_request(srv->world, ep);
-    const char *refusal = check_auth(srv, req);
+    size_t key = 0;
+    const char *refusal = check_auth(srv, req, &key);
     if (refusal != NULL) {
         mm_sim_world_count_unauthorized(srv->world);
         mm__sim_respond_message(req, 401, refusal);
         return 0;
     }
-    uint64_t latency = 0;
+    uint64_t drawn = mm_sim_world_draw_latency(srv->world), latency = 0;
+    uint32_t retry_after = 0;
+    if (!mm_sim_world_rate_take(srv->world, key, ep, &retry_after)) {
+        refuse_rate(srv, req, &r, ep, drawn, retry_after);
+        return 0;
+    }
     int status = 0;
     const char *message = NULL;
     mm_sim_fault_action act = mm_sim_faults_decide(mm_sim_world_faults(srv->world), ep, &latency, &status, &message);
+    latency += drawn;
     if (act == MM_SIM_ACT_HANG)
         mm__sim_pending_hang(srv, req, &r);
     else if (latency > 0)
-        mm__sim_pending_delay(srv, req, &r, latency, act == MM_SIM_ACT_ERROR ? status : 0, message);
+        mm__sim_pending_delay(srv, req, &r, latency, act == MM_SIM_ACT_ERROR ? status : 0, message, 0);
     else if (act == MM_SIM_ACT_ERROR)
         mm__sim_respond_message(req, status, message);
     else

@@ -64,14 +64,20 @@ void mm__sim_respond_json(h2o_req_t *req, int status, json_t *body);
 /** Answers {"message": message}. */
 void mm__sim_respond_message(h2o_req_t *req, int status, const char *message);
 
+/** Answers {"message": message} with a Retry-After header of retry_after_s seconds. */
+void mm__sim_respond_retry(h2o_req_t *req, int status, const char *message, uint32_t retry_after_s);
+
 /** Runs a /v1 operation on the world and answers with its result. */
 void mm__sim_serve_v1(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route);
 
 /* sim_edgegap_pending.c */
 
-/** Answers after latency_ms: the operation's result, or the injected error status/message. */
+/**
+ * Answers after latency_ms: the operation's result, or the error status/message (injected, or a
+ * rate limit's 429); a nonzero retry_after_s adds a Retry-After header to that error.
+ */
 void mm__sim_pending_delay(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route, uint64_t latency_ms, int status,
-                           const char *message);
+                           const char *message, uint32_t retry_after_s);
 
 /** Never answers (until the client leaves, or the server stops). */
 void mm__sim_pending_hang(mm_sim_server *srv, h2o_req_t *req, const mm__sim_route *route);

@@ -31,6 +31,11 @@ mm_sim_world_create(const mm_sim_edgegap_cfg *cfg, mm_timer_heap *timers, const 
     mm_idmap_init(&w->terminated);
     mm__sim_list_init(&w->session_list);
     mm__sim_list_init(&w->deployment_list);
+    mm__sim_list_init(&w->capacity_wait);
+    /* streams of their own, so fault decisions and ids stay what they were without these flags */
+    w->latency_rng.state = (cfg->seed != 0 ? cfg->seed : 1) ^ 0x6a09e667f3bcc909ULL;
+    w->deploy_rng.state = (cfg->seed != 0 ? cfg->seed : 1) ^ 0xbb67ae8584caa73bULL;
+    w->one_version = cfg->napps == 1 && cfg->apps[0].nversions == 1;
     for (size_t a = 0; a < MM_SIM_MAX_APPS; a++)
         for (size_t v = 0; v < MM_SIM_MAX_VERSIONS; v++) {
             mm__sim_list_init(&w->rt[a][v].open_ready);
@@ -86,12 +91,32 @@ mm_sim_world_count_unauthorized(mm_sim_world *w)
     w->counters.unauthorized++;
 }
 
+bool
+mm_sim_world_rate_take(mm_sim_world *w, size_t key, mm_sim_endpoint endpoint, uint32_t *retry_after_s)
+{
+    mm_sim_rate_class cls = mm_sim_rate_class_of(endpoint);
+    const mm_sim_rate_cfg *rc = &w->cfg->launch.rate[cls];
+    if (rc->rate <= 0 || key >= MM_SIM_MAX_KEYS)
+        return true;
+    if (mm_sim_bucket_take(&w->buckets[key][cls], rc, mm_now_ns(), retry_after_s))
+        return true;
+    w->counters.rate_limited[cls]++;
+    return false;
+}
+
+uint64_t
+mm_sim_world_draw_latency(mm_sim_world *w)
+{
+    return mm_sim_dist_draw(&w->cfg->launch.latency, &w->latency_rng);
+}
+
 void
 mm_sim_world_reset(mm_sim_world *w)
 {
     mm__sim_destroy_all(w);
     terminated_clear(w);
     memset(&w->counters, 0, sizeof(w->counters));
+    memset(w->buckets, 0, sizeof(w->buckets)); /* full again */
     mm_sim_faults_clear(&w->faults);
     memset(w->ip_used, 0, (size_t)w->cfg->ip_count / 8 + 1);
     memset(w->port_used, 0, sizeof(w->port_used));

@@ -59,6 +59,11 @@ test_help(void)
         "--seed",
         "--webhook-timeout-ms",
         "--webhook-queue",
+        "--rate-limit",
+        "--latency-ms",
+        "--deploy-ms",
+        "--capacity",
+        "--preset",
     };
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         char needle[64];
@@ -128,6 +133,23 @@ test_bad_flags(const char *dir)
         {"--config", bad_key, NULL},
         {"--config", bad_kind, "--app", "x", NULL},
         {"--sockets", NULL},
+        {"--rate-limit", "create=0/1", NULL},
+        {"--rate-limit", "create=40/0", NULL},
+        {"--rate-limit", "create=40/1000001", NULL},
+        {"--rate-limit", "post=1/1", NULL},
+        {"--rate-limit", "create", NULL},
+        {"--latency-ms", "0,10", NULL},
+        {"--latency-ms", "50,10", NULL},
+        {"--latency-ms", "10,60001", NULL},
+        {"--latency-ms", "10", NULL},
+        {"--deploy-ms", "a,b", NULL},
+        {"--deploy-ms", "3000,3600001", NULL},
+        {"--deploy-ms", "100,200", "--deploy-delay-ms", "5", NULL},
+        {"--deploy-delay-ms", "5", "--deploy-ms", "100,200", NULL},
+        {"--capacity", "-1", NULL},
+        {"--capacity", "1000001", NULL},
+        {"--preset", "fast", NULL},
+        {"--api-key", SIM_KEY, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *args[10];

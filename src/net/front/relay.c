@@ -168,12 +168,24 @@ relay_free(mm_reply_sink *base)
     sink_unref(s);
 }
 
+/* The loop detached this sink: its request ended there (client gone, timeout, stop). */
+static bool
+relay_gone(mm_reply_sink *sink)
+{
+    mm__relay_sink *s = (mm__relay_sink *)sink;
+    pthread_mutex_lock(&s->lock);
+    bool gone = s->loop == NULL;
+    pthread_mutex_unlock(&s->lock);
+    return gone;
+}
+
 static const mm_reply_sink_ops relay_ops = {
     .kind = "front-relay",
     .send = relay_send,
     .error = relay_error,
     .end = relay_end,
     .free = relay_free,
+    .gone = relay_gone,
 };
 
 /* Loop side: no sends reach the loop after this; what waits is dropped. Drops the loop's ref. */

@@ -1,0 +1,151 @@
+/*
+ * The fleet's Edgegap budget (--edgegap-budget, KV mm_fleet; include/mm/budget.h), with three
+ * real matchmaker replicas on one nats-server and edgegap_sim:
+ *   - shares: each of 3 replicas logs a share of budget/3 (3 replicas); after a kill -9 of one,
+ *     the two others log budget/2 (2 replicas) within 5 s (default heartbeat 1 s, ttl 3 s); after
+ *     a clean stop (SIGTERM: the entry is deleted) of another, the last logs the whole budget.
+ *   - back-off: the simulator answers a create with 429: the replica that got it halves the
+ *     fleet's multiplier and announces it on mm.fleet.backoff, the other replica halves too
+ *     (heard, not seen), and both recover to x1.000 (additive, 0.05 of the budget per second).
+ *     The player whose create met the 429 still gets its session (the create is repeated).
+ * Each replica's log is read for its "budget: share ..." lines (written when the share changes).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/clock.h"
+#include "mm_harness.h"
+
+typedef struct log_wait {
+    const char *path;
+    const char *needle;
+    const char *after; /* NULL, or the needle must come after this text */
+} log_wait;
+
+static bool
+log_has(void *arg)
+{
+    log_wait *w = arg;
+    if (w->after == NULL)
+        return h_file_contains(w->path, w->needle);
+    FILE *f = fopen(w->path, "r");
+    if (f == NULL)
+        return false;
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *a = strstr(text, w->after);
+    return a != NULL && strstr(a, w->needle) != NULL;
+}
+
+static bool
+wait_log_after(const char *path, const char *after, const char *needle, int timeout_ms)
+{
+    log_wait w = {path, needle, after};
+    bool ok = mm_test_wait_until(log_has, &w, 50, timeout_ms);
+    if (!ok) {
+        fprintf(stderr, "%s: no line with '%s' after '%s' within %d ms\n", path, needle, after, timeout_ms);
+        h_dump_log(path, 20);
+    }
+    return ok;
+}
+
+static bool
+wait_log(const char *path, const char *needle, int timeout_ms)
+{
+    log_wait w = {path, needle, NULL};
+    bool ok = mm_test_wait_until(log_has, &w, 20, timeout_ms);
+    if (!ok) {
+        fprintf(stderr, "%s: no line with '%s' within %d ms\n", path, needle, timeout_ms);
+        h_dump_log(path, 20);
+    }
+    return ok;
+}
+
+static void
+test_shares(void)
+{
+    harness h = {0};
+    h_start_nats(&h);
+    h_start_sim(&h, "100", NULL);
+    const char *extra[] = {"--edgegap-budget", "30", NULL};
+    char logs[3][512];
+    pid_t pids[3];
+    for (int i = 0; i < 3; i++) {
+        h_start_matchmaker(&h, extra);
+        pids[i] = h.mm;
+        snprintf(logs[i], sizeof(logs[i]), "%s", h.mm_log);
+    }
+    for (int i = 0; i < 3; i++)
+        MM_CHECK(wait_log(logs[i], "budget: share 10.00 of 30.00 requests/s (3 replicas", 10000));
+
+    uint64_t t0 = mm_now_ms();
+    MM_REQUIRE(h_kill9(pids[0]));
+    MM_CHECK(wait_log(logs[1], "budget: share 15.00 of 30.00 requests/s (2 replicas", 5000));
+    MM_CHECK(wait_log(logs[2], "budget: share 15.00 of 30.00 requests/s (2 replicas", 5000));
+    uint64_t took = mm_now_ms() - t0;
+    printf("kill -9 of one of 3 replicas: the others' shares followed in %llu ms\n", (unsigned long long)took);
+    MM_CHECK(took <= 5000);
+
+    t0 = mm_now_ms();
+    MM_CHECK_INT(mm_test_stop(pids[1], 15000), ==, 0); /* SIGTERM: deletes its entry */
+    MM_CHECK(wait_log(logs[2], "budget: share 30.00 of 30.00 requests/s (1 replicas", 5000));
+    printf("clean stop of one of 2 replicas: the last one's share followed in %llu ms\n", (unsigned long long)(mm_now_ms() - t0));
+    h.mm = pids[2];
+    h_stop(&h);
+}
+
+static void
+test_backoff(void)
+{
+    harness h = {0};
+    h_start_nats(&h);
+    h_start_sim(&h, "50", NULL);
+    h_start_gameserver(&h);
+    const char *extra[] = {"--edgegap-budget", "40", "--fleet-heartbeat-ms", "200", "--edgegap-retries", "3", NULL};
+    h_start_matchmaker(&h, extra);
+    char first[512];
+    pid_t first_pid = h.mm;
+    snprintf(first, sizeof(first), "%s", h.mm_log);
+    h_start_matchmaker(&h, extra);
+    MM_CHECK(wait_log(first, "(2 replicas, x1.000)", 10000));
+    MM_CHECK(wait_log(h.mm_log, "(2 replicas, x1.000)", 10000));
+    h_connect(&h);
+
+    h_sim_faults(&h, "{\"session_create\":{\"error_next\":1,\"error_status\":429,\"error_message\":\"slow down\"}}");
+    h_stream s = {0};
+    h_stream_open(&h, &s, "81.2.3.4");
+    MM_CHECK(h_stream_wait(&s, H_UNTIL_END, 20000));
+    MM_CHECK(h_stream_ready(&s)); /* the create was repeated after the 429 */
+    h_stream_close(&s);
+    /* both halve: the one that got the 429, and the other from the note */
+    MM_CHECK(wait_log(first, "the fleet backs off to x0.500", 5000));
+    MM_CHECK(wait_log(h.mm_log, "the fleet backs off to x0.500", 5000));
+    /* recovery: back to the whole multiplier (0.5 -> 1 at 0.05/s: about 10 s) */
+    uint64_t t0 = mm_now_ms();
+    MM_CHECK(wait_log_after(first, "the fleet backs off to x0.500", "(2 replicas, x1.000)", 20000));
+    MM_CHECK(wait_log_after(h.mm_log, "the fleet backs off to x0.500", "(2 replicas, x1.000)", 20000));
+    printf("back-off: both replicas halved, and were back to x1.000 after %llu ms\n", (unsigned long long)(mm_now_ms() - t0));
+    MM_CHECK_INT(mm_test_stop(first_pid, 15000), ==, 0);
+    char line[200];
+    snprintf(line, sizeof(line), "1 429s, 1 halvings, 1 back-off notes sent, 0 heard");
+    bool a = h_file_contains(first, line);
+    MM_CHECK_INT(mm_test_stop(h.mm, 15000), ==, 0);
+    h.mm = 0;
+    bool b = h_file_contains(h.mm_log, line);
+    MM_CHECK(a != b); /* exactly one replica saw the 429 itself */
+    MM_CHECK(h_file_contains(a ? h.mm_log : first, "0 429s, 1 halvings, 0 back-off notes sent, 1 heard"));
+    h_stop(&h);
+}
+
+int
+main(void)
+{
+    test_shares();
+    test_backoff();
+    nats_Close();
+    return MM_TEST_DONE();
+}
