@@ -36,9 +36,10 @@
 #                          [--launch-kill-at SECONDS] [--launch-modes on,off] [--launch-replicas N]
 #                          [--launch-line-max N] [--launch-gets G]
 # Launch defaults: C = 100 creates/s (edgegap_sim's create and delete limits, and the matchmakers'
-# --edgegap-budget, which counts every Edgegap request of the provisioner), F = 10 (1,000
-# players/s), a peak of 60 s, G = 1 GET per session (the one its ready webhook triggers), so the
-# budget's own ceiling is C / (1 + G) players made ready per second (mm_bench --fluid-ceiling);
+# --edgegap-budget, which counts every Edgegap request of the provisioner, GETs too), F = 10
+# (1,000 players/s), a peak of 60 s, G = 0: the ceiling the players are measured against (ready/s,
+# mm_bench --fluid-ceiling) is C / (1 + G) players/s, C when every session needs only its create
+# (readiness by webhook; the report also gives the GETs per create the matchmakers made);
 # matchmaker-2 killed at half the time the best FIFO needs to serve everyone (0 = no kill), both
 # modes, 3 replicas, a line of at most 100000 per replica. Short version (a smoke test):
 #   bench/baseline.sh --only launch --launch-ceiling 20 --launch-factor 2 --launch-peak 5
@@ -67,7 +68,7 @@ LAUNCH_KILL_AT=""
 LAUNCH_MODES=on,off
 LAUNCH_REPLICAS=3
 LAUNCH_LINE_MAX=100000
-LAUNCH_GETS=1
+LAUNCH_GETS=0
 while [ $# -gt 0 ]; do
     case $1 in
     --build-dir) BIN=$2; shift 2 ;;
@@ -414,12 +415,15 @@ LAUNCH_REAPER=(--reaper-age-ms 20000 --reaper-margin-ms 5000 --reaper-scan-ms 20
 LAUNCH_HORIZON_S=42
 
 launch_check() {
-    local missing=()
-    "$BIN"/edgegap_sim --help 2>&1 | grep -q -- '--preset' || missing+=("edgegap_sim --preset")
-    "$BIN"/edgegap_sim --help 2>&1 | grep -q -- '--rate-limit' || missing+=("edgegap_sim --rate-limit")
-    "$BIN"/edgegap_sim --help 2>&1 | grep -q -- '--deploy-ms' || missing+=("edgegap_sim --deploy-ms")
-    "$BIN"/bevygap_matchmaker --help 2>&1 | grep -q -- '--edgegap-budget' || missing+=("bevygap_matchmaker --edgegap-budget")
-    "$BIN"/bevygap_matchmaker --help 2>&1 | grep -q -- '--waiting-room-max' || missing+=("bevygap_matchmaker --waiting-room-max")
+    local missing=() sim_help mm_help flag
+    sim_help=$("$BIN"/edgegap_sim --help 2>&1 || true)
+    mm_help=$("$BIN"/bevygap_matchmaker --help 2>&1 || true)
+    for flag in --preset --rate-limit --deploy-ms; do
+        [[ $sim_help == *"$flag"* ]] || missing+=("edgegap_sim $flag")
+    done
+    for flag in --edgegap-budget --waiting-room-max; do
+        [[ $mm_help == *"$flag"* ]] || missing+=("bevygap_matchmaker $flag")
+    done
     if [ ${#missing[@]} -gt 0 ]; then
         echo "baseline: the launch scenario needs ${missing[*]} (docs/LAUNCH.md); this build lacks them" >&2
         return 1

@@ -10,7 +10,9 @@ sim-after-horizon.json (/__sim/stats when mm_bench ended and after the reaper's 
 Figures, and where they come from:
   429s              edgegap_sim's "rate_limited" counters (every class), whole run and after the first second
                     (the first sample taken at least 1 s after mm_bench started is the reference)
-  ready/s           mm_bench "ready_span_rate": ready requests from the first SessionReady to the last, over C
+  ready/s           mm_bench "ready_span_rate": ready requests from the first SessionReady to the last, over the
+                    ceiling C / (1 + G) (launch.json players_ceiling), and over C / (1 + the GETs per create
+                    edgegap_sim counted): the budget spent on GETs cannot make players ready
   wait vs fluid     mm_bench "fluid": start -> left the line, p50/p99, against the best FIFO at C from the run's
                     own arrival times; the goal is on the p99 ratio
   estimate error    mm_bench "line.estimate_error": |first estimate - actual wait| / actual wait, p50/p90
@@ -126,6 +128,9 @@ def table(modes):
         lambda f: "%s / %s" % (num(f["limited_total"]), num(f["limited_after_1s"])), "none after the first second")
     row("ready/s from the first ready to the last (of the ceiling)",
         lambda f: "%s (%s)" % (num(f["ready_rate"], "%.1f"), num(f["ready_ratio"], "%.3f")), ">= 0.95 of it")
+    row("the same, of C / (1 + the GETs per create made)", lambda f: num(
+        f["ready_rate"] / (f["meta"]["ceiling"] / (1 + f["gets_per_create"]))
+        if f["ready_rate"] and f["gets_per_create"] is not None and f["meta"].get("ceiling") else None, "%.3f"), "")
     row("wait p50 / p99, s (start -> left the line)",
         lambda f: "%s / %s" % (num(secs(f["wait"].get("p50")), "%.1f"), num(secs(f["wait"].get("p99")), "%.1f")), "")
     row("best FIFO at the ceiling p50 / p99, s",
