@@ -445,20 +445,25 @@ launch_point() { # on|off
         --rate-limit "get=$((c * 5 / 2))/$((c * 5 / 2))" --sockets 6 --deploy-ms "3000,6000" --webhook-queue 100000
         --log-level warn)
     local mm=(--webhook-poll-ms 10000 "${LAUNCH_REAPER[@]}")
+    # the front waits for the matchmaker's last reply (a ProgressReport does not extend it): it must
+    # outlast the longest wait in line, twice the best FIFO's last one plus a minute here
+    local front_s=$((fifo_s * 2 + 60))
     [ "$budget" = on ] && mm+=(--edgegap-budget "$c" --waiting-room-max "$LAUNCH_LINE_MAX")
     log "launch (budget $budget): $players players at $rate/s for ${LAUNCH_PEAK}s against $c creates/s," \
         "$LAUNCH_REPLICAS replicas, kill -9 matchmaker-2 at ${kill_at}s"
     mkdir -p "$dir"
     STACK_WEBHOOKS=1
+    STACK_FRONT_FLAGS=(--matchmaker-timeout-ms "$((front_s * 1000))" --request-timeout-ms "$((front_s * 1000 + 5000))")
     stack_start "split$LAUNCH_REPLICAS" "${sim[@]}" -- "${mm[@]}"
     STACK_WEBHOOKS=0
+    STACK_FRONT_FLAGS=()
     (while :; do printf '{"t":%s,"sim":%s}\n' "$(date +%s.%N)" "$(sim_sample)"; sleep 1; done) >"$dir/sim-samples.jsonl" &
     local sampler=$!
     HELPER_PIDS+=("$sampler")
     local t0 t_kill="" t_end rc=0
     t0=$(date +%s.%N)
     "$BIN"/mm_bench --url "$STACK_URL" --no-progress --rate-curve "0s:$rate,${LAUNCH_PEAK}s:$rate" --fluid-ceiling "$ceiling" \
-        --timeout "$((fifo_s * 2 + 120))s" --requests-csv "$dir/requests.csv" --json "$dir/mm_bench.json" \
+        --timeout "$((front_s + 30))s" --requests-csv "$dir/requests.csv" --json "$dir/mm_bench.json" \
         >"$dir/mm_bench.txt" 2>&1 &
     local bench=$!
     HELPER_PIDS+=("$bench")
@@ -487,7 +492,8 @@ launch_point() { # on|off
     stack_alive || log "warning: a process of the launch stack exited (see above)"
     printf '{"budget":"%s","players_ceiling":%s,"gets_per_session":%s,"ceiling":%s,"factor":%s,"peak_s":%s,"players":%s,"replicas":%s,"line_max":%s,"t0":%s,"t_kill":%s,"t_end":%s,"horizon_s":%s,"mm_bench_rc":%s,"sim_flags":"%s","mm_flags":"%s"}\n' \
         "$budget" "$ceiling" "$LAUNCH_GETS" "$c" "$LAUNCH_FACTOR" "$LAUNCH_PEAK" "$players" "$LAUNCH_REPLICAS" "$LAUNCH_LINE_MAX" "$t0" \
-        "${t_kill:-null}" "$t_end" "$LAUNCH_HORIZON_S" "$rc" "${sim[*]}" "${mm[*]}" >"$dir/launch.json"
+        "${t_kill:-null}" "$t_end" "$LAUNCH_HORIZON_S" "$rc" "${sim[*]}" "${mm[*]} | front: --matchmaker-timeout-ms $((front_s * 1000))" \
+        >"$dir/launch.json"
     stack_stop
     grep -h 'provisioner: .* sessions polled with' "$STACK_DIR"/logs/bevygap_matchmaker-*.log >"$dir/mm-stats.txt" || true
     cp -r "$STACK_DIR/logs" "$dir/logs" 2>/dev/null || true

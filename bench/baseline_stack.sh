@@ -16,12 +16,15 @@
 # MM_WEBHOOK_SECRET for every matchmaker and the httpd, and every matchmaker gets
 # --webhook-public-url http://<the stack's web front> (its fallback grid is up to the caller's
 # matchmaker flags, --webhook-poll-ms).
+# STACK_FRONT_FLAGS (an array, empty by default): more flags for the web front (the httpd, or the
+# matchmaker's --http front in allinone mode), after FRONT_BENCH_FLAGS.
 # After stack_start: STACK_DIR, STACK_URL (ws://.../matchmaker/ws), STACK_EDGEGAP (http://...),
 # STACK_NATS_PORT, and STACK_NAMES / STACK_PIDS (parallel arrays, in start order).
 # STACK_NAMES: nats-server, edgegap_sim, gameserver_sim, matchmaker-1 [matchmaker-2 ...] [httpd].
 
 STACK_NAMES=()
 STACK_PIDS=()
+STACK_FRONT_FLAGS=()
 STACK_SEQ=0
 API_KEY='token bench-key'
 PROTOCOL_ID=80085
@@ -134,7 +137,7 @@ CONF
 
     local replicas=1 front=() hook=()
     case $mode in split[2-9]) replicas=${mode#split} ;; esac
-    [ "$mode" = allinone ] && front=(--http "127.0.0.1:$http_port" "${FRONT_BENCH_FLAGS[@]}")
+    [ "$mode" = allinone ] && front=(--http "127.0.0.1:$http_port" "${FRONT_BENCH_FLAGS[@]}" "${STACK_FRONT_FLAGS[@]}")
     if [ "${STACK_WEBHOOKS:-0}" = 1 ]; then
         MM_WEBHOOK_SECRET=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
         export MM_WEBHOOK_SECRET
@@ -157,6 +160,7 @@ CONF
     else
         NATS_USER=matchmaker_httpd NATS_PASSWORD=matchmaker_httpd \
             "$BIN"/bevygap_matchmaker_httpd --bind "127.0.0.1:$http_port" --stop-deadline-ms 2000 "${FRONT_BENCH_FLAGS[@]}" \
+            "${STACK_FRONT_FLAGS[@]}" \
             >"$STACK_DIR/logs/bevygap_matchmaker_httpd.log" 2>&1 &
         stack_add httpd $!
         stack_wait_port "$http_port" bevygap_matchmaker_httpd || return 1
