@@ -34,14 +34,16 @@
 #                          [--no-profile] [--only 1,2,3,4,5,launch] [--keep-run]
 #                          [--launch-ceiling C] [--launch-factor F] [--launch-peak SECONDS]
 #                          [--launch-kill-at SECONDS] [--launch-modes on,off] [--launch-replicas N]
-#                          [--launch-line-max N] [--launch-gets G]
+#                          [--launch-line-max N] [--launch-gets G] [--launch-impatient PCT]
+#                          [--launch-patience SECONDS]
 # Launch defaults: C = 100 creates/s (edgegap_sim's create and delete limits, and the matchmakers'
 # --edgegap-budget, which counts every Edgegap request of the provisioner, GETs too), F = 10
 # (1,000 players/s), a peak of 60 s, G = 0: the ceiling the players are measured against (ready/s,
 # mm_bench --fluid-ceiling) is C / (1 + G) players/s, C when every session needs only its create
 # (readiness by webhook; the report also gives the GETs per create the matchmakers made);
 # matchmaker-2 killed at half the time the best FIFO needs to serve everyone (0 = no kill), both
-# modes, 3 replicas, a line of at most 100000 per replica. Short version (a smoke test):
+# modes, 3 replicas, a line of at most 100000 per replica; besides them, PCT = 5% more players
+# (a second mm_bench) who give up after SECONDS = 20 s, whatever they were told. Short version:
 #   bench/baseline.sh --only launch --launch-ceiling 20 --launch-factor 2 --launch-peak 5
 # Every waiting player holds a descriptor in mm_bench and in the front: the line (up to all
 # F x C x peak players) must fit the open-file limit (checked before the run).
@@ -69,6 +71,8 @@ LAUNCH_MODES=on,off
 LAUNCH_REPLICAS=3
 LAUNCH_LINE_MAX=100000
 LAUNCH_GETS=0
+LAUNCH_IMPATIENT=5
+LAUNCH_PATIENCE=20
 while [ $# -gt 0 ]; do
     case $1 in
     --build-dir) BIN=$2; shift 2 ;;
@@ -86,6 +90,8 @@ while [ $# -gt 0 ]; do
     --launch-replicas) LAUNCH_REPLICAS=$2; shift 2 ;;
     --launch-line-max) LAUNCH_LINE_MAX=$2; shift 2 ;;
     --launch-gets) LAUNCH_GETS=$2; shift 2 ;;
+    --launch-impatient) LAUNCH_IMPATIENT=$2; shift 2 ;;
+    --launch-patience) LAUNCH_PATIENCE=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "baseline: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -98,6 +104,8 @@ for v in "$LAUNCH_CEILING" "$LAUNCH_FACTOR" "$LAUNCH_PEAK" "$LAUNCH_LINE_MAX"; d
 done
 [[ -z $LAUNCH_KILL_AT || $LAUNCH_KILL_AT =~ ^[0-9]{1,6}$ ]] ||
     { echo "baseline: --launch-kill-at is a number of seconds (0: no kill)" >&2; exit 2; }
+[[ $LAUNCH_IMPATIENT =~ ^([0-9]|[1-9][0-9])$ ]] || { echo "baseline: --launch-impatient is a percentage, 0..99" >&2; exit 2; }
+is_count "$LAUNCH_PATIENCE" || { echo "baseline: --launch-patience is a number of seconds from 1" >&2; exit 2; }
 [[ $LAUNCH_GETS =~ ^[0-9]$ ]] || { echo "baseline: --launch-gets is 0..9 GETs per session" >&2; exit 2; }
 [[ $LAUNCH_REPLICAS =~ ^[2-9]$ ]] || { echo "baseline: --launch-replicas is 2..9 (one is killed)" >&2; exit 2; }
 [[ ,$LAUNCH_MODES, =~ ^(,(on|off))+,$ ]] || { echo "baseline: --launch-modes is on, off or on,off" >&2; exit 2; }
@@ -120,7 +128,7 @@ BIN=$(cd "$BIN" && pwd)
 
 # 10,000 clients need 10,000 descriptors in mm_bench and as many in the front.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-LAUNCH_LINE_PEAK=$((LAUNCH_FACTOR * LAUNCH_CEILING * LAUNCH_PEAK))
+LAUNCH_LINE_PEAK=$((LAUNCH_FACTOR * LAUNCH_CEILING * LAUNCH_PEAK * (100 + LAUNCH_IMPATIENT) / 100))
 if wants launch && [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((LAUNCH_LINE_PEAK + 2000)) ]; then
     echo "baseline: the launch's line reaches ~$LAUNCH_LINE_PEAK players, each holding a descriptor in mm_bench and" \
         "in the front; the open-file limit is $(ulimit -n): raise ulimit -Hn or shorten --launch-peak" >&2
@@ -391,7 +399,8 @@ wait_point() { # mode n [webhooks]
     wait "$bp"
     stack_stop
     # the matchmakers' GET and webhook counters, logged at stop (docs/matchmaker.md)
-    grep -h 'provisioner: .* sessions polled with' "$STACK_DIR"/logs/bevygap_matchmaker-*.log >"$dir/mm-stats.txt" || true
+    grep -h -e 'provisioner: .* sessions polled with' -e 'budget: .* waiting room:' "$STACK_DIR"/logs/bevygap_matchmaker-*.log \
+        >"$dir/mm-stats.txt" || true
 }
 if wants 3 || wants 4; then
     wants 4 && wait_point allinone 100
@@ -444,10 +453,11 @@ launch_point() { # on|off
     local sim=(--preset launch --rate-limit "create=$c/$c" --rate-limit "delete=$c/$c"
         --rate-limit "get=$((c * 5 / 2))/$((c * 5 / 2))" --sockets 6 --deploy-ms "3000,6000" --webhook-queue 100000
         --log-level warn)
-    local mm=(--webhook-poll-ms 10000 "${LAUNCH_REAPER[@]}")
-    # the front waits for the matchmaker's last reply (a ProgressReport does not extend it): it must
+    # the front waits for the matchmaker's last reply (a ProgressReport does not extend it) and the
+    # matchmaker's session timeout counts from the request's arrival, line included: both must
     # outlast the longest wait in line, twice the best FIFO's last one plus a minute here
     local front_s=$((fifo_s * 2 + 60))
+    local mm=(--webhook-poll-ms 10000 "${LAUNCH_REAPER[@]}" --session-timeout-ms "$(((front_s - 10) * 1000))")
     [ "$budget" = on ] && mm+=(--edgegap-budget "$c" --waiting-room-max "$LAUNCH_LINE_MAX")
     log "launch (budget $budget): $players players at $rate/s for ${LAUNCH_PEAK}s against $c creates/s," \
         "$LAUNCH_REPLICAS replicas, kill -9 matchmaker-2 at ${kill_at}s"
@@ -467,6 +477,15 @@ launch_point() { # on|off
         >"$dir/mm_bench.txt" 2>&1 &
     local bench=$!
     HELPER_PIDS+=("$bench")
+    local impatient_rate impatient=""
+    impatient_rate=$(awk "BEGIN {print $rate * $LAUNCH_IMPATIENT / 100}")
+    if [ "$LAUNCH_IMPATIENT" -gt 0 ]; then
+        "$BIN"/mm_bench --url "$STACK_URL" --no-progress --rate-curve "0s:$impatient_rate,${LAUNCH_PEAK}s:$impatient_rate" \
+            --timeout "${LAUNCH_PATIENCE}s" --requests-csv "$dir/impatient.csv" --json "$dir/impatient.json" \
+            >"$dir/impatient.txt" 2>&1 &
+        impatient=$!
+        HELPER_PIDS+=("$impatient")
+    fi
     if [ "$kill_at" -gt 0 ]; then
         while kill -0 "$bench" 2>/dev/null && [ "$(awk "BEGIN {print ($(date +%s.%N) - $t0 < $kill_at)}")" = 1 ]; do
             sleep 0.2
@@ -482,6 +501,7 @@ launch_point() { # on|off
         fi
     fi
     wait "$bench" || rc=$?
+    [ -z "$impatient" ] || wait "$impatient" || true
     t_end=$(date +%s.%N)
     log "  mm_bench done (exit $rc); waiting ${LAUNCH_HORIZON_S}s, the reaper's horizon"
     sim_sample >"$dir/sim-end-of-run.json"
@@ -490,12 +510,13 @@ launch_point() { # on|off
     kill -TERM "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     stack_alive || log "warning: a process of the launch stack exited (see above)"
-    printf '{"budget":"%s","players_ceiling":%s,"gets_per_session":%s,"ceiling":%s,"factor":%s,"peak_s":%s,"players":%s,"replicas":%s,"line_max":%s,"t0":%s,"t_kill":%s,"t_end":%s,"horizon_s":%s,"mm_bench_rc":%s,"sim_flags":"%s","mm_flags":"%s"}\n' \
-        "$budget" "$ceiling" "$LAUNCH_GETS" "$c" "$LAUNCH_FACTOR" "$LAUNCH_PEAK" "$players" "$LAUNCH_REPLICAS" "$LAUNCH_LINE_MAX" "$t0" \
+    printf '{"budget":"%s","impatient_pct":%s,"patience_s":%s,"players_ceiling":%s,"gets_per_session":%s,"ceiling":%s,"factor":%s,"peak_s":%s,"players":%s,"replicas":%s,"line_max":%s,"t0":%s,"t_kill":%s,"t_end":%s,"horizon_s":%s,"mm_bench_rc":%s,"sim_flags":"%s","mm_flags":"%s"}\n' \
+        "$budget" "$LAUNCH_IMPATIENT" "$LAUNCH_PATIENCE" "$ceiling" "$LAUNCH_GETS" "$c" "$LAUNCH_FACTOR" "$LAUNCH_PEAK" "$players" "$LAUNCH_REPLICAS" "$LAUNCH_LINE_MAX" "$t0" \
         "${t_kill:-null}" "$t_end" "$LAUNCH_HORIZON_S" "$rc" "${sim[*]}" "${mm[*]} | front: --matchmaker-timeout-ms $((front_s * 1000))" \
         >"$dir/launch.json"
     stack_stop
-    grep -h 'provisioner: .* sessions polled with' "$STACK_DIR"/logs/bevygap_matchmaker-*.log >"$dir/mm-stats.txt" || true
+    grep -h -e 'provisioner: .* sessions polled with' -e 'budget: .* waiting room:' "$STACK_DIR"/logs/bevygap_matchmaker-*.log \
+        >"$dir/mm-stats.txt" || true
     cp -r "$STACK_DIR/logs" "$dir/logs" 2>/dev/null || true
     [ $rc -le 1 ] || { echo "baseline: mm_bench failed (exit $rc):" >&2; tail -3 "$dir/mm_bench.txt" >&2; return 1; }
 }

@@ -16,9 +16,13 @@ Figures, and where they come from:
   wait vs fluid     mm_bench "fluid": start -> left the line, p50/p99, against the best FIFO at C from the run's
                     own arrival times; the goal is on the p99 ratio
   estimate error    mm_bench "line.estimate_error": |first estimate - actual wait| / actual wait, p50/p90
-  left the line     players told a position who never left the line (an Error, a timeout, a closed connection)
-  no player got     sessions edgegap_sim created (after the horizon) minus players made ready: the Edgegap
-                    creates that served nobody
+  left the line     players told a position who never left the line (an Error, a timeout, a closed connection);
+                    the impatient group (impatient.json/.csv: a second mm_bench whose players give up after
+                    --launch-patience) who gave up in line; the waiting room's own admitted/refused/left from
+                    the surviving replicas' stop lines (mm-stats.txt)
+  no player got     sessions edgegap_sim created (after the horizon) minus players made ready (both groups):
+                    the Edgegap creates that served nobody
+  FIFO, all arrivals  the fluid model again from both groups' --requests-csv, every arrival in the line
   leaked            edgegap_sim "sessions_live" after the reaper's horizon
   GETs per create   edgegap_sim's session_get over session_create requests when mm_bench ended (the budget's
                     players/s ceiling is C / (1 + GETs per session))
@@ -57,6 +61,67 @@ def limited(stats):
     return sum(v for v in rl.values() if isinstance(v, int))
 
 
+def read_csv(path):
+    import csv
+    try:
+        with open(path) as fh:
+            return list(csv.DictReader(fh))
+    except OSError:
+        return []
+
+
+def quantile(values, q):
+    """Nearest rank, as mm_bench's histograms: the ceil(q n)-th smallest."""
+    if not values:
+        return None
+    v = sorted(values)
+    k = max(1, -(-int(q * len(v) * 1000000) // 1000000))
+    return v[min(k, len(v)) - 1]
+
+
+def fluid_vs_actual(patient, impatient, ceiling):
+    """The best FIFO at ceiling players/s over every arrival (both groups: the impatient ones hold their
+    place until they go), and the actual waits (start -> left the line) of the patient players that left
+    it, against their own fluid waits. Times in the CSVs are ms from each mm_bench's start; both started
+    within a few ms of each other, which is what the comparison can resolve anyway."""
+    if not ceiling or not patient:
+        return None
+    arrivals = sorted([(float(r["start_ms"]), 0, i) for i, r in enumerate(patient)] +
+                      [(float(r["start_ms"]), 1, i) for i, r in enumerate(impatient)])
+    service, wait, last, fluid = 1000.0 / ceiling, 0.0, None, {}
+    for t, group, i in arrivals:
+        if last is not None:
+            wait = max(0.0, wait + service - (t - last))
+        last = t
+        if group == 0:
+            fluid[i] = wait
+    actual, best = [], []
+    for i, r in enumerate(patient):
+        if r["left_ms"]:
+            actual.append(float(r["left_ms"]) - float(r["start_ms"]))
+            best.append(fluid[i])
+    a99, f99 = quantile(actual, 0.99), quantile(best, 0.99)
+    return {"n": len(actual), "arrivals": len(arrivals), "actual_p50": quantile(actual, 0.5), "actual_p99": a99,
+            "fluid_p50": quantile(best, 0.5), "fluid_p99": f99, "ratio_p99": a99 / f99 if a99 is not None and f99 else None}
+
+
+def mm_left(path):
+    """Sum of the waiting room's admitted/refused/left over the replicas' stop lines (a killed one has none)."""
+    import re
+    out = {"admitted": 0, "refused": 0, "left": 0, "lines": 0}
+    try:
+        with open(path) as fh:
+            for line in fh:
+                m = re.search(r"waiting room: (\d+) admitted, (\d+) refused, (\d+) left", line)
+                if m:
+                    out["lines"] += 1
+                    for k, v in zip(("admitted", "refused", "left"), m.groups()):
+                        out[k] += int(v)
+    except OSError:
+        pass
+    return out if out["lines"] else None
+
+
 def mode_figures(d):
     mb = load(os.path.join(d, "mm_bench.json"), {})
     meta = load(os.path.join(d, "launch.json"), {})
@@ -90,6 +155,17 @@ def mode_figures(d):
     f["gets_per_create"] = (req["session_get"] / req["session_create"]) if req.get("session_create") and \
         req.get("session_get") is not None else None
     f["leaked"] = (after or {}).get("sessions_live")
+    imp = load(os.path.join(d, "impatient.json"), None)
+    imp_rows = read_csv(os.path.join(d, "impatient.csv"))
+    f["impatient"] = imp
+    f["gave_up"] = None if imp is None else sum(1 for r in imp_rows if r["told_ms"] and not r["left_ms"])
+    f["gave_up_unwarned"] = None if imp is None else sum(1 for r in imp_rows if not r["told_ms"] and not r["left_ms"] and
+                                                          r["outcome"] == "timeout")
+    f["imp_ready"] = None if imp is None else imp.get("ready")
+    total_ready = (mb.get("ready") or 0) + ((imp or {}).get("ready") or 0)
+    f["unserved"] = None if created is None or mb.get("ready") is None else created - total_ready
+    f["csv_fluid"] = fluid_vs_actual(read_csv(os.path.join(d, "requests.csv")), imp_rows, meta.get("players_ceiling"))
+    f["mm_room"] = mm_left(os.path.join(d, "mm-stats.txt"))
     f["live_at_end"] = (end or {}).get("sessions_live")
     return f
 
@@ -122,8 +198,8 @@ def table(modes):
 
     row("matchmaker-2 killed at", lambda f: "%.0f s" % (f["meta"]["t_kill"] - f["meta"]["t0"])
         if f["meta"].get("t_kill") else "-", "")
-    row("players (ready)", lambda f: "%s (%s)" % (num(f["requests"]), num(f["ready"])), "")
-    row("outcomes", lambda f: outcomes_text(f["outcomes"]), "")
+    row("patient players (ready)", lambda f: "%s (%s)" % (num(f["requests"]), num(f["ready"])), "")
+    row("patient players' outcomes", lambda f: outcomes_text(f["outcomes"]), "")
     row("Edgegap 429s: whole run / after the first second",
         lambda f: "%s / %s" % (num(f["limited_total"]), num(f["limited_after_1s"])), "none after the first second")
     row("ready/s from the first ready to the last (of the ceiling)",
@@ -136,13 +212,24 @@ def table(modes):
     row("best FIFO at the ceiling p50 / p99, s",
         lambda f: "%s / %s" % (num(secs(f["fluid"].get("p50")), "%.1f"), num(secs(f["fluid"].get("p99")), "%.1f")), "")
     row("p99 wait / best FIFO p99", lambda f: num(f["ratio_p99"], "%.2f"), "<= 1.2")
+    row("the same, the best FIFO over every arrival (impatient ones too): p50 / p99 actual, p50 / p99 FIFO, s; ratio",
+        lambda f: "-" if not f["csv_fluid"] else "%s / %s, %s / %s; %s" % (
+            num(secs(f["csv_fluid"]["actual_p50"]), "%.1f"), num(secs(f["csv_fluid"]["actual_p99"]), "%.1f"),
+            num(secs(f["csv_fluid"]["fluid_p50"]), "%.1f"), num(secs(f["csv_fluid"]["fluid_p99"]), "%.1f"),
+            num(f["csv_fluid"]["ratio_p99"], "%.2f")), "<= 1.2")
     row("Edgegap GETs per create (until mm_bench ended)", lambda f: num(f["gets_per_create"], "%.2f"), "")
     row("told a position (longest line)", lambda f: "%s (%s)" % (num(f["told"]), num(f["max_length"])), "")
     row("estimate error p50 / p90 (of the actual wait)",
         lambda f: "%s / %s" % (num(f["est"].get("p50"), "%.2f"), num(f["est"].get("p90"), "%.2f")), "p90 < 0.25")
-    row("told a position, never left the line", lambda f: num(None if f["told"] is None else f["told"] - f["left"]),
-        "none")
-    row("sessions created that no player got", lambda f: num(f["unserved"]), "none")
+    row("told a position, never left the line (patient players)",
+        lambda f: num(None if f["told"] is None else f["told"] - f["left"]), "none")
+    row("impatient players: ready / gave up in line / gave up never told a position",
+        lambda f: "%s / %s / %s" % (num(f["imp_ready"]), num(f["gave_up"]), num(f["gave_up_unwarned"])), "")
+    row("waiting room, surviving replicas' stop lines: admitted / refused / left",
+        lambda f: "-" if not f["mm_room"] else "%d / %d / %d" % (f["mm_room"]["admitted"], f["mm_room"]["refused"],
+                                                                 f["mm_room"]["left"]), "left: every one who gave up")
+    row("sessions created that no player got (Edgegap creates for players who left or failed)",
+        lambda f: num(f["unserved"]), "none")
     row("sessions live when mm_bench ended / after the reaper's horizon",
         lambda f: "%s / %s" % (num(f["live_at_end"]), num(f["leaked"])), "none leaked")
     return "\n".join(rows) + "\n"
