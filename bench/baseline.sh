@@ -418,8 +418,9 @@ fi
 # budget lets through, so the line builds to thousands. matchmaker-2 gets kill -9 at half the
 # time the best FIFO needs to serve everyone. Budget on: --edgegap-budget C and the waiting
 # room; off: every replica for itself (today's behaviour).
-# Sampled every second: /__sim/stats (without the session ids). After mm_bench: the reaper's
-# horizon (age + margin + scan + 15 s), then the sessions still live are the leaked ones.
+# Sampled every second: /__sim/stats (without the session ids). After mm_bench, once the session
+# creates have stopped: the reaper's horizon (age + margin + scan + 15 s), then the sessions
+# still live are the leaked ones.
 LAUNCH_REAPER=(--reaper-age-ms 20000 --reaper-margin-ms 5000 --reaper-scan-ms 2000)
 LAUNCH_HORIZON_S=42
 
@@ -503,15 +504,27 @@ launch_point() { # on|off
     wait "$bench" || rc=$?
     [ -z "$impatient" ] || wait "$impatient" || true
     t_end=$(date +%s.%N)
-    log "  mm_bench done (exit $rc); waiting ${LAUNCH_HORIZON_S}s, the reaper's horizon"
     sim_sample >"$dir/sim-end-of-run.json"
+    # the matchmakers may go on creating sessions for players who are gone (in split mode they do
+    # not hear that a client left): the horizon starts when the creates stop (at most front_s)
+    local created last_created=-1 quiet=0 waited=0
+    while [ $quiet -lt 2 ] && [ $waited -lt "$front_s" ]; do
+        created=$(sim_sample | jq '.sessions_created // 0' 2>/dev/null || echo 0)
+        if [ "$created" = "$last_created" ]; then quiet=$((quiet + 1)); else quiet=0; fi
+        last_created=$created
+        sleep 2
+        waited=$((waited + 2))
+    done
+    local t_quiet
+    t_quiet=$(date +%s.%N)
+    log "  mm_bench done (exit $rc); session creates stopped ${waited}s later; waiting ${LAUNCH_HORIZON_S}s, the reaper's horizon"
     sleep "$LAUNCH_HORIZON_S"
     sim_sample >"$dir/sim-after-horizon.json"
     kill -TERM "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     stack_alive || log "warning: a process of the launch stack exited (see above)"
-    printf '{"budget":"%s","impatient_pct":%s,"patience_s":%s,"players_ceiling":%s,"gets_per_session":%s,"ceiling":%s,"factor":%s,"peak_s":%s,"players":%s,"replicas":%s,"line_max":%s,"t0":%s,"t_kill":%s,"t_end":%s,"horizon_s":%s,"mm_bench_rc":%s,"sim_flags":"%s","mm_flags":"%s"}\n' \
-        "$budget" "$LAUNCH_IMPATIENT" "$LAUNCH_PATIENCE" "$ceiling" "$LAUNCH_GETS" "$c" "$LAUNCH_FACTOR" "$LAUNCH_PEAK" "$players" "$LAUNCH_REPLICAS" "$LAUNCH_LINE_MAX" "$t0" \
+    printf '{"t_creates_stopped":%s,"budget":"%s","impatient_pct":%s,"patience_s":%s,"players_ceiling":%s,"gets_per_session":%s,"ceiling":%s,"factor":%s,"peak_s":%s,"players":%s,"replicas":%s,"line_max":%s,"t0":%s,"t_kill":%s,"t_end":%s,"horizon_s":%s,"mm_bench_rc":%s,"sim_flags":"%s","mm_flags":"%s"}\n' \
+        "$t_quiet" "$budget" "$LAUNCH_IMPATIENT" "$LAUNCH_PATIENCE" "$ceiling" "$LAUNCH_GETS" "$c" "$LAUNCH_FACTOR" "$LAUNCH_PEAK" "$players" "$LAUNCH_REPLICAS" "$LAUNCH_LINE_MAX" "$t0" \
         "${t_kill:-null}" "$t_end" "$LAUNCH_HORIZON_S" "$rc" "${sim[*]}" "${mm[*]} | front: --matchmaker-timeout-ms $((front_s * 1000))" \
         >"$dir/launch.json"
     stack_stop

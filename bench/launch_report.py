@@ -158,7 +158,8 @@ def mode_figures(d):
     imp = load(os.path.join(d, "impatient.json"), None)
     imp_rows = read_csv(os.path.join(d, "impatient.csv"))
     f["impatient"] = imp
-    f["gave_up"] = None if imp is None else sum(1 for r in imp_rows if r["told_ms"] and not r["left_ms"])
+    f["gave_up"] = None if imp is None else sum(1 for r in imp_rows if r["told_ms"] and not r["left_ms"] and
+                                                 r["outcome"] == "timeout")
     f["gave_up_unwarned"] = None if imp is None else sum(1 for r in imp_rows if not r["told_ms"] and not r["left_ms"] and
                                                           r["outcome"] == "timeout")
     f["imp_ready"] = None if imp is None else imp.get("ready")
@@ -230,6 +231,8 @@ def table(modes):
                                                                  f["mm_room"]["left"]), "left: every one who gave up")
     row("sessions created that no player got (Edgegap creates for players who left or failed)",
         lambda f: num(f["unserved"]), "none")
+    row("session creates went on after mm_bench ended for", lambda f: "%.0f s" % (
+        f["meta"]["t_creates_stopped"] - f["meta"]["t_end"]) if f["meta"].get("t_creates_stopped") else "-", "")
     row("sessions live when mm_bench ended / after the reaper's horizon",
         lambda f: "%s / %s" % (num(f["live_at_end"]), num(f["leaked"])), "none leaked")
     return "\n".join(rows) + "\n"
