@@ -520,6 +520,8 @@ launch_point() { # on|off
     log "  mm_bench done (exit $rc); session creates stopped ${waited}s later; waiting ${LAUNCH_HORIZON_S}s, the reaper's horizon"
     sleep "$LAUNCH_HORIZON_S"
     sim_sample >"$dir/sim-after-horizon.json"
+    curl -s --max-time 5 "$STACK_EDGEGAP/__sim/stats" | jq -c '.live_session_ids // []' >"$dir/live-after-horizon.json" 2>/dev/null ||
+        echo '[]' >"$dir/live-after-horizon.json"
     kill -TERM "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     stack_alive || log "warning: a process of the launch stack exited (see above)"

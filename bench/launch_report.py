@@ -27,6 +27,7 @@ Figures, and where they come from:
   GETs per create   edgegap_sim's session_get over session_create requests when mm_bench ended (the budget's
                     players/s ceiling is C / (1 + GETs per session))
 """
+import glob
 import json
 import os
 import sys
@@ -122,6 +123,23 @@ def mm_left(path):
     return out if out["lines"] else None
 
 
+def leak_origins(d):
+    """The sessions live after the horizon (at most 10) and the log files that name each one."""
+    ids = load(os.path.join(d, "live-after-horizon.json"), []) or []
+    out = []
+    for sid in ids[:10]:
+        seen = []
+        for path in sorted(glob.glob(os.path.join(d, "logs", "*.log"))):
+            try:
+                with open(path, errors="replace") as fh:
+                    if sid in fh.read():
+                        seen.append(os.path.basename(path))
+            except OSError:
+                pass
+        out.append("%s (%s)" % (sid, ", ".join(seen) or "in no log"))
+    return out
+
+
 def mode_figures(d):
     mb = load(os.path.join(d, "mm_bench.json"), {})
     meta = load(os.path.join(d, "launch.json"), {})
@@ -167,6 +185,7 @@ def mode_figures(d):
     f["unserved"] = None if created is None or mb.get("ready") is None else created - total_ready
     f["csv_fluid"] = fluid_vs_actual(read_csv(os.path.join(d, "requests.csv")), imp_rows, meta.get("players_ceiling"))
     f["mm_room"] = mm_left(os.path.join(d, "mm-stats.txt"))
+    f["leak_ids"] = leak_origins(d)
     f["live_at_end"] = (end or {}).get("sessions_live")
     return f
 
@@ -257,6 +276,9 @@ def main(argv):
               num(meta.get("peak_s")), num(meta.get("ceiling")), num(meta.get("players_ceiling"), "%g"),
               num(meta.get("gets_per_session")), num(meta.get("replicas"))))
     print(table(modes))
+    for m, f in modes.items():
+        if f["leak_ids"]:
+            print("Live after the horizon, budget %s: %s\n" % (m, "; ".join(f["leak_ids"])))
     return 0
 
 
