@@ -158,6 +158,7 @@ def mode_figures(d):
     f["ready_rate"] = mb.get("ready_span_rate")
     f["ready_ratio"] = mb.get("ready_span_ratio")
     fl = mb.get("fluid") or {}
+    f["ttr"] = mb.get("latency_ms") or {}
     f["wait"] = fl.get("wait_ms") or {}
     f["fluid"] = fl.get("fluid_wait_ms") or {}
     f["ratio_p99"] = fl.get("ratio_p99")
@@ -227,7 +228,9 @@ def table(modes):
     row("the same, of C / (1 + the GETs per create made)", lambda f: num(
         f["ready_rate"] / (f["meta"]["ceiling"] / (1 + f["gets_per_create"]))
         if f["ready_rate"] and f["gets_per_create"] is not None and f["meta"].get("ceiling") else None, "%.3f"), "")
-    row("wait p50 / p99, s (start -> left the line)",
+    row("time-to-ready p50 / p99, s (ready players)",
+        lambda f: "%s / %s" % (num(secs(f["ttr"].get("p50")), "%.1f"), num(secs(f["ttr"].get("p99")), "%.1f")), "")
+    row("wait p50 / p99, s (start -> left the line; without a line: -> the first answer after Acknowledged)",
         lambda f: "%s / %s" % (num(secs(f["wait"].get("p50")), "%.1f"), num(secs(f["wait"].get("p99")), "%.1f")), "")
     row("best FIFO at the ceiling p50 / p99, s",
         lambda f: "%s / %s" % (num(secs(f["fluid"].get("p50")), "%.1f"), num(secs(f["fluid"].get("p99")), "%.1f")), "")
