@@ -10,7 +10,12 @@
  * and prints each phase's rate with its ratio to the 404 phase measured in the same run, plus
  * the number of live sessions the simulator held. Figures only; nothing here passes or fails.
  *
- *   edgegap_sim_bench [--seconds S] [--connections N]
+ *   edgegap_sim_bench [--seconds S] [--connections N] [--sim-arg ARG ...]
+ *
+ * --sim-arg passes one more argument to edgegap_sim (repeatable), e.g. `--sim-arg=--latency-ms
+ * --sim-arg=20,100` to see that delayed answers (timers on its loop) leave its rate bounded by
+ * the connections in flight rather than by its core. (It already gets --deploy-delay-ms 0, so
+ * --deploy-ms cannot be added.)
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -156,8 +161,11 @@ int
 main(int argc, char **argv)
 {
     uint64_t seconds = 2, nconn = 32;
+    const char *sim_args[16];
+    size_t nsim_args = 0;
     static const struct option opts[] = {{"seconds", required_argument, NULL, 's'},
                                          {"connections", required_argument, NULL, 'c'},
+                                         {"sim-arg", required_argument, NULL, 'a'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int opt;
@@ -167,9 +175,15 @@ main(int argc, char **argv)
             continue;
         if (opt == 'c' && mm_parse_u64(optarg, 1, 1024, &nconn, why, sizeof(why)) == MM_OK)
             continue;
+        if (opt == 'a' && nsim_args < sizeof(sim_args) / sizeof(sim_args[0])) {
+            sim_args[nsim_args++] = optarg;
+            continue;
+        }
+        if (opt == 'a')
+            snprintf(why, sizeof(why), "at most 16 --sim-arg");
         if (opt != 'h')
             fprintf(stderr, "edgegap_sim_bench: bad value: %s\n", why);
-        fprintf(stderr, "usage: edgegap_sim_bench [--seconds S (2)] [--connections N (32)]\n");
+        fprintf(stderr, "usage: edgegap_sim_bench [--seconds S (2)] [--connections N (32)] [--sim-arg ARG (repeatable)]\n");
         return opt == 'h' ? 0 : 2;
     }
 
@@ -189,8 +203,13 @@ main(int argc, char **argv)
         pin_to_cpu(0);
         dup2(pipefd[1], STDOUT_FILENO);
         close(pipefd[0]);
-        execl(sim, sim, "--listen", "127.0.0.1:0", "--api-key", "token bench", "--log-level", "warn", "--deploy-delay-ms",
-              "0", "--max-sessions", "10000000", (char *)NULL);
+        const char *argv_sim[32] = {sim,    "--listen",          "127.0.0.1:0", "--api-key",      "token bench", "--log-level",
+                                    "warn", "--deploy-delay-ms", "0",           "--max-sessions", "10000000"};
+        size_t k = 11;
+        for (size_t i = 0; i < nsim_args; i++)
+            argv_sim[k++] = sim_args[i];
+        argv_sim[k] = NULL;
+        execv(sim, (char *const *)argv_sim);
         _exit(127);
     }
     close(pipefd[1]);

@@ -10,6 +10,7 @@
 #
 # Overridable by environment (or as `make run NAME=value`): MM_NATS_PORT (4222), MM_EDGEGAP_PORT
 # (8800), MM_HTTP_PORT (3000), MM_ADMIN_PORT (9090: the web front's /healthz, /readyz, /metrics),
+# MM_MATCHMAKER_ADMIN_PORT (MM_ADMIN_PORT + 1: the matchmaker's own; 0: none),
 # MM_PROTOCOL_ID (80085), MM_PRIVATE_KEY (the seed's key), MM_RUN_DIR (.run), extra flags for each
 # service: MM_MATCHMAKER_ARGS, MM_HTTPD_ARGS, MM_EDGEGAP_ARGS, MM_GAMESERVER_ARGS (each a list of
 # flags, split on spaces); MM_SKIP_BUILD=1 (use the programs as they are), MM_BUILD_DIR (build;
@@ -28,6 +29,7 @@ NATS_PORT=${MM_NATS_PORT:-4222}
 EDGEGAP_PORT=${MM_EDGEGAP_PORT:-8800}
 HTTP_PORT=${MM_HTTP_PORT:-3000}
 ADMIN_PORT=${MM_ADMIN_PORT:-9090}
+MATCHMAKER_ADMIN_PORT=${MM_MATCHMAKER_ADMIN_PORT:-$((ADMIN_PORT + 1))}
 PROTOCOL_ID=${MM_PROTOCOL_ID:-80085}
 PRIVATE_KEY=${MM_PRIVATE_KEY:-'1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1'}
 RUN_DIR=${MM_RUN_DIR:-.run}
@@ -50,9 +52,11 @@ NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
 mkdir -p "$RUN_DIR/nats" "$RUN_DIR/logs"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$NATS_PORT" "$EDGEGAP_PORT" "$HTTP_PORT" "$ADMIN_PORT"; do
+MATCHMAKER_ADMIN_ARGS=()
+[ "$MATCHMAKER_ADMIN_PORT" != 0 ] && MATCHMAKER_ADMIN_ARGS=(--admin-bind "127.0.0.1:$MATCHMAKER_ADMIN_PORT")
+for p in "$NATS_PORT" "$EDGEGAP_PORT" "$HTTP_PORT" "$ADMIN_PORT" ${MATCHMAKER_ADMIN_ARGS[@]+"$MATCHMAKER_ADMIN_PORT"}; do
     if port_busy "$p"; then
-        echo "run-local: port $p on 127.0.0.1 is already in use (set MM_NATS_PORT / MM_EDGEGAP_PORT / MM_HTTP_PORT / MM_ADMIN_PORT)" >&2
+        echo "run-local: port $p on 127.0.0.1 is already in use (set MM_NATS_PORT / MM_EDGEGAP_PORT / MM_HTTP_PORT / MM_ADMIN_PORT / MM_MATCHMAKER_ADMIN_PORT)" >&2
         exit 1
     fi
 done
@@ -116,7 +120,8 @@ pids+=($!)
 NATS_USER=matchmaker NATS_PASSWORD=matchmaker EDGEGAP_API_KEY="$API_KEY" LIGHTYEAR_PRIVATE_KEY="$PRIVATE_KEY" \
     "$BIN"/bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 \
     --lightyear-protocol-id "$PROTOCOL_ID" \
-    --edgegap-url "http://127.0.0.1:$EDGEGAP_PORT" ${WEBHOOK_ARGS[@]+"${WEBHOOK_ARGS[@]}"} ${MM_MATCHMAKER_ARGS:-} \
+    --edgegap-url "http://127.0.0.1:$EDGEGAP_PORT" ${WEBHOOK_ARGS[@]+"${WEBHOOK_ARGS[@]}"} \
+    ${MATCHMAKER_ADMIN_ARGS[@]+"${MATCHMAKER_ADMIN_ARGS[@]}"} ${MM_MATCHMAKER_ARGS:-} \
     >"$RUN_DIR/logs/bevygap_matchmaker.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do
@@ -148,6 +153,7 @@ run-local: the local stack is up (logs in $RUN_DIR/logs/):
   matchmaker      bevygap_matchmaker --app-name bevygap-spaceships --app-version 1 --lightyear-protocol-id $PROTOCOL_ID
                   ${WEBHOOK_ARGS[@]+"readiness by webhook: ${WEBHOOK_ARGS[*]} (secret in MM_WEBHOOK_SECRET)"}
   admin           http://127.0.0.1:$ADMIN_PORT/metrics  (also /healthz, /readyz; outside the client limits)
+                  ${MATCHMAKER_ADMIN_ARGS[@]+"matchmaker's own: http://127.0.0.1:$MATCHMAKER_ADMIN_PORT/metrics (also /healthz, /readyz)"}
 
 Open http://localhost:$HTTP_PORT/ and press Play. Press Ctrl-C to stop everything.
 TXT

@@ -8,8 +8,9 @@
  * $KV.mm_fleet.> (an entry that expires makes no event: a replica not heard for 3 heartbeats is
  * gone). A replica that stops deletes its entry, so the others see it leave at once; one that is
  * killed is dropped after 3 heartbeats. Its share is budget * multiplier / N, N the replicas
- * heard (itself included), recomputed every heartbeat. For its first 1.5 heartbeats a replica
- * has no share: it has not heard the others yet, and taking the whole budget would overshoot.
+ * heard (itself included), recomputed every heartbeat. For its first heartbeat a replica has no
+ * share (it has not heard the others yet, and taking the whole budget would overshoot):
+ * mm_budget_start returns after it, so the replica is not ready before.
  *
  * Back-off (AIMD): an Edgegap 429 halves the multiplier (at most once a second) and is announced
  * on the core subject mm.fleet.backoff, so every replica halves with it; the multiplier grows
@@ -17,7 +18,7 @@
  * MM_BUDGET_MIN_MULTIPLIER.
  *
  * Tokens: mm_budget_take() is a token bucket refilled at the share, holding at most a quarter
- * second of it (at least one token): the burst allowance. Creates come first; while both wait,
+ * second of it (at least one token): the burst allowance; it starts full. Creates come first; while both wait,
  * every MM_BUDGET_CREATES_PER_POLL-th token goes to a poll, so sessions already made are still
  * seen ready during a launch.
  *
@@ -88,6 +89,7 @@ typedef struct mm_budget_bucket {
     double tokens;
     uint64_t last_ms;
     unsigned creates_in_row; /* creates granted since the last poll */
+    bool primed;             /* filled once, at the first share */
 } mm_budget_bucket;
 
 /**

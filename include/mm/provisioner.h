@@ -142,6 +142,12 @@ mm_err mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner 
 mm_err mm_provisioner_submit(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip);
 
 /**
+ * mm_provisioner_submit with the request id its log lines show ("request N"): the web front's,
+ * carried across NATS (include/mm/request_id.h); 0: the provisioner numbers it.
+ */
+mm_err mm_provisioner_submit_id(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip, uint64_t request_id);
+
+/**
  * Any thread: Edgegap said session_id changed (its webhook, carried by the web front or over NATS).
  * Never blocks. MM_OK: handed to the actor; MM_ERR_INVALID: not 1..64 of [A-Za-z0-9_-];
  * MM_ERR_FULL: the inbox is full (counted; the fallback poll covers it); MM_ERR_STOPPED;

@@ -5,9 +5,10 @@
  * Owns: the fleet table (replica id -> when last heard), under `lock`; the heartbeat thread;
  * two core subscriptions ($KV.mm_fleet.> and mm.fleet.backoff) whose callbacks run on nats.c's
  * delivery thread. The share and multiplier are atomics (bits of a double), read by any thread.
- * Heartbeats are core publishes to $KV.mm_fleet.<id>: the stream stores them (no ack is awaited:
- * the next heartbeat repeats a lost one), so this thread never blocks on JetStream except in
- * start (bind or create the bucket) and stop (delete the entry).
+ * Heartbeats and the stop's delete are core publishes to $KV.mm_fleet.<id> (the bucket's stream
+ * captures its subjects; no ack is awaited: the next heartbeat repeats a lost one), so nothing
+ * here waits for JetStream except mm_budget_start (bind or create the bucket, then one
+ * heartbeat for the first share) and the stop's bounded flush.
  */
 #include "mm/budget.h"
 
@@ -24,6 +25,7 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 
 #define MAX_REPLICAS 256
 #define ID_LEN 64
@@ -43,7 +45,8 @@ struct mm_budget {
     char id[ID_LEN];
     char subject[ID_LEN + 32]; /* $KV.mm_fleet.<id> */
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    pthread_cond_t wake, warmed;
+    bool warm; /* under lock: the first share was computed (one heartbeat after start) */
     bool stop, stopped, thread_started;
     pthread_t thread;
     fleet_entry fleet[MAX_REPLICAS]; /* under lock */
@@ -126,9 +129,15 @@ share_update(mm_budget *b, uint64_t now)
 {
     uint32_t n = fleet_count(b, now);
     atomic_store(&b->replicas, n);
-    double share = now < b->start_ms + b->heartbeat_ms * 3 / 2 ? 0.0 : b->budget_rps * b->multiplier / n;
+    double share = now < b->start_ms + b->heartbeat_ms ? 0.0 : b->budget_rps * b->multiplier / n;
     atomic_store(&b->share_bits, bits_of(share));
     atomic_store(&b->multiplier_bits, bits_of(b->multiplier));
+    mm_metric_set_level(MM_METRIC_BUDGET_SHARE_RPS, share);
+    mm_metric_set(MM_METRIC_FLEET_REPLICAS, n);
+    if (share > 0 && !b->warm) {
+        b->warm = true;
+        pthread_cond_broadcast(&b->warmed);
+    }
 }
 
 /* Halves the multiplier unless it was halved within MM_BUDGET_HOLD_MS: true when it did. */
@@ -302,6 +311,7 @@ mm_budget_start(const mm_budget_config *c, mm_budget **out, char *why, size_t wh
         return mm_fail(MM_ERR_NOMEM, why, why_len, "budget: out of memory");
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->wake, NULL);
+    pthread_cond_init(&b->warmed, NULL);
     b->nc = c->nc;
     b->budget_rps = c->budget_rps;
     b->heartbeat_ms = hb;
@@ -330,6 +340,21 @@ mm_budget_start(const mm_budget_config *c, mm_budget **out, char *why, size_t wh
         goto cleanup;
     }
     b->thread_started = true;
+    /* One heartbeat to hear the others before this replica takes a share: the caller is not
+     * ready to serve before (bounded: the heartbeat thread computes it at its second tick). */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    uint64_t ns = (uint64_t)until.tv_nsec + (2 * hb + 2000) * NS_PER_MS;
+    until.tv_sec += (time_t)(ns / 1000000000ull);
+    until.tv_nsec = (long)(ns % 1000000000ull);
+    pthread_mutex_lock(&b->lock);
+    while (!b->warm && pthread_cond_timedwait(&b->warmed, &b->lock, &until) == 0) {
+    }
+    bool warm = b->warm;
+    pthread_mutex_unlock(&b->lock);
+    if (!warm)
+        mm_warn("budget: no share computed within %llu ms of the start: requests wait in line until there is one",
+                (unsigned long long)(2 * hb + 2000));
     mm_info("budget: replica %s shares %.2f Edgegap requests/s with the fleet (heartbeat %llu ms)", b->id, b->budget_rps,
             (unsigned long long)hb);
     *out = b;
@@ -354,13 +379,27 @@ mm_budget_stop(mm_budget *b)
         return;
     if (b->thread_started)
         pthread_join(b->thread, NULL);
-    natsSubscription_Unsubscribe(b->sub_fleet);
-    natsSubscription_Unsubscribe(b->sub_backoff);
-    if (b->kv != NULL) { /* the others' shares grow at once (best effort: a dead NATS leaves it to the ttl) */
-        natsStatus s = kvStore_Delete(b->kv, b->id);
-        if (s != NATS_OK)
-            mm_warn("budget: could not delete replica %s from %s: %s (it expires)", b->id, MM_BUDGET_BUCKET, natsStatus_GetText(s));
+    /* no callback may run once the budget is freed: drain (waits for one in progress), else unsubscribe */
+    natsSubscription *subs[2] = {b->sub_fleet, b->sub_backoff};
+    for (int i = 0; i < 2; i++) {
+        if (subs[i] == NULL)
+            continue;
+        if (natsSubscription_Drain(subs[i]) != NATS_OK || natsSubscription_WaitForDrainCompletion(subs[i], 2000) != NATS_OK)
+            natsSubscription_Unsubscribe(subs[i]);
     }
+    /* The others' shares grow at once: a KV delete (a message with KV-Operation: DEL), published
+     * like the heartbeats, never waiting for JetStream (a dead NATS leaves it to the ttl). */
+    natsMsg *del = NULL;
+    natsStatus s = natsMsg_Create(&del, b->subject, NULL, NULL, 0);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(del, "KV-Operation", "DEL");
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(b->nc, del);
+    if (s == NATS_OK)
+        s = natsConnection_FlushTimeout(b->nc, 1000);
+    natsMsg_Destroy(del);
+    if (s != NATS_OK)
+        mm_warn("budget: could not delete replica %s from %s: %s (it expires)", b->id, MM_BUDGET_BUCKET, natsStatus_GetText(s));
 }
 
 void
@@ -373,6 +412,7 @@ mm_budget_destroy(mm_budget *b)
     natsSubscription_Destroy(b->sub_backoff);
     kvStore_Destroy(b->kv);
     pthread_cond_destroy(&b->wake);
+    pthread_cond_destroy(&b->warmed);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }
@@ -428,9 +468,13 @@ static void
 refill(mm_budget *b, mm_budget_bucket *k, double rate)
 {
     uint64_t now = mm_now_ms();
-    if (k->last_ms == 0)
-        k->last_ms = now;
     double cap = fmax(1.0, rate / 4);
+    if (!k->primed) { /* full from the first share on: the first players of a quiet replica do not wait */
+        k->last_ms = now;
+        k->tokens = rate > 0 ? cap : 0;
+        k->primed = rate > 0;
+        return;
+    }
     k->tokens = fmin(cap, k->tokens + rate * (double)(now - k->last_ms) / 1000.0);
     k->last_ms = now;
     (void)b;

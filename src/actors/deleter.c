@@ -38,6 +38,7 @@
 #include "mm/deleter.h"
 #include "mm/edgegap.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 
 #define TOPUP_WAIT_MS 10
 #define TOPUP_IDLE_MS 250
@@ -156,15 +157,19 @@ on_delete_answer(void *ctx, const mm_edgegap_result *res)
         mm_info("deleter: delete of %s abandoned at stop; it will be redelivered", j->id);
     } else if (res->outcome == MM_EDGEGAP_OK) {
         atomic_fetch_add(&d->deleted, 1);
+        mm_metric_delete(MM_METRIC_DEL_DELETED);
         job_settle(j, true, 0);
         mm_info("deleter: deleted session %s", j->id);
     } else if (res->outcome == MM_EDGEGAP_HTTP_ERROR && (res->status == 404 || res->status == 410)) {
         atomic_fetch_add(&d->already_gone, 1);
+        mm_metric_delete(MM_METRIC_DEL_GONE);
         job_settle(j, true, 0);
         mm_info("deleter: session %s was already gone (%ld)", j->id, res->status);
     } else if (mm_edgegap_retryable(res)) {
         uint64_t delay = retry_delay_ms(d, j->delivered);
         atomic_fetch_add(&d->retried, 1);
+        mm_metric_delete(MM_METRIC_DEL_ERROR);
+        mm_metric_edgegap_retry(MM_METRIC_EP_DELETE);
         job_settle(j, false, delay);
         pause_fetching(d);
         /* Logged on deliveries 1, 2, 4, 8, ...: an Edgegap outage is visible without a line per retry. */
@@ -174,6 +179,7 @@ on_delete_answer(void *ctx, const mm_edgegap_result *res)
                (unsigned long long)delay);
     } else {
         atomic_fetch_add(&d->failed, 1);
+        mm_metric_delete(MM_METRIC_DEL_ERROR);
         job_settle(j, false, d->backoff_max_ms);
         pause_fetching(d);
         mm_log(power_of_two(j->delivered) ? MM_LOG_ERROR : MM_LOG_DEBUG,
@@ -202,6 +208,7 @@ start_delete(mm_deleter *d, natsMsg *msg)
     jsMsgMetaData *meta = NULL;
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
         j->delivered = meta->NumDelivered > 0 ? meta->NumDelivered : 1;
+        mm_metric_set(MM_METRIC_DELETER_BACKLOG, (int64_t)meta->NumPending);
         jsMsgMetaData_Destroy(meta);
     }
     int len = natsMsg_GetDataLength(msg);
@@ -300,6 +307,8 @@ fetch_some(mm_deleter *d)
         }
     }
     int got = fetch_and_start(d, d->max_in_flight - d->in_flight, d->in_flight == 0 ? d->fetch_wait_ms : TOPUP_WAIT_MS);
+    if (got == 0 && d->in_flight == 0)
+        mm_metric_set(MM_METRIC_DELETER_BACKLOG, 0); /* an empty fetch: nothing waits for this consumer */
     if (got == 0 && d->in_flight == 0 && mm_now_ms() >= d->next_check_ms) {
         /* A pull from a consumer that was deleted just times out: look now and then. */
         d->next_check_ms = mm_now_ms() + d->consumer_check_ms;

@@ -66,7 +66,7 @@ mm_direct_backend_submit(mm_direct_backend *d, const mm_front_request *req, mm_r
         mm_reply_free(sink);
         return MM_OK;
     }
-    mm_err err = mm_provisioner_submit(d->provisioner, sink, req->req.client_ip);
+    mm_err err = mm_provisioner_submit_id(d->provisioner, sink, req->req.client_ip, req->id); /* logged under the front's id */
     switch (err) {
     case MM_OK:
         atomic_fetch_add(&d->submitted, 1);
@@ -134,19 +134,8 @@ mm_direct_backend_metrics(mm_direct_backend *d, char *buf, size_t len)
     mm_prom_head(&p, name, "counter", "Edgegap webhooks handed to the provisioner, or refused (inbox full, stopping).");
     mm_prom_sample(&p, name, (const char *const[]){"outcome", "handed"}, 1, st.webhooks);
     mm_prom_sample(&p, name, (const char *const[]){"outcome", "refused"}, 1, st.webhooks_refused);
-    if (d != NULL && d->provisioner != NULL) { /* what the provisioner made of them, and its GETs */
-        mm_provisioner_stats ps;
-        mm_provisioner_get_stats(d->provisioner, &ps);
-        name = "mm_provisioner_webhooks_total";
-        mm_prom_head(&p, name, "counter", "Webhooks the provisioner took, by what they caused.");
-        mm_prom_sample(&p, name, (const char *const[]){"outcome", "get"}, 1, ps.webhook_gets);
-        mm_prom_sample(&p, name, (const char *const[]){"outcome", "rate_limited"}, 1, ps.webhooks_rate_limited);
-        mm_prom_sample(&p, name, (const char *const[]){"outcome", "ignored"}, 1, ps.webhooks_ignored);
-        mm_prom_metric(&p, "mm_provisioner_session_gets_total", "counter", "Edgegap session GETs (polls and webhook GETs).",
-                       ps.gets);
-        mm_prom_metric(&p, "mm_provisioner_sessions_polled_total", "counter",
-                       "Sessions created and followed: session GETs / this = GETs per session.", ps.sessions_polled);
-    }
+    /* what the provisioner made of them is the matchmaker's registry (mm_matchmaker_webhooks_total,
+     * mm_matchmaker_edgegap_gets_per_session), which the all-in-one process appends after these */
     return p.used;
 }
 

@@ -17,6 +17,8 @@
 
 #include "mm/delete_queue.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
+#include "mm/request_id.h"
 #include "mm/reply.h"
 #include "mm/request.h"
 
@@ -60,6 +62,7 @@ on_webhook(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closur
     char id[MM_SESSION_ID_MAX + 1];
     if (!webhook_parse(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), id, sizeof(id))) {
         atomic_fetch_add(&in->n_webhooks_bad, 1);
+        mm_metric_webhook(MM_METRIC_WH_BAD);
         mm_debug("intake: a %s message that is not {\"session_id\":\"<id>\"}: dropped", MM_WEBHOOK_SUBJECT);
         goto cleanup;
     }
@@ -74,9 +77,9 @@ cleanup:
 
 /* Gives the request to the provisioner, or answers 503. Takes sink. */
 static void
-intake_submit(mm_intake *in, mm_reply_sink *sink, const char *client_ip)
+intake_submit(mm_intake *in, mm_reply_sink *sink, const char *client_ip, uint64_t request_id)
 {
-    mm_err err = mm_provisioner_submit(in->provisioner, sink, client_ip);
+    mm_err err = mm_provisioner_submit_id(in->provisioner, sink, client_ip, request_id);
     if (err == MM_OK)
         return;
     mm_warn("intake: request refused: %s", err == MM_ERR_FULL ? "busy" : mm_err_str(err));
@@ -115,13 +118,13 @@ on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closur
         if (mm_request_parse_nats(natsMsg_GetSubject(msg), data ? data : "", len, &req, why, sizeof(why)) != MM_OK)
             intake_refuse(sink, why);
         else
-            intake_submit(in, sink, req.client_ip);
+            intake_submit(in, sink, req.client_ip, mm_request_id_of(msg));
     } else {
         char ip[MM_IP_TEXT_LEN];
         if (mm_request_parse_gensession(data ? data : "", len, ip, why, sizeof(why)) != MM_OK)
             intake_refuse(sink, why);
         else
-            intake_submit(in, sink, ip);
+            intake_submit(in, sink, ip, mm_request_id_of(msg));
     }
 cleanup:
     natsMsg_Destroy(msg);
@@ -148,7 +151,7 @@ on_gensession(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *clo
     if (mm_request_parse_gensession(data ? data : "", (size_t)natsMsg_GetDataLength(msg), ip, why, sizeof(why)) != MM_OK)
         intake_refuse(sink, why);
     else
-        intake_submit(in, sink, ip);
+        intake_submit(in, sink, ip, mm_request_id_of(msg));
 cleanup:
     natsMsg_Destroy(msg);
 }

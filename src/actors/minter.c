@@ -27,6 +27,7 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "mm/minter.h"
 
 enum { MINTER_MSG_MINT = 1 };
@@ -112,6 +113,8 @@ minter_handle(void *state, mm_actor *self, mm_msg *msg)
     if (result->err != MM_OK) {
         mm_fail(result->err, result->why, sizeof(result->why), "minting the connect token failed: %s", mm_err_str(result->err));
         mm_warn("minter: request %llu: %s", (unsigned long long)req->request_id, result->why);
+    } else {
+        mm_metric_inc(MM_METRIC_TOKENS_MINTED);
     }
     mm_mint_request copy = *req; /* the job goes with the result */
     minter_reply(m, &copy, result);

@@ -28,6 +28,7 @@
 #include "mm/feedback.h"
 #include "mm/log.h"
 #include "mm/parse.h"
+#include "mm/request_id.h"
 #include "nats_bridge_internal.h"
 
 #define STOPPING_MESSAGE "the web front is stopping"
@@ -180,7 +181,7 @@ on_submit(mm_nats_bridge *b, bridge_req *r)
         b->head->prev = r;
     b->head = r;
     snprintf(reply, sizeof(reply), "%s.%llu", b->inbox, (unsigned long long)r->token);
-    natsStatus s = natsConnection_PublishRequest(b->nc, subject, reply, payload, (int)len);
+    natsStatus s = mm_request_id_publish(b->nc, subject, reply, payload, (int)len, r->front_id); /* the matchmaker logs this id */
     if (s != NATS_OK) {
         mm_warn("bridge: request %llu: publishing on %s failed: %s", (unsigned long long)r->front_id, subject,
                 natsStatus_GetText(s));

@@ -30,6 +30,7 @@
 #include "mm/edgegap.h"
 #include "mm/kv_watch.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "mm/request.h"
 #include "provisioner_internal.h"
 
@@ -61,7 +62,7 @@ op_handle(void *state, mm_actor *self, mm_msg *msg)
     switch ((enum mm__prov_msg)msg->type) {
     case MM__PROV_MSG_REQUEST_NEW: {
         mm__prov_new_request *nr = msg->ptr;
-        mm__prov_req_begin(p, nr->sink, nr->client_ip); /* owns the sink from here */
+        mm__prov_req_begin(p, nr->sink, nr->client_ip, nr->rid); /* owns the sink from here */
         free(nr);
         break;
     }
@@ -274,6 +275,12 @@ cleanup:
 mm_err
 mm_provisioner_submit(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip)
 {
+    return mm_provisioner_submit_id(p, sink, client_ip, 0);
+}
+
+mm_err
+mm_provisioner_submit_id(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip, uint64_t request_id)
+{
     if (p == NULL || sink == NULL || client_ip == NULL || strlen(client_ip) >= MM_IP_TEXT_LEN)
         return MM_ERR_INVALID;
     if (atomic_load(&p->closing))
@@ -282,6 +289,7 @@ mm_provisioner_submit(mm_provisioner *p, mm_reply_sink *sink, const char *client
     if (nr == NULL)
         return MM_ERR_NOMEM;
     nr->sink = sink;
+    nr->rid = request_id;
     snprintf(nr->client_ip, sizeof(nr->client_ip), "%s", client_ip);
     atomic_fetch_add(&p->active, 1);
     mm_msg msg = {.type = MM__PROV_MSG_REQUEST_NEW, .ptr = nr};
@@ -375,5 +383,6 @@ mm_provisioner_webhook(mm_provisioner *p, const char *session_id)
         return err;
     }
     atomic_fetch_add(&p->n_webhooks, 1);
+    mm_metric_webhook(MM_METRIC_WH_RECEIVED);
     return MM_OK;
 }

@@ -46,6 +46,7 @@ enum mm__prov_msg {
 
 typedef struct mm__prov_new_request {
     mm_reply_sink *sink;
+    uint64_t rid; /* the request id for logs (include/mm/request_id.h); 0: the provisioner makes one */
     char client_ip[MM_IP_TEXT_LEN];
 } mm__prov_new_request;
 
@@ -82,7 +83,8 @@ typedef struct mm__prov_line {
 
 struct mm__prov_req {
     mm_provisioner *p;
-    uint64_t id; /* in p->reqs */
+    uint64_t id;  /* in p->reqs */
+    uint64_t rid; /* in the log lines: the web front's id, or one of ours (include/mm/request_id.h) */
     mm_reply_sink *sink;
     enum mm__prov_state state;
     bool busy;        /* an Edgegap call is running with this request as its ctx */
@@ -96,6 +98,7 @@ struct mm__prov_req {
     bool indexed;
     bool poll_again;            /* a webhook came while a poll was out: poll again as soon as it answers */
     uint64_t webhook_get_ms;    /* when a webhook last asked for a GET of this session (0: never) */
+    uint32_t gets;              /* session GETs made (mm_matchmaker_edgegap_gets_per_session) */
     char ip[MM_IP_TEXT_LEN];                /* the game server, once ready */
     uint16_t port;
     char digest[128];
@@ -155,6 +158,7 @@ struct mm_provisioner {
     atomic_ullong n_submitted, n_ready, n_failed, n_retries, n_polls_waited, n_mint_waits, n_mints_held;
     atomic_ullong n_webhooks, n_webhooks_refused, n_webhooks_ignored, n_webhooks_limited, n_webhook_gets, n_gets, n_polled;
     atomic_ullong n_webhooks_early;
+    uint64_t next_rid; /* actor thread: the request ids of requests that came without one; 0: not seeded */
 };
 
 #define MM__PROV_INDEX_BUCKETS 4096u
@@ -163,10 +167,17 @@ struct mm_provisioner {
 #define MM__PROV_EARLY 256u
 #define MM__PROV_EARLY_MS 3000u
 
+/* ---- provisioner_metrics.c: the request's series in the registry (include/mm/metrics.h) ---- */
+
+/* Sets r->state, moving the state gauges (and counting a cert-digest wait). */
+void mm__prov_state_set(mm__prov_req *r, enum mm__prov_state state);
+/* r ends with status (0: SessionReady): its outcome, time to ready and GETs per session. */
+void mm__prov_metric_end(const mm__prov_req *r, unsigned status);
+
 /* ---- provisioner_request.c: the state machine's inputs from the actor ---- */
 
 /** REQUEST_NEW: takes the sink (answered and freed on every path) and starts the request. */
-void mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip);
+void mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip, uint64_t rid);
 /** TOKEN_READY for request `id` (gone: ignored); then sends the mints it made room for. Does not free res. */
 void mm__prov_req_token_ready(mm_provisioner *p, uint64_t id, const mm_minter_result *res);
 /** The cert digest of ip became known (cached): the requests waiting for it mint. */

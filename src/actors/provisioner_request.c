@@ -51,6 +51,8 @@
 #include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
+#include "mm/request_id.h"
 #include "mm/minter.h"
 #include "provisioner_internal.h"
 
@@ -78,7 +80,7 @@ req_finish(mm__prov_req *r)
     mm_provisioner *p = r->p;
     if (r->state == MM__PROV_DONE)
         return;
-    r->state = MM__PROV_DONE;
+    mm__prov_state_set(r, MM__PROV_DONE);
     mm__prov_line_remove(r, MM__PROV_POLL_LINE);
     mm__prov_line_remove(r, MM__PROV_MINT_LINE);
     mm__prov_room_drop(r);
@@ -107,7 +109,7 @@ req_send(mm__prov_req *r, mm_err enc, char **text, const size_t *len)
     if (enc == MM_OK)
         mm_reply_send(r->sink, *text, *len);
     else
-        mm_error("provisioner: request %llu: could not encode a feedback message", (unsigned long long)r->id);
+        mm_error("provisioner: request %llu: could not encode a feedback message", (unsigned long long)r->rid);
     free(*text);
     *text = NULL;
 }
@@ -117,11 +119,12 @@ static void
 req_fail(mm__prov_req *r, uint16_t status, const char *message, bool delete_session)
 {
     bool deleting = delete_session && r->session_id[0];
-    mm_warn("provisioner: request %llu (session %s) failed: %u %s (after %llu ms%s)", (unsigned long long)r->id,
+    mm_warn("provisioner: request %llu (session %s) failed: %u %s (after %llu ms%s)", (unsigned long long)r->rid,
             r->session_id[0] ? r->session_id : "-", status, message, (unsigned long long)(mm_now_ms() - r->start_ms),
             deleting ? "; session deletion enqueued" : "");
     mm_reply_error(r->sink, status, message);
     atomic_fetch_add(&r->p->n_failed, 1);
+    mm__prov_metric_end(r, status);
     if (deleting)
         mm__prov_enqueue_delete(r->p, r->session_id);
     req_finish(r);
@@ -142,7 +145,7 @@ req_callback_enter(mm__prov_req *r, const mm_edgegap_result *res)
     if (r->state == MM__PROV_DONE || r->p->stopping) {
         if (r->state == MM__PROV_DONE && res->op == MM_EDGEGAP_SESSION_CREATE && res->outcome == MM_EDGEGAP_OK &&
             res->session_id != NULL && !r->p->stopping) {
-            mm_info("provisioner: request %llu: session %s created after the request ended: deleting it", (unsigned long long)r->id,
+            mm_info("provisioner: request %llu: session %s created after the request ended: deleting it", (unsigned long long)r->rid,
                     res->session_id);
             mm__prov_enqueue_delete(r->p, res->session_id);
         }
@@ -173,7 +176,7 @@ on_deadline(mm_timer *t)
 /* ---- REQUEST_NEW -> CREATING ---- */
 
 void
-mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip)
+mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip, uint64_t rid)
 {
     mm__prov_req *r = calloc(1, sizeof(*r));
     if (r == NULL) {
@@ -184,6 +187,9 @@ mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip
     }
     r->p = p;
     r->sink = sink;
+    if (rid == 0 && p->next_rid == 0)
+        p->next_rid = mm_request_id_seed();
+    r->rid = rid != 0 ? rid : p->next_rid++;
     r->start_ms = mm_now_ms();
     snprintf(r->client_ip, sizeof(r->client_ip), "%s", client_ip);
     if (mm_idmap_add(&p->reqs, r, &r->id) != MM_OK) {
@@ -197,7 +203,7 @@ mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip
     if (p->head)
         p->head->prev = r;
     p->head = r;
-    r->state = MM__PROV_CREATING;
+    mm__prov_state_set(r, MM__PROV_CREATING);
 
     char *text = NULL;
     size_t len = 0;
@@ -211,7 +217,7 @@ mm__prov_req_begin(mm_provisioner *p, mm_reply_sink *sink, const char *client_ip
         return;
     }
     snprintf(r->client_ip, sizeof(r->client_ip), "%s", resolved);
-    mm_debug("provisioner: request %llu: received for client %s", (unsigned long long)r->id, r->client_ip);
+    mm_debug("provisioner: request %llu: received for client %s", (unsigned long long)r->rid, r->client_ip);
     if (p->budget != NULL) {
         mm__prov_room_join(r); /* the create waits for the fleet's budget (waiting_room.c) */
         return;
@@ -256,8 +262,9 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
             uint64_t wait = mm__prov_backoff_ms(r->p, ++r->attempt, r->p->backoff_base_ms / 2);
             if (req_time_left(r, wait)) {
                 mm_warn("provisioner: request %llu: session create: %s (attempt %u of %u, again in %llu ms)",
-                        (unsigned long long)r->id, res->message, r->attempt, r->p->create_retries + 1, (unsigned long long)wait);
+                        (unsigned long long)r->rid, res->message, r->attempt, r->p->create_retries + 1, (unsigned long long)wait);
                 atomic_fetch_add(&r->p->n_retries, 1);
+                mm_metric_edgegap_retry(MM_METRIC_EP_CREATE);
                 req_arm(r, &r->timer, wait, on_create_timer);
                 return;
             }
@@ -271,19 +278,20 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
         return;
     }
     snprintf(r->session_id, sizeof(r->session_id), "%s", res->session_id);
-    mm_debug("provisioner: request %llu: session %s created", (unsigned long long)r->id, r->session_id);
+    mm_debug("provisioner: request %llu: session %s created", (unsigned long long)r->rid, r->session_id);
     /* recorded before the client hears of it, so the reaper knows every session a client saw */
     mm__prov_kv_put_async(r->p, MM_KV_UNCLAIMED_SESSIONS, r->session_id, r->session_id);
     char *text = NULL;
     size_t len = 0;
     req_send(r, mm_feedback_accepted(r->session_id, &text, &len), &text, &len);
-    r->state = MM__PROV_POLLING;
+    mm__prov_state_set(r, MM__PROV_POLLING);
     mm__prov_index_add(r);
     atomic_fetch_add(&r->p->n_polled, 1);
     if (r->p->webhooks && mm__prov_early_take(r->p, r->session_id, mm_now_ms())) {
         /* its webhook overtook this answer: the GET it asked for, now (the grid stays as set) */
         atomic_fetch_add(&r->p->n_webhooks_early, 1);
         atomic_fetch_add(&r->p->n_webhook_gets, 1);
+        mm_metric_webhook(MM_METRIC_WH_ROUTED_GET);
         r->poll_origin_ms = mm_now_ms(); /* this GET is tick 0; the fallback grid goes on from it */
         r->poll_tick = 0;
         r->webhook_get_ms = mm_now_ms();
@@ -316,7 +324,7 @@ req_create(mm__prov_req *r)
         ahead--;
         char status[96];
         snprintf(status, sizeof(status), "Waiting for Edgegap: %u requests ahead", ahead);
-        mm_debug("provisioner: request %llu: queued behind %u Edgegap creates (%u calls running)", (unsigned long long)r->id, ahead,
+        mm_debug("provisioner: request %llu: queued behind %u Edgegap creates (%u calls running)", (unsigned long long)r->rid, ahead,
                  st.in_flight);
         char *text = NULL;
         size_t len = 0;
@@ -372,6 +380,7 @@ req_poll_start(mm__prov_req *r)
     if (err == MM_OK) {
         r->busy = true;
         atomic_fetch_add(&r->p->n_gets, 1);
+        r->gets++;
     } else if (err != MM_ERR_FULL) {
         req_fail(r, 500, mm_edgegap_last_error(r->p->eg), true);
     }
@@ -387,7 +396,7 @@ req_poll_due(mm__prov_req *r)
     if (r->p->lines[MM__PROV_POLL_LINE].head == NULL && req_poll_start(r) != MM_ERR_FULL)
         return;
     atomic_fetch_add(&r->p->n_polls_waited, 1);
-    mm_debug("provisioner: request %llu: poll of session %s waits for room in the Edgegap client", (unsigned long long)r->id,
+    mm_debug("provisioner: request %llu: poll of session %s waits for room in the Edgegap client", (unsigned long long)r->rid,
              r->session_id);
     mm__prov_line_push(r, MM__PROV_POLL_LINE);
 }
@@ -449,8 +458,8 @@ req_session_ready(mm__prov_req *r, const mm_edgegap_result *res)
         return;
     }
     mm_debug("provisioner: request %llu: session %s ready at %s:%u; waiting up to %llu ms for its cert digest",
-             (unsigned long long)r->id, r->session_id, r->ip, r->port, (unsigned long long)r->p->cert_wait_ms);
-    r->state = MM__PROV_CERT_WAIT;
+             (unsigned long long)r->rid, r->session_id, r->ip, r->port, (unsigned long long)r->p->cert_wait_ms);
+    mm__prov_state_set(r, MM__PROV_CERT_WAIT);
     req_arm(r, &r->timer, r->p->cert_wait_ms, on_cert_timer);
 }
 
@@ -466,9 +475,10 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
         if (mm_edgegap_retryable(res)) { /* keep polling, backing off, until the deadline */
             uint64_t backoff = mm__prov_backoff_ms(r->p, ++r->attempt, r->p->poll_interval_ms);
             uint64_t wait = mm__prov_grid_next(r, mm_now_ms() + backoff);
-            mm_warn("provisioner: request %llu: polling session %s: %s (again in %llu ms)", (unsigned long long)r->id,
+            mm_warn("provisioner: request %llu: polling session %s: %s (again in %llu ms)", (unsigned long long)r->rid,
                     r->session_id, res->message, (unsigned long long)wait);
             atomic_fetch_add(&r->p->n_retries, 1);
+            mm_metric_edgegap_retry(MM_METRIC_EP_GET);
             req_arm(r, &r->timer, wait, on_poll_timer);
             return;
         }
@@ -482,6 +492,7 @@ on_session_get(void *ctx, const mm_edgegap_result *res)
     if (!res->ready || res->public_ip == NULL) {
         if (again) { /* a webhook came while this GET was out: its own GET, now */
             atomic_fetch_add(&r->p->n_webhook_gets, 1);
+            mm_metric_webhook(MM_METRIC_WH_ROUTED_GET);
             req_poll_due(r);
             return;
         }
@@ -513,26 +524,30 @@ mm__prov_req_webhook(mm_provisioner *p, const char *session_id)
         mm__prov_early_note(p, session_id, mm_now_ms()); /* it may have overtaken its create's answer */
     if (r == NULL || r->state != MM__PROV_POLLING || p->stopping) {
         atomic_fetch_add(&p->n_webhooks_ignored, 1);
+        mm_metric_webhook(MM_METRIC_WH_IGNORED);
         mm_debug("provisioner: webhook for session %s: no request polls it here: ignored", session_id);
         return;
     }
     uint64_t now = mm_now_ms();
     if (r->webhook_get_ms != 0 && now - r->webhook_get_ms < MM_PROVISIONER_WEBHOOK_WINDOW_MS) {
         atomic_fetch_add(&p->n_webhooks_limited, 1);
+        mm_metric_webhook(MM_METRIC_WH_RATE_LIMITED);
         return;
     }
     r->webhook_get_ms = now;
     if (r->places[MM__PROV_POLL_LINE].in) {
         atomic_fetch_add(&p->n_webhook_gets, 1); /* already due: it is the GET the webhook asks for */
+        mm_metric_webhook(MM_METRIC_WH_ROUTED_GET);
         return;
     }
     if (r->busy) {
         r->poll_again = true; /* counted when made */
         return;
     }
-    mm_debug("provisioner: request %llu: webhook for session %s: polling it now", (unsigned long long)r->id, session_id);
+    mm_debug("provisioner: request %llu: webhook for session %s: polling it now", (unsigned long long)r->rid, session_id);
     mm_timer_stop(p->self, &r->timer);
     atomic_fetch_add(&p->n_webhook_gets, 1);
+    mm_metric_webhook(MM_METRIC_WH_ROUTED_GET);
     req_poll_due(r);
 }
 
@@ -571,7 +586,7 @@ req_mint(mm__prov_req *r, const char *digest)
     if (!p->stopping && r->state == MM__PROV_CERT_WAIT)
         mm_timer_stop(p->self, &r->timer);
     snprintf(r->digest, sizeof(r->digest), "%s", digest);
-    r->state = MM__PROV_MINTING;
+    mm__prov_state_set(r, MM__PROV_MINTING);
     req_mint_send(r, false);
 }
 
@@ -652,7 +667,8 @@ req_token_ready(mm__prov_req *r, const mm_minter_result *res)
     size_t len = 0;
     req_send(r, mm_feedback_ready(res->token, r->ip, r->port, r->digest, &text, &len), &text, &len);
     atomic_fetch_add(&r->p->n_ready, 1);
-    mm_info("provisioner: request %llu: session %s ready at %s:%u after %llu ms", (unsigned long long)r->id, r->session_id, r->ip,
+    mm__prov_metric_end(r, 0);
+    mm_info("provisioner: request %llu: session %s ready at %s:%u after %llu ms", (unsigned long long)r->rid, r->session_id, r->ip,
             r->port, (unsigned long long)(mm_now_ms() - r->start_ms));
     mm_reply_end(r->sink);
     req_finish(r);
@@ -678,9 +694,10 @@ mm__prov_req_stop_all(mm_provisioner *p)
          * id to delete yet. */
         if (p->head->session_id[0] != '\0') {
             mm_warn("provisioner: request %llu still running at the stop: session %s deletion enqueued",
-                    (unsigned long long)p->head->id, p->head->session_id);
+                    (unsigned long long)p->head->rid, p->head->session_id);
             mm__prov_enqueue_delete(p, p->head->session_id);
         }
+        mm__prov_metric_end(p->head, 503);
         req_finish(p->head); /* the sink, freed before its end, answers 503 */
     }
 }

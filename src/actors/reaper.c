@@ -38,6 +38,7 @@
 #include "mm/idmap.h"
 #include "mm/kv_watch.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "mm/reaper.h"
 #include "reaper_internal.h"
 
@@ -219,6 +220,7 @@ on_active(mm_reaper *r, const mm_kv_event *ev)
         set_active(r, s, false);
         if (ev->initial && unix_now_ns() - ev->created_ns > (int64_t)r->replay_ns) {
             atomic_fetch_add(&r->replay_skipped, 1);
+            mm_metric_reap(MM_METRIC_REAP_REPLAY);
         } else {
             s->want_enqueue = true;
             s->reason = MM__REAPER_DISCONNECTED;

@@ -34,6 +34,7 @@
 #include "mm/clock.h"
 #include "mm/kv.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "reaper_internal.h"
 
 enum op { OP_ENQUEUE = 1, OP_REMOVE = 2 };
@@ -354,6 +355,7 @@ enqueue_outcome(mm_reaper *r, mm__reaper_session *s, const outcome *o)
         return; /* acknowledged already by an earlier attempt, or cancelled by a claim meanwhile */
     s->want_enqueue = false;
     atomic_fetch_add(&r->enq[s->reason], 1);
+    mm_metric_reap(s->reason == MM__REAPER_DISCONNECTED ? MM_METRIC_REAP_DISCONNECTED : MM_METRIC_REAP_UNCLAIMED);
     mm_info("reaper: session %s enqueued for deletion (%s)%s", s->id, reason_names[s->reason],
             o->duplicate ? " (already queued)" : "");
     mm__reaper_work(r, s); /* the remove, now that the deletion is safe in the stream */
@@ -369,6 +371,7 @@ remove_outcome(mm_reaper *r, mm__reaper_session *s, const outcome *o)
         } else {
             /* The key changed after that revision: someone else acted; the newer event tells what. */
             atomic_fetch_add(&r->skipped, 1);
+            mm_metric_reap(MM_METRIC_REAP_CHANGED);
             mm_debug("reaper: unclaimed_sessions[%s] changed after revision %llu; left alone", o->id,
                      (unsigned long long)o->revision);
         }

@@ -32,6 +32,7 @@
 #include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "mm/waiting_room.h"
 #include "provisioner_internal.h"
 
@@ -103,8 +104,11 @@ static double
 room_rate(mm_provisioner *p)
 {
     double rate = p->room.rate;
-    if (rate < RATE_FLOOR)
-        rate = mm_budget_share_rps(p->budget);
+    if (rate < RATE_FLOOR) {
+        mm_budget_stats bs;
+        mm_budget_get_stats(p->budget, &bs);
+        rate = bs.share_rps > 0 ? bs.share_rps : bs.budget_rps * bs.multiplier / (bs.replicas ? bs.replicas : 1);
+    }
     return rate < RATE_FLOOR ? RATE_FLOOR : rate;
 }
 
@@ -115,12 +119,16 @@ eta_s(mm_provisioner *p, uint32_t position)
     return (uint64_t)(s > ETA_MAX_S ? ETA_MAX_S : s);
 }
 
+/* The line's length and the wait a newcomer would be told, for the stats and /metrics. */
 static void
 room_publish(mm_provisioner *p)
 {
+    uint64_t eta = eta_s(p, p->room.n);
     atomic_store(&p->room.length, p->room.n);
     atomic_store(&p->room.rate_bits, bits_of(p->room.rate));
-    atomic_store(&p->room.eta_bits, bits_of((double)eta_s(p, p->room.n)));
+    atomic_store(&p->room.eta_bits, bits_of((double)eta));
+    mm_metric_set(MM_METRIC_WR_LENGTH, p->room.n);
+    mm_metric_set(MM_METRIC_WR_ESTIMATED_WAIT, (int64_t)eta);
 }
 
 static void
@@ -150,7 +158,8 @@ room_leave(mm__prov_req *r)
     mm_provisioner *p = r->p;
     room_remove(r);
     atomic_fetch_add(&p->room.left, 1);
-    mm_debug("provisioner: request %llu: its client left the line", (unsigned long long)r->id);
+    mm_metric_inc(MM_METRIC_WR_LEFT);
+    mm_debug("provisioner: request %llu: its client left the line", (unsigned long long)r->rid);
     mm__prov_req_gone(r);
 }
 
@@ -204,6 +213,8 @@ void
 mm__prov_room_admit(mm_provisioner *p)
 {
     mm__prov_req *r;
+    if (p->lines[MM__PROV_WAIT_LINE].head == NULL)
+        return; /* every idle tick comes here: nothing to do, nothing changed */
     while ((r = p->lines[MM__PROV_WAIT_LINE].head) != NULL && !p->stopping) {
         if (mm_reply_gone(r->sink)) {
             room_leave(r);
@@ -213,10 +224,11 @@ mm__prov_room_admit(mm_provisioner *p)
             break;
         room_remove(r);
         atomic_fetch_add(&p->room.admitted, 1);
+        mm_metric_inc(MM_METRIC_WR_ADMITTED);
         p->room.window_admitted++;
         mm__prov_req_admit(r); /* may fail r (freed) */
     }
-    atomic_store(&p->room.length, p->room.n);
+    room_publish(p);
 }
 
 void
@@ -225,12 +237,14 @@ mm__prov_room_join(mm__prov_req *r)
     mm_provisioner *p = r->p;
     if (p->room.n == 0 && mm_edgegap_would_start(p->eg, MM_EDGEGAP_URGENT, MM_EDGEGAP_SESSION_CREATE)) {
         atomic_fetch_add(&p->room.admitted, 1); /* nobody waits and a token is there: no line */
+        mm_metric_inc(MM_METRIC_WR_ADMITTED);
         p->room.window_admitted++;
         mm__prov_req_admit(r);
         return;
     }
     if (p->room.n >= p->room.max) {
         atomic_fetch_add(&p->room.refused, 1);
+        mm_metric_inc(MM_METRIC_WR_REFUSED);
         char msg[160];
         snprintf(msg, sizeof(msg), "the matchmaker is busy: %u players are waiting in line; try again in a minute", p->room.n);
         mm__prov_req_refuse(r, msg);
@@ -253,7 +267,8 @@ mm__prov_room_drop(mm__prov_req *r)
     if (!r->places[MM__PROV_WAIT_LINE].in)
         return;
     room_remove(r);
-    atomic_store(&r->p->room.length, r->p->room.n);
+    if (!r->p->stopping)
+        room_publish(r->p);
 }
 
 int

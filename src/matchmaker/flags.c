@@ -345,7 +345,10 @@ mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
         {.opts = mm_front_config_flags.opts, .n = mm_front_config_flags.n, .base = offsetof(mm_matchmaker_flags, front)},
     };
     const mm_opts_cli cli = {.prog = "bevygap_matchmaker", .head = usage_head, .tables = t, .n_tables = 2, .n_own = 1,
-                             .width = 29, .more = "Web front (with --http; --bind adds addresses):\n", .more_width = 32,
+                             .width = 29,
+                             .more = "Web front (with --http; --bind adds addresses; --admin-bind also without --http, for the\n"
+                                     "matchmaker's own /metrics, /healthz, /readyz):\n",
+                             .more_width = 32,
                              .init = flags_init, .size = sizeof(*f)};
     int rc = mm_opts_cli_parse(&cli, f, argc, argv);
     if (rc == 0)

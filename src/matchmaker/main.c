@@ -10,6 +10,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@
 #include "mm/clock.h"
 #include "mm/crash.h"
 #include "mm/log.h"
+#include "mm/admin_http.h"
+#include "mm/metrics.h"
 #include "mm/minter.h"
 #include "mm/nats_env.h"
 #include "mm/budget.h"
@@ -128,7 +131,33 @@ typedef struct services {
     mm_intake *intake;
     mm_direct_backend *direct; /* --http only */
     mm_front *front;           /* --http only */
+    mm_admin_http *admin;      /* --admin-bind without --http (with --http the front serves it) */
+    atomic_bool serving;       /* every service started and no stop began: /readyz */
 } services;
+
+/* The admin listener's /readyz (split mode): started, not stopping, NATS connected. */
+static bool
+admin_ready(void *ctx)
+{
+    services *s = ctx;
+    return atomic_load(&s->serving) && s->nats != NULL &&
+           natsConnection_Status(mm_nats_connection(s->nats)) == NATS_CONN_STATUS_CONNECTED;
+}
+
+static size_t
+admin_render(void *ctx, char *buf, size_t len)
+{
+    (void)ctx;
+    return mm_metrics_render(buf, len);
+}
+
+/* The all-in-one /metrics: the front's backend's lines, then the matchmaker's registry. */
+static size_t
+direct_metrics(void *ctx, char *buf, size_t len)
+{
+    size_t n = mm_direct_backend_metrics(ctx, buf, len);
+    return n + mm_metrics_render(buf + n, len - n);
+}
 
 static int
 start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
@@ -220,6 +249,7 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         }
         mm_front_backend backend;
         mm_direct_backend_backend(s->direct, &backend);
+        backend.metrics = direct_metrics; /* the same mm_* series as --admin-bind in split mode */
         if (mm_front_start(&f->front, &backend, &s->front, why, sizeof(why)) != MM_OK) {
             mm_error("%s", why);
             return 1;
@@ -248,6 +278,8 @@ static void
 stop_services(services *s, const mm_matchmaker_flags *f)
 {
     uint64_t stop_at = mm_now_ms() + f->stop_deadline_ms;
+    atomic_store(&s->serving, false);
+    mm_admin_http_stopping(s->admin);
     uint64_t intake_ms = left_ms(stop_at) < 2000 ? left_ms(stop_at) : 2000;
     mm_intake_stop(s->intake, (int64_t)intake_ms);
     /* the web front (include/mm/front.h): stop accepting, let its requests finish */
@@ -290,6 +322,8 @@ stop_services(services *s, const mm_matchmaker_flags *f)
     mm_minter_destroy(s->minter);
     mm_intake_destroy(s->intake);
     mm_js_destroy(s->js);
+    mm_admin_http_destroy(s->admin); /* it reads only the registry and, for /readyz, `serving` */
+    s->admin = NULL;
     mm_nats_destroy(s->nats);
     mm_nats_env_destroy(s->env);
 }
@@ -304,6 +338,7 @@ main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     }
     mm_log_setup("bevygap_matchmaker", f.log_level, f.log_format);
+    mm_metrics_init(NULL);
     mm_crash_report_install("bevygap_matchmaker");
     if (f.key_source == NULL)
         mm_warn("no Lightyear private key given: using the all-zero key (the reference's default); set "
@@ -342,6 +377,15 @@ main(int argc, char **argv)
         mm_warn("--reaper-age-ms + --reaper-margin-ms (%llu ms) is not more than --session-timeout-ms + --cert-wait-ms "
                 "(%llu ms): sessions still being set up may be deleted by the reaper",
                 (unsigned long long)reap_after, (unsigned long long)(f.session_timeout_ms + f.cert_wait_ms));
+    if (f.front.admin_bind[0] != '\0' && f.http == NULL) { /* split mode: a listener of its own */
+        mm_admin_http_config ac = {.bind = f.front.admin_bind, .render = admin_render, .ready = admin_ready, .ctx = &s,
+                                   .name = "matchmaker"};
+        if (mm_admin_http_start(&ac, &s.admin, why, sizeof(why)) != MM_OK) {
+            mm_error("%s", why);
+            rc = 1;
+            goto cleanup;
+        }
+    }
     rc = check_app(&f, api_key, &sigs);
     if (rc != 0)
         goto cleanup;
@@ -364,6 +408,7 @@ main(int argc, char **argv)
     rc = start_services(&s, &f, api_key);
     if (rc != 0)
         goto cleanup;
+    atomic_store(&s.serving, true);
     char shown[1100]; /* a base URL has at most 1024 bytes */
     mm_info("matchmaker ready: app %s version %s, Edgegap %s", f.app_name, f.app_version,
             mm_url_redact(f.edgegap_url, shown, sizeof(shown)));

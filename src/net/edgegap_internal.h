@@ -21,8 +21,19 @@
 #include <jansson.h>
 
 #include "mm/edgegap.h"
+#include "mm/metrics.h"
 
 typedef struct mm__eg_request mm__eg_request;
+
+/* The endpoint label of an operation (include/mm/metrics.h). */
+static inline mm_metric_endpoint
+mm__eg_endpoint(mm_edgegap_op op)
+{
+    return op == MM_EDGEGAP_SESSION_CREATE ? MM_METRIC_EP_CREATE
+           : op == MM_EDGEGAP_SESSION_GET  ? MM_METRIC_EP_GET
+           : op == MM_EDGEGAP_SESSION_DELETE ? MM_METRIC_EP_DELETE
+                                             : MM_METRIC_EP_OTHER;
+}
 
 struct mm__eg_request {
     mm__eg_request *prev, *next;
@@ -34,6 +45,7 @@ struct mm__eg_request {
     char *body; /* owned; POST only */
     CURL *easy; /* while running */
     uint64_t accepted_ms;
+    uint64_t started_ns; /* put on the network (mm_metric_edgegap_call's duration) */
     char subject[MM_EDGEGAP_MAX_SEGMENT + 1];
     /* the answer */
     char *resp;

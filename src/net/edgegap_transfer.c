@@ -31,6 +31,7 @@
 #include "edgegap_internal.h"
 #include "mm/clock.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 
 static void
 list_push(mm__eg_list *list, mm__eg_request *req)
@@ -134,6 +135,7 @@ request_start(mm_edgegap *eg, mm__eg_request *req)
     if (easy == NULL)
         return MM_ERR_NOMEM;
     req->errbuf[0] = '\0';
+    req->started_ns = mm_now_ns();
 #define SET(opt, value)                                                                                                            \
     do {                                                                                                                           \
         if (c == CURLE_OK)                                                                                                         \
@@ -253,6 +255,8 @@ request_deliver(mm_edgegap *eg, mm__eg_request *req, bool cancelled)
     if (eg->gate.answered != NULL && !cancelled)
         eg->gate.answered(eg->gate.ctx, req->op, result.status);
     eg->stats.outcomes[req->op][result.outcome]++;
+    if (!cancelled)
+        mm_metric_edgegap_call(mm__eg_endpoint(req->op), result.status, req->started_ns ? mm_now_ns() - req->started_ns : 0);
     eg->stats.status_class[req->op][result.status >= 100 && result.status < 600 ? result.status / 100 : 0]++;
     mm_debug("edgegap: %s %s -> %ld %s in %llu ms", mm_edgegap_op_name(req->op), req->subject, result.status,
              mm_edgegap_outcome_name(result.outcome), (unsigned long long)result.latency_ms);

@@ -18,6 +18,7 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 
 #define RESEND_QUEUE_MAX 65536
 
@@ -92,8 +93,10 @@ resend(reg *r, entry *e)
     natsStatus s = js_PublishMsgAsync(e->ctx, &e->msg, &po); /* takes the message on success */
     if (s == NATS_OK) {
         atomic_fetch_add(&resent, 1);
+        mm_metric_inc(MM_METRIC_JS_RESENT);
     } else {
         atomic_fetch_add(&dropped, 1);
+        mm_metric_inc(MM_METRIC_JS_GIVEN_UP);
         mm_error("jetstream: resending the publish to %s failed: %s; it is lost", subject, natsStatus_GetText(s));
         natsMsg_Destroy(e->msg);
     }
@@ -222,6 +225,8 @@ mm__js_resend_unregister(jsCtx *ctx)
     pthread_mutex_unlock(&life);
     if (lost > 0) {
         atomic_fetch_add(&dropped, (unsigned long long)lost);
+        for (int i = 0; i < lost; i++)
+            mm_metric_inc(MM_METRIC_JS_GIVEN_UP);
         mm_warn("jetstream: %d failed publishes were waiting to be resent at shutdown; they are lost", lost);
     }
 }

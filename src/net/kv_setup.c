@@ -28,6 +28,7 @@
 #include "js_resend.h"
 #include "mm/kv.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "nats_error.h"
 
 #define NS_PER_MS 1000000LL
@@ -79,6 +80,7 @@ on_async_error(jsCtx *ctx, jsPubAckErr *pae, void *closure)
         attempt = atoi(prev);
     if (msg == NULL || attempt < 1 || attempt >= MM_JS_ASYNC_ATTEMPTS) {
         atomic_fetch_add(&async_lost, 1);
+        mm_metric_inc(MM_METRIC_JS_GIVEN_UP);
         mm_error("jetstream: publish to %s failed %d times, giving up: %s", subject, attempt, text);
         return;
     }
@@ -88,12 +90,14 @@ on_async_error(jsCtx *ctx, jsPubAckErr *pae, void *closure)
     int64_t delay_ms = 0;
     if (natsMsgHeader_Set(msg, ATTEMPT_HEADER, next) != NATS_OK) {
         atomic_fetch_add(&async_lost, 1);
+        mm_metric_inc(MM_METRIC_JS_GIVEN_UP);
         mm_error("jetstream: publish to %s failed (%s) and could not be resent: %s", subject_copy, text, mm__nats_error_text());
         return;
     }
     /* on success the scheduler owns the message and cleared pae->Msg, so nats.c does not free it */
     if (!mm__js_resend_schedule(ctx, &pae->Msg, attempt, &delay_ms)) {
         atomic_fetch_add(&async_lost, 1);
+        mm_metric_inc(MM_METRIC_JS_GIVEN_UP);
         mm_error("jetstream: publish to %s failed (%s) and could not be queued for a resend; it is lost", subject_copy, text);
         return;
     }

@@ -16,6 +16,7 @@
 #include "mm/clock.h"
 #include "mm/kv_watch.h"
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "nats_error.h"
 
 /*
@@ -131,6 +132,8 @@ mm__kvw_watch_open(mm_kv_watch *w)
     snprintf(w->peers, sizeof(w->peers), "%s", peers);
     w->last_event_ms = mm_now_ms();
     atomic_fetch_add(&w->watches, 1);
+    if (w->generation > 1)
+        mm_metric_inc(MM_METRIC_KV_WATCH_REMAKES);
     mm_debug("kv watch %s: watching (generation %u, stream at %llu)", w->bucket, w->generation, (unsigned long long)last);
     return MM_OK;
 }

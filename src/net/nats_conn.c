@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "mm/log.h"
+#include "mm/metrics.h"
 #include "mm/nats_env.h"
 #include "mm/url.h"
 #include "nats_error.h"
@@ -96,6 +97,7 @@ on_reconnected(natsConnection *nc, void *closure)
     char url[256];
     connected_url(nc, url, sizeof(url));
     mm_info("nats: %s reconnected to %s", nats->name, url);
+    mm_metric_inc(MM_METRIC_NATS_RECONNECTS);
     wake(nats, false);
 }
 

@@ -40,7 +40,7 @@ usage(FILE *out)
           "Serving:\n"
           "  --listen HOST:PORT        address to serve on; port 0 picks a free one (default 127.0.0.1:8800)\n"
           "  --api-key KEY             exact authorization header value (default: $EDGEGAP_API_KEY; required);\n"
-          "                            repeatable: each further one is another accepted key, with its own rate limits (at most 16)\n"
+          "                            repeatable: each further one is another accepted key (at most 16)\n"
           "  --max-body BYTES          largest request body, 1024..16777216 (default 65536)\n"
           "  --status-style STYLE      legacy (\"Status.READY\") or short (\"Ready\") (default legacy)\n"
           "  --log-level LEVEL         debug, info, warn or error (default info)\n"
@@ -456,8 +456,8 @@ main(int argc, char **argv)
             mm_sim_server_address(srv), cfg->napps, cfg->apps[0].name, cfg->apps[0].versions[0].name,
             (unsigned long long)cfg->deploy_delay_ms, cfg->ip_range, cfg->port_base, (unsigned long long)cfg->seed);
     const mm_sim_launch_cfg *lc = &cfg->launch;
-    bool launch = lc->preset[0] != '\0' || lc->latency.median_ms > 0 || lc->deploy.median_ms > 0 || lc->capacity > 0 ||
-                  cfg->nmore_keys > 0;
+    bool launch =
+        lc->preset[0] != '\0' || lc->latency.median_ms > 0 || lc->deploy.median_ms > 0 || lc->capacity > 0 || cfg->nmore_keys > 0;
     for (int i = 0; i < MM_SIM_RATE_CLASSES; i++)
         launch = launch || lc->rate[i].rate > 0;
     if (launch) { /* the same object as /__sim/stats "config" */

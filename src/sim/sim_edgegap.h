@@ -64,7 +64,7 @@ typedef struct mm_sim_edgegap_cfg {
     size_t napps;
     mm_sim_app_cfg apps[MM_SIM_MAX_APPS];
 
-    char api_key[256];          /* the exact authorization header value, e.g. "token abc" */
+    char api_key[256];                        /* the exact authorization header value, e.g. "token abc" */
     char more_keys[MM_SIM_MAX_KEYS - 1][256]; /* further accepted keys (--api-key repeated), each its own buckets */
     size_t nmore_keys;
     char listen_host[64];       /* numeric IPv4 or IPv6 address */

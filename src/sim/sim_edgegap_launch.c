@@ -73,7 +73,8 @@ mm_sim_parse_rate_limit(const char *text, mm_sim_rate_cfg rates[MM_SIM_RATE_CLAS
         if (strlen(class_names[i]) == (size_t)(eq - text) && strncmp(text, class_names[i], (size_t)(eq - text)) == 0)
             cls = i;
     if (cls < 0)
-        return mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s' is not CLASS=RATE/BURST with CLASS create, get, delete or other", text);
+        return mm_fail(MM_ERR_INVALID, why, why_len, "'%.60s' is not CLASS=RATE/BURST with CLASS create, get, delete or other",
+                       text);
     const char *val = eq + 1;
     if (strcmp(val, "off") == 0) {
         rates[cls] = (mm_sim_rate_cfg){0, 0};

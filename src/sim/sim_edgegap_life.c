@@ -189,8 +189,8 @@ deployment_start(mm_sim_world *w, uint16_t app, uint16_t version)
     w->live_deployments++;
     w->counters.deployments_started++;
     open_list_add(d);
-    uint64_t delay = w->cfg->launch.deploy.median_ms > 0 ? mm_sim_dist_draw(&w->cfg->launch.deploy, &w->deploy_rng)
-                                                         : w->cfg->deploy_delay_ms;
+    uint64_t delay =
+        w->cfg->launch.deploy.median_ms > 0 ? mm_sim_dist_draw(&w->cfg->launch.deploy, &w->deploy_rng) : w->cfg->deploy_delay_ms;
     mm_sim_xtimer_arm(w->timers, &d->ready_timer, delay, on_deployment_ready);
     mm_debug("deployment %s starting at %s", d->id_str, d->ip_str);
     return d;

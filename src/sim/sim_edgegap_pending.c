@@ -26,8 +26,8 @@ typedef struct pending {
     mm__sim_list node; /* in srv->waiting or srv->hanging */
     bool hanging;
     mm__sim_route route;
-    int status;          /* error to answer (injected, or a rate limit's 429), or 0 to serve */
-    const char *message; /* its text, copied into the pool */
+    int status;             /* error to answer (injected, or a rate limit's 429), or 0 to serve */
+    const char *message;    /* its text, copied into the pool */
     uint32_t retry_after_s; /* nonzero: a Retry-After header with the error */
 } pending;
 

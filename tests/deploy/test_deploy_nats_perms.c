@@ -74,7 +74,9 @@ start_services(scenario *s)
     /* the matchmaker first, so that it (not a game server) creates every bucket, with R3 in the
      * cluster (outside it, the NULL ends the list before --kv-replicas) */
     as_user(s, node_of(s, 0), "matchmaker", DN_PW_MATCHMAKER);
-    const char *mm_args[] = {"--reaper-age-ms",
+    const char *mm_args[] = {"--edgegap-budget", /* the fleet budget's KV bucket and subjects, under the same rights */
+                             "1000",
+                             "--reaper-age-ms",
                              "4000",
                              "--reaper-margin-ms",
                              "500",

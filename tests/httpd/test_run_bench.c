@@ -51,6 +51,7 @@ start_stack(char *run_dir, size_t run_dir_len, int *http_port, int *admin_port, 
     setenv_port("MM_EDGEGAP_PORT", mm_test_free_port());
     *admin_port = mm_test_free_port();
     setenv_port("MM_ADMIN_PORT", *admin_port);
+    setenv_port("MM_MATCHMAKER_ADMIN_PORT", mm_test_free_port());
     setenv("MM_RUN_DIR", run_dir, 1);
     setenv("MM_SKIP_BUILD", "1", 1);
     setenv("MM_BUILD_DIR", mm_test_build_dir(), 1);

@@ -23,8 +23,8 @@
 
 /* One request with the head kept (for Retry-After). Returns the status; *json may be NULL. */
 static long
-call_head(const sim_proc *sim, const char *method, const char *path, const char *key, const char *body, char *head,
-          size_t head_len, json_t **json)
+call_head(const sim_proc *sim, const char *method, const char *path, const char *key, const char *body, char *head, size_t head_len,
+          json_t **json)
 {
     char url[256], auth[300];
     snprintf(url, sizeof(url), "%s%s", sim->base, path);
@@ -117,8 +117,8 @@ test_sampler_and_bucket(void)
     MM_CHECK(rates[MM_SIM_RATE_OTHER].rate == 0.5);
     MM_CHECK(mm_sim_parse_rate_limit("create=off", rates, why, sizeof(why)) == MM_OK);
     MM_CHECK(rates[MM_SIM_RATE_CREATE].rate == 0);
-    static const char *const bad[] = {"create", "create=", "create=40", "create=40/0", "create=0/5", "create=-1/5",
-                                      "post=1/1", "create=1/x", "create=1e3/4", "=1/1", "get=2000000/1"};
+    static const char *const bad[] = {"create",   "create=",    "create=40",    "create=40/0", "create=0/5",   "create=-1/5",
+                                      "post=1/1", "create=1/x", "create=1e3/4", "=1/1",        "get=2000000/1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (mm_sim_parse_rate_limit(bad[i], rates, why, sizeof(why)) == MM_OK)
             fprintf(stderr, "--rate-limit %s was accepted\n", bad[i]);
@@ -133,13 +133,14 @@ static void
 test_rate_limits(void)
 {
     sim_proc sim;
-    const char *extra[] = {"--api-key", OTHER_KEY, "--rate-limit", "create=2/3", "--rate-limit", "other=1/1",
-                           "--deploy-delay-ms", "50", NULL};
+    const char *extra[] = {"--api-key", OTHER_KEY,           "--rate-limit", "create=2/3", "--rate-limit",
+                           "other=1/1", "--deploy-delay-ms", "50",           NULL};
     MM_REQUIRE(sim_start(&sim, extra) == 0);
     char head[4096];
     json_t *j = NULL;
 
     /* the burst, then 429 with Edgegap's body shape and Retry-After */
+    long long t_burst = mm_test_now_ms(); /* no token of this bucket can be older than this */
     for (int i = 0; i < 3; i++)
         MM_CHECK_INT(call_head(&sim, "POST", "/v1/session", SIM_KEY, BODY, NULL, 0, NULL), ==, 200);
     MM_CHECK_INT(call_head(&sim, "POST", "/v1/session", SIM_KEY, BODY, head, sizeof(head), &j), ==, 429);
@@ -167,9 +168,9 @@ test_rate_limits(void)
         MM_CHECK(st == 200 || st == 429);
         mm_test_sleep_ms(5);
     }
-    double elapsed_s = (double)(mm_test_now_ms() - t0) / 1000.0;
-    MM_CHECK_INT(ok, >=, 1);                                /* tokens came back */
-    MM_CHECK_INT(ok, <=, (long long)(2 * elapsed_s) + 2);  /* no more than the rate allows */
+    double since_burst_s = (double)(mm_test_now_ms() - t_burst) / 1000.0;
+    MM_CHECK_INT(ok, >=, 1);                                  /* tokens came back */
+    MM_CHECK_INT(ok, <=, (long long)(2 * since_burst_s) + 1); /* no more than 2/s since the bucket was emptied */
     MM_CHECK_INT(limited, >=, 1);
 
     /* counted per class */
@@ -208,7 +209,7 @@ test_latency(void)
             (unsigned long long)t[N / 2], (unsigned long long)t[N * 99 / 100], over_median, N);
     /* lower bounds hold whatever the machine's load; upper ones are generous */
     MM_CHECK_INT(t[N / 2], >=, 34);
-    MM_CHECK_INT(t[N / 2], <=, 200);
+    MM_CHECK_INT(t[N / 2], <=, 1000); /* milliseconds, not seconds */
     MM_CHECK_INT(t[N * 99 / 100], >=, 70);
     MM_CHECK_INT(over_median, >=, N * 35 / 100);
     MM_CHECK_INT(sim_stat(&sim, "requests_waiting"), ==, 0);
@@ -257,7 +258,7 @@ test_deploy_times(void)
     fprintf(stderr, "deploy 300,900: observed fastest %llu, median %llu, slowest %llu ms\n", (unsigned long long)took[0],
             (unsigned long long)took[N / 2], (unsigned long long)took[N - 1]);
     MM_CHECK_INT(took[N / 2], >=, 180);
-    MM_CHECK_INT(took[N / 2], <=, 1500);
+    MM_CHECK_INT(took[N / 2], <=, 3000);
     MM_CHECK_INT(took[N - 1] - took[0], >=, 50); /* drawn, not one fixed delay */
     MM_CHECK_INT(sim_stop(&sim), ==, 0);
 }
@@ -272,7 +273,8 @@ status_of(const sim_proc *sim, const char *id, bool *has_deployment)
     json_t *j = NULL;
     snprintf(path, sizeof(path), "/v1/session/%s", id);
     sim_call(sim, "GET", path, NULL, &j);
-    snprintf(out, sizeof(out), "%s", json_string_value(json_object_get(j, "status")) ? json_string_value(json_object_get(j, "status")) : "?");
+    snprintf(out, sizeof(out), "%s",
+             json_string_value(json_object_get(j, "status")) ? json_string_value(json_object_get(j, "status")) : "?");
     if (has_deployment != NULL)
         *has_deployment = json_is_object(json_object_get(j, "deployment"));
     json_decref(j);
@@ -410,7 +412,7 @@ test_preset(void)
     json_decref(c);
 
     /* explicit flags win, before or after the preset */
-    const char *over[] = {"--rate-limit", "get=off", "--capacity", "7", "--preset", "launch", "--deploy-delay-ms", "500",
+    const char *over[] = {"--rate-limit", "get=off",     "--capacity",   "7",   "--preset", "launch", "--deploy-delay-ms", "500",
                           "--rate-limit", "create=5/10", "--latency-ms", "1,2", NULL};
     c = config_of(over);
     MM_REQUIRE(c != NULL);

@@ -35,6 +35,7 @@
 
 #include "mm/clock.h"
 #include "mm/log.h"
+#include "mm/request_id.h"
 #include "front_internal.h"
 
 /* Binds and listens on text ("HOST:PORT"); returns the fd (or -1 with why) and the real port. */
@@ -159,6 +160,7 @@ mm_front_start(const mm_front_config *config, const mm_front_backend *backend, m
     if (front == NULL)
         return mm_fail(MM_ERR_NOMEM, why, why_len, "out of memory");
     front->cfg = *config;
+    atomic_init(&front->next_req_id, mm_request_id_seed()); /* request ids unique across replicas (logs) */
     fit_max_connections(&front->cfg);
     front->backend = *backend;
     if ((err = mm__front_webhook_secret_load(config->webhook_secret_file, front->webhook_secret, &front->webhook_secret_len,

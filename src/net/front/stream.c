@@ -300,6 +300,8 @@ start(mm__front_loop *loop, h2o_req_t *req, mm_front_route route, mm_session_req
                           strlen(text), false);
         return NULL;
     }
+    mm_debug("front: %s request %llu for %s/%s from %s", route == MM_FRONT_CHUNKED ? "chunked" : "wannaplay",
+             (unsigned long long)st->req.id, sr->game, sr->version, sr->client_ip);
     st->t_request.cb = on_request_timeout;
     st->t_check.cb = on_check;
     h2o_timeout_link(loop->evloop, &loop->t_request, &st->t_request);
