@@ -440,7 +440,25 @@ launch_check() {
     fi
 }
 
-sim_sample() { curl -s --max-time 2 "$STACK_EDGEGAP/__sim/stats" | jq -c 'del(.live_session_ids)' 2>/dev/null || echo '{}'; }
+# sim_sample [ids|created]: /__sim/stats without the session ids (one line), or only the ids (a
+# JSON array), or only sessions_created; {} / [] / 0 when the simulator does not answer.
+sim_sample() {
+    curl -s --max-time 2 "$STACK_EDGEGAP/__sim/stats" | python3 -c '
+import json, sys
+what = sys.argv[1] if len(sys.argv) > 1 else ""
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    d = {}
+if what == "ids":
+    print(json.dumps(d.get("live_session_ids", [])))
+elif what == "created":
+    print(d.get("sessions_created", 0))
+else:
+    d.pop("live_session_ids", None)
+    print(json.dumps(d, separators=(",", ":")))
+' "$@"
+}
 
 launch_point() { # on|off
     local budget=$1 dir="$RESULTS/launch/$1" c=$LAUNCH_CEILING
@@ -509,7 +527,7 @@ launch_point() { # on|off
     # not hear that a client left): the horizon starts when the creates stop (at most front_s)
     local created last_created=-1 quiet=0 waited=0
     while [ $quiet -lt 2 ] && [ $waited -lt "$front_s" ]; do
-        created=$(sim_sample | jq '.sessions_created // 0' 2>/dev/null || echo 0)
+        created=$(sim_sample created)
         if [ "$created" = "$last_created" ]; then quiet=$((quiet + 1)); else quiet=0; fi
         last_created=$created
         sleep 2
@@ -520,8 +538,7 @@ launch_point() { # on|off
     log "  mm_bench done (exit $rc); session creates stopped ${waited}s later; waiting ${LAUNCH_HORIZON_S}s, the reaper's horizon"
     sleep "$LAUNCH_HORIZON_S"
     sim_sample >"$dir/sim-after-horizon.json"
-    curl -s --max-time 5 "$STACK_EDGEGAP/__sim/stats" | jq -c '.live_session_ids // []' >"$dir/live-after-horizon.json" 2>/dev/null ||
-        echo '[]' >"$dir/live-after-horizon.json"
+    sim_sample ids >"$dir/live-after-horizon.json"
     kill -TERM "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     stack_alive || log "warning: a process of the launch stack exited (see above)"
