@@ -457,7 +457,7 @@ elif what == "created":
 else:
     d.pop("live_session_ids", None)
     print(json.dumps(d, separators=(",", ":")))
-' "$@"
+' "$@" 2>/dev/null # quiet when the sampler is stopped mid-print
 }
 
 launch_point() { # on|off
