@@ -274,9 +274,11 @@ mm__prov_room_drop(mm__prov_req *r)
 int
 mm__prov_room_wait_ms(mm_provisioner *p, int timeout_ms)
 {
-    if (p->room.n == 0 || mm_budget_take(p->budget, &p->bucket, true, polls_waiting(p), true))
-        return timeout_ms; /* nobody waits, or only for a slot: an answer wakes the actor */
+    if (p->room.n == 0)
+        return timeout_ms;
     uint64_t w = mm_budget_wait_ms(p->budget, &p->bucket);
+    if (w <= 1)
+        return timeout_ms; /* a token is there: the line waits for a slot, and an answer wakes the actor */
     return timeout_ms < 0 || w < (uint64_t)timeout_ms ? (int)w : timeout_ms;
 }
 

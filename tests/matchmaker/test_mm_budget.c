@@ -8,6 +8,8 @@
  *     fleet's multiplier and announces it on mm.fleet.backoff, the other replica halves too
  *     (heard, not seen), and both recover to x1.000 (additive, 0.05 of the budget per second).
  *     The player whose create met the 429 still gets its session (the create is repeated).
+ *   - the fleet's rate: 2 replicas with a budget of 4/s serve 12 players at once, and the
+ *     simulator never sees more than 4 calls a second (plus one token of burst per replica).
  * Each replica's log is read for its "budget: share ..." lines (written when the share changes).
  */
 #include <signal.h>
@@ -141,9 +143,50 @@ test_backoff(void)
     h_stop(&h);
 }
 
+/* Two replicas, a budget of 4 calls/s for both: 12 players at once all end ready, and the
+ * simulator never sees more than the budget (plus each replica's one token of burst). */
+static void
+test_fleet_rate(void)
+{
+    harness h = {0};
+    h_start_nats(&h);
+    h_start_sim(&h, "0", NULL);
+    h_start_gameserver(&h);
+    const char *extra[] = {"--edgegap-budget", "4", "--fleet-heartbeat-ms", "200", NULL};
+    h_start_matchmaker(&h, extra);
+    pid_t first_pid = h.mm;
+    char first[512];
+    snprintf(first, sizeof(first), "%s", h.mm_log);
+    h_start_matchmaker(&h, extra);
+    MM_CHECK(wait_log(first, "budget: share 2.00 of 4.00 requests/s (2 replicas", 10000));
+    MM_CHECK(wait_log(h.mm_log, "budget: share 2.00 of 4.00 requests/s (2 replicas", 10000));
+    h_connect(&h);
+    enum { N = 12 };
+    static h_stream s[N];
+    long long calls0 = h_sim_counter(&h, "requests", "session_create") + h_sim_counter(&h, "requests", "session_get");
+    uint64_t t0 = mm_now_ms();
+    for (int i = 0; i < N; i++)
+        h_stream_open(&h, &s[i], "81.2.3.4");
+    int ready = 0;
+    for (int i = 0; i < N; i++) {
+        MM_CHECK(h_stream_wait(&s[i], H_UNTIL_END, 40000));
+        ready += h_stream_ready(&s[i]);
+        h_stream_close(&s[i]);
+    }
+    uint64_t span = mm_now_ms() - t0;
+    long long calls = h_sim_counter(&h, "requests", "session_create") + h_sim_counter(&h, "requests", "session_get") - calls0;
+    printf("2 replicas, budget 4/s: %d of %d players ready, %lld Edgegap calls in %llu ms\n", ready, N, calls,
+           (unsigned long long)span);
+    MM_CHECK_INT(ready, ==, N);
+    MM_CHECK(calls <= 4 * (long long)span / 1000 + 2 + 1);
+    MM_CHECK_INT(mm_test_stop(first_pid, 15000), ==, 0);
+    h_stop(&h);
+}
+
 int
 main(void)
 {
+    test_fleet_rate();
     test_shares();
     test_backoff();
     nats_Close();

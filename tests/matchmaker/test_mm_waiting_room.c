@@ -8,8 +8,8 @@
  *     its first position its place in the order the players came, its positions never growing,
  *     never 2 s (plus 0.5 s slack for a loaded machine) without one; and they were sent to
  *     Edgegap in the order they came.
- *   - all-in-one (--http): of three WebSocket players, the second closes its socket while in
- *     line: it leaves the line without an Edgegap call (the simulator made 2 sessions), and the
+ *   - all-in-one (--http): of four WebSocket players, the third closes its socket while in
+ *     line: it leaves the line without an Edgegap call (the simulator made 3 sessions), and the
  *     matchmaker's stop line counts it ("1 left").
  */
 #include <signal.h>
@@ -206,26 +206,27 @@ test_leave(void)
     const char *extra[] = {"--http", bind, "--edgegap-budget", "1", "--fleet-heartbeat-ms", "100", NULL};
     h_start_matchmaker(&h, extra);
     const char req[] = "{\"game\":\"" H_APP "\",\"version\":\"" H_VERSION "\",\"client_ip\":\"81.2.3.4\"}";
-    mm_ws_client *ws[3];
-    for (int i = 0; i < 3; i++) {
+    mm_ws_client *ws[4];
+    for (int i = 0; i < 4; i++) {
         ws[i] = calloc(1, sizeof(*ws[i]));
         MM_REQUIRE(ws[i] != NULL && mm_ws_connect(ws[i], (uint16_t)port, "/matchmaker/ws", NULL, 5000) == 0);
         MM_REQUIRE(mm_ws_send_text(ws[i], req) == 0);
     }
-    /* the second and third wait behind the first (1 request/s, and the first's polls) */
-    MM_CHECK(ws_waiting(ws[1]));
-    mm_ws_send_frame(ws[1], 0x88, "\x03\xe8", 2, true);
-    mm_ws_close(ws[1]);
+    /* the others wait behind the first (1 request/s): the third, about 2 s from its turn, leaves */
+    MM_CHECK(ws_waiting(ws[2]));
+    mm_ws_send_frame(ws[2], 0x88, "\x03\xe8", 2, true);
+    mm_ws_close(ws[2]);
     MM_CHECK(ws_ready(ws[0]));
-    MM_CHECK(ws_ready(ws[2]));
-    for (int i = 0; i < 3; i++) {
+    MM_CHECK(ws_ready(ws[1]));
+    MM_CHECK(ws_ready(ws[3]));
+    for (int i = 0; i < 4; i++) {
         mm_ws_close(ws[i]);
         free(ws[i]);
     }
     MM_CHECK_INT(mm_test_stop(h.mm, 15000), ==, 0);
     h.mm = 0;
-    MM_CHECK(h_file_contains(h.mm_log, "waiting room: 2 admitted, 0 refused, 1 left"));
-    MM_CHECK_INT(h_sim_counter(&h, NULL, "sessions_created"), ==, 2);
+    MM_CHECK(h_file_contains(h.mm_log, "waiting room: 3 admitted, 0 refused, 1 left"));
+    MM_CHECK_INT(h_sim_counter(&h, NULL, "sessions_created"), ==, 3);
     if (!h_file_contains(h.mm_log, "1 left"))
         h_dump_log(h.mm_log, 20);
     h_stop(&h);
