@@ -18,11 +18,35 @@
 #                 is the 10,000 point)
 #   5 ceilings    bare h2o WebSocket loop, NATS request/reply, JetStream KV puts, libcurl to
 #                 edgegap_sim, tokens/s; measured first, on the same machine, in the same run
+#   launch        (only with --only launch; docs/LAUNCH.md) split mode with 3 matchmaker replicas,
+#                 edgegap_sim --preset launch with creates limited to C/s (6 seats a deployment,
+#                 3 s starts), players arriving at 10 x C for a minute (mm_bench --rate-curve),
+#                 matchmaker-2 killed with kill -9 in the middle; run with the fleet-wide Edgegap
+#                 budget on (--edgegap-budget C, the waiting room) and off (every replica for
+#                 itself); reports 429s, ready/s against C, waits against the best FIFO at C
+#                 (mm_bench --fluid-ceiling), the waiting room's estimate error, players who
+#                 left the line and sessions no player got, sessions leaked after the reaper's
+#                 horizon (bench/launch_report.py)
 # At the throughput point of the all-in-one and split modes the services are profiled with
 # perf (when installed) and the top entries go into the report.
 #
 # Usage: bench/baseline.sh [--build-dir DIR] [--results DIR] [--doc FILE] [--no-build]
-#                          [--no-profile] [--only 1,2,3,4,5] [--keep-run]
+#                          [--no-profile] [--only 1,2,3,4,5,launch] [--keep-run]
+#                          [--launch-ceiling C] [--launch-factor F] [--launch-peak SECONDS]
+#                          [--launch-kill-at SECONDS] [--launch-modes on,off] [--launch-replicas N]
+#                          [--launch-line-max N] [--launch-gets G] [--launch-impatient PCT]
+#                          [--launch-patience SECONDS]
+# Launch defaults: C = 100 creates/s (edgegap_sim's create and delete limits, and the matchmakers'
+# --edgegap-budget, which counts every Edgegap request of the provisioner, GETs too), F = 10
+# (1,000 players/s), a peak of 60 s, G = 0: the ceiling the players are measured against (ready/s,
+# mm_bench --fluid-ceiling) is C / (1 + G) players/s, C when every session needs only its create
+# (readiness by webhook; the report also gives the GETs per create the matchmakers made);
+# matchmaker-2 killed at half the time the best FIFO needs to serve everyone (0 = no kill), both
+# modes, 3 replicas, a line of at most 100000 per replica; besides them, PCT = 5% more players
+# (a second mm_bench) who give up after SECONDS = 20 s, whatever they were told. Short version:
+#   bench/baseline.sh --only launch --launch-ceiling 20 --launch-factor 2 --launch-peak 5
+# Every waiting player holds a descriptor in mm_bench and in the front: the line (up to all
+# F x C x peak players) must fit the open-file limit (checked before the run).
 # Defaults: --build-dir build (or $MM_BUILD_DIR), --results <build-dir>/baseline,
 # --doc docs/PERFORMANCE.md (written only when every scenario ran). Takes about 8 minutes on
 # 2 cores, build included; exit status 0 when it ran to the end (goals missed are reported, not
@@ -39,6 +63,16 @@ BUILD=1
 PROFILE=1
 ONLY=1,2,3,4,5
 KEEP_RUN=0
+LAUNCH_CEILING=100
+LAUNCH_FACTOR=10
+LAUNCH_PEAK=60
+LAUNCH_KILL_AT=""
+LAUNCH_MODES=on,off
+LAUNCH_REPLICAS=3
+LAUNCH_LINE_MAX=100000
+LAUNCH_GETS=0
+LAUNCH_IMPATIENT=5
+LAUNCH_PATIENCE=20
 while [ $# -gt 0 ]; do
     case $1 in
     --build-dir) BIN=$2; shift 2 ;;
@@ -48,12 +82,33 @@ while [ $# -gt 0 ]; do
     --no-profile) PROFILE=0; shift ;;
     --only) ONLY=$2; shift 2 ;;
     --keep-run) KEEP_RUN=1; shift ;;
+    --launch-ceiling) LAUNCH_CEILING=$2; shift 2 ;;
+    --launch-factor) LAUNCH_FACTOR=$2; shift 2 ;;
+    --launch-peak) LAUNCH_PEAK=$2; shift 2 ;;
+    --launch-kill-at) LAUNCH_KILL_AT=$2; shift 2 ;;
+    --launch-modes) LAUNCH_MODES=$2; shift 2 ;;
+    --launch-replicas) LAUNCH_REPLICAS=$2; shift 2 ;;
+    --launch-line-max) LAUNCH_LINE_MAX=$2; shift 2 ;;
+    --launch-gets) LAUNCH_GETS=$2; shift 2 ;;
+    --launch-impatient) LAUNCH_IMPATIENT=$2; shift 2 ;;
+    --launch-patience) LAUNCH_PATIENCE=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "baseline: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 RESULTS=${RESULTS:-$BIN/baseline}
 wants() { [[ ",$ONLY," == *",$1,"* ]]; }
+is_count() { [[ $1 =~ ^[1-9][0-9]{0,6}$ ]]; }
+for v in "$LAUNCH_CEILING" "$LAUNCH_FACTOR" "$LAUNCH_PEAK" "$LAUNCH_LINE_MAX"; do
+    is_count "$v" || { echo "baseline: the --launch-* values are whole numbers from 1 (got '$v')" >&2; exit 2; }
+done
+[[ -z $LAUNCH_KILL_AT || $LAUNCH_KILL_AT =~ ^[0-9]{1,6}$ ]] ||
+    { echo "baseline: --launch-kill-at is a number of seconds (0: no kill)" >&2; exit 2; }
+[[ $LAUNCH_IMPATIENT =~ ^([0-9]|[1-9][0-9])$ ]] || { echo "baseline: --launch-impatient is a percentage, 0..99" >&2; exit 2; }
+is_count "$LAUNCH_PATIENCE" || { echo "baseline: --launch-patience is a number of seconds from 1" >&2; exit 2; }
+[[ $LAUNCH_GETS =~ ^[0-9]$ ]] || { echo "baseline: --launch-gets is 0..9 GETs per session" >&2; exit 2; }
+[[ $LAUNCH_REPLICAS =~ ^[2-9]$ ]] || { echo "baseline: --launch-replicas is 2..9 (one is killed)" >&2; exit 2; }
+[[ ,$LAUNCH_MODES, =~ ^(,(on|off))+,$ ]] || { echo "baseline: --launch-modes is on, off or on,off" >&2; exit 2; }
 
 START_S=$(date +%s)
 log() { printf '[%4ds] %s\n' $(($(date +%s) - START_S)) "$*"; }
@@ -73,7 +128,13 @@ BIN=$(cd "$BIN" && pwd)
 
 # 10,000 clients need 10,000 descriptors in mm_bench and as many in the front.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ]; then
+LAUNCH_LINE_PEAK=$((LAUNCH_FACTOR * LAUNCH_CEILING * LAUNCH_PEAK * (100 + LAUNCH_IMPATIENT) / 100))
+if wants launch && [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((LAUNCH_LINE_PEAK + 2000)) ]; then
+    echo "baseline: the launch's line reaches ~$LAUNCH_LINE_PEAK players, each holding a descriptor in mm_bench and" \
+        "in the front; the open-file limit is $(ulimit -n): raise ulimit -Hn or shorten --launch-peak" >&2
+    exit 1
+fi
+if { wants 3 || wants 4; } && [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ]; then
     echo "baseline: the open-file limit is $(ulimit -n); scenario 3 needs at least 12000 (raise ulimit -Hn)" >&2
     exit 1
 fi
@@ -81,6 +142,7 @@ fi
 mkdir -p "$RESULTS"
 RESULTS=$(cd "$RESULTS" && pwd)
 rm -rf "${RESULTS:?}"/s1 "$RESULTS"/s2 "$RESULTS"/s3 "$RESULTS"/s5 "$RESULTS"/profile
+wants launch && rm -rf "$RESULTS"/launch
 RUN_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/mm-baseline.XXXXXX")
 # shellcheck source=bench/baseline_stack.sh
 source "$ROOT/bench/baseline_stack.sh"
@@ -337,7 +399,8 @@ wait_point() { # mode n [webhooks]
     wait "$bp"
     stack_stop
     # the matchmakers' GET and webhook counters, logged at stop (docs/matchmaker.md)
-    grep -h 'provisioner: .* sessions polled with' "$STACK_DIR"/logs/bevygap_matchmaker-*.log >"$dir/mm-stats.txt" || true
+    grep -h -e 'provisioner: .* sessions polled with' -e 'budget: .* waiting room:' "$STACK_DIR"/logs/bevygap_matchmaker-*.log \
+        >"$dir/mm-stats.txt" || true
 }
 if wants 3 || wants 4; then
     wants 4 && wait_point allinone 100
@@ -348,6 +411,153 @@ if wants 3 || wants 4; then
     wants 3 && wait_point split 10000 webhooks
 fi
 
+# ---- launch: a launch against the waiting room (docs/LAUNCH.md) -------------------------------------
+# Split mode, LAUNCH_REPLICAS matchmakers, readiness by webhook (fallback grid 10 s). The simulator
+# is a launch-day Edgegap (--preset launch) whose create limit is the ceiling C (6 seats a
+# deployment, 3 s starts); players arrive at F x C for the peak, far above the C / (1 + G) the
+# budget lets through, so the line builds to thousands. matchmaker-2 gets kill -9 at half the
+# time the best FIFO needs to serve everyone. Budget on: --edgegap-budget C and the waiting
+# room; off: every replica for itself (today's behaviour).
+# Sampled every second: /__sim/stats (without the session ids). After mm_bench, once the session
+# creates have stopped: the reaper's horizon (age + margin + scan + 15 s), then the sessions
+# still live are the leaked ones.
+LAUNCH_REAPER=(--reaper-age-ms 20000 --reaper-margin-ms 5000 --reaper-scan-ms 2000)
+LAUNCH_HORIZON_S=42
+
+launch_check() {
+    local missing=() sim_help mm_help flag
+    sim_help=$("$BIN"/edgegap_sim --help 2>&1 || true)
+    mm_help=$("$BIN"/bevygap_matchmaker --help 2>&1 || true)
+    for flag in --preset --rate-limit --deploy-ms; do
+        [[ $sim_help == *"$flag"* ]] || missing+=("edgegap_sim $flag")
+    done
+    for flag in --edgegap-budget --waiting-room-max; do
+        [[ $mm_help == *"$flag"* ]] || missing+=("bevygap_matchmaker $flag")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "baseline: the launch scenario needs ${missing[*]} (docs/LAUNCH.md); this build lacks them" >&2
+        return 1
+    fi
+}
+
+# sim_sample [ids|created]: /__sim/stats without the session ids (one line), or only the ids (a
+# JSON array), or only sessions_created; {} / [] / 0 when the simulator does not answer.
+sim_sample() {
+    curl -s --max-time 2 "$STACK_EDGEGAP/__sim/stats" | python3 -c '
+import json, sys
+what = sys.argv[1] if len(sys.argv) > 1 else ""
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    d = {}
+if what == "ids":
+    print(json.dumps(d.get("live_session_ids", [])))
+elif what == "created":
+    print(d.get("sessions_created", 0))
+else:
+    d.pop("live_session_ids", None)
+    print(json.dumps(d, separators=(",", ":")))
+' "$@" 2>/dev/null # quiet when the sampler is stopped mid-print
+}
+
+launch_point() { # on|off
+    local budget=$1 dir="$RESULTS/launch/$1" c=$LAUNCH_CEILING
+    local rate=$((LAUNCH_CEILING * LAUNCH_FACTOR))
+    local players=$((rate * LAUNCH_PEAK))
+    local ceiling fifo_s
+    ceiling=$(awk "BEGIN {print $c / (1 + $LAUNCH_GETS)}")
+    fifo_s=$(awk "BEGIN {print int($players / $ceiling + 0.999)}")
+    local kill_at=${LAUNCH_KILL_AT:-$((fifo_s / 2))}
+    # the preset's limits scaled with the create limit (its GET limit is 2.5 times the create one)
+    local sim=(--preset launch --rate-limit "create=$c/$c" --rate-limit "delete=$c/$c"
+        --rate-limit "get=$((c * 5 / 2))/$((c * 5 / 2))" --sockets 6 --deploy-ms "3000,6000" --webhook-queue 100000
+        --log-level warn)
+    # the front waits for the matchmaker's last reply (a ProgressReport does not extend it) and the
+    # matchmaker's session timeout counts from the request's arrival, line included: both must
+    # outlast the longest wait in line, twice the best FIFO's last one plus a minute here
+    local front_s=$((fifo_s * 2 + 60))
+    local mm=(--webhook-poll-ms 10000 "${LAUNCH_REAPER[@]}" --session-timeout-ms "$(((front_s - 10) * 1000))")
+    [ "$budget" = on ] && mm+=(--edgegap-budget "$c" --waiting-room-max "$LAUNCH_LINE_MAX")
+    log "launch (budget $budget): $players players at $rate/s for ${LAUNCH_PEAK}s against $c creates/s," \
+        "$LAUNCH_REPLICAS replicas, kill -9 matchmaker-2 at ${kill_at}s"
+    mkdir -p "$dir"
+    STACK_WEBHOOKS=1
+    STACK_FRONT_FLAGS=(--matchmaker-timeout-ms "$((front_s * 1000))" --request-timeout-ms "$((front_s * 1000 + 5000))")
+    stack_start "split$LAUNCH_REPLICAS" "${sim[@]}" -- "${mm[@]}"
+    STACK_WEBHOOKS=0
+    STACK_FRONT_FLAGS=()
+    (while :; do printf '{"t":%s,"sim":%s}\n' "$(date +%s.%N)" "$(sim_sample)"; sleep 1; done) >"$dir/sim-samples.jsonl" &
+    local sampler=$!
+    HELPER_PIDS+=("$sampler")
+    local t0 t_kill="" t_end rc=0
+    t0=$(date +%s.%N)
+    "$BIN"/mm_bench --url "$STACK_URL" --no-progress --rate-curve "0s:$rate,${LAUNCH_PEAK}s:$rate" --fluid-ceiling "$ceiling" \
+        --timeout "$((front_s + 30))s" --requests-csv "$dir/requests.csv" --json "$dir/mm_bench.json" \
+        >"$dir/mm_bench.txt" 2>&1 &
+    local bench=$!
+    HELPER_PIDS+=("$bench")
+    local impatient_rate impatient=""
+    impatient_rate=$(awk "BEGIN {print $rate * $LAUNCH_IMPATIENT / 100}")
+    if [ "$LAUNCH_IMPATIENT" -gt 0 ]; then
+        "$BIN"/mm_bench --url "$STACK_URL" --no-progress --rate-curve "0s:$impatient_rate,${LAUNCH_PEAK}s:$impatient_rate" \
+            --timeout "${LAUNCH_PATIENCE}s" --requests-csv "$dir/impatient.csv" --json "$dir/impatient.json" \
+            >"$dir/impatient.txt" 2>&1 &
+        impatient=$!
+        HELPER_PIDS+=("$impatient")
+    fi
+    if [ "$kill_at" -gt 0 ]; then
+        while kill -0 "$bench" 2>/dev/null && [ "$(awk "BEGIN {print ($(date +%s.%N) - $t0 < $kill_at)}")" = 1 ]; do
+            sleep 0.2
+        done
+        local victim
+        victim=$(stack_pid matchmaker-2) || true
+        if [ -n "$victim" ] && kill -0 "$bench" 2>/dev/null; then
+            kill -KILL "$victim"
+            wait "$victim" 2>/dev/null || true
+            stack_forget matchmaker-2
+            t_kill=$(date +%s.%N)
+            log "  matchmaker-2 (pid $victim) killed"
+        fi
+    fi
+    wait "$bench" || rc=$?
+    [ -z "$impatient" ] || wait "$impatient" || true
+    t_end=$(date +%s.%N)
+    sim_sample >"$dir/sim-end-of-run.json"
+    # the matchmakers may go on creating sessions for players who are gone (in split mode they do
+    # not hear that a client left): the horizon starts when the creates stop (at most front_s)
+    local created last_created=-1 quiet=0 waited=0
+    while [ $quiet -lt 2 ] && [ $waited -lt "$front_s" ]; do
+        created=$(sim_sample created)
+        if [ "$created" = "$last_created" ]; then quiet=$((quiet + 1)); else quiet=0; fi
+        last_created=$created
+        sleep 2
+        waited=$((waited + 2))
+    done
+    local t_quiet
+    t_quiet=$(date +%s.%N)
+    log "  mm_bench done (exit $rc); session creates stopped ${waited}s later; waiting ${LAUNCH_HORIZON_S}s, the reaper's horizon"
+    sleep "$LAUNCH_HORIZON_S"
+    sim_sample >"$dir/sim-after-horizon.json"
+    sim_sample ids >"$dir/live-after-horizon.json"
+    kill -TERM "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    stack_alive || log "warning: a process of the launch stack exited (see above)"
+    printf '{"t_creates_stopped":%s,"budget":"%s","impatient_pct":%s,"patience_s":%s,"players_ceiling":%s,"gets_per_session":%s,"ceiling":%s,"factor":%s,"peak_s":%s,"players":%s,"replicas":%s,"line_max":%s,"t0":%s,"t_kill":%s,"t_end":%s,"horizon_s":%s,"mm_bench_rc":%s,"sim_flags":"%s","mm_flags":"%s"}\n' \
+        "$t_quiet" "$budget" "$LAUNCH_IMPATIENT" "$LAUNCH_PATIENCE" "$ceiling" "$LAUNCH_GETS" "$c" "$LAUNCH_FACTOR" "$LAUNCH_PEAK" "$players" "$LAUNCH_REPLICAS" "$LAUNCH_LINE_MAX" "$t0" \
+        "${t_kill:-null}" "$t_end" "$LAUNCH_HORIZON_S" "$rc" "${sim[*]}" "${mm[*]} | front: --matchmaker-timeout-ms $((front_s * 1000))" \
+        >"$dir/launch.json"
+    stack_stop
+    grep -h -e 'provisioner: .* sessions polled with' -e 'budget: .* waiting room:' "$STACK_DIR"/logs/bevygap_matchmaker-*.log \
+        >"$dir/mm-stats.txt" || true
+    cp -r "$STACK_DIR/logs" "$dir/logs" 2>/dev/null || true
+    [ $rc -le 1 ] || { echo "baseline: mm_bench failed (exit $rc):" >&2; tail -3 "$dir/mm_bench.txt" >&2; return 1; }
+}
+if wants launch; then
+    launch_check
+    for m in ${LAUNCH_MODES//,/ }; do launch_point "$m"; done
+    python3 "$ROOT/bench/launch_report.py" "$RESULTS/launch" | tee "$RESULTS/launch/report.md"
+fi
+
 # ---- the report -----------------------------------------------------------------------------------
 log "writing the report"
 cat /proc/loadavg >"$RESULTS/loadavg_end"
@@ -355,5 +565,5 @@ echo $(($(date +%s) - START_S)) >"$RESULTS/elapsed_s"
 doc_arg=()
 case $DOC in /*) ;; *) DOC="$ROOT/$DOC" ;; esac
 if wants 1 && wants 2 && wants 3 && wants 4 && wants 5; then doc_arg=(--doc "$DOC"); fi
-$REPORT report "$RESULTS" "${doc_arg[@]}"
+if wants 1 || wants 2 || wants 3 || wants 4 || wants 5; then $REPORT report "$RESULTS" "${doc_arg[@]}"; fi
 log "done: results in $RESULTS${doc_arg:+, ${doc_arg[1]}}"

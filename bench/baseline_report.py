@@ -7,7 +7,8 @@
       reads the raw JSON the script wrote, writes RESULTS_DIR/summary.json and RESULTS_DIR/table.md,
       and with --doc the whole of docs/PERFORMANCE.md. The part of an existing doc between
       <!-- analysis:begin --> and <!-- analysis:end --> (written by a person: what the profile
-      means) is kept as it is.
+      means) is kept as it is, and so is the launch section between <!-- launch:begin --> and
+      <!-- launch:end --> (bench/baseline.sh --only launch; bench/launch_report.py).
 
 Only the Python standard library (python3 is installed by deploy/install-deps.sh).
 """
@@ -32,6 +33,8 @@ GOAL_WEBHOOK_CORES = 0.05
 GOAL_WEBHOOK_ADDED_P99_MS = 10.0
 ANALYSIS_BEGIN = "<!-- analysis:begin -->"
 ANALYSIS_END = "<!-- analysis:end -->"
+LAUNCH_BEGIN = "<!-- launch:begin -->"
+LAUNCH_END = "<!-- launch:end -->"
 
 
 def load(path, default=None):
@@ -565,6 +568,13 @@ def existing_analysis(doc):
     return ANALYSIS_BEGIN + "\n(No analysis written yet: read the profile below.)\n" + ANALYSIS_END
 
 
+def existing_launch(doc):
+    text = read_text(doc)
+    if LAUNCH_BEGIN in text and LAUNCH_END in text:
+        return text[text.index(LAUNCH_BEGIN):text.index(LAUNCH_END) + len(LAUNCH_END)]
+    return LAUNCH_BEGIN + "\n## Launch\n\n(Not measured yet: `bench/baseline.sh --only launch`, docs/LAUNCH.md.)\n" + LAUNCH_END
+
+
 def document(s, res, doc):
     m = s["machine"]
     return """# Performance baseline
@@ -628,6 +638,8 @@ measured in the same run.
 ## Details
 
 %s
+%s
+
 ## Analysis
 
 %s
@@ -640,7 +652,7 @@ measured in the same run.
 """ % (COMMAND_DEFAULT, m.get("date"), m.get("git"), m.get("nproc"), m.get("cpu_model"), m.get("mem_total"),
        m.get("kernel"), m.get("loadavg_start"), m.get("loadavg_end"), m.get("command"),
        ("%d min %02d s" % divmod(m["elapsed_s"], 60)) if m.get("elapsed_s") else "run time not recorded", table(s, False),
-       goal_notes(s) or "All goals met.\n", details(s), existing_analysis(doc),
+       goal_notes(s) or "All goals met.\n", details(s), existing_launch(doc), existing_analysis(doc),
        profile_text(res) or "(perf was not available)")
 
 

@@ -8,20 +8,23 @@
 # stack_start started (by PID), and the EXIT trap of the caller should call stack_stop too.
 #
 # Modes: allinone (bevygap_matchmaker --http: the front talks to the provisioner directly),
-# split (bevygap_matchmaker_httpd -> NATS -> bevygap_matchmaker), split2 (the same with two
-# matchmaker replicas in the queue group).
+# split (bevygap_matchmaker_httpd -> NATS -> bevygap_matchmaker), split2 .. split9 (the same with
+# that many matchmaker replicas in the queue group).
 #
 # Needs: BIN (the build directory with the programs), RUN_ROOT (a directory for run dirs).
 # STACK_WEBHOOKS=1 before stack_start: readiness by webhook (docs/matchmaker.md): a fresh secret in
 # MM_WEBHOOK_SECRET for every matchmaker and the httpd, and every matchmaker gets
 # --webhook-public-url http://<the stack's web front> (its fallback grid is up to the caller's
 # matchmaker flags, --webhook-poll-ms).
+# STACK_FRONT_FLAGS (an array, empty by default): more flags for the web front (the httpd, or the
+# matchmaker's --http front in allinone mode), after FRONT_BENCH_FLAGS.
 # After stack_start: STACK_DIR, STACK_URL (ws://.../matchmaker/ws), STACK_EDGEGAP (http://...),
 # STACK_NATS_PORT, and STACK_NAMES / STACK_PIDS (parallel arrays, in start order).
-# STACK_NAMES: nats-server, edgegap_sim, gameserver_sim, matchmaker-1 [matchmaker-2] [httpd].
+# STACK_NAMES: nats-server, edgegap_sim, gameserver_sim, matchmaker-1 [matchmaker-2 ...] [httpd].
 
 STACK_NAMES=()
 STACK_PIDS=()
+STACK_FRONT_FLAGS=()
 STACK_SEQ=0
 API_KEY='token bench-key'
 PROTOCOL_ID=80085
@@ -133,8 +136,8 @@ CONF
     stack_add gameserver_sim $!
 
     local replicas=1 front=() hook=()
-    [ "$mode" = split2 ] && replicas=2
-    [ "$mode" = allinone ] && front=(--http "127.0.0.1:$http_port" "${FRONT_BENCH_FLAGS[@]}")
+    case $mode in split[2-9]) replicas=${mode#split} ;; esac
+    [ "$mode" = allinone ] && front=(--http "127.0.0.1:$http_port" "${FRONT_BENCH_FLAGS[@]}" "${STACK_FRONT_FLAGS[@]}")
     if [ "${STACK_WEBHOOKS:-0}" = 1 ]; then
         MM_WEBHOOK_SECRET=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
         export MM_WEBHOOK_SECRET
@@ -157,11 +160,25 @@ CONF
     else
         NATS_USER=matchmaker_httpd NATS_PASSWORD=matchmaker_httpd \
             "$BIN"/bevygap_matchmaker_httpd --bind "127.0.0.1:$http_port" --stop-deadline-ms 2000 "${FRONT_BENCH_FLAGS[@]}" \
+            "${STACK_FRONT_FLAGS[@]}" \
             >"$STACK_DIR/logs/bevygap_matchmaker_httpd.log" 2>&1 &
         stack_add httpd $!
         stack_wait_port "$http_port" bevygap_matchmaker_httpd || return 1
     fi
     return 0
+}
+
+# stack_forget NAME: drops a process the caller ended itself (e.g. with kill -9) from the stack,
+# so stack_alive does not report it and stack_stop does not signal its PID again.
+stack_forget() {
+    local i names=() pids=()
+    for i in "${!STACK_NAMES[@]}"; do
+        [ "${STACK_NAMES[$i]}" = "$1" ] && continue
+        names+=("${STACK_NAMES[$i]}")
+        pids+=("${STACK_PIDS[$i]}")
+    done
+    STACK_NAMES=("${names[@]}")
+    STACK_PIDS=("${pids[@]}")
 }
 
 # stack_alive: 0 when every process of the stack still runs; else names the dead one.

@@ -12,6 +12,7 @@
  *   mm_bench_report.c   live progress line, final table, --json
  *   mm_bench_plot.c     --plot through gnuplot
  *   mm_bench_merge.c    mm_bench merge: several runs' --json into one result, exactly
+ *   mm_bench_line.c     --rate-curve, the waiting-room reports, the fluid model, --requests-csv
  *
  * Everything runs on one thread; nothing here is thread-safe.
  */
@@ -47,6 +48,9 @@ typedef enum mm_bench_source_mode {
 #define MM_BENCH_LOOPBACK_SOURCES "127.0.1.1-127.0.255.254"
 #define MM_BENCH_SOURCES_TEXT (MM_BENCH_MAX_SOURCE_RANGES * 32 + 8)
 
+#define MM_BENCH_MAX_CURVE 64      /* --rate-curve points */
+#define MM_BENCH_CURVE_TEXT 1024   /* --rate-curve text, as given */
+
 /** Everything the command line says. Holds the verification key: mm_bench_config_wipe(). */
 typedef struct mm_bench_config {
     char url[600];
@@ -63,6 +67,13 @@ typedef struct mm_bench_config {
     uint64_t ramp_ns;      /* open loop: linear ramp from 0 to rate over this time */
     uint32_t concurrency;  /* closed loop: requests in flight */
     uint64_t requests;     /* closed loop: requests in all; 0 = no limit (then duration is set) */
+    /* --rate-curve (open loop): piecewise-linear rate; curve_len 0 = --rate/--ramp instead */
+    size_t curve_len;
+    double curve_t[MM_BENCH_MAX_CURVE]; /* seconds, non-decreasing, curve_t[0] = 0 */
+    double curve_r[MM_BENCH_MAX_CURVE]; /* requests per second at curve_t[i] */
+    double curve_c[MM_BENCH_MAX_CURVE]; /* requests started by curve_t[i] (the integral) */
+    char curve_text[MM_BENCH_CURVE_TEXT];
+    double fluid_ceiling;  /* --fluid-ceiling: players per second of the best FIFO; 0 = no model */
 
     char game[MM_BENCH_NAME_MAX + 1];
     char version[MM_BENCH_NAME_MAX + 1];
@@ -85,6 +96,7 @@ typedef struct mm_bench_config {
 
     const char *json_path;
     const char *plot_path;
+    const char *requests_csv; /* --requests-csv: one line per request */
     int progress; /* live line on stderr: 1 yes, 0 no */
 } mm_bench_config;
 
@@ -129,6 +141,29 @@ uint64_t mm_bench_open_loop_offset(const mm_bench_config *cfg, uint64_t k);
 /** Open loop: how many requests start before duration. */
 uint64_t mm_bench_open_loop_total(const mm_bench_config *cfg);
 
+/* ---- load curves, the waiting room, the fluid model (mm_bench_line.c) ---- */
+
+/**
+ * Parses a --rate-curve value "T1:R1,T2:R2,..." (times as --duration, from 0s, non-decreasing;
+ * rates per second, 0..1000000; piecewise linear between points) into cfg. 0, or 2 after
+ * printing a one-line usage error.
+ */
+int mm_bench_flags_rate_curve(mm_bench_config *cfg, const char *text);
+
+/** --rate-curve: the start offset of request k (ns), and the number of requests in all. */
+uint64_t mm_bench_curve_offset(const mm_bench_config *cfg, uint64_t k);
+uint64_t mm_bench_curve_total(const mm_bench_config *cfg);
+
+/**
+ * The best FIFO at ceiling players/s (a single server of rate C, fluid: each player brings 1/C s
+ * of work): the wait of player i is W_i = max(0, W_{i-1} + 1/C - (a_i - a_{i-1})), W_0 = 0, for
+ * arrivals a (ns, non-decreasing). Fills out[i] (ns) for i < n.
+ */
+void mm_bench_fluid_waits(const uint64_t *arrivals, size_t n, double ceiling, uint64_t *out);
+
+/** The --requests-csv header line. */
+void mm_bench_line_csv_header(FILE *out);
+
 /* ---- statistics (mm_bench_stats.c) ---- */
 
 /** The phases timed for each request, all measured from the request's start. */
@@ -138,6 +173,9 @@ typedef enum mm_bench_phase {
     MM_BENCH_PHASE_FIRST_MESSAGE, /* first text message */
     MM_BENCH_PHASE_ACCEPTED,      /* SessionRequestAccepted */
     MM_BENCH_PHASE_READY,         /* SessionReady, for requests whose outcome is ready = time-to-ready */
+    MM_BENCH_PHASE_TOLD,          /* the first waiting-room ProgressReport (a position in line) */
+    MM_BENCH_PHASE_LEFT_LINE,     /* the first message after Acknowledged that is not a waiting-room
+                                   * report (after the last one for a request in line), unless an Error */
     MM_BENCH_PHASE_COUNT
 } mm_bench_phase;
 
@@ -201,6 +239,20 @@ typedef struct mm_bench_stats {
     double cpu_start_user_s, cpu_start_sys_s; /* this process's CPU time when the run began */
     double cpu_user_s, cpu_sys_s;   /* CPU time the run took (set by mm_bench_stats_close) */
     int interrupted;
+    /* the waiting room (docs/mm_bench.md, "Waiting room and estimates") */
+    uint64_t line_told;             /* requests told a position in line */
+    uint64_t line_left;             /* of those, requests that then left the line (not by an Error or a close) */
+    uint64_t line_max_position;     /* the largest first position told */
+    uint64_t line_max_length;       /* the largest line length told */
+    mm_bench_hist line_error;       /* |estimate - actual| / actual of the first estimate, in parts per million */
+    uint64_t first_ready_ns, last_ready_ns; /* the first and last SessionReady of a ready request (0: none) */
+    /* --fluid-ceiling: every start's offset from start_ns, then the model's waits */
+    uint64_t *arrivals;             /* owned; arrival_count used of arrival_cap */
+    size_t arrival_count, arrival_cap;
+    int arrivals_lost;              /* memory ran out: no fluid model */
+    double fluid_ceiling;
+    mm_bench_hist fluid;            /* the best FIFO's wait of every started request, us */
+    int fluid_done;                 /* fluid holds the model's waits */
 } mm_bench_stats;
 
 /** Allocates histograms and tables; the run starts at start_ns. MM_ERR_NOMEM (st freed). */
@@ -233,6 +285,16 @@ mm_err mm_bench_stats_reserve(mm_bench_stats *st, size_t n);
 
 /** Fills row's percentiles from its sparse ready histogram, using scratch (an empty histogram). */
 void mm_bench_second_percentiles(mm_bench_second *row, mm_bench_hist *scratch);
+
+/** Records a start's offset for the fluid model (no-op unless st->fluid_ceiling > 0). */
+void mm_bench_stats_arrival(mm_bench_stats *st, uint64_t offset_ns);
+
+/** After the run: the fluid model's waits of every recorded arrival into st->fluid. */
+void mm_bench_stats_fluid(mm_bench_stats *st);
+
+/** One --requests-csv line for a decided request (t0 its start, at[] its phases). */
+void mm_bench_line_csv_row(FILE *out, const mm_bench_stats *st, uint64_t index, uint64_t t0, const uint64_t at[MM_BENCH_PHASE_COUNT],
+                           const mm_bench_session *s);
 
 /** Requests decided with a non-ready outcome. */
 uint64_t mm_bench_stats_errors(const mm_bench_stats *st);

@@ -1,6 +1,6 @@
 /*
  * What follows from the flags alone (mm_bench.h): the target's address, the client_ip spread and
- * the open-loop schedule. The schedule is a closed form, so request k's start time is computed
+ * the open-loop schedule (--rate-curve's in mm_bench_line.c). The schedule is a closed form, so request k's start time is computed
  * directly: no accumulated rounding, and the total is known before the run.
  *
  * Source addresses (--source-ips): the front counts its per-address limits by TCP peer, so a
@@ -61,6 +61,8 @@ uint64_t
 mm_bench_open_loop_offset(const mm_bench_config *cfg, uint64_t k)
 {
     double n = cfg->rate, r = (double)cfg->ramp_ns / NS_PER_S, t;
+    if (cfg->curve_len > 0)
+        return mm_bench_curve_offset(cfg, k);
     if (r > 0 && (double)k < n * r / 2)
         t = sqrt(2.0 * (double)k * r / n);
     else
@@ -72,6 +74,8 @@ uint64_t
 mm_bench_open_loop_total(const mm_bench_config *cfg)
 {
     double n = cfg->rate, r = (double)cfg->ramp_ns / NS_PER_S, d = (double)cfg->duration_ns / NS_PER_S;
+    if (cfg->curve_len > 0)
+        return mm_bench_curve_total(cfg);
     double c = d >= r ? n * (d - r / 2) : n * d * d / (2 * r);
     /* the k with C^-1(k) < d: k = 0 .. ceil(c) - 1 (a hair of slack for rounding) */
     return (uint64_t)ceil(c - 1e-9);

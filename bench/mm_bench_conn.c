@@ -30,6 +30,8 @@ mm__bench_conn_record(mm_bench_loop *loop, mm_bench_conn *c, uint64_t now)
         return;
     c->recorded = 1;
     mm_bench_stats_decided(loop->stats, &c->session, c->t0, c->at, now);
+    if (loop->csv != NULL)
+        mm_bench_line_csv_row(loop->csv, loop->stats, c->index, c->t0, c->at, &c->session);
 }
 
 /* Records the outcome, closes the socket and hands c to the dead list. */
@@ -236,6 +238,7 @@ mm_bench_conn_start(mm_bench_loop *loop, uint64_t index, uint64_t t0, uint64_t n
     loop->live++;
     mm_bench_list_append(&loop->active, c);
     mm_bench_stats_started(loop->stats, now, now > t0 ? now - t0 : 0);
+    mm_bench_stats_arrival(loop->stats, t0 > loop->stats->start_ns ? t0 - loop->stats->start_ns : 0);
 
     c->fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {

@@ -17,6 +17,7 @@
 #define MM_BENCH_CONN_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "mm_bench.h"
 #include "mm_bench_ws.h"
@@ -64,6 +65,7 @@ typedef struct mm_bench_loop {
     int epfd;
     mm_bench_list active, grace, dead;
     uint64_t live; /* connections allocated and not yet freed */
+    FILE *csv;     /* --requests-csv, or NULL */
 } mm_bench_loop;
 
 /* List operations (mm_bench_run.c). */

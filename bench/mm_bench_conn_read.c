@@ -43,10 +43,16 @@ conn_deliver(mm_bench_loop *loop, mm_bench_conn *c, const uint8_t *text, size_t 
 {
     const mm_bench_config *cfg = loop->cfg;
     mm_feedback_kind kind = 0;
+    uint32_t told = c->session.line_reports;
+    int left = c->session.line_left;
     if (c->at[MM_BENCH_PHASE_FIRST_MESSAGE] == 0)
         c->at[MM_BENCH_PHASE_FIRST_MESSAGE] = now;
     mm_bench_step step = mm_bench_session_message(&c->session, (const char *)text, len, cfg->verify ? &cfg->verifier : NULL,
                                                   cfg->verify ? mm_unix_seconds() : 0, &kind);
+    if (told == 0 && c->session.line_reports > 0)
+        c->at[MM_BENCH_PHASE_TOLD] = now;
+    if (!left && c->session.line_left)
+        c->at[MM_BENCH_PHASE_LEFT_LINE] = now;
     if (kind == MM_FEEDBACK_ACCEPTED && c->at[MM_BENCH_PHASE_ACCEPTED] == 0)
         c->at[MM_BENCH_PHASE_ACCEPTED] = now;
     if (kind == MM_FEEDBACK_READY && step == MM_BENCH_STEP_FINAL)

@@ -44,6 +44,9 @@ enum {
     OPT_PLOT,
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
+    OPT_RATE_CURVE,
+    OPT_FLUID_CEILING,
+    OPT_REQUESTS_CSV,
 };
 
 static const struct option long_options[] = {
@@ -67,13 +70,16 @@ static const struct option long_options[] = {
     {"plot", required_argument, NULL, OPT_PLOT},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"rate-curve", required_argument, NULL, OPT_RATE_CURVE},
+    {"fluid-ceiling", required_argument, NULL, OPT_FLUID_CEILING},
+    {"requests-csv", required_argument, NULL, OPT_REQUESTS_CSV},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 /* What was given explicitly, for the checks between options. */
 struct given {
-    int rate, duration, ramp, concurrency, requests, protocol_id, byte_order, progress;
+    int rate, duration, ramp, concurrency, requests, protocol_id, byte_order, progress, curve;
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -270,15 +276,28 @@ option_apply(mm_bench_config *cfg, struct given *g, int val, char *arg)
     switch (val) {
     case OPT_URL:
         return parse_url(cfg, arg);
-    case OPT_RATE: {
+    case OPT_RATE:
+    case OPT_FLUID_CEILING: {
         char *end = NULL;
         double v = strtod(arg, &end);
         if (end == arg || *end != '\0' || !isfinite(v) || !(v > 0) || v > MAX_RATE)
-            return usage_error("--rate: a number of requests per second, 0 < N <= %.0f", MAX_RATE);
+            return usage_error("--%s: a number of requests per second, 0 < N <= %.0f", option_name(val), MAX_RATE);
+        if (val == OPT_FLUID_CEILING) {
+            cfg->fluid_ceiling = v;
+            return 0;
+        }
         cfg->rate = v;
         g->rate = 1;
         return 0;
     }
+    case OPT_RATE_CURVE:
+        if (g->curve)
+            return usage_error("--rate-curve given twice");
+        g->curve = 1;
+        return mm_bench_flags_rate_curve(cfg, arg);
+    case OPT_REQUESTS_CSV:
+        cfg->requests_csv = arg;
+        return 0;
     case OPT_DURATION:
     case OPT_RAMP:
     case OPT_TIMEOUT:
@@ -359,6 +378,19 @@ options_check(mm_bench_config *cfg, const struct given *g)
 {
     if (g->rate && g->concurrency)
         return usage_error("--rate (open loop) and --concurrency (closed loop) exclude each other");
+    if (g->curve && (g->rate || g->duration || g->ramp || g->concurrency || g->requests))
+        return usage_error("--rate-curve is the whole open-loop load: it excludes --rate, --duration, --ramp, --concurrency "
+                           "and --requests");
+    if (g->curve) {
+        cfg->mode = MM_BENCH_OPEN_LOOP;
+        cfg->duration_ns = (uint64_t)llround(cfg->curve_t[cfg->curve_len - 1] * NS_PER_S);
+        cfg->ramp_ns = 0;
+        cfg->rate = 0;
+        for (size_t i = 0; i < cfg->curve_len; i++)
+            cfg->rate = cfg->curve_r[i] > cfg->rate ? cfg->curve_r[i] : cfg->rate;
+        if (mm_bench_open_loop_total(cfg) == 0)
+            return usage_error("--rate-curve gives no request at all");
+    }
     if (g->concurrency) {
         cfg->mode = MM_BENCH_CLOSED_LOOP;
         if (g->ramp)
@@ -367,7 +399,7 @@ options_check(mm_bench_config *cfg, const struct given *g)
             cfg->duration_ns = 0;
         if (!g->requests && !g->duration)
             cfg->requests = 1000;
-    } else {
+    } else if (!g->curve) {
         cfg->mode = MM_BENCH_OPEN_LOOP;
         if (g->requests)
             return usage_error("--requests applies to the closed loop (--concurrency); the open loop runs for --duration");

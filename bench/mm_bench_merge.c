@@ -9,7 +9,10 @@
  *   - the per-second timelines are aligned on wall-clock time: a run's second i lands in the
  *     merged second round((its start - the earliest start) / 1 s) + i, where the counts add up
  *     and the sparse ready histograms merge, giving that second's percentiles again;
- *   - times: the earliest start, the latest last start, last decision and end.
+ *   - times: the earliest start, the latest last start, last decision and end;
+ *   - the waiting room: counts summed, the estimate-error histogram merged by bucket. The fluid
+ *     model is not merged (it needs every run's arrival times, which a result does not carry): the
+ *     merged table and --json say so ("fluid": null) and each run's own figures stand.
  *
  * A run whose histograms have another layout (sub_bits, bucket count, unit) than this mm_bench's
  * is refused with a clear error, as is a document that is not an mm_bench result or lacks the
@@ -103,6 +106,23 @@ add_cells(mm_bench_hist *h, json_t *cells, uint64_t *total)
     return 0;
 }
 
+/* The first estimates' errors of one run (absent before the waiting room was measured). */
+static int
+merge_line_error(mm_bench_stats *st, const char *path, json_t *one, char *why, size_t why_len)
+{
+    uint64_t count = 0, min = 0, max = 0, total = 0;
+    if (one == NULL)
+        return 0;
+    if (get_u64(one, "count", &count) != 0 || get_u64(one, "min", &min) != 0 || get_u64(one, "max", &max) != 0 ||
+        add_cells(&st->line_error, json_object_get(one, "buckets"), &total) != 0 || total != count)
+        return fail(why, why_len, path, "histogram line_error_ppm is malformed");
+    if (count > 0) {
+        st->line_error.min = min < st->line_error.min ? min : st->line_error.min;
+        st->line_error.max = max > st->line_error.max ? max : st->line_error.max;
+    }
+    return 0;
+}
+
 /* The layout check and the phase histograms of one run, merged into st. */
 static int
 merge_histograms(mm_bench_stats *st, const char *path, json_t *doc, char *why, size_t why_len)
@@ -129,6 +149,8 @@ merge_histograms(mm_bench_stats *st, const char *path, json_t *doc, char *why, s
         json_t *one = json_object_get(json_object_get(hs, "phases"), name);
         mm_bench_hist *h = &st->phases[p];
         uint64_t count = 0, min = 0, max = 0, total = 0;
+        if (one == NULL && p >= MM_BENCH_PHASE_TOLD)
+            continue; /* written before the waiting-room phases: none reached */
         const char *sum = json_string_value(json_object_get(one, "sum"));
         char *end = NULL;
         long double sum_v = sum != NULL ? strtold(sum, &end) : -1;
@@ -148,7 +170,7 @@ merge_histograms(mm_bench_stats *st, const char *path, json_t *doc, char *why, s
             h->sum += sum_v;
         }
     }
-    return 0;
+    return merge_line_error(st, path, json_object_get(hs, "line_error_ppm"), why, why_len);
 }
 
 /* Merges b's sparse cells into row's (both in index order). */
@@ -267,6 +289,15 @@ merge_counts(mm_bench_stats *st, const char *path, json_t *doc, char *why, size_
     }
     if (get_u64(doc, "reasons_other", &u) == 0)
         st->reasons_other += u;
+    json_t *line = json_object_get(doc, "line");
+    if (get_u64(line, "told", &u) == 0)
+        st->line_told += u;
+    if (get_u64(line, "left", &u) == 0)
+        st->line_left += u;
+    if (get_u64(line, "max_position", &u) == 0 && u > st->line_max_position)
+        st->line_max_position = u;
+    if (get_u64(line, "max_length", &u) == 0 && u > st->line_max_length)
+        st->line_max_length = u;
     if (get_u64(doc, "tokens_verified", &u) == 0)
         st->tokens_verified += u;
     if (get_u64(doc, "max_start_lag_ns", &u) == 0 && u > st->max_lag_ns)
@@ -306,6 +337,14 @@ merge_times(mm_bench_stats *st, const struct run *r, mm_bench_hist *scratch, cha
         st->last_start_ns = at + last_start;
     if (last_decided > 0 && at + last_decided > st->last_decided_ns)
         st->last_decided_ns = at + last_decided;
+    uint64_t first_ready = 0, last_ready = 0;
+    if (get_u64(r->doc, "first_ready_ns", &first_ready) == 0 && get_u64(r->doc, "last_ready_ns", &last_ready) == 0 &&
+        last_ready > 0) {
+        if (st->first_ready_ns == 0 || at + first_ready < st->first_ready_ns)
+            st->first_ready_ns = at + first_ready;
+        if (at + last_ready > st->last_ready_ns)
+            st->last_ready_ns = at + last_ready;
+    }
     json_t *timeline = json_object_get(r->doc, "timeline");
     size_t rows = json_array_size(timeline);
     uint64_t offset = (uint64_t)llround((double)(r->start_unix_ns - st->start_unix_ns) / 1e9);
@@ -352,6 +391,8 @@ merged_config(mm_bench_config *cfg, const struct run *runs, size_t n)
             cfg->requests += u;
         cfg->verify &= json_is_true(json_object_get(c, "verify_tokens"));
     }
+    /* the fluid model needs every arrival of every run: a merged result has none (said in the table) */
+    cfg->fluid_ceiling = get_real(c0, "fluid_ceiling");
     s = json_string_value(json_object_get(c0, "protocol_id"));
     cfg->verifier.protocol_id = s != NULL ? strtoull(s, NULL, 10) : 0;
     s = json_string_value(json_object_get(c0, "byte_order"));

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -112,8 +113,9 @@ class_name(mm_bench_outcome outcome, uint16_t code, char *buf, size_t len)
 static void
 table_phases(FILE *out, const mm_bench_stats *st)
 {
-    static const char *const labels[MM_BENCH_PHASE_COUNT] = {"connect", "upgrade (101)", "first message", "accepted",
-                                                             "ready (time-to-ready)"};
+    static const char *const labels[MM_BENCH_PHASE_COUNT] = {"connect",  "upgrade (101)",         "first message",
+                                                             "accepted", "ready (time-to-ready)", "told a position",
+                                                             "left the line"};
     fprintf(out, "phase, ms from start      count        p50        p90        p99      p99.9        max\n");
     for (int p = 0; p < MM_BENCH_PHASE_COUNT; p++) {
         const mm_bench_hist *h = &st->phases[p];
@@ -127,13 +129,71 @@ table_phases(FILE *out, const mm_bench_stats *st)
     }
 }
 
+/* Ready per second from the first SessionReady to the last (0 with fewer than two). */
+static double
+ready_span_rate(const mm_bench_stats *st)
+{
+    uint64_t n = st->phases[MM_BENCH_PHASE_READY].total;
+    if (n < 2 || st->last_ready_ns <= st->first_ready_ns)
+        return 0;
+    return (double)(n - 1) / seconds(st->last_ready_ns - st->first_ready_ns);
+}
+
+static double
+ratio_or_nan(double a, double b)
+{
+    return b > 0 ? a / b : NAN;
+}
+
+/* The waiting room, the ready rate against the ceiling, and the fluid model. */
+static void
+table_line(FILE *out, const mm_bench_config *cfg, const mm_bench_stats *st)
+{
+    const mm_bench_hist *e = &st->line_error, *wait = &st->phases[MM_BENCH_PHASE_LEFT_LINE];
+    if (st->line_told > 0) {
+        fprintf(out, "line       %llu told a position (largest %llu, longest line %llu); %llu of them left the line",
+                (unsigned long long)st->line_told, (unsigned long long)st->line_max_position,
+                (unsigned long long)st->line_max_length, (unsigned long long)st->line_left);
+        if (e->total > 0)
+            fprintf(out, "; first estimate off by p50 %.0f%%, p90 %.0f%% of the actual wait", mm_bench_hist_quantile(e, 0.5) / 1e4,
+                    mm_bench_hist_quantile(e, 0.9) / 1e4);
+        fputc('\n', out);
+    } else {
+        fprintf(out, "line       no waiting-room position was told\n");
+    }
+    double rate = ready_span_rate(st);
+    double ceiling = st->fluid_ceiling > 0 ? st->fluid_ceiling : cfg->fluid_ceiling;
+    if (rate > 0)
+        fprintf(out, "ready/s    %.1f from the first SessionReady to the last", rate);
+    if (rate > 0 && ceiling > 0)
+        fprintf(out, " = %.3f of the ceiling %g/s", rate / ceiling, ceiling);
+    if (rate > 0)
+        fputc('\n', out);
+    if (st->fluid_done && wait->total > 0) {
+        const mm_bench_hist *f = &st->fluid;
+        fprintf(out,
+                "fluid      best FIFO at %g/s over %llu arrivals: wait p50 %.2f s, p99 %.2f s; actual (start -> left the line) "
+                "p50 %.2f s, p99 %.2f s; p99 ratio %.2f\n",
+                st->fluid_ceiling, (unsigned long long)f->total, seconds(mm_bench_hist_quantile(f, 0.5) * 1000),
+                seconds(mm_bench_hist_quantile(f, 0.99) * 1000), seconds(mm_bench_hist_quantile(wait, 0.5) * 1000),
+                seconds(mm_bench_hist_quantile(wait, 0.99) * 1000),
+                ratio_or_nan((double)mm_bench_hist_quantile(wait, 0.99), (double)mm_bench_hist_quantile(f, 0.99)));
+    } else if (ceiling > 0 && !st->fluid_done) {
+        fprintf(out, "fluid      not computed (%s)\n",
+                st->arrivals_lost ? "out of memory for the arrivals" : "a merged result: compare each run's own figures");
+    }
+}
+
 void
 mm_bench_report_table(FILE *out, const mm_bench_config *cfg, const mm_bench_stats *st)
 {
     char name[32], url[sizeof(cfg->url)];
     fprintf(out, "mm_bench   %s  game %s  version %s%s\n", mm_url_redact(cfg->url, url, sizeof(url)), cfg->game, cfg->version,
             st->interrupted ? "  (INTERRUPTED)" : "");
-    if (cfg->mode == MM_BENCH_OPEN_LOOP)
+    if (cfg->curve_len > 0)
+        fprintf(out, "load       open loop, rate curve %s (peak %g/s, %.1f s), timeout %.1f s\n", cfg->curve_text, cfg->rate,
+                seconds(cfg->duration_ns), seconds(cfg->timeout_ns));
+    else if (cfg->mode == MM_BENCH_OPEN_LOOP)
         fprintf(out, "load       open loop, %g/s for %.1f s (ramp %.1f s), timeout %.1f s\n", cfg->rate, seconds(cfg->duration_ns),
                 seconds(cfg->ramp_ns), seconds(cfg->timeout_ns));
     else
@@ -178,6 +238,7 @@ mm_bench_report_table(FILE *out, const mm_bench_config *cfg, const mm_bench_stat
                 cfg->verifier.order == MM_BYTE_ORDER_BIG ? "big" : "little");
     else
         fprintf(out, "tokens     not verified (no --verify-key)\n");
+    table_line(out, cfg, st);
     fprintf(out, "mm_bench   cpu %.2f s user + %.2f s sys = %.1f%% of one core; largest start lag %.3f ms\n", st->cpu_user_s,
             st->cpu_sys_s, cpu_percent(st), ms(st->max_lag_ns / 1000));
 }
@@ -219,6 +280,9 @@ json_config(const mm_bench_config *cfg, const mm_bench_stats *st)
         bad |= json_object_set_new(c, "concurrency", json_integer(cfg->concurrency));
         bad |= json_object_set_new(c, "requests", cfg->requests ? json_integer((json_int_t)cfg->requests) : json_null());
     }
+    if (cfg->curve_len > 0)
+        bad |= json_object_set_new(c, "rate_curve", json_string(cfg->curve_text));
+    bad |= json_object_set_new(c, "fluid_ceiling", cfg->fluid_ceiling > 0 ? json_real(cfg->fluid_ceiling) : json_null());
     bad |= json_object_set_new(c, "client_ip_range", cfg->have_ip_range ? json_string(range) : json_null());
     bad |= json_object_set_new(c, "source_ips", json_string(st->sources_text));
     bad |= json_object_set_new(c, "source_addresses", json_integer((json_int_t)st->sources_total));
@@ -311,7 +375,27 @@ json_failed_by(const mm_bench_second *s)
     return o;
 }
 
-/* The phases' histograms, exactly: layout, then per phase count, min, max, sum (µs) and buckets. */
+/* One histogram exactly: count, min, max, sum and the non-empty buckets. */
+static json_t *
+json_hist_exact(const mm_bench_hist *h)
+{
+    mm_bench_hist_cell *cells = NULL;
+    size_t n = 0;
+    json_t *one = NULL;
+    if (mm_bench_hist_sparse(h, &cells, &n) == MM_OK) {
+        char sum[48];
+        snprintf(sum, sizeof(sum), "%.0Lf", h->sum); /* an exact integer, beyond a double's 53 bits */
+        one = json_pack("{s:I, s:I, s:I, s:s, s:o}", "count", (json_int_t)h->total, "min", (json_int_t)(h->total ? h->min : 0),
+                        "max", (json_int_t)h->max, "sum", sum, "buckets", json_cells(cells, n));
+    }
+    free(cells);
+    return one;
+}
+
+/*
+ * The phases' histograms, exactly: layout, then per phase count, min, max, sum (µs) and buckets;
+ * "line_error_ppm" the same for the first estimates' errors (parts per million).
+ */
 static json_t *
 json_histograms(const mm_bench_stats *st)
 {
@@ -319,25 +403,53 @@ json_histograms(const mm_bench_stats *st)
     json_t *phases = json_object();
     json_t *doc = json_pack("{s:s, s:I, s:I, s:o}", "unit", "us", "sub_bits", (json_int_t)h0->sub_bits, "bucket_count",
                             (json_int_t)h0->bucket_count, "phases", phases);
-    for (int p = 0; doc != NULL && p < MM_BENCH_PHASE_COUNT; p++) {
-        const mm_bench_hist *h = &st->phases[p];
-        mm_bench_hist_cell *cells = NULL;
-        size_t n = 0;
-        json_t *one = NULL;
-        if (mm_bench_hist_sparse(h, &cells, &n) == MM_OK) {
-            char sum[48];
-            snprintf(sum, sizeof(sum), "%.0Lf", h->sum); /* an exact integer, beyond a double's 53 bits */
-            one = json_pack("{s:I, s:I, s:I, s:s, s:o}", "count", (json_int_t)h->total, "min",
-                            (json_int_t)(h->total ? h->min : 0), "max", (json_int_t)h->max, "sum", sum, "buckets",
-                            json_cells(cells, n));
-        }
-        free(cells);
-        if (json_object_set_new(phases, mm_bench_phase_name((mm_bench_phase)p), one) != 0) {
+    for (int p = 0; doc != NULL && p < MM_BENCH_PHASE_COUNT; p++)
+        if (json_object_set_new(phases, mm_bench_phase_name((mm_bench_phase)p), json_hist_exact(&st->phases[p])) != 0) {
             json_decref(doc);
             return NULL;
         }
+    if (doc != NULL && json_object_set_new(doc, "line_error_ppm", json_hist_exact(&st->line_error)) != 0) {
+        json_decref(doc);
+        return NULL;
     }
     return doc;
+}
+
+/* {"count", "p50", "p90", "p99", "max"} of the estimate errors, as ratios (null when none). */
+static json_t *
+json_line(const mm_bench_stats *st)
+{
+    const mm_bench_hist *e = &st->line_error;
+    json_t *err = e->total == 0 ? json_pack("{s:i, s:n, s:n, s:n, s:n}", "count", 0, "p50", "p90", "p99", "max")
+                                : json_pack("{s:I, s:f, s:f, s:f, s:f}", "count", (json_int_t)e->total, "p50",
+                                            mm_bench_hist_quantile(e, 0.5) / 1e6, "p90", mm_bench_hist_quantile(e, 0.9) / 1e6,
+                                            "p99", mm_bench_hist_quantile(e, 0.99) / 1e6, "max", (double)e->max / 1e6);
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}", "told", (json_int_t)st->line_told, "left", (json_int_t)st->line_left,
+                     "max_position", (json_int_t)st->line_max_position, "max_length", (json_int_t)st->line_max_length,
+                     "estimate_error", err, "wait_ms", json_latency(&st->phases[MM_BENCH_PHASE_LEFT_LINE]));
+}
+
+static json_t *
+json_real_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* The fluid model against the actual waits, and the ready rate against the ceiling (null without a model). */
+static json_t *
+json_fluid(const mm_bench_stats *st)
+{
+    if (!st->fluid_done)
+        return json_null();
+    const mm_bench_hist *f = &st->fluid, *w = &st->phases[MM_BENCH_PHASE_LEFT_LINE];
+    double rate = ready_span_rate(st);
+    double f50 = (double)mm_bench_hist_quantile(f, 0.5), f99 = (double)mm_bench_hist_quantile(f, 0.99);
+    double w50 = (double)mm_bench_hist_quantile(w, 0.5), w99 = (double)mm_bench_hist_quantile(w, 0.99);
+    return json_pack("{s:f, s:I, s:o, s:o, s:o, s:o, s:o}", "ceiling_rps", st->fluid_ceiling, "arrivals",
+                     (json_int_t)f->total, "fluid_wait_ms", json_latency(f), "wait_ms", json_latency(w), "ratio_p50",
+                     json_real_or_null(w->total ? ratio_or_nan(w50, f50) : NAN), "ratio_p99",
+                     json_real_or_null(w->total ? ratio_or_nan(w99, f99) : NAN), "ready_rate_ratio",
+                     json_real_or_null(rate > 0 ? rate / st->fluid_ceiling : NAN));
 }
 
 static json_t *
@@ -403,7 +515,18 @@ mm_bench_report_json(const char *path, const mm_bench_config *cfg, const mm_benc
                            "last_decided_ns",
                            (json_int_t)(st->last_decided_ns > st->start_ns ? st->last_decided_ns - st->start_ns : 0),
                            "max_start_lag_ns", (json_int_t)st->max_lag_ns, "timeline_sparse_lost", st->timeline_sparse_lost,
-                           "histograms", json_histograms(st))) != 0) {
+                           "histograms", json_histograms(st))) != 0 ||
+        json_object_update_new(
+            doc, json_pack("{s:o, s:o, s:f, s:o, s:I, s:I, s:I, s:I}", "line", json_line(st), "fluid", json_fluid(st),
+                           "ready_span_rate", ready_span_rate(st), "ready_span_ratio",
+                           json_real_or_null(st->fluid_ceiling > 0 && ready_span_rate(st) > 0
+                                                 ? ready_span_rate(st) / st->fluid_ceiling
+                                                 : NAN),
+                           "first_ready_ns",
+                           (json_int_t)(st->first_ready_ns > st->start_ns ? st->first_ready_ns - st->start_ns : 0),
+                           "last_ready_ns", (json_int_t)(st->last_ready_ns > st->start_ns ? st->last_ready_ns - st->start_ns : 0),
+                           "line_max_position", (json_int_t)st->line_max_position, "line_max_length",
+                           (json_int_t)st->line_max_length)) != 0) {
         mm_fail(err, why, why_len, "out of memory building the JSON");
         goto cleanup;
     }

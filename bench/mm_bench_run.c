@@ -175,6 +175,12 @@ mm_bench_run(const mm_bench_config *cfg, mm_bench_stats *st, volatile sig_atomic
     mm_err err = mm_bench_stats_init(st, mm_now_ns());
     if (err != MM_OK)
         return mm_fail(err, why, why_len, "out of memory for the statistics");
+    st->fluid_ceiling = cfg->fluid_ceiling;
+    if (cfg->requests_csv != NULL) {
+        if ((loop.csv = fopen(cfg->requests_csv, "w")) == NULL)
+            return mm_fail(MM_ERR_IO, why, why_len, "--requests-csv: cannot create %s: %s", cfg->requests_csv, strerror(errno));
+        mm_bench_line_csv_header(loop.csv);
+    }
     if (cfg->mode == MM_BENCH_OPEN_LOOP)
         sched.total = mm_bench_open_loop_total(cfg);
     else if (cfg->requests > 0)
@@ -230,6 +236,7 @@ mm_bench_run(const mm_bench_config *cfg, mm_bench_stats *st, volatile sig_atomic
     if (cfg->progress)
         mm_bench_report_progress_end();
     mm_bench_stats_close(st, mm_now_ns());
+    mm_bench_stats_fluid(st);
     /* round-robin by request number: request k had address k % total */
     mm_bench_config_sources_text(cfg, st->sources_text, sizeof(st->sources_text));
     if (cfg->source_mode == MM_BENCH_SOURCE_RANGES) {
@@ -244,5 +251,7 @@ cleanup:
     loop_free_dead(&loop);
     if (loop.epfd >= 0)
         close(loop.epfd);
+    if (loop.csv != NULL && fclose(loop.csv) != 0 && err == MM_OK)
+        err = mm_fail(MM_ERR_IO, why, why_len, "--requests-csv: cannot write %s: %s", cfg->requests_csv, strerror(errno));
     return err;
 }

@@ -104,6 +104,33 @@ final(mm_bench_session *s, mm_bench_outcome outcome, uint16_t code, const char *
     return MM_BENCH_STEP_FINAL;
 }
 
+/*
+ * The waiting room: the first waiting-room report gives the position and estimate; the first
+ * later message after Acknowledged that is not one (SessionRequestAccepted, another
+ * ProgressReport, SessionReady) means the request left the line. For a request never told a
+ * position, its first message after Acknowledged is that moment. An Error is not leaving the line.
+ */
+static void
+session_line(mm_bench_session *s, const mm_feedback *fb)
+{
+    uint32_t position = 0, length = 0, estimate = 0;
+    s->line_message = 0;
+    if (fb->kind == MM_FEEDBACK_ACKNOWLEDGED || s->line_left)
+        return;
+    if (fb->kind == MM_FEEDBACK_PROGRESS && fb->text != NULL &&
+        mm_bench_line_parse(fb->text, strlen(fb->text), &position, &length, &estimate)) {
+        if (s->line_reports++ == 0) {
+            s->line_position = position;
+            s->line_length = length;
+            s->line_estimate_s = estimate;
+        }
+        s->line_message = 1;
+        return;
+    }
+    if (fb->kind != MM_FEEDBACK_ERROR)
+        s->line_left = 1;
+}
+
 mm_bench_step
 mm_bench_session_message(mm_bench_session *s, const char *text, size_t len, const mm_bench_verifier *verifier, uint64_t now_unix,
                          mm_feedback_kind *kind)
@@ -133,6 +160,7 @@ mm_bench_session_message(mm_bench_session *s, const char *text, size_t len, cons
     }
     if (kind != NULL)
         *kind = fb.kind;
+    session_line(s, &fb);
     switch (fb.kind) {
     case MM_FEEDBACK_ACKNOWLEDGED:
         if (s->messages != 1) {

@@ -64,6 +64,11 @@ typedef struct mm_bench_session {
     mm_bench_outcome outcome;
     uint16_t error_code;                /* for MM_BENCH_ERROR */
     char reason[MM_BENCH_REASON_LEN];   /* for every outcome but ready */
+    /* the waiting room (a ProgressReport "Waiting in line: position P of N, about S s (E)") */
+    uint32_t line_reports;              /* waiting-room reports received */
+    uint32_t line_position, line_length, line_estimate_s; /* from the first one */
+    int line_left;                      /* a later message that is not one arrived (not an Error) */
+    int line_message;                   /* the last message was a waiting-room report */
 } mm_bench_session;
 
 /** What one message turned out to be. */
@@ -72,6 +77,12 @@ typedef enum mm_bench_step {
     MM_BENCH_STEP_FINAL,     /* SessionReady / Error / ERR: wait for the close */
     MM_BENCH_STEP_DONE,      /* the outcome is decided (a violation): tear the connection down */
 } mm_bench_step;
+
+/**
+ * A waiting-room ProgressReport text "Waiting in line: position P of N, about S s (E)"
+ * (docs/protocol.md; mm_bench_line.c): 1 with P, N, S filled, or 0 when text is not of that form.
+ */
+int mm_bench_line_parse(const char *text, size_t len, uint32_t *position, uint32_t *length, uint32_t *estimate_s);
 
 /** Starts a session (zeroes it). */
 void mm_bench_session_init(mm_bench_session *s);

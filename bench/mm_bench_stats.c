@@ -7,6 +7,7 @@
  * histogram, once per second. A closed row keeps the failures by class (for the plot) and the
  * non-empty buckets of its window (sparse), so that runs can be merged exactly (mm_bench_merge.c).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ static const char *const phase_names[MM_BENCH_PHASE_COUNT] = {
     [MM_BENCH_PHASE_FIRST_MESSAGE] = "first_message",
     [MM_BENCH_PHASE_ACCEPTED] = "accepted",
     [MM_BENCH_PHASE_READY] = "ready",
+    [MM_BENCH_PHASE_TOLD] = "told",
+    [MM_BENCH_PHASE_LEFT_LINE] = "left_line",
 };
 
 const char *
@@ -63,6 +66,10 @@ mm_bench_stats_init(mm_bench_stats *st, uint64_t start_ns)
         err = mm_bench_hist_init(&st->phases[i], HIST_BITS);
     if (err == MM_OK)
         err = mm_bench_hist_init(&st->window, HIST_BITS);
+    if (err == MM_OK)
+        err = mm_bench_hist_init(&st->line_error, HIST_BITS);
+    if (err == MM_OK)
+        err = mm_bench_hist_init(&st->fluid, HIST_BITS);
     if (err != MM_OK) {
         mm_bench_stats_free(st);
         return err;
@@ -79,6 +86,9 @@ mm_bench_stats_free(mm_bench_stats *st)
     for (int i = 0; i < MM_BENCH_PHASE_COUNT; i++)
         mm_bench_hist_free(&st->phases[i]);
     mm_bench_hist_free(&st->window);
+    mm_bench_hist_free(&st->line_error);
+    mm_bench_hist_free(&st->fluid);
+    free(st->arrivals);
     free(st->error_codes);
     for (size_t i = 0; st->seconds != NULL && i < st->second_count; i++)
         free(st->seconds[i].ready_hist);
@@ -219,6 +229,59 @@ mm_bench_stats_add_reason(mm_bench_stats *st, mm_bench_outcome outcome, uint16_t
     r->count = count;
 }
 
+/* The waiting room: who was told a position, who left the line, how true the first estimate was. */
+static void
+stats_line(mm_bench_stats *st, const mm_bench_session *s, const uint64_t at[MM_BENCH_PHASE_COUNT])
+{
+    if (s->line_reports == 0 || at[MM_BENCH_PHASE_TOLD] == 0)
+        return;
+    st->line_told++;
+    st->line_max_position = s->line_position > st->line_max_position ? s->line_position : st->line_max_position;
+    st->line_max_length = s->line_length > st->line_max_length ? s->line_length : st->line_max_length;
+    uint64_t told = at[MM_BENCH_PHASE_TOLD], left = at[MM_BENCH_PHASE_LEFT_LINE];
+    if (left == 0 || left <= told)
+        return;
+    st->line_left++;
+    double actual = (double)(left - told), estimate = (double)s->line_estimate_s * 1e9;
+    double error = fabs(estimate - actual) / actual * 1e6;
+    mm_bench_hist_record(&st->line_error, error < 1e15 ? (uint64_t)llround(error) : (uint64_t)1e15);
+}
+
+void
+mm_bench_stats_arrival(mm_bench_stats *st, uint64_t offset_ns)
+{
+    if (!(st->fluid_ceiling > 0) || st->arrivals_lost)
+        return;
+    if (st->arrival_count == st->arrival_cap) {
+        size_t cap = st->arrival_cap ? st->arrival_cap * 2 : 4096;
+        uint64_t *grown = realloc(st->arrivals, cap * sizeof(*grown));
+        if (grown == NULL) {
+            st->arrivals_lost = 1;
+            return;
+        }
+        st->arrivals = grown;
+        st->arrival_cap = cap;
+    }
+    st->arrivals[st->arrival_count++] = offset_ns;
+}
+
+void
+mm_bench_stats_fluid(mm_bench_stats *st)
+{
+    if (!(st->fluid_ceiling > 0) || st->arrivals_lost || st->arrival_count == 0)
+        return;
+    uint64_t *waits = malloc(st->arrival_count * sizeof(*waits));
+    if (waits == NULL) {
+        st->arrivals_lost = 1;
+        return;
+    }
+    mm_bench_fluid_waits(st->arrivals, st->arrival_count, st->fluid_ceiling, waits);
+    for (size_t i = 0; i < st->arrival_count; i++)
+        mm_bench_hist_record(&st->fluid, waits[i] / 1000);
+    free(waits);
+    st->fluid_done = 1;
+}
+
 void
 mm_bench_stats_decided(mm_bench_stats *st, const mm_bench_session *s, uint64_t t0, const uint64_t at[MM_BENCH_PHASE_COUNT],
                        uint64_t now_ns)
@@ -240,6 +303,13 @@ mm_bench_stats_decided(mm_bench_stats *st, const mm_bench_session *s, uint64_t t
         if (p == MM_BENCH_PHASE_READY)
             mm_bench_hist_record(&st->window, us);
     }
+    if (ready) {
+        if (st->first_ready_ns == 0 || at[MM_BENCH_PHASE_READY] < st->first_ready_ns)
+            st->first_ready_ns = at[MM_BENCH_PHASE_READY];
+        if (at[MM_BENCH_PHASE_READY] > st->last_ready_ns)
+            st->last_ready_ns = at[MM_BENCH_PHASE_READY];
+    }
+    stats_line(st, s, at);
     if (ready) {
         row->ready++;
         st->tokens_verified += s->token_verified ? 1 : 0;

@@ -249,20 +249,26 @@ finish(struct conn *c)
 
 /* ping, Acknowledged, accepted, progress, SessionReady in two fragments [, close 1000] */
 static int
-happy_flow(struct conn *c, uint16_t token_port, int close_after)
+happy_flow_from(struct conn *c, uint16_t token_port, int close_after, int acknowledge)
 {
     char *ready = ready_text(token_port);
     int rc = -1;
     if (ready == NULL)
         return -1;
     size_t half = strlen(ready) / 2;
-    if (send_frame(c, 1, 0x9, "p1", 2) == 0 && send_text(c, "\"Acknowledged\"") == 0 &&
+    if (send_frame(c, 1, 0x9, "p1", 2) == 0 && (!acknowledge || send_text(c, "\"Acknowledged\"") == 0) &&
         send_text(c, "{\"SessionRequestAccepted\":\"950dd2eaff09-S\"}") == 0 &&
         send_text(c, "{\"ProgressReport\":\"Status.SEEKING (0)\"}") == 0 && send_frame(c, 0, 0x1, ready, half) == 0 &&
         send_frame(c, 1, 0x0, ready + half, strlen(ready) - half) == 0)
         rc = close_after ? send_close(c, 1000, "Goodbye") : 0;
     free(ready);
     return rc;
+}
+
+static int
+happy_flow(struct conn *c, uint16_t token_port, int close_after)
+{
+    return happy_flow_from(c, token_port, close_after, 1);
 }
 
 static void
@@ -305,6 +311,23 @@ play(struct conn *c, int script)
     case 8: /* noclose */
         if (happy_flow(c, FAKE_WS_GAME_PORT, 0) == 0)
             wait_eof(c);
+        return;
+    case 9: { /* line */
+        struct timespec pause = {.tv_sec = FAKE_WS_LINE_MS / 1000, .tv_nsec = (FAKE_WS_LINE_MS % 1000) * 1000000L};
+        if (send_text(c, "\"Acknowledged\"") == 0 &&
+            send_text(c, "{\"ProgressReport\":\"Waiting in line: position 3 of 5, about 1 s (0)\"}") == 0 &&
+            send_text(c, "{\"ProgressReport\":\"Waiting in line: position 1 of 5, about 0 s (0)\"}") == 0) {
+            nanosleep(&pause, NULL);
+            if (happy_flow_from(c, FAKE_WS_GAME_PORT, 1, 0) == 0)
+                finish(c);
+        }
+        return;
+    }
+    case 10: /* lineerror */
+        if (send_text(c, "\"Acknowledged\"") == 0 &&
+            send_text(c, "{\"ProgressReport\":\"Waiting in line: position 7 of 9, about 4 s (0)\"}") == 0 &&
+            send_text(c, "{\"Error\":[503,\"line closed\"]}") == 0 && send_close(c, 1000, "Goodbye") == 0)
+            finish(c);
         return;
     default:
         send_text(c, "ERR unknown script");

@@ -29,9 +29,13 @@
  *   early      Acknowledged, SessionRequestAccepted, then closes TCP without a close frame
  *   badjson    "{not json", close 1000
  *   noclose    the happy flow without the close frame: waits for the client to go
+ *   line       Acknowledged, two waiting-room reports ("Waiting in line: position 3 of 5, about 1 s
+ *              (0)", then position 1 of 5, about 0 s), FAKE_WS_LINE_MS later the happy flow
+ *   lineerror  Acknowledged, one waiting-room report, Error [503, "line closed"], close 1000
  */
-#define FAKE_WS_SCRIPTS "happy", "error", "err", "order", "wrongport", "silent", "early", "badjson", "noclose"
-#define FAKE_WS_SCRIPT_COUNT 9
+#define FAKE_WS_SCRIPTS "happy", "error", "err", "order", "wrongport", "silent", "early", "badjson", "noclose", "line", "lineerror"
+#define FAKE_WS_SCRIPT_COUNT 11
+#define FAKE_WS_LINE_MS 300
 
 #define FAKE_WS_MAX_CONNS 1024 /* at once; more are closed at once */
 #define FAKE_WS_MAX_IPS 64

@@ -404,7 +404,7 @@ test_merge_two_processes(void)
     json_t *pa = json_object_get(json_object_get(ad, "histograms"), "phases");
     json_t *pb = json_object_get(json_object_get(bd, "histograms"), "phases");
     json_t *pm = json_object_get(json_object_get(md, "histograms"), "phases");
-    MM_CHECK_INT((long long)json_object_size(pm), ==, 5);
+    MM_CHECK_INT((long long)json_object_size(pm), ==, 7); /* connect .. ready, told, left_line */
     json_object_foreach(pm, k, v)
     {
         MM_CHECK(cells_summed(json_object_get(json_object_get(pa, k), "buckets"), json_object_get(json_object_get(pb, k), "buckets"),

@@ -218,7 +218,8 @@ test_program(void)
     static const char *const options[] = {"--url", "--rate", "--duration", "--ramp", "--concurrency", "--requests", "--game",
                                           "--version", "--client-ip-range", "--source-ips", "--timeout", "--close-grace", "--verify-key",
                                           "--verify-key-env", "--protocol-id", "--byte-order", "--json", "--plot", "--progress",
-                                          "--no-progress", "--help", "connection reuse", "exit status"};
+                                          "--no-progress", "--help", "connection reuse", "exit status", "--rate-curve",
+                                          "--fluid-ceiling", "--requests-csv", "Waiting in line"};
     for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
         if (strstr(outbuf, options[i]) == NULL) {
             fprintf(stderr, "--help does not mention %s\n", options[i]);
