@@ -87,7 +87,7 @@ typedef struct mm_nats_bridge_config {
     uint32_t request_timeout_ms; /* publish to end; 0: MM_NATS_BRIDGE_DEFAULT_TIMEOUT_MS */
     uint32_t check_interval_ms;  /* connection check while requests are in flight; 0: 250 */
     uint32_t inbox_capacity;     /* messages queued per sending thread; 0: 4095 */
-    uint32_t reply_queue_capacity; /* replies waiting for the actor; 0: 4096 */
+    uint32_t reply_queue_capacity; /* replies waiting for the actor; 0: 65536 (a waiting room of thousands hears a ProgressReport each, all in the same few milliseconds, every second: 512 KB of pointers) */
     uint32_t silence_ms;           /* the matchmaker's longest silence (see "Heartbeats" above); 0: off */
 } mm_nats_bridge_config;
 
