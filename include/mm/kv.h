@@ -134,7 +134,7 @@ mm_err mm_kv_delete(kvStore *kv, const char *key);
  * Returns once nats.c has taken the message; it never waits for the server. The outcome goes to
  * js's asynchronous-publish handler (jsOptions.PublishAsync.AckHandler, or ErrHandler for
  * failures only), on a nats.c thread, within max_wait_ms: it must be > 0, or a lost
- * acknowledgement never times out (LIBNOTES). In an AckHandler, mm_kv_delete_at_match() reads
+ * acknowledgement never times out (docs/libnotes.md). In an AckHandler, mm_kv_delete_at_match() reads
  * the key and revision back from the message and mm_js_pub_outcome() says what happened. A
  * timed-out delete may still have been applied: repeating it is harmless (it is then refused
  * as a wrong last sequence). Any thread; js must not be destroyed concurrently (nats.c's rule).

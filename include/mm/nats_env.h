@@ -54,7 +54,7 @@ void mm_nats_env_destroy(mm_nats_env *env);
 /** Options of mm_nats_connect(). Zero values mean the defaults shown. */
 typedef struct mm_nats_connect_opts {
     const char *name;          /* connection name the server shows; default "mm" */
-    bool send_asap;            /* flush each publish at once (latency-sensitive connections, LIBNOTES) */
+    bool send_asap;            /* flush each publish at once (latency-sensitive connections, docs/libnotes.md) */
     int reconnect_wait_ms;     /* first wait after every server failed; doubles up to the max; default 250 */
     int reconnect_max_wait_ms; /* cap of that backoff; default 2000 */
     int reconnect_jitter_ms;   /* random extra wait, up to this; default 100 */
