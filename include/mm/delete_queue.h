@@ -50,7 +50,7 @@ mm_err mm_delete_queue_enqueue(jsCtx *js, const char *session_id, char *why, siz
 /**
  * The same publish without waiting: hands the message to nats.c and returns. The outcome goes
  * to js's own asynchronous-publish handlers (jsOptions.PublishAsync: AckHandler/ErrHandler),
- * with max_wait_ms (> 0; LIBNOTES: otherwise a lost ack never times out) as the ack deadline.
+ * with max_wait_ms (> 0; docs/libnotes.md: otherwise a lost ack never times out) as the ack deadline.
  * If the context's window of pending publishes is full, nats.c waits up to its StallWait (200 ms
  * unless set smaller when the context was made) and this returns MM_ERR_FULL.
  * MM_ERR_INVALID for a bad id or max_wait_ms <= 0; MM_ERR_IO when nats.c refuses the publish.
