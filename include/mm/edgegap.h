@@ -195,14 +195,17 @@ mm_err mm_edgegap_session_delete(mm_edgegap *eg, const char *session_id, mm_edge
 /**
  * An optional admission gate (the fleet's Edgegap budget, include/mm/budget.h): when set, a
  * request starts only when take(ctx, op, false) grants it a token, so requests may wait in the
- * queues although a slot is free; mm_edgegap_fds_wait() then sleeps at most wait_ms(ctx) before
- * the next try. take(ctx, op, true) only asks (nothing is consumed). answered(ctx, op, status),
+ * queues although a slot is free; mm_edgegap_fds_wait() then sleeps at most wait_ms(ctx, op) of
+ * the queues' head requests before the next try. Tokens may differ by op (the budget's classes):
+ * when the urgent head gets none, the background head may still start with its own, so one
+ * class waiting for tokens does not hold back another. take(ctx, op, true) only asks (nothing is
+ * consumed). answered(ctx, op, status),
  * when not NULL, sees every delivered answer's HTTP status (0: no answer) before its callback.
  * Owner thread; set before the first call. NULL clears it (the default: no gate).
  */
 typedef struct mm_edgegap_gate {
     bool (*take)(void *ctx, mm_edgegap_op op, bool peek);
-    uint64_t (*wait_ms)(void *ctx);
+    uint64_t (*wait_ms)(void *ctx, mm_edgegap_op op);
     void (*answered)(void *ctx, mm_edgegap_op op, long status);
     void *ctx;
 } mm_edgegap_gate;
