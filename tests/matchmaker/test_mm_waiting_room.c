@@ -152,8 +152,9 @@ test_nats_line(void)
     MM_CHECK(strstr(body, "\nmm_waiting_room_length 0\n") != NULL);
     MM_CHECK(strstr(body, "\nmm_waiting_room_left_total 0\n") != NULL);
     MM_CHECK(strstr(body, "\nmm_fleet_replicas 1\n") != NULL);
-    MM_CHECK(strstr(body, "\nmm_edgegap_budget_share_rps 2\n") != NULL);
-    if (strstr(body, "\nmm_edgegap_budget_share_rps 2\n") == NULL)
+    MM_CHECK(strstr(body, "\nmm_edgegap_budget_share_rps{class=\"create\"} 2\n") != NULL);
+    MM_CHECK(strstr(body, "\nmm_edgegap_budget_share_rps{class=\"get\"} 0\n") != NULL); /* no get budget: not gated */
+    if (strstr(body, "\nmm_edgegap_budget_share_rps{class=\"create\"} 2\n") == NULL)
         fprintf(stderr, "%s\n", body);
     for (int i = 0; i < PLAYERS; i++)
         h_stream_close(&ps[i].s);
