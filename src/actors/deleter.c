@@ -12,7 +12,11 @@
  *     at once when empty: a NoWait request still waits for its expiry);
  *   - otherwise wait on the client's sockets and the eventfd, then let the client deliver answers;
  *     each answer's callback settles its message (ack / nak with delay) and frees the job;
- *   - after a failed delete no new message is fetched for one first-retry delay (pause_fetching).
+ *   - after a failed delete no new message is fetched for one first-retry delay (pause_fetching);
+ *   - with a fleet delete budget (--edgegap-delete-budget, include/mm/budget.h) the client's gate
+ *     starts a DELETE only with a token of this worker's own bucket of the delete share (a 429
+ *     backs the fleet's deletes off), and the worker holds at most GATED_HOLD_S seconds of that
+ *     share fetched, so a queued DELETE starts well within the stream's 30 s ack wait.
  * A bind or Fetch failure other than "no messages" is logged once per streak and retried with a
  * backoff (without blocking the deletes in flight); the subscription is made again (the
  * consumer may have been deleted) once no job still holds one of its messages, since an ack
