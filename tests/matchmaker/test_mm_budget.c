@@ -17,6 +17,8 @@
  *     players does not hold back the polls of the sessions already made: every player ends
  *     ready although the session timeout (1.5 s from leaving the line) is far shorter than the
  *     line (about 4 s), and the simulator sees no more GETs than a few per session.
+ *   - deletes: with a delete budget of 2/s, the delete worker's DELETEs of 8 sessions reaped at
+ *     once reach the simulator at no more than 2 a second (plus one token of burst).
  * Each replica's log is read for its "budget: share ..." lines (written when the share changes).
  */
 #include <signal.h>
@@ -278,15 +280,77 @@ test_polls_not_held_back(void)
     h_stop(&h);
 }
 
+typedef struct delete_watch {
+    harness *h;
+    long long d0, last;
+    uint64_t first_ms, done_ms;
+    int want;
+} delete_watch;
+
+static bool
+deletes_done(void *arg)
+{
+    delete_watch *w = arg;
+    long long n = h_sim_counter(w->h, "requests", "session_delete") - w->d0;
+    if (n > 0 && w->first_ms == 0)
+        w->first_ms = mm_now_ms();
+    w->last = n;
+    if (n >= w->want)
+        w->done_ms = mm_now_ms();
+    return n >= w->want;
+}
+
+/* 8 sessions never claimed are reaped together; the delete worker sends their DELETEs at its
+ * delete share (2/s), not all at once. */
+static void
+test_delete_budget(void)
+{
+    harness h = {0};
+    h_start_nats(&h);
+    h_start_sim(&h, "0", NULL);
+    h_start_gameserver(&h);
+    const char *del = getenv("MM_TEST_DELETE_BUDGET"); /* to see the test fail with a large one */
+    const char *extra[] = {"--edgegap-budget", "40", "--edgegap-delete-budget", del ? del : "2", "--fleet-heartbeat-ms", "200",
+                           "--reaper-age-ms", "1000", "--reaper-margin-ms", "200", "--reaper-scan-ms", "100",
+                           "--poll-delay-ms", "50", "--poll-interval-ms", "100", NULL};
+    h_start_matchmaker(&h, extra);
+    MM_CHECK(wait_log(h.mm_log, "budget: delete share ", 10000));
+    MM_CHECK(h_file_contains(h.mm_log, "within the fleet's delete budget"));
+    h_connect(&h);
+    enum { N = 8 };
+    static h_stream s[N];
+    delete_watch w = {.h = &h, .d0 = h_sim_counter(&h, "requests", "session_delete"), .want = N};
+    for (int i = 0; i < N; i++)
+        h_stream_open(&h, &s[i], "81.2.3.4");
+    int ready = 0;
+    for (int i = 0; i < N; i++) {
+        MM_CHECK(h_stream_wait(&s[i], H_UNTIL_END, 20000));
+        ready += h_stream_ready(&s[i]);
+        h_stream_close(&s[i]);
+    }
+    MM_CHECK_INT(ready, ==, N);
+    MM_CHECK(mm_test_wait_until(deletes_done, &w, 20, 30000));
+    uint64_t span = w.done_ms - w.first_ms;
+    printf("delete budget 2/s: %lld DELETEs of %d reaped sessions over %llu ms\n", w.last, N, (unsigned long long)span);
+    MM_CHECK(w.last <= 2 * (long long)span / 1000 + 1 + 1);
+    h_stop(&h);
+}
+
 int
 main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "deletes") == 0) {
+        test_delete_budget();
+        nats_Close();
+        return MM_TEST_DONE();
+    }
     if (argc > 1 && strcmp(argv[1], "polls") == 0) { /* only the line test (MM_TEST_GET_BUDGET) */
         test_polls_not_held_back();
         nats_Close();
         return MM_TEST_DONE();
     }
     test_polls_not_held_back();
+    test_delete_budget();
     test_backoff_get();
     test_fleet_rate();
     test_shares();
