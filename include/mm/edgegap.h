@@ -16,7 +16,8 @@
  *
  * Priority: every request has a class (mm_edgegap_priority). Waiting requests sit in one FIFO per
  * class; a freed slot goes to the oldest URGENT request, and to the oldest BACKGROUND one only
- * when no urgent request waits. Background requests may hold at most
+ * when no urgent request waits (or, with a gate, when the urgent one has no token: see the
+ * gate below). Background requests may hold at most
  * max_queued - max(1, max_queued / 4) of the waiting places (0 when max_queued is 1), so a
  * flood of background calls (session polls) never makes an urgent call (a session create) find
  * the queue full: a quarter of the places, at least one, is kept for urgent requests. Urgent
