@@ -56,6 +56,9 @@ typedef struct mm_deleter_config {
     int stop_deadline_ms;        /* how long stop lets deletes in flight finish; 0: 5000 */
     uint64_t consumer_check_ms;  /* while idle, how often to check that the consumer still exists
                                     (a pull from a deleted one just times out); 0: 10000 */
+    struct mm_budget *budget;    /* NULL, or the fleet's budget (borrowed, outlives the deleter): with a
+                                    delete budget, every DELETE waits for a token of its delete share and
+                                    a 429 backs the fleet's deletes off (include/mm/budget.h) */
 } mm_deleter_config;
 
 typedef struct mm_deleter_stats {

@@ -16,7 +16,8 @@
  *
  * Priority: every request has a class (mm_edgegap_priority). Waiting requests sit in one FIFO per
  * class; a freed slot goes to the oldest URGENT request, and to the oldest BACKGROUND one only
- * when no urgent request waits. Background requests may hold at most
+ * when no urgent request waits (or, with a gate, when the urgent one has no token: see the
+ * gate below). Background requests may hold at most
  * max_queued - max(1, max_queued / 4) of the waiting places (0 when max_queued is 1), so a
  * flood of background calls (session polls) never makes an urgent call (a session create) find
  * the queue full: a quarter of the places, at least one, is kept for urgent requests. Urgent
@@ -195,14 +196,17 @@ mm_err mm_edgegap_session_delete(mm_edgegap *eg, const char *session_id, mm_edge
 /**
  * An optional admission gate (the fleet's Edgegap budget, include/mm/budget.h): when set, a
  * request starts only when take(ctx, op, false) grants it a token, so requests may wait in the
- * queues although a slot is free; mm_edgegap_fds_wait() then sleeps at most wait_ms(ctx) before
- * the next try. take(ctx, op, true) only asks (nothing is consumed). answered(ctx, op, status),
+ * queues although a slot is free; mm_edgegap_fds_wait() then sleeps at most wait_ms(ctx, op) of
+ * the queues' head requests before the next try. Tokens may differ by op (the budget's classes):
+ * when the urgent head gets none, the background head may still start with its own, so one
+ * class waiting for tokens does not hold back another. take(ctx, op, true) only asks (nothing is
+ * consumed). answered(ctx, op, status),
  * when not NULL, sees every delivered answer's HTTP status (0: no answer) before its callback.
  * Owner thread; set before the first call. NULL clears it (the default: no gate).
  */
 typedef struct mm_edgegap_gate {
     bool (*take)(void *ctx, mm_edgegap_op op, bool peek);
-    uint64_t (*wait_ms)(void *ctx);
+    uint64_t (*wait_ms)(void *ctx, mm_edgegap_op op);
     void (*answered)(void *ctx, mm_edgegap_op op, long status);
     void *ctx;
 } mm_edgegap_gate;

@@ -63,7 +63,9 @@ typedef enum mm_metric_gauge {
 
 /** Gauges with a fractional value, set only. */
 typedef enum mm_metric_level {
-    MM_METRIC_BUDGET_SHARE_RPS = 0, /* mm_edgegap_budget_share_rps: this replica's share of --edgegap-budget */
+    MM_METRIC_BUDGET_SHARE_RPS = 0,        /* mm_edgegap_budget_share_rps{class="create"}: this replica's share of --edgegap-budget */
+    MM_METRIC_BUDGET_SHARE_GET_RPS,        /* mm_edgegap_budget_share_rps{class="get"}: of --edgegap-get-budget */
+    MM_METRIC_BUDGET_SHARE_DELETE_RPS,     /* mm_edgegap_budget_share_rps{class="delete"}: of --edgegap-delete-budget */
     MM_METRIC_LEVEL_COUNT
 } mm_metric_level;
 

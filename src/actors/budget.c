@@ -1,10 +1,10 @@
 /*
  * The fleet's Edgegap budget (include/mm/budget.h has the design): mm_fleet membership, the AIMD
- * multiplier and the token bucket the provisioner's Edgegap gate draws from.
+ * multipliers and the token buckets (one per class: create, get, delete) the Edgegap gates draw from.
  *
  * Owns: the fleet table (replica id -> when last heard), under `lock`; the heartbeat thread;
  * two core subscriptions ($KV.mm_fleet.> and mm.fleet.backoff) whose callbacks run on nats.c's
- * delivery thread. The share and multiplier are atomics (bits of a double), read by any thread.
+ * delivery thread. The shares and multipliers (one per class) are atomics (bits of a double), read by any thread.
  * Heartbeats and the stop's delete are core publishes to $KV.mm_fleet.<id> (the bucket's stream
  * captures its subjects; no ack is awaited: the next heartbeat repeats a lost one), so nothing
  * here waits for JetStream except mm_budget_start (bind or create the bucket, then one
@@ -31,6 +31,19 @@
 #define ID_LEN 64
 #define NS_PER_MS 1000000LL
 
+static const char *const class_names[MM_BUDGET_CLASS_COUNT] = {"create", "get", "delete"};
+static const mm_metric_level class_levels[MM_BUDGET_CLASS_COUNT] = {MM_METRIC_BUDGET_SHARE_RPS, MM_METRIC_BUDGET_SHARE_GET_RPS,
+                                                                   MM_METRIC_BUDGET_SHARE_DELETE_RPS};
+
+/* One class's budget: its rate, multiplier and share. */
+typedef struct budget_class {
+    double rps;               /* as configured; 0: not gated */
+    uint64_t last_halving_ms; /* under lock */
+    double multiplier;        /* under lock; mirrored in multiplier_bits */
+    _Atomic uint64_t share_bits, multiplier_bits;
+    atomic_ullong halvings, granted;
+} budget_class;
+
 typedef struct fleet_entry {
     char id[ID_LEN];
     uint64_t seen_ms;
@@ -40,7 +53,7 @@ struct mm_budget {
     natsConnection *nc;
     kvStore *kv;
     natsSubscription *sub_fleet, *sub_backoff;
-    double budget_rps;
+    budget_class cls[MM_BUDGET_CLASS_COUNT];
     uint64_t heartbeat_ms, ttl_ms, start_ms;
     char id[ID_LEN];
     char subject[ID_LEN + 32]; /* $KV.mm_fleet.<id> */
@@ -51,11 +64,8 @@ struct mm_budget {
     pthread_t thread;
     fleet_entry fleet[MAX_REPLICAS]; /* under lock */
     size_t n_fleet;
-    uint64_t last_halving_ms; /* under lock */
-    double multiplier;        /* under lock; mirrored in multiplier_bits */
-    _Atomic uint64_t share_bits, multiplier_bits;
     atomic_uint replicas;
-    atomic_ullong rate_limited, halvings, backoffs_sent, backoffs_heard, granted;
+    atomic_ullong rate_limited, backoffs_sent, backoffs_heard;
 };
 
 static uint64_t
@@ -123,16 +133,20 @@ fleet_count(mm_budget *b, uint64_t now)
     return n;
 }
 
-/* Recomputes the share (under lock). */
+/* Recomputes the shares of every class (under lock). */
 static void
 share_update(mm_budget *b, uint64_t now)
 {
     uint32_t n = fleet_count(b, now);
     atomic_store(&b->replicas, n);
-    double share = now < b->start_ms + b->heartbeat_ms ? 0.0 : b->budget_rps * b->multiplier / n;
-    atomic_store(&b->share_bits, bits_of(share));
-    atomic_store(&b->multiplier_bits, bits_of(b->multiplier));
-    mm_metric_set_level(MM_METRIC_BUDGET_SHARE_RPS, share);
+    double share = 0;
+    for (int c = MM_BUDGET_CLASS_COUNT - 1; c >= 0; c--) { /* ends with the create class's share */
+        budget_class *k = &b->cls[c];
+        share = now < b->start_ms + b->heartbeat_ms ? 0.0 : k->rps * k->multiplier / n;
+        atomic_store(&k->share_bits, bits_of(share));
+        atomic_store(&k->multiplier_bits, bits_of(k->multiplier));
+        mm_metric_set_level(class_levels[c], share);
+    }
     mm_metric_set(MM_METRIC_FLEET_REPLICAS, n);
     if (share > 0 && !b->warm) {
         b->warm = true;
@@ -140,25 +154,33 @@ share_update(mm_budget *b, uint64_t now)
     }
 }
 
-/* Halves the multiplier unless it was halved within MM_BUDGET_HOLD_MS: true when it did. */
+/* Halves class c's multiplier unless it was halved within MM_BUDGET_HOLD_MS: true when it did.
+ * A class without a budget has nothing to halve. */
 static bool
-halve(mm_budget *b)
+halve(mm_budget *b, mm_budget_class c)
 {
+    budget_class *k = &b->cls[c];
+    if (!(k->rps > 0))
+        return false;
     uint64_t now = mm_now_ms();
     bool did = false;
     pthread_mutex_lock(&b->lock);
-    if (b->last_halving_ms == 0 || now - b->last_halving_ms >= MM_BUDGET_HOLD_MS) {
-        b->last_halving_ms = now;
-        b->multiplier = fmax(b->multiplier / 2, MM_BUDGET_MIN_MULTIPLIER);
+    if (k->last_halving_ms == 0 || now - k->last_halving_ms >= MM_BUDGET_HOLD_MS) {
+        k->last_halving_ms = now;
+        k->multiplier = fmax(k->multiplier / 2, MM_BUDGET_MIN_MULTIPLIER);
         share_update(b, now);
         did = true;
     }
-    double m = b->multiplier;
+    double m = k->multiplier;
     pthread_mutex_unlock(&b->lock);
     if (did) {
-        atomic_fetch_add(&b->halvings, 1);
-        mm_info("budget: Edgegap is rate-limiting: the fleet backs off to x%.3f (share %.2f requests/s)", m,
-                mm_budget_share_rps(b));
+        atomic_fetch_add(&k->halvings, 1);
+        if (c == MM_BUDGET_CREATE)
+            mm_info("budget: Edgegap is rate-limiting: the fleet backs off to x%.3f (share %.2f requests/s)", m,
+                    mm_budget_share_rps(b));
+        else
+            mm_info("budget: Edgegap is rate-limiting %s: the fleet backs off %s to x%.3f (share %.2f requests/s)",
+                    class_names[c], class_names[c], m, mm_budget_class_share_rps(b, c));
     }
     return did;
 }
@@ -199,9 +221,17 @@ on_backoff(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closur
     mm_budget *b = closure;
     const char *from = natsMsg_GetData(msg);
     int len = natsMsg_GetDataLength(msg);
+    const char *cls = NULL;
+    mm_budget_class c = MM_BUDGET_CREATE; /* a note without the header: a create's */
+    if (natsMsgHeader_Get(msg, MM_BUDGET_CLASS_HEADER, &cls) == NATS_OK && cls != NULL &&
+        !mm_budget_class_parse(cls, strlen(cls), &c)) {
+        mm_debug("budget: back-off note of an unknown class '%.16s' ignored", cls);
+        natsMsg_Destroy(msg);
+        return;
+    }
     if (from == NULL || len != (int)strlen(b->id) || memcmp(from, b->id, (size_t)len) != 0) {
         atomic_fetch_add(&b->backoffs_heard, 1);
-        halve(b);
+        halve(b, c);
     }
     natsMsg_Destroy(msg);
 }
@@ -223,7 +253,7 @@ heartbeat_main(void *arg)
 {
     mm_budget *b = arg;
     uint64_t last = mm_now_ms();
-    double logged_share = -1, logged_mult = 1.0;
+    double logged_share[MM_BUDGET_CLASS_COUNT] = {-1, -1, -1}, logged_mult[MM_BUDGET_CLASS_COUNT] = {1.0, 1.0, 1.0};
     uint32_t logged_n = 0;
     pthread_mutex_lock(&b->lock);
     while (!b->stop) {
@@ -231,18 +261,29 @@ heartbeat_main(void *arg)
         heartbeat(b);
         pthread_mutex_lock(&b->lock);
         uint64_t now = mm_now_ms();
-        b->multiplier = fmin(1.0, b->multiplier + MM_BUDGET_RECOVERY_PER_S * (double)(now - last) / 1000.0);
+        for (int c = 0; c < MM_BUDGET_CLASS_COUNT; c++)
+            b->cls[c].multiplier = fmin(1.0, b->cls[c].multiplier + MM_BUDGET_RECOVERY_PER_S * (double)(now - last) / 1000.0);
         last = now;
         fleet_seen(b, b->id, strlen(b->id), now);
         share_update(b, now);
-        double share = mm_budget_share_rps(b);
         uint32_t n = atomic_load(&b->replicas);
-        bool recovered = b->multiplier >= 1.0 && logged_mult < 1.0;
-        if (n != logged_n || fabs(share - logged_share) > 0.01 * b->budget_rps || recovered) {
-            mm_info("budget: share %.2f of %.2f requests/s (%u replicas, x%.3f)", share, b->budget_rps, n, b->multiplier);
-            logged_share = share;
-            logged_n = n;
-            logged_mult = b->multiplier;
+        bool n_changed = n != logged_n;
+        logged_n = n;
+        for (int c = 0; c < MM_BUDGET_CLASS_COUNT; c++) {
+            budget_class *k = &b->cls[c];
+            if (!(k->rps > 0))
+                continue;
+            double share = mm_budget_class_share_rps(b, (mm_budget_class)c);
+            bool recovered = k->multiplier >= 1.0 && logged_mult[c] < 1.0;
+            if (!n_changed && !(fabs(share - logged_share[c]) > 0.01 * k->rps) && !recovered)
+                continue;
+            if (c == MM_BUDGET_CREATE) /* the create line keeps its words: logs and tests read it */
+                mm_info("budget: share %.2f of %.2f requests/s (%u replicas, x%.3f)", share, k->rps, n, k->multiplier);
+            else
+                mm_info("budget: %s share %.2f of %.2f requests/s (%u replicas, x%.3f)", class_names[c], share, k->rps, n,
+                        k->multiplier);
+            logged_share[c] = share;
+            logged_mult[c] = k->multiplier;
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -299,8 +340,11 @@ mm_err
 mm_budget_start(const mm_budget_config *c, mm_budget **out, char *why, size_t why_len)
 {
     *out = NULL;
-    if (c == NULL || c->nc == NULL || c->js == NULL || !(c->budget_rps > 0) || c->budget_rps > 1e6)
-        return mm_fail(MM_ERR_INVALID, why, why_len, "budget: a connection, JetStream and a budget of 0..1000000 requests/s are required");
+    if (c == NULL || c->nc == NULL || c->js == NULL || !(c->budget_rps > 0) || c->budget_rps > 1e6 || !(c->get_rps >= 0) ||
+        c->get_rps > 1e6 || !(c->delete_rps >= 0) || c->delete_rps > 1e6)
+        return mm_fail(MM_ERR_INVALID, why, why_len,
+                       "budget: a connection, JetStream, a create budget of 0..1000000 requests/s and get and delete "
+                       "budgets of 0..1000000 are required");
     uint64_t hb = c->heartbeat_ms ? c->heartbeat_ms : MM_BUDGET_DEFAULT_HEARTBEAT_MS;
     if (hb < 50 || hb > 60000)
         return mm_fail(MM_ERR_INVALID, why, why_len, "budget: heartbeat must be 50..60000 ms");
@@ -313,13 +357,17 @@ mm_budget_start(const mm_budget_config *c, mm_budget **out, char *why, size_t wh
     pthread_cond_init(&b->wake, NULL);
     pthread_cond_init(&b->warmed, NULL);
     b->nc = c->nc;
-    b->budget_rps = c->budget_rps;
+    b->cls[MM_BUDGET_CREATE].rps = c->budget_rps;
+    b->cls[MM_BUDGET_GET].rps = c->get_rps;
+    b->cls[MM_BUDGET_DELETE].rps = c->delete_rps;
+    for (int i = 0; i < MM_BUDGET_CLASS_COUNT; i++) {
+        b->cls[i].multiplier = 1.0;
+        atomic_store(&b->cls[i].multiplier_bits, bits_of(1.0));
+        atomic_store(&b->cls[i].share_bits, bits_of(0.0));
+    }
     b->heartbeat_ms = hb;
     b->ttl_ms = hb * MM_BUDGET_TTL_HEARTBEATS;
-    b->multiplier = 1.0;
     b->start_ms = mm_now_ms();
-    atomic_store(&b->multiplier_bits, bits_of(1.0));
-    atomic_store(&b->share_bits, bits_of(0.0));
     atomic_store(&b->replicas, 1);
     make_id(b->id, sizeof(b->id));
     snprintf(b->subject, sizeof(b->subject), "$KV.%s.%s", MM_BUDGET_BUCKET, b->id);
@@ -355,8 +403,9 @@ mm_budget_start(const mm_budget_config *c, mm_budget **out, char *why, size_t wh
     if (!warm)
         mm_warn("budget: no share computed within %llu ms of the start: requests wait in line until there is one",
                 (unsigned long long)(2 * hb + 2000));
-    mm_info("budget: replica %s shares %.2f Edgegap requests/s with the fleet (heartbeat %llu ms)", b->id, b->budget_rps,
-            (unsigned long long)hb);
+    mm_info("budget: replica %s shares %.2f Edgegap creates/s, %.2f GETs/s and %.2f DELETEs/s (0: not gated) with the "
+            "fleet (heartbeat %llu ms)",
+            b->id, c->budget_rps, c->get_rps, c->delete_rps, (unsigned long long)hb);
     *out = b;
     return MM_OK;
 cleanup:
@@ -423,15 +472,38 @@ mm_budget_replica_id(const mm_budget *b)
     return b ? b->id : "";
 }
 
-void
-mm_budget_note_429(mm_budget *b)
+const char *
+mm_budget_class_name(mm_budget_class c)
 {
-    if (b == NULL)
+    return (unsigned)c < MM_BUDGET_CLASS_COUNT ? class_names[c] : "?";
+}
+
+bool
+mm_budget_class_parse(const char *name, size_t len, mm_budget_class *out)
+{
+    for (int c = 0; c < MM_BUDGET_CLASS_COUNT; c++)
+        if (strlen(class_names[c]) == len && memcmp(class_names[c], name, len) == 0) {
+            *out = (mm_budget_class)c;
+            return true;
+        }
+    return false;
+}
+
+void
+mm_budget_note_429(mm_budget *b, mm_budget_class c)
+{
+    if (b == NULL || (unsigned)c >= MM_BUDGET_CLASS_COUNT)
         return;
     atomic_fetch_add(&b->rate_limited, 1);
-    if (!halve(b))
+    if (!halve(b, c))
         return;
-    natsStatus s = natsConnection_PublishString(b->nc, MM_BUDGET_BACKOFF_SUBJECT, b->id);
+    natsMsg *note = NULL;
+    natsStatus s = natsMsg_Create(&note, MM_BUDGET_BACKOFF_SUBJECT, NULL, b->id, (int)strlen(b->id));
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(note, MM_BUDGET_CLASS_HEADER, class_names[c]);
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(b->nc, note);
+    natsMsg_Destroy(note);
     if (s == NATS_OK)
         atomic_fetch_add(&b->backoffs_sent, 1);
     else
@@ -439,9 +511,23 @@ mm_budget_note_429(mm_budget *b)
 }
 
 double
+mm_budget_class_share_rps(const mm_budget *b, mm_budget_class c)
+{
+    if (b == NULL || (unsigned)c >= MM_BUDGET_CLASS_COUNT)
+        return 0.0;
+    return double_of(atomic_load(&((mm_budget *)b)->cls[c].share_bits));
+}
+
+double
 mm_budget_share_rps(const mm_budget *b)
 {
-    return b ? double_of(atomic_load(&((mm_budget *)b)->share_bits)) : 0.0;
+    return mm_budget_class_share_rps(b, MM_BUDGET_CREATE);
+}
+
+bool
+mm_budget_gates(const mm_budget *b, mm_budget_class c)
+{
+    return b != NULL && (unsigned)c < MM_BUDGET_CLASS_COUNT && b->cls[c].rps > 0;
 }
 
 void
@@ -451,62 +537,68 @@ mm_budget_get_stats(const mm_budget *b, mm_budget_stats *out)
     if (b == NULL)
         return;
     mm_budget *m = (mm_budget *)b;
-    out->budget_rps = b->budget_rps;
-    out->share_rps = mm_budget_share_rps(b);
-    out->multiplier = double_of(atomic_load(&m->multiplier_bits));
+    for (int c = 0; c < MM_BUDGET_CLASS_COUNT; c++) {
+        budget_class *k = &m->cls[c];
+        out->class_budget_rps[c] = k->rps;
+        out->class_share_rps[c] = double_of(atomic_load(&k->share_bits));
+        out->class_multiplier[c] = double_of(atomic_load(&k->multiplier_bits));
+        out->class_halvings[c] = atomic_load(&k->halvings);
+        out->class_granted[c] = atomic_load(&k->granted);
+        out->halvings += out->class_halvings[c];
+        out->granted += out->class_granted[c];
+    }
+    out->budget_rps = out->class_budget_rps[MM_BUDGET_CREATE];
+    out->share_rps = out->class_share_rps[MM_BUDGET_CREATE];
+    out->multiplier = out->class_multiplier[MM_BUDGET_CREATE];
     out->replicas = atomic_load(&m->replicas);
     out->rate_limited = atomic_load(&m->rate_limited);
-    out->halvings = atomic_load(&m->halvings);
     out->backoffs_sent = atomic_load(&m->backoffs_sent);
     out->backoffs_heard = atomic_load(&m->backoffs_heard);
-    out->granted = atomic_load(&m->granted);
 }
 
-/* ---- the token bucket (one owner thread) ---- */
+/* ---- the token buckets (one owner thread) ---- */
 
 static void
-refill(mm_budget *b, mm_budget_bucket *k, double rate)
+refill(mm_budget_bucket *k, mm_budget_class c, double rate)
 {
     uint64_t now = mm_now_ms();
     double cap = fmax(1.0, rate / 4);
-    if (!k->primed) { /* full from the first share on: the first players of a quiet replica do not wait */
-        k->last_ms = now;
-        k->tokens = rate > 0 ? cap : 0;
-        k->primed = rate > 0;
+    if (!k->primed[c]) { /* full from the first share on: the first players of a quiet replica do not wait */
+        k->last_ms[c] = now;
+        k->tokens[c] = rate > 0 ? cap : 0;
+        k->primed[c] = rate > 0;
         return;
     }
-    k->tokens = fmin(cap, k->tokens + rate * (double)(now - k->last_ms) / 1000.0);
-    k->last_ms = now;
-    (void)b;
+    k->tokens[c] = fmin(cap, k->tokens[c] + rate * (double)(now - k->last_ms[c]) / 1000.0);
+    k->last_ms[c] = now;
 }
 
 bool
-mm_budget_take(mm_budget *b, mm_budget_bucket *k, bool create, bool other_waiting, bool peek)
+mm_budget_take(mm_budget *b, mm_budget_bucket *k, mm_budget_class c, bool peek)
 {
-    if (b == NULL)
+    if (!mm_budget_gates(b, c))
         return true;
-    refill(b, k, mm_budget_share_rps(b));
-    if (k->tokens < 1.0)
+    refill(k, c, mm_budget_class_share_rps(b, c));
+    if (k->tokens[c] < 1.0)
         return false;
-    bool turn = create ? !other_waiting || k->creates_in_row < MM_BUDGET_CREATES_PER_POLL
-                       : !other_waiting || k->creates_in_row >= MM_BUDGET_CREATES_PER_POLL;
-    if (!turn || peek)
-        return turn;
-    k->tokens -= 1.0;
-    k->creates_in_row = create ? k->creates_in_row + 1 : 0;
-    atomic_fetch_add(&b->granted, 1);
+    if (peek)
+        return true;
+    k->tokens[c] -= 1.0;
+    atomic_fetch_add(&b->cls[c].granted, 1);
     return true;
 }
 
 uint64_t
-mm_budget_wait_ms(mm_budget *b, mm_budget_bucket *k)
+mm_budget_wait_ms(mm_budget *b, mm_budget_bucket *k, mm_budget_class c)
 {
-    double rate = mm_budget_share_rps(b);
-    refill(b, k, rate);
-    if (k->tokens >= 1.0)
+    if (!mm_budget_gates(b, c))
+        return 1;
+    double rate = mm_budget_class_share_rps(b, c);
+    refill(k, c, rate);
+    if (k->tokens[c] >= 1.0)
         return 1;
     if (!(rate > 0))
         return 100; /* no share yet (starting, or the fleet is not heard): look again soon */
-    double ms = ceil((1.0 - k->tokens) * 1000.0 / rate);
+    double ms = ceil((1.0 - k->tokens[c]) * 1000.0 / rate);
     return ms < 1 ? 1 : ms > 1000 ? 1000 : (uint64_t)ms;
 }

@@ -12,7 +12,11 @@
  *     at once when empty: a NoWait request still waits for its expiry);
  *   - otherwise wait on the client's sockets and the eventfd, then let the client deliver answers;
  *     each answer's callback settles its message (ack / nak with delay) and frees the job;
- *   - after a failed delete no new message is fetched for one first-retry delay (pause_fetching).
+ *   - after a failed delete no new message is fetched for one first-retry delay (pause_fetching);
+ *   - with a fleet delete budget (--edgegap-delete-budget, include/mm/budget.h) the client's gate
+ *     starts a DELETE only with a token of this worker's own bucket of the delete share (a 429
+ *     backs the fleet's deletes off), and the worker holds at most GATED_HOLD_S seconds of that
+ *     share fetched, so a queued DELETE starts well within the stream's 30 s ack wait.
  * A bind or Fetch failure other than "no messages" is logged once per streak and retried with a
  * backoff (without blocking the deletes in flight); the subscription is made again (the
  * consumer may have been deleted) once no job still holds one of its messages, since an ack
@@ -28,6 +32,7 @@
  * is never immediate and several workers do not retry in step.
  */
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,6 +43,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "mm/budget.h"
 #include "mm/clock.h"
 #include "mm/delete_queue.h"
 #include "mm/deleter.h"
@@ -49,6 +55,7 @@
 #define TOPUP_IDLE_MS 250
 #define DRIVE_WAIT_MS 100
 #define FETCH_RETRY_MAX_MS 5000
+#define GATED_HOLD_S 5 /* with a delete budget: hold at most this many seconds of the share (ack wait 30 s) */
 
 typedef struct job {
     struct mm_deleter *d;
@@ -62,6 +69,8 @@ struct mm_deleter {
     /* mm_deleted_sessions; NULL when the mm_js was set up without it (no record kept) */
     kvStore *record;
     mm_edgegap *eg; /* made by start, then used only by the worker thread */
+    mm_budget *budget;       /* NULL: no delete budget (borrowed) */
+    mm_budget_bucket bucket; /* the worker thread's delete tokens */
     uint32_t max_in_flight;
     uint64_t backoff_base_ms, backoff_max_ms;
     int fetch_wait_ms, stop_deadline_ms;
@@ -363,7 +372,15 @@ fetch_some(mm_deleter *d)
             return -1;
         }
     }
-    int got = fetch_and_start(d, d->max_in_flight - d->in_flight, d->in_flight == 0 ? d->fetch_wait_ms : TOPUP_WAIT_MS);
+    uint32_t room = d->max_in_flight - d->in_flight;
+    if (d->budget != NULL) { /* queued DELETEs wait for tokens: hold no more than a few seconds of them */
+        double hold = floor(mm_budget_class_share_rps(d->budget, MM_BUDGET_DELETE) * GATED_HOLD_S);
+        uint32_t cap = hold < 1 ? 1 : hold > d->max_in_flight ? d->max_in_flight : (uint32_t)hold;
+        if (d->in_flight >= cap)
+            return 0;
+        room = cap - d->in_flight < room ? cap - d->in_flight : room;
+    }
+    int got = fetch_and_start(d, room, d->in_flight == 0 ? d->fetch_wait_ms : TOPUP_WAIT_MS);
     if (got == 0 && d->in_flight == 0)
         mm_metric_set(MM_METRIC_DELETER_BACKLOG, 0); /* an empty fetch: nothing waits for this consumer */
     if (got == 0 && d->in_flight == 0 && mm_now_ms() >= d->next_check_ms) {
@@ -447,6 +464,30 @@ deleter_main(void *arg)
     return NULL;
 }
 
+/* ---- the delete budget's gate (worker thread) ---- */
+
+static bool
+gate_take(void *ctx, mm_edgegap_op op, bool peek)
+{
+    mm_deleter *d = ctx;
+    return op != MM_EDGEGAP_SESSION_DELETE || mm_budget_take(d->budget, &d->bucket, MM_BUDGET_DELETE, peek);
+}
+
+static uint64_t
+gate_wait_ms(void *ctx, mm_edgegap_op op)
+{
+    mm_deleter *d = ctx;
+    return op != MM_EDGEGAP_SESSION_DELETE ? 1 : mm_budget_wait_ms(d->budget, &d->bucket, MM_BUDGET_DELETE);
+}
+
+static void
+gate_answered(void *ctx, mm_edgegap_op op, long status)
+{
+    mm_deleter *d = ctx;
+    if (status == 429 && op == MM_EDGEGAP_SESSION_DELETE)
+        mm_budget_note_429(d->budget, MM_BUDGET_DELETE);
+}
+
 /* ---- public ---- */
 
 mm_err
@@ -480,13 +521,19 @@ mm_deleter_start(const mm_deleter_config *config, mm_js *js, mm_deleter **out, c
     }
     if ((err = mm_edgegap_create(&ec, &d->eg, why, why_len)) != MM_OK)
         goto cleanup;
+    if (mm_budget_gates(config->budget, MM_BUDGET_DELETE)) {
+        d->budget = config->budget;
+        mm_edgegap_gate g = {.take = gate_take, .wait_ms = gate_wait_ms, .answered = gate_answered, .ctx = d};
+        mm_edgegap_set_gate(d->eg, &g);
+    }
     if (pthread_create(&d->thread, NULL, deleter_main, d) != 0) {
         err = mm_fail(MM_ERR_SYS, why, why_len, "deleter: cannot create the thread");
         goto cleanup;
     }
-    mm_info("deleter: started (%u deletes at once, retries after %llu..%llu ms; %s)", d->max_in_flight,
+    mm_info("deleter: started (%u deletes at once, retries after %llu..%llu ms; %s%s)", d->max_in_flight,
             (unsigned long long)d->backoff_base_ms, (unsigned long long)d->backoff_max_ms,
-            d->record != NULL ? "deletions recorded in mm_deleted_sessions" : "no record of deletions");
+            d->record != NULL ? "deletions recorded in mm_deleted_sessions" : "no record of deletions",
+            d->budget != NULL ? "; within the fleet's delete budget" : "");
     *out = d;
     return MM_OK;
 

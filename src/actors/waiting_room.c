@@ -4,10 +4,11 @@
  * one nothing here runs and a new request creates its session at once, as before.
  *
  * The gate: the provisioner's Edgegap client asks gate_take() before it starts any request, so
- * every create and GET it sends is paid with a token of this replica's share of the budget;
- * every answer passes gate_answered(), where a 429 tells the fleet to back off. Creates come
- * before polls (a poll gets a token while creates wait only every MM_BUDGET_CREATES_PER_POLL+1-th
- * time, so sessions already made are still seen ready).
+ * every create is paid with a token of this replica's create share, and every session GET with
+ * one of its get share when --edgegap-get-budget is set (else GETs are not gated; the app and
+ * version GETs at start never are); every answer passes gate_answered(), where a 429 tells the
+ * fleet to back off that class only. The classes have their own token buckets, so a long line of
+ * creates never delays the polls of sessions already made, nor polls the creates.
  *
  * The line: a new request (CREATING, acknowledged) joins the FIFO lines[MM__PROV_WAIT_LINE]
  * unless the line is empty and its create can start now. After every perform (op_idle) the head
@@ -59,44 +60,48 @@ double_of(uint64_t u)
 
 /* ---- the Edgegap gate ---- */
 
+/* The budget class of an Edgegap call: false for calls no budget gates (the app and version GETs). */
 static bool
-polls_waiting(mm_provisioner *p)
+budget_class_of(mm_edgegap_op op, mm_budget_class *out)
 {
-    mm_edgegap_stats st;
-    mm_edgegap_get_stats(p->eg, &st);
-    return st.queued_class[MM_EDGEGAP_BACKGROUND] > 0 || p->lines[MM__PROV_POLL_LINE].head != NULL;
-}
-
-static bool
-creates_waiting(mm_provisioner *p)
-{
-    mm_edgegap_stats st;
-    mm_edgegap_get_stats(p->eg, &st);
-    return p->room.n > 0 || st.queued_class[MM_EDGEGAP_URGENT] > 0;
+    switch (op) {
+    case MM_EDGEGAP_SESSION_CREATE:
+        *out = MM_BUDGET_CREATE;
+        return true;
+    case MM_EDGEGAP_SESSION_GET:
+        *out = MM_BUDGET_GET;
+        return true;
+    case MM_EDGEGAP_SESSION_DELETE:
+        *out = MM_BUDGET_DELETE;
+        return true;
+    default:
+        return false;
+    }
 }
 
 static bool
 gate_take(void *ctx, mm_edgegap_op op, bool peek)
 {
     mm_provisioner *p = ctx;
-    bool create = op != MM_EDGEGAP_SESSION_GET;
-    return mm_budget_take(p->budget, &p->bucket, create, create ? polls_waiting(p) : creates_waiting(p), peek);
+    mm_budget_class c;
+    return !budget_class_of(op, &c) || mm_budget_take(p->budget, &p->bucket, c, peek);
 }
 
 static uint64_t
-gate_wait_ms(void *ctx)
+gate_wait_ms(void *ctx, mm_edgegap_op op)
 {
     mm_provisioner *p = ctx;
-    return mm_budget_wait_ms(p->budget, &p->bucket);
+    mm_budget_class c;
+    return budget_class_of(op, &c) ? mm_budget_wait_ms(p->budget, &p->bucket, c) : 1;
 }
 
 static void
 gate_answered(void *ctx, mm_edgegap_op op, long status)
 {
-    (void)op;
     mm_provisioner *p = ctx;
-    if (status == 429)
-        mm_budget_note_429(p->budget);
+    mm_budget_class c;
+    if (status == 429 && budget_class_of(op, &c))
+        mm_budget_note_429(p->budget, c);
 }
 
 /* ---- the line ---- */
@@ -279,7 +284,7 @@ mm__prov_room_wait_ms(mm_provisioner *p, int timeout_ms)
 {
     if (p->room.n == 0)
         return timeout_ms;
-    uint64_t w = mm_budget_wait_ms(p->budget, &p->bucket);
+    uint64_t w = mm_budget_wait_ms(p->budget, &p->bucket, MM_BUDGET_CREATE);
     if (w <= 1)
         return timeout_ms; /* a token is there: the line waits for a slot, and an answer wakes the actor */
     return timeout_ms < 0 || w < (uint64_t)timeout_ms ? (int)w : timeout_ms;

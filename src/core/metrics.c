@@ -338,8 +338,12 @@ render_launch(mm_prom *o)
           MM_METRIC_WR_ESTIMATED_WAIT);
     counter(o, "mm_waiting_room_refused_total", "Players refused because the line was full.", MM_METRIC_WR_REFUSED);
     counter(o, "mm_waiting_room_left_total", "Players who left the line before their turn.", MM_METRIC_WR_LEFT);
-    mm_prom_head(o, "mm_edgegap_budget_share_rps", "gauge", "This replica's share of the fleet-wide Edgegap request budget.");
-    mm_prom_line(o, "mm_edgegap_budget_share_rps %.9g", atomic_load(&reg.levels[MM_METRIC_BUDGET_SHARE_RPS]));
+    mm_prom_head(o, "mm_edgegap_budget_share_rps", "gauge",
+                 "This replica's share of the fleet-wide Edgegap request budget of a class (0: none).");
+    mm_prom_line(o, "mm_edgegap_budget_share_rps{class=\"create\"} %.9g", atomic_load(&reg.levels[MM_METRIC_BUDGET_SHARE_RPS]));
+    mm_prom_line(o, "mm_edgegap_budget_share_rps{class=\"get\"} %.9g", atomic_load(&reg.levels[MM_METRIC_BUDGET_SHARE_GET_RPS]));
+    mm_prom_line(o, "mm_edgegap_budget_share_rps{class=\"delete\"} %.9g",
+                 atomic_load(&reg.levels[MM_METRIC_BUDGET_SHARE_DELETE_RPS]));
     gauge(o, "mm_fleet_replicas", "Matchmaker replicas this one sees.", MM_METRIC_FLEET_REPLICAS);
 }
 

@@ -122,8 +122,16 @@ static const mm_opt own[] = {
     {"--edgegap-backoff-ms", MS(edgegap_backoff_ms, 1), "MS", "first retry backoff, doubling, jittered, up to 5000", NULL, NULL,
      NULL},
     {"--edgegap-budget", U64(edgegap_budget, 0, 1000000), "RPS",
-     "Edgegap requests per second for the whole fleet, shared by the live replicas (KV mm_fleet); new players wait in "
-     "line for it; 0: off, each replica alone within --max-edgegap-in-flight",
+     "Edgegap session creates per second for the whole fleet, shared by the live replicas (KV mm_fleet); new players "
+     "wait in line for it; 0: off, each replica alone within --max-edgegap-in-flight",
+     NULL, NULL, NULL},
+    {"--edgegap-get-budget", U64(edgegap_get_budget, 0, 1000000), "RPS",
+     "with --edgegap-budget: Edgegap session GETs (status polls) per second for the whole fleet, a budget of their own; "
+     "0: not gated",
+     NULL, NULL, NULL},
+    {"--edgegap-delete-budget", U64(edgegap_delete_budget, 0, 1000000), "RPS",
+     "with --edgegap-budget: the delete workers' Edgegap session DELETEs per second for the whole fleet, a budget of "
+     "their own; 0: not gated",
      NULL, NULL, NULL},
     {"--waiting-room-max", U64(waiting_room_max, 1, 10000000), "N",
      "with --edgegap-budget: players waiting in line on this replica at most; beyond, Error 503 (try again)", NULL, NULL, NULL},
@@ -356,6 +364,10 @@ mm_matchmaker_flags_parse(int argc, char **argv, mm_matchmaker_flags *f)
                              .more_width = 32,
                              .init = flags_init, .size = sizeof(*f)};
     int rc = mm_opts_cli_parse(&cli, f, argc, argv);
+    if (rc == 0 && f->edgegap_budget == 0 && f->edgegap_get_budget > 0)
+        rc = bad("--edgegap-get-budget", "needs --edgegap-budget (the fleet's create budget)");
+    if (rc == 0 && f->edgegap_budget == 0 && f->edgegap_delete_budget > 0)
+        rc = bad("--edgegap-delete-budget", "needs --edgegap-budget (the fleet's create budget)");
     if (rc == 0)
         rc = resolve_key(f);
     return rc != 0 ? rc : resolve_webhook(f);

@@ -178,6 +178,8 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
             .nc = nc,
             .js = mm_js_ctx(s->js),
             .budget_rps = (double)f->edgegap_budget,
+            .get_rps = (double)f->edgegap_get_budget,
+            .delete_rps = (double)f->edgegap_delete_budget,
             .heartbeat_ms = f->fleet_heartbeat_ms,
             .kv_replicas = f->kv_replicas,
             .memory_storage = f->kv_memory,
@@ -235,6 +237,7 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         .base_url = f->edgegap_url,
         .api_key = api_key,
         .request_timeout_ms = f->edgegap_timeout_ms < 20000 ? (uint32_t)f->edgegap_timeout_ms : 20000, /* < the 30 s ack wait */
+        .budget = s->budget,
     };
     if (mm_deleter_start(&dc, s->js, &s->deleter, why, sizeof(why)) != MM_OK) {
         mm_error("delete worker: %s", why);
@@ -328,14 +331,19 @@ stop_services(services *s, const mm_matchmaker_flags *f, int rc)
                 (unsigned long long)bs.rate_limited, (unsigned long long)bs.halvings, (unsigned long long)bs.backoffs_sent,
                 (unsigned long long)bs.backoffs_heard, (unsigned long long)ws.admitted, (unsigned long long)ws.refused,
                 (unsigned long long)ws.left, (unsigned long long)ws.expired);
+        for (int c = MM_BUDGET_GET; c < MM_BUDGET_CLASS_COUNT; c++)
+            if (bs.class_budget_rps[c] > 0)
+                mm_info("budget: %s share %.2f of %.2f requests/s (x%.3f); %llu granted, %llu halvings", mm_budget_class_name(c),
+                        bs.class_share_rps[c], bs.class_budget_rps[c], bs.class_multiplier[c],
+                        (unsigned long long)bs.class_granted[c], (unsigned long long)bs.class_halvings[c]);
     }
     mm_kv_watch_destroy(s->certs);
     mm_provisioner_destroy(s->prov);
-    mm_budget_destroy(s->budget); /* after the provisioner: its gate drew from it; deletes our mm_fleet entry */
     mm_front_destroy(s->front); /* after the provisioner freed the relay sinks it held */
     mm_direct_backend_destroy(s->direct);
     mm_reaper_destroy(s->reaper);
     mm_deleter_destroy(s->deleter);
+    mm_budget_destroy(s->budget); /* after the provisioner and the deleter: their gates drew from it; deletes our mm_fleet entry */
     mm_minter_destroy(s->minter);
     mm_intake_destroy(s->intake);
     mm_reply_heartbeat_destroy(s->heartbeat); /* every sink is freed: the provisioner and the intake are gone */

@@ -41,7 +41,9 @@ typedef struct mm_matchmaker_flags {
     uint64_t edgegap_timeout_ms;                              /* 10000 */
     uint64_t edgegap_retries;                                 /* 3 */
     uint64_t edgegap_backoff_ms;                              /* 250 */
-    uint64_t edgegap_budget;                                  /* fleet-wide Edgegap requests/s; 0: off (as before) */
+    uint64_t edgegap_budget;                                  /* fleet-wide Edgegap session creates/s; 0: off (as before) */
+    uint64_t edgegap_get_budget;                              /* with a budget: fleet-wide session GETs/s; 0: not gated */
+    uint64_t edgegap_delete_budget;                           /* with a budget: fleet-wide session DELETEs/s; 0: not gated */
     uint64_t waiting_room_max;                                /* with a budget: players in line per replica; 10000 */
     uint64_t max_line_wait_ms;                                /* with a budget: the longest wait in line; 300000 */
     uint64_t fleet_heartbeat_ms;                              /* with a budget: mm_fleet heartbeat; 1000 */

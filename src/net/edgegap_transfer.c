@@ -21,7 +21,9 @@
  * the opposite never happens: background requests cannot take the last places from urgent ones.
  *
  * A gate (mm_edgegap_set_gate: the fleet's Edgegap budget) adds one condition to every start:
- * its token for the request at the head (urgent first). Without one, nothing changes.
+ * its token for the request at the head of its queue. A freed slot goes to the urgent head when
+ * it gets a token, else to the background head when that one gets one (tokens are per class: a
+ * class out of tokens does not hold back the other's requests). Without a gate, nothing changes.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -181,8 +183,11 @@ static void
 start_queued(mm_edgegap *eg)
 {
     while (eg->running.n < eg->max_in_flight && mm__eg_queued_total(eg) > 0) {
-        mm__eg_list *from = eg->queue[MM_EDGEGAP_URGENT].n > 0 ? &eg->queue[MM_EDGEGAP_URGENT] : &eg->queue[MM_EDGEGAP_BACKGROUND];
-        if (eg->gate.take != NULL && !eg->gate.take(eg->gate.ctx, from->head->op, false))
+        mm__eg_list *from = NULL;
+        for (int q = 0; q < MM_EDGEGAP_PRIORITY_COUNT && from == NULL; q++) /* urgent first */
+            if (eg->queue[q].n > 0 && (eg->gate.take == NULL || eg->gate.take(eg->gate.ctx, eg->queue[q].head->op, false)))
+                from = &eg->queue[q];
+        if (from == NULL)
             break; /* no token yet: fds_wait sleeps until the gate expects one */
         mm__eg_request *req = list_pop(from);
         if (request_start(eg, req) != MM_OK) {
@@ -393,7 +398,12 @@ mm_edgegap_fds_wait(mm_edgegap *eg, int extra_fd, int timeout_ms)
         if (eg->gate.take == NULL)
             timeout_ms = 0;
         else { /* the gate holds them back: wake when it expects a token */
-            uint64_t w = eg->gate.wait_ms(eg->gate.ctx);
+            uint64_t w = UINT64_MAX;
+            for (int q = 0; q < MM_EDGEGAP_PRIORITY_COUNT; q++)
+                if (eg->queue[q].n > 0) {
+                    uint64_t wq = eg->gate.wait_ms(eg->gate.ctx, eg->queue[q].head->op);
+                    w = wq < w ? wq : w;
+                }
             if (timeout_ms < 0 || w < (uint64_t)timeout_ms)
                 timeout_ms = w > INT_MAX ? INT_MAX : (int)w;
         }

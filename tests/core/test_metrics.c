@@ -93,7 +93,7 @@ main(void)
     MM_CHECK(value_of("process_start_time_seconds") > 1.7e9);
     MM_CHECK(value_of("mm_matchmaker_requests_total{outcome=\"ready\"}") == 0);
     MM_CHECK(value_of("mm_waiting_room_length") == 0);
-    MM_CHECK(value_of("mm_edgegap_budget_share_rps") == 0);
+    MM_CHECK(value_of("mm_edgegap_budget_share_rps{class=\"create\"}") == 0 && value_of("mm_edgegap_budget_share_rps{class=\"get\"}") == 0);
 
     /* each call moves its series, and only it */
     mm_metric_edgegap_call(MM_METRIC_EP_CREATE, 201, 30000000); /* 30 ms */
@@ -110,6 +110,7 @@ main(void)
     mm_metric_add(MM_METRIC_REQUESTS_WAITING, -1);
     mm_metric_set(MM_METRIC_DELETER_BACKLOG, 17);
     mm_metric_set_level(MM_METRIC_BUDGET_SHARE_RPS, 12.5);
+    mm_metric_set_level(MM_METRIC_BUDGET_SHARE_GET_RPS, 3.25);
     mm_metric_inc(MM_METRIC_NATS_RECONNECTS);
     mm_metric_reap(MM_METRIC_REAP_DISCONNECTED);
     mm_metric_delete(MM_METRIC_DEL_GONE);
@@ -142,7 +143,9 @@ main(void)
     MM_CHECK(value_of("mm_matchmaker_edgegap_gets_per_session_sum") == 8);
     MM_CHECK(value_of("mm_matchmaker_requests_waiting") == 2);
     MM_CHECK(value_of("mm_deleter_backlog") == 17);
-    MM_CHECK(value_of("mm_edgegap_budget_share_rps") == 12.5);
+    MM_CHECK(value_of("mm_edgegap_budget_share_rps{class=\"create\"}") == 12.5);
+    MM_CHECK(value_of("mm_edgegap_budget_share_rps{class=\"get\"}") == 3.25);
+    MM_CHECK(value_of("mm_edgegap_budget_share_rps{class=\"delete\"}") == 0);
     MM_CHECK(value_of("mm_nats_reconnects_total") == 1);
     MM_CHECK(value_of("mm_reaper_decisions_total{reason=\"disconnected\"}") == 1);
     MM_CHECK(value_of("mm_deleter_deletes_total{outcome=\"gone\"}") == 1);

@@ -3,7 +3,8 @@
  * key (exit 2, the key's text never printed), an unknown Edgegap app (exit 1, one clear line),
  * and --help (exit 0, lists our flags). The key from --lightyear-private-key-file or
  * LIGHTYEAR_PRIVATE_KEY (its source logged, its text never), both flag and file refused, a
- * missing or bad file refused; --kv-replicas / --kv-storage / --max-line-wait-ms out of range refused. Credentials
+ * missing or bad file refused; --kv-replicas / --kv-storage / --max-line-wait-ms / --edgegap-get-budget /
+ * --edgegap-delete-budget out of range refused, the last two also without --edgegap-budget. Credentials
  * in --edgegap-url and NATS_HOST are masked in what it logs. Webhook flags: the secret from
  * MM_WEBHOOK_SECRET or --webhook-secret-file (16..128 of [A-Za-z0-9_-], else exit 2 naming
  * the source, never printing it), --webhook-public-url needs a secret and excludes
@@ -75,6 +76,14 @@ main(void)
     MM_CHECK_INT(run("--max-line-wait-ms 999", out, sizeof(out)), ==, 2); /* 1000..3600000 */
     MM_CHECK(strstr(out, "--max-line-wait-ms") != NULL);
     MM_CHECK_INT(run("--max-line-wait-ms 3600001", out, sizeof(out)), ==, 2);
+    MM_CHECK_INT(run("--edgegap-budget 10 --edgegap-get-budget 1000001", out, sizeof(out)), ==, 2); /* 0..1000000 */
+    MM_CHECK(strstr(out, "--edgegap-get-budget") != NULL);
+    MM_CHECK_INT(run("--edgegap-budget 10 --edgegap-delete-budget -1", out, sizeof(out)), ==, 2);
+    MM_CHECK(strstr(out, "--edgegap-delete-budget") != NULL);
+    MM_CHECK_INT(run("--edgegap-get-budget 5", out, sizeof(out)), ==, 2); /* needs the create budget */
+    MM_CHECK(strstr(out, "--edgegap-get-budget: needs --edgegap-budget") != NULL);
+    MM_CHECK_INT(run("--edgegap-delete-budget 5", out, sizeof(out)), ==, 2);
+    MM_CHECK(strstr(out, "--edgegap-delete-budget: needs --edgegap-budget") != NULL);
 
     harness h = {0};
     h_start_sim(&h, "300", NULL);

@@ -7,6 +7,9 @@
  *   - tokens given: the waiting calls start, urgent first, one per token, never more;
  *   - answered() sees every answer's status (a 429 from the simulator's fault included) and
  *     not the cancelled ones;
+ *   - tokens per op (the budget's classes): with no create token and GET tokens, queued polls
+ *     start although urgent creates wait ahead of them, and the creates still do not; the wait
+ *     is the shortest of the queue heads' (the GETs' none once they ran, then the creates');
  *   - no gate (cleared): as before, calls start at once.
  */
 #include <stdio.h>
@@ -20,6 +23,10 @@ static eg_sim sim;
 
 typedef struct gate_state {
     int tokens;
+    bool per_op;                      /* tokens_op[op] instead of tokens */
+    int tokens_op[MM_EDGEGAP_OP_COUNT];
+    uint64_t wait_op[MM_EDGEGAP_OP_COUNT];
+    int waits_asked[MM_EDGEGAP_OP_COUNT];
     int taken[MM_EDGEGAP_OP_COUNT];
     int peeks;
     int answered;
@@ -31,22 +38,24 @@ static bool
 take(void *ctx, mm_edgegap_op op, bool peek)
 {
     gate_state *g = ctx;
+    int *tokens = g->per_op ? &g->tokens_op[op] : &g->tokens;
     if (peek) {
         g->peeks++;
-        return g->tokens > 0;
+        return *tokens > 0;
     }
-    if (g->tokens <= 0)
+    if (*tokens <= 0)
         return false;
-    g->tokens--;
+    (*tokens)--;
     g->taken[op]++;
     return true;
 }
 
 static uint64_t
-wait_ms(void *ctx)
+wait_ms(void *ctx, mm_edgegap_op op)
 {
-    (void)ctx;
-    return 20;
+    gate_state *g = ctx;
+    g->waits_asked[op]++;
+    return g->per_op ? g->wait_op[op] : 20;
 }
 
 static void
@@ -119,6 +128,54 @@ test_gate(void)
 }
 
 static void
+test_gate_per_op(void)
+{
+    gate_state g = {.per_op = true};
+    g.wait_op[MM_EDGEGAP_SESSION_CREATE] = 30;
+    g.wait_op[MM_EDGEGAP_SESSION_GET] = 5000;
+    g.tokens_op[MM_EDGEGAP_SESSION_GET] = 2;
+    mm_edgegap *eg = eg_client(sim.base, EG_KEY, 4, 16, 10000);
+    mm_edgegap_gate gate = {.take = take, .wait_ms = wait_ms, .answered = answered, .ctx = &g};
+    mm_edgegap_set_gate(eg, &gate);
+    long long creates0 = eg_sim_stat(&sim, "requests.session_create");
+    long long gets0 = eg_sim_stat(&sim, "requests.session_get");
+
+    int done = 0;
+    eg_rec polls[2] = {{.counter = &done}, {.counter = &done}}, creates[2] = {{.counter = &done}, {.counter = &done}};
+    const char *ips[1] = {"1.2.3.4"};
+    /* the creates first: they are queued (no create token) ahead of the polls */
+    MM_CHECK_INT(mm_edgegap_session_create(eg, EG_APP, NULL, ips, 1, NULL, eg_record, &creates[0]), ==, MM_OK);
+    MM_CHECK_INT(mm_edgegap_session_create(eg, EG_APP, NULL, ips, 1, NULL, eg_record, &creates[1]), ==, MM_OK);
+    MM_CHECK_INT(mm_edgegap_session_get(eg, SESSION, MM_EDGEGAP_BACKGROUND, eg_record, &polls[0]), ==, MM_OK);
+    MM_CHECK_INT(mm_edgegap_session_get(eg, SESSION, MM_EDGEGAP_BACKGROUND, eg_record, &polls[1]), ==, MM_OK);
+    MM_CHECK(!mm_edgegap_would_start(eg, MM_EDGEGAP_URGENT, MM_EDGEGAP_SESSION_CREATE));
+
+    /* the polls run on their own tokens; the creates wait for theirs */
+    MM_CHECK(eg_drive(eg, &done, 2, 5000));
+    MM_CHECK_INT(polls[0].calls + polls[1].calls, ==, 2);
+    MM_CHECK_INT(creates[0].calls + creates[1].calls, ==, 0);
+    MM_CHECK_INT(g.taken[MM_EDGEGAP_SESSION_GET], ==, 2);
+    MM_CHECK_INT(g.taken[MM_EDGEGAP_SESSION_CREATE], ==, 0);
+    MM_CHECK_INT(eg_sim_stat(&sim, "requests.session_get") - gets0, ==, 2);
+    MM_CHECK_INT(eg_sim_stat(&sim, "requests.session_create"), ==, creates0);
+
+    /* only creates wait now: the wait is the creates' (30 ms), not the GETs' 5 s nor the 2 s asked */
+    uint64_t t0 = mm_now_ms();
+    MM_CHECK_INT(mm_edgegap_fds_wait(eg, -1, 2000), ==, MM_OK);
+    MM_CHECK(mm_now_ms() - t0 < 1000);
+    MM_CHECK(g.waits_asked[MM_EDGEGAP_SESSION_CREATE] > 0);
+
+    /* a create token: one create starts, the other still waits */
+    g.tokens_op[MM_EDGEGAP_SESSION_CREATE] = 1;
+    MM_CHECK(eg_drive(eg, &done, 3, 5000));
+    MM_CHECK_INT(creates[0].calls, ==, 1);
+    MM_CHECK_INT(creates[1].calls, ==, 0);
+    mm_edgegap_destroy(eg);
+    MM_CHECK_INT(creates[1].outcome, ==, MM_EDGEGAP_CANCELLED);
+    MM_CHECK_INT(eg_sim_stat(&sim, "requests.session_create") - creates0, ==, 1);
+}
+
+static void
 test_no_gate(void)
 {
     gate_state g = {0};
@@ -141,6 +198,7 @@ main(void)
 {
     MM_REQUIRE(eg_sim_start(&sim, NULL) == 0);
     test_gate();
+    test_gate_per_op();
     test_no_gate();
     eg_sim_http_cleanup();
     MM_CHECK_INT(eg_sim_stop(&sim), ==, 0);
