@@ -38,6 +38,8 @@ static const struct {
     {"no-client-ip-override", SIZE_MAX},
     {"admin-bind", SIZE_MAX},
     {"limits-exempt", SIZE_MAX},
+    {"webhook-secret-file", SIZE_MAX},
+
     {"http-threads", offsetof(mm_front_config, threads)},
     {"max-message-bytes", offsetof(mm_front_config, max_message_bytes)},
     {"first-message-timeout-ms", offsetof(mm_front_config, first_message_timeout_ms)},
@@ -152,6 +154,10 @@ apply(mm_front_config *c, char *line)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    /* every flag of the front's table is in known[] (else a new flag fails only when the fuzzer
+     * happens to spell it, maybe hours later) */
+    for (size_t i = 0; i < mm_front_config_flags.n; i++)
+        check(known_index(mm_front_config_flags.opts[i].name) >= 0, "a flag of the front's table is missing from known[]");
     char *text = malloc(size + 1);
     memcpy(text, data, size);
     text[size] = '\0';
