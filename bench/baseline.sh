@@ -477,7 +477,10 @@ launch_point() { # on|off
     # outlast the longest wait in line, twice the best FIFO's last one plus a minute here
     local front_s=$((fifo_s * 2 + 60))
     local mm=(--webhook-poll-ms 10000 "${LAUNCH_REAPER[@]}" --session-timeout-ms "$(((front_s - 10) * 1000))")
-    [ "$budget" = on ] && mm+=(--edgegap-budget "$c" --waiting-room-max "$LAUNCH_LINE_MAX")
+    # budget on: the fleet's budgets per class are the simulator's limits (creates C/s, GETs 2.5 C/s,
+    # DELETEs C/s), so what Edgegap refuses is only what a replica's death or a burst adds
+    [ "$budget" = on ] && mm+=(--edgegap-budget "$c" --edgegap-get-budget "$((c * 5 / 2))" --edgegap-delete-budget "$c"
+        --waiting-room-max "$LAUNCH_LINE_MAX")
     log "launch (budget $budget): $players players at $rate/s for ${LAUNCH_PEAK}s against $c creates/s," \
         "$LAUNCH_REPLICAS replicas, kill -9 matchmaker-2 at ${kill_at}s"
     mkdir -p "$dir"

@@ -39,7 +39,6 @@ static const struct {
     {"admin-bind", SIZE_MAX},
     {"limits-exempt", SIZE_MAX},
     {"webhook-secret-file", SIZE_MAX},
-
     {"http-threads", offsetof(mm_front_config, threads)},
     {"max-message-bytes", offsetof(mm_front_config, max_message_bytes)},
     {"first-message-timeout-ms", offsetof(mm_front_config, first_message_timeout_ms)},
