@@ -21,6 +21,7 @@
 
 #include "mm/admin_http.h"
 #include "mm/clock.h"
+#include "mm/listen.h"
 #include "mm/log.h"
 #include "mm/parse.h"
 
@@ -218,37 +219,10 @@ listen_on(const char *text, uint16_t *port_out, char *why, size_t why_len)
         mm_fail(MM_ERR_IO, why, why_len, "--admin-bind %s: %s", text, reason);
         return -1;
     }
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        sl = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        sl = sizeof(*v6);
-    } else {
-        mm_fail(MM_ERR_IO, why, why_len, "--admin-bind %s: not a numeric IPv4 or IPv6 address", text);
-        return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
-    if (fd < 0) {
-        mm_fail(MM_ERR_IO, why, why_len, "--admin-bind %s: socket: %s", text, strerror(errno));
-        return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0) {
-        mm_fail(MM_ERR_IO, why, why_len, "--admin-bind: cannot listen on %s: %s", text, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    sl = sizeof(ss);
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    *port_out = ntohs(ss.ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port);
+    char inner[200];
+    int fd = mm_listen_tcp(host, port, port_out, inner, sizeof(inner));
+    if (fd < 0)
+        mm_fail(MM_ERR_IO, why, why_len, "--admin-bind %s: %s", text, inner);
     return fd;
 }
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "mm/clock.h"
+#include "mm/listen.h"
 #include "mm/log.h"
 #include "sim_alloc.h"
 #include "sim_edgegap_server_internal.h"
@@ -72,37 +73,19 @@ on_accept(h2o_socket_t *listener, const char *err)
 static int
 listen_on(mm_sim_server *srv)
 {
+    char why[200];
+    uint16_t port = 0;
+    int fd = mm_listen_tcp(srv->cfg->listen_host, srv->cfg->listen_port, &port, why, sizeof(why));
+    if (fd < 0) {
+        mm_error("%s", why);
+        return -1;
+    }
     struct sockaddr_storage ss;
-    socklen_t sl;
+    socklen_t sl = sizeof(ss);
     memset(&ss, 0, sizeof(ss));
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, srv->cfg->listen_host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(srv->cfg->listen_port);
-        sl = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, srv->cfg->listen_host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(srv->cfg->listen_port);
-        sl = sizeof(*v6);
-    } else {
-        mm_error("listen address '%s' is not a numeric IPv4 or IPv6 address", srv->cfg->listen_host);
-        return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    if (fd < 0) {
-        mm_error("socket: %s", strerror(errno));
-        return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0) {
-        mm_error("cannot listen on %s:%u: %s", srv->cfg->listen_host, srv->cfg->listen_port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    sl = sizeof(ss);
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
     char host[INET6_ADDRSTRLEN];
     if (ss.ss_family == AF_INET6) {
         inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));

@@ -34,6 +34,7 @@
 #include <sodium.h>
 
 #include "mm/clock.h"
+#include "mm/listen.h"
 #include "mm/log.h"
 #include "mm/request_id.h"
 #include "front_internal.h"
@@ -48,37 +49,13 @@ listen_on(const char *text, bool admin, uint16_t *port_out, char *why, size_t wh
         mm_fail(MM_ERR_IO, why, why_len, "bind %s: %s", text, reason);
         return -1;
     }
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        sl = sizeof(*v4);
-    } else {
-        inet_pton(AF_INET6, host, &v6->sin6_addr);
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        sl = sizeof(*v6);
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+    int fd = mm_listen_tcp(host, port, port_out, reason, sizeof(reason));
     if (fd < 0) {
-        mm_fail(MM_ERR_IO, why, why_len, "bind %s: socket: %s", text, strerror(errno));
+        mm_fail(MM_ERR_IO, why, why_len, "%s", reason);
         return -1;
     }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0) {
-        mm_fail(MM_ERR_IO, why, why_len, "cannot listen on %s: %s", text, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    sl = sizeof(ss);
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    *port_out = ntohs(ss.ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port);
     const char *what = admin ? "web front admin listener (/healthz /readyz /metrics) on" : "web front listening on";
-    if (ss.ss_family == AF_INET6)
+    if (strchr(host, ':') != NULL)
         mm_info("%s [%s]:%u", what, host, *port_out);
     else
         mm_info("%s %s:%u", what, host, *port_out);
