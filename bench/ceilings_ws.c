@@ -32,6 +32,7 @@
 #include <h2o/websocket.h>
 
 #include "ceilings.h"
+#include "mm/h2o_caches.h"
 #include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/token.h"
@@ -141,22 +142,6 @@ on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
-/* h2o 2.2.5 keeps freed socket buffers and pool chunks in thread-local lists nothing frees
- * (src/net/front/loop.c explains the same release). */
-static void
-release_thread_caches(void)
-{
-    h2o_mem_recycle_t *buffers = &h2o_socket_buffer_prototype.allocator;
-    while (buffers->cnt > 0)
-        free(h2o_mem_alloc_recycle(buffers, 1));
-    for (int i = 0; i < 64; i++) {
-        h2o_mem_pool_t pool;
-        h2o_mem_init_pool(&pool);
-        h2o_mem_alloc_pool(&pool, 1);
-        free(pool.chunks);
-    }
-}
-
 /* Closes the listener, waits up to 2 s for the connections, then disposes h2o if none is left. */
 static void
 shut_down(ws_server *s)
@@ -178,7 +163,7 @@ shut_down(ws_server *s)
     free(queue);
     h2o_evloop_destroy(s->loop);
     h2o_config_dispose(&s->config);
-    release_thread_caches();
+    mm_h2o_release_thread_caches();
 }
 
 static int

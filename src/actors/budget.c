@@ -23,6 +23,7 @@
 
 #include <sodium.h>
 
+#include "mm/bits.h"
 #include "mm/clock.h"
 #include "mm/log.h"
 #include "mm/metrics.h"
@@ -67,22 +68,6 @@ struct mm_budget {
     atomic_uint replicas;
     atomic_ullong rate_limited, backoffs_sent, backoffs_heard;
 };
-
-static uint64_t
-bits_of(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof(u));
-    return u;
-}
-
-static double
-double_of(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof(d));
-    return d;
-}
 
 /* ---- the fleet table (under lock) ---- */
 
@@ -143,8 +128,8 @@ share_update(mm_budget *b, uint64_t now)
     for (int c = MM_BUDGET_CLASS_COUNT - 1; c >= 0; c--) { /* ends with the create class's share */
         budget_class *k = &b->cls[c];
         share = now < b->start_ms + b->heartbeat_ms ? 0.0 : k->rps * k->multiplier / n;
-        atomic_store(&k->share_bits, bits_of(share));
-        atomic_store(&k->multiplier_bits, bits_of(k->multiplier));
+        atomic_store(&k->share_bits, mm_double_bits(share));
+        atomic_store(&k->multiplier_bits, mm_double_bits(k->multiplier));
         mm_metric_set_level(class_levels[c], share);
     }
     mm_metric_set(MM_METRIC_FLEET_REPLICAS, n);
@@ -362,8 +347,8 @@ mm_budget_start(const mm_budget_config *c, mm_budget **out, char *why, size_t wh
     b->cls[MM_BUDGET_DELETE].rps = c->delete_rps;
     for (int i = 0; i < MM_BUDGET_CLASS_COUNT; i++) {
         b->cls[i].multiplier = 1.0;
-        atomic_store(&b->cls[i].multiplier_bits, bits_of(1.0));
-        atomic_store(&b->cls[i].share_bits, bits_of(0.0));
+        atomic_store(&b->cls[i].multiplier_bits, mm_double_bits(1.0));
+        atomic_store(&b->cls[i].share_bits, mm_double_bits(0.0));
     }
     b->heartbeat_ms = hb;
     b->ttl_ms = hb * MM_BUDGET_TTL_HEARTBEATS;
@@ -515,7 +500,7 @@ mm_budget_class_share_rps(const mm_budget *b, mm_budget_class c)
 {
     if (b == NULL || (unsigned)c >= MM_BUDGET_CLASS_COUNT)
         return 0.0;
-    return double_of(atomic_load(&((mm_budget *)b)->cls[c].share_bits));
+    return mm_bits_double(atomic_load(&((mm_budget *)b)->cls[c].share_bits));
 }
 
 double
@@ -540,8 +525,8 @@ mm_budget_get_stats(const mm_budget *b, mm_budget_stats *out)
     for (int c = 0; c < MM_BUDGET_CLASS_COUNT; c++) {
         budget_class *k = &m->cls[c];
         out->class_budget_rps[c] = k->rps;
-        out->class_share_rps[c] = double_of(atomic_load(&k->share_bits));
-        out->class_multiplier[c] = double_of(atomic_load(&k->multiplier_bits));
+        out->class_share_rps[c] = mm_bits_double(atomic_load(&k->share_bits));
+        out->class_multiplier[c] = mm_bits_double(atomic_load(&k->multiplier_bits));
         out->class_halvings[c] = atomic_load(&k->halvings);
         out->class_granted[c] = atomic_load(&k->granted);
         out->halvings += out->class_halvings[c];

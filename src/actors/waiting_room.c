@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mm/bits.h"
 #include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/log.h"
@@ -41,22 +42,6 @@
 
 #define ETA_MAX_S 86400.0
 #define RATE_FLOOR 0.05 /* per second: below this the measured rate says nothing */
-
-static uint64_t
-bits_of(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof(u));
-    return u;
-}
-
-static double
-double_of(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof(d));
-    return d;
-}
 
 /* ---- the Edgegap gate ---- */
 
@@ -132,8 +117,8 @@ room_publish(mm_provisioner *p)
 {
     uint64_t eta = eta_s(p, p->room.n);
     atomic_store(&p->room.length, p->room.n);
-    atomic_store(&p->room.rate_bits, bits_of(p->room.rate));
-    atomic_store(&p->room.eta_bits, bits_of((double)eta));
+    atomic_store(&p->room.rate_bits, mm_double_bits(p->room.rate));
+    atomic_store(&p->room.eta_bits, mm_double_bits((double)eta));
     mm_metric_set(MM_METRIC_WR_LENGTH, p->room.n);
     mm_metric_set(MM_METRIC_WR_ESTIMATED_WAIT, (int64_t)eta);
 }
@@ -301,6 +286,6 @@ mm_provisioner_waiting_room_stats(mm_provisioner *p, mm_waiting_room_stats *out)
     out->refused = atomic_load(&p->room.refused);
     out->left = atomic_load(&p->room.left);
     out->expired = atomic_load(&p->room.expired);
-    out->admitted_per_s = double_of(atomic_load(&p->room.rate_bits));
-    out->estimated_wait_s = double_of(atomic_load(&p->room.eta_bits));
+    out->admitted_per_s = mm_bits_double(atomic_load(&p->room.rate_bits));
+    out->estimated_wait_s = mm_bits_double(atomic_load(&p->room.eta_bits));
 }

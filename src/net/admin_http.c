@@ -22,6 +22,7 @@
 #include "mm/admin_http.h"
 #include "mm/clock.h"
 #include "mm/listen.h"
+#include "mm/h2o_caches.h"
 #include "mm/log.h"
 #include "mm/parse.h"
 
@@ -170,24 +171,6 @@ dispose_h2o(mm_admin_http *a)
     a->context_ready = false;
 }
 
-/*
- * h2o 2.2.5 keeps freed socket buffers and pool chunks in thread-local lists nothing frees when
- * the thread ends; emptied as the web front's loops do (src/net/front/loop.c, release_thread_caches).
- */
-static void
-release_thread_caches(void)
-{
-    h2o_mem_recycle_t *buffers = &h2o_socket_buffer_prototype.allocator;
-    while (buffers->cnt > 0)
-        free(h2o_mem_alloc_recycle(buffers, 1));
-    for (int i = 0; i < 64; i++) { /* more than the recycler ever keeps (16) */
-        h2o_mem_pool_t pool;
-        h2o_mem_init_pool(&pool);
-        h2o_mem_alloc_pool(&pool, 1); /* a recycled chunk while there is one, then fresh ones */
-        free(pool.chunks);            /* the pool's only chunk, with nothing shared or direct */
-    }
-}
-
 static void *
 admin_main(void *arg)
 {
@@ -197,7 +180,7 @@ admin_main(void *arg)
             mm_warn("admin listener: event loop: %s", strerror(errno));
     drain(a);
     dispose_h2o(a);
-    release_thread_caches();
+    mm_h2o_release_thread_caches();
     return NULL;
 }
 

@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "mm/clock.h"
+#include "mm/h2o_caches.h"
 #include "mm/log.h"
 #include "ws_conn.h"
 
@@ -587,27 +588,6 @@ stop_loop(mm__front_loop *loop)
         mm_warn("front: loop %zu: %zu connections did not close; leaving them", loop->index, loop->nsocks);
 }
 
-/*
- * h2o 2.2.5 keeps freed buffers and memory-pool chunks for reuse in thread-local lists that
- * nothing frees when the thread ends. A loop thread empties them before it exits: the socket
- * buffers through their public prototype; the pool chunks (whose list is private) by taking
- * every recycled chunk into a pool of its own and freeing it directly. Without this each loop
- * thread would leave up to ~200 KiB behind, which LeakSanitizer rightly reports.
- */
-static void
-release_thread_caches(void)
-{
-    h2o_mem_recycle_t *buffers = &h2o_socket_buffer_prototype.allocator;
-    while (buffers->cnt > 0)
-        free(h2o_mem_alloc_recycle(buffers, 1));
-    for (int i = 0; i < 64; i++) { /* more than the recycler ever keeps (16) */
-        h2o_mem_pool_t pool;
-        h2o_mem_init_pool(&pool);
-        h2o_mem_alloc_pool(&pool, 1); /* a recycled chunk while there is one, then fresh ones */
-        free(pool.chunks);            /* the pool's only chunk, with nothing shared or direct */
-    }
-}
-
 /* Disposes the h2o side of a loop on the calling thread (only once no socket is left). */
 static void
 dispose_h2o(mm__front_loop *loop)
@@ -666,7 +646,7 @@ mm__front_loop_main(void *arg)
     stop_loop(loop);
     dispose_h2o(loop);
     if (!loop->ctx_ready)
-        release_thread_caches();
+        mm_h2o_release_thread_caches();
     return NULL;
 }
 
