@@ -45,6 +45,8 @@ typedef enum mm_metric_counter {
     MM_METRIC_WR_ADMITTED,           /* mm_waiting_room_admitted_total (set by the budget's admission) */
     MM_METRIC_WR_REFUSED,            /* mm_waiting_room_refused_total */
     MM_METRIC_WR_LEFT,               /* mm_waiting_room_left_total */
+    MM_METRIC_REPLY_HEARTBEATS,      /* mm_reply_heartbeats_total: heartbeats on reply subjects (split mode) */
+    MM_METRIC_REPLICA_ALIVE,         /* mm_replica_alive_total: liveness messages on mm.alive.<nuid> */
     MM_METRIC_COUNTER_COUNT
 } mm_metric_counter;
 

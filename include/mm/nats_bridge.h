@@ -111,6 +111,8 @@ typedef struct mm_nats_bridge_stats {
     uint64_t overflow_failed; /* answered 503 because a reply of theirs was lost */
     uint64_t in_flight;     /* requests accepted and not finished, now */
     uint64_t inbox_depth;   /* messages waiting in the actor's inbox and reply queue, now (approximate) */
+    uint64_t alive_heard;   /* liveness messages heard on mm.alive.* ("Heartbeats" above) */
+    uint64_t replicas;      /* matchmaker processes named by requests in flight, now */
     uint64_t webhooks_published; /* Edgegap webhooks published on matchmaker.webhook */
     uint64_t webhooks_failed;    /* webhooks refused (stopping, NATS down, queue full) or whose publish failed */
     uint64_t heartbeats;         /* heartbeats received (dropped, never relayed) */

@@ -144,6 +144,26 @@ mm_err mm_reply_nats_oneshot(natsConnection *nc, const char *reply_subject, mm_r
  * Edgegap call (include/mm/waiting_room.h). Past the line nothing changes: the session is made
  * and, never claimed, reaped. Only sinks attached to the heartbeat thread can be cancelled.
  */
+/*
+ * ---- Liveness per process (our extension; docs/protocol.md section 3, "Liveness") ----
+ *
+ * Per-request heartbeats cost one message per waiting request and interval (10,000 players
+ * waiting: 10,000 messages a second through both processes and nats-server). A front that sends
+ * `Mm-Liveness-Ms: <interval>` (our bridge does, next to Mm-Heartbeat-Ms, so an older matchmaker
+ * still sends it per-request heartbeats) gets instead ONE heartbeat on the reply subject at
+ * once, with the header `Mm-Replica: <this process's nuid>` and the cancel subject as its reply,
+ * and nothing more per request: the process publishes one empty message on
+ * mm.alive.<nuid> (header Mm-Heartbeat: <interval>) every interval (the smallest any request
+ * asked for since the start, within the 100 ms tick) while it holds any such request. The front
+ * then keeps one "last heard" per replica: a request is lost only when both its own stream and
+ * its replica were silent for its limit. Such a sink is attached with
+ * mm_reply_heartbeat_attach_liveness; cancels work as for any attached sink.
+ */
+#define MM_REPLY_LIVENESS_ASK_HEADER "Mm-Liveness-Ms"
+#define MM_REPLY_REPLICA_HEADER "Mm-Replica"
+#define MM_REPLY_ALIVE_PREFIX "mm.alive"
+#define MM_REPLY_REPLICA_MAX 31 /* the longest Mm-Replica value (a NATS nuid is 22 characters) */
+
 #define MM_REPLY_CANCEL_PREFIX "mm.cancel"
 #define MM_REPLY_CANCEL_HEADER "Mm-Cancel"
 
@@ -157,7 +177,9 @@ typedef struct mm_reply_heartbeat mm_reply_heartbeat;
 
 typedef struct mm_reply_heartbeat_stats {
     uint64_t attached; /* sinks attached since start */
-    uint64_t sent;     /* heartbeats published (the first one of each sink included) */
+    uint64_t sent;     /* heartbeats published on reply subjects (the first one of each sink included) */
+    uint64_t alive;    /* liveness messages published on mm.alive.<nuid> ("Liveness" above) */
+    uint64_t attached_liveness; /* of `attached`, those attached with mm_reply_heartbeat_attach_liveness */
     uint64_t failed;   /* heartbeat publishes nats.c refused (not connected, ...) */
     uint64_t live;     /* sinks attached now */
     uint64_t cancels;  /* cancels that marked an attached sink gone */
@@ -186,6 +208,22 @@ mm_err mm_reply_heartbeat_asked(natsMsg *request, uint32_t *interval_ms, char *w
  * anyway). Any thread; hb must outlive every sink attached to it.
  */
 mm_err mm_reply_heartbeat_attach(mm_reply_heartbeat *hb, mm_reply_sink *sink, uint32_t interval_ms);
+
+/**
+ * Reads MM_REPLY_LIVENESS_ASK_HEADER like mm_reply_heartbeat_asked reads its header (same range;
+ * *interval_ms = 0 when absent; MM_ERR_INVALID with why naming the header when malformed).
+ */
+mm_err mm_reply_liveness_asked(natsMsg *request, uint32_t *interval_ms, char *why, size_t why_len);
+
+/**
+ * As mm_reply_heartbeat_attach, but per process ("Liveness" above): the one heartbeat at once
+ * carries Mm-Replica, and no more are sent for this sink; hb publishes on mm.alive.<nuid> every
+ * interval (the smallest asked) while any such sink is attached. Same errors.
+ */
+mm_err mm_reply_heartbeat_attach_liveness(mm_reply_heartbeat *hb, mm_reply_sink *sink, uint32_t interval_ms);
+
+/** The process's identity in Mm-Replica and mm.alive.<nuid> (lives as long as hb). */
+const char *mm_reply_heartbeat_replica(const mm_reply_heartbeat *hb);
 
 void mm_reply_heartbeat_get_stats(mm_reply_heartbeat *hb, mm_reply_heartbeat_stats *out);
 

@@ -3,8 +3,10 @@
  * threads, validate a request, make its reply sink and submit it to the provisioner; with
  * webhooks, a plain subscription to matchmaker.webhook whose payloads, parsed strictly, go to
  * mm_provisioner_webhook. No state besides the subscriptions and two counters; nothing blocks
- * (publishing is buffered). A request carrying Mm-Heartbeat-Ms (our bridge's; include/mm/reply.h)
- * has its sink attached to the process's heartbeat thread before it is handed over.
+ * (publishing is buffered). A request carrying Mm-Heartbeat-Ms or Mm-Liveness-Ms (our bridge's;
+ * include/mm/reply.h) has its sink attached to the process's heartbeat thread before it is handed
+ * over: per process when it asks Mm-Liveness-Ms (one heartbeat, then the process's mm.alive
+ * messages), else per request.
  */
 #include "mm/intake.h"
 
@@ -78,13 +80,34 @@ cleanup:
     natsMsg_Destroy(msg);
 }
 
-/* Gives the request to the provisioner, or answers 503. Takes sink. hb_ms: the heartbeat
- * interval the request asked for (0: none); attached first, so the front hears at once that
- * this matchmaker holds its request, and for as long as the sink lives. */
-static void
-intake_submit(mm_intake *in, mm_reply_sink *sink, const char *client_ip, uint64_t request_id, uint32_t hb_ms)
+/* What a request asks of the heartbeat thread: Mm-Liveness-Ms wins over Mm-Heartbeat-Ms (a front
+ * of ours sends both, so that an older matchmaker still sends it per-request heartbeats). */
+typedef struct intake_hb {
+    uint32_t ms; /* 0: none */
+    bool liveness;
+} intake_hb;
+
+static mm_err
+intake_hb_asked(natsMsg *msg, intake_hb *hb, char *why, size_t why_len)
 {
-    if (hb_ms != 0 && in->heartbeat != NULL && mm_reply_heartbeat_attach(in->heartbeat, sink, hb_ms) == MM_ERR_INVALID)
+    hb->liveness = false;
+    mm_err err = mm_reply_liveness_asked(msg, &hb->ms, why, why_len);
+    if (err != MM_OK || hb->ms != 0) {
+        hb->liveness = err == MM_OK;
+        return err;
+    }
+    return mm_reply_heartbeat_asked(msg, &hb->ms, why, why_len);
+}
+
+/* Gives the request to the provisioner, or answers 503. Takes sink. hb: the heartbeats the
+ * request asked for (ms 0: none); attached first, so the front hears at once that this
+ * matchmaker holds its request, and for as long as the sink lives. */
+static void
+intake_submit(mm_intake *in, mm_reply_sink *sink, const char *client_ip, uint64_t request_id, intake_hb hb)
+{
+    if (hb.ms != 0 && in->heartbeat != NULL &&
+        (hb.liveness ? mm_reply_heartbeat_attach_liveness(in->heartbeat, sink, hb.ms)
+                     : mm_reply_heartbeat_attach(in->heartbeat, sink, hb.ms)) == MM_ERR_INVALID)
         mm_error("intake: IMPOSSIBLE STATE: could not attach a reply sink to the heartbeat");
     mm_err err = mm_provisioner_submit_id(in->provisioner, sink, client_ip, request_id);
     if (err == MM_OK)
@@ -120,21 +143,21 @@ on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closur
     char why[160];
     const char *data = natsMsg_GetData(msg);
     size_t len = (size_t)natsMsg_GetDataLength(msg);
-    uint32_t hb_ms = 0;
-    if (mm_reply_heartbeat_asked(msg, &hb_ms, why, sizeof(why)) != MM_OK) {
+    intake_hb hb = {0};
+    if (intake_hb_asked(msg, &hb, why, sizeof(why)) != MM_OK) {
         intake_refuse(sink, why);
     } else if (in->names_valid) {
         mm_session_request req;
         if (mm_request_parse_nats(natsMsg_GetSubject(msg), data ? data : "", len, &req, why, sizeof(why)) != MM_OK)
             intake_refuse(sink, why);
         else
-            intake_submit(in, sink, req.client_ip, mm_request_id_of(msg), hb_ms);
+            intake_submit(in, sink, req.client_ip, mm_request_id_of(msg), hb);
     } else {
         char ip[MM_IP_TEXT_LEN];
         if (mm_request_parse_gensession(data ? data : "", len, ip, why, sizeof(why)) != MM_OK)
             intake_refuse(sink, why);
         else
-            intake_submit(in, sink, ip, mm_request_id_of(msg), hb_ms);
+            intake_submit(in, sink, ip, mm_request_id_of(msg), hb);
     }
 cleanup:
     natsMsg_Destroy(msg);
@@ -158,13 +181,13 @@ on_gensession(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *clo
     char why[160];
     char ip[MM_IP_TEXT_LEN];
     const char *data = natsMsg_GetData(msg);
-    uint32_t hb_ms = 0;
-    if (mm_reply_heartbeat_asked(msg, &hb_ms, why, sizeof(why)) != MM_OK)
+    intake_hb hb = {0};
+    if (intake_hb_asked(msg, &hb, why, sizeof(why)) != MM_OK)
         intake_refuse(sink, why);
     else if (mm_request_parse_gensession(data ? data : "", (size_t)natsMsg_GetDataLength(msg), ip, why, sizeof(why)) != MM_OK)
         intake_refuse(sink, why);
     else
-        intake_submit(in, sink, ip, mm_request_id_of(msg), hb_ms);
+        intake_submit(in, sink, ip, mm_request_id_of(msg), hb);
 cleanup:
     natsMsg_Destroy(msg);
 }

@@ -9,6 +9,12 @@
  * requests whose matchmaker fell silent (req_silent: include/mm/nats_bridge.h, "Heartbeats"),
  * and those whose client went away, publishing a cancel to the reply subject of their
  * heartbeats (req_cancel: "Cancel" there). A waiting-room report restarts the request's deadline.
+ * Liveness (include/mm/reply.h, "Liveness"): each request also asks Mm-Liveness-Ms; a matchmaker
+ * of ours then sends one heartbeat naming its process (Mm-Replica) and afterwards only one
+ * message per interval for the whole process on mm.alive.<nuid>, which a second subscription,
+ * mm.alive.*, queues into the same reply queue. The actor keeps one bridge_replica per process
+ * named by a request in flight (its last-heard time; a short list: one entry per replica); a
+ * request naming one is silent only when it and its replica both were (req_silent).
  * Receives: SUBMIT (a bridge_req made by mm_nats_bridge_submit on a front loop thread) and WAKE
  * (posted by the <inbox>.* subscription's callback on nats.c's delivery thread when it queued
  * replies in the bridge's reply queue, or lost one to a full queue: nats_bridge_api.c).
@@ -54,6 +60,15 @@ req_unlink(mm_nats_bridge *b, bridge_req *r)
         return;
     r->linked = false;
     mm_idmap_remove(&b->reqs, r->token);
+    if (r->replica != NULL && --r->replica->refs == 0) {
+        bridge_replica **p = &b->replicas;
+        while (*p != r->replica)
+            p = &(*p)->next;
+        *p = r->replica->next;
+        free(r->replica);
+        atomic_fetch_sub(&b->replicas_now, 1);
+    }
+    r->replica = NULL;
     if (r->prev != NULL)
         r->prev->next = r->next;
     else
@@ -169,6 +184,8 @@ req_silent(const mm_nats_bridge *b, const bridge_req *r, uint64_t now)
 {
     if (b->silence_ms == 0 || now - r->heard_ms <= b->silence_ms)
         return false;
+    if (r->replica != NULL) /* its process speaks for it: lost only when that fell silent too */
+        return now - r->replica->heard_ms > b->silence_ms;
     return r->heartbeats || (!r->heard && r->route != MM_FRONT_WANNAPLAY);
 }
 
@@ -186,7 +203,8 @@ silence_check(mm_nats_bridge *b)
             continue;
         atomic_fetch_add(&b->silent, 1);
         mm_info("bridge: request %llu: nothing from its matchmaker for %llu ms (%s): answered 503", (unsigned long long)r->front_id,
-                (unsigned long long)(now - r->heard_ms), r->heartbeats ? "its heartbeats stopped" : "no message at all");
+                (unsigned long long)(now - r->heard_ms),
+                r->replica != NULL ? "its replica's liveness stopped" : r->heartbeats ? "its heartbeats stopped" : "no message at all");
         req_finish(b, r, 503, SILENT_MESSAGE);
         n++;
     }
@@ -239,6 +257,86 @@ req_message(mm_nats_bridge *b, bridge_req *r, char *subject, size_t subject_len,
     return err;
 }
 
+/* Publishes a request: the matchmaker logs the front's id; with a silence limit it asks for
+ * liveness per process and, for an older matchmaker that knows only that, per-request
+ * heartbeats (include/mm/reply.h). */
+static natsStatus
+req_publish(mm_nats_bridge *b, const char *subject, const char *reply, const char *payload, size_t len, uint64_t front_id)
+{
+    if (b->silence_ms == 0)
+        return mm_request_id_publish(b->nc, subject, reply, payload, (int)len, front_id, NULL, NULL);
+    natsMsg *msg = NULL;
+    char id[24];
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)front_id);
+    natsStatus s = natsMsg_Create(&msg, subject, reply, payload, (int)len);
+    if (s == NATS_OK && front_id != 0)
+        s = natsMsgHeader_Set(msg, MM_REQUEST_ID_HEADER, id);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(msg, MM_REPLY_HEARTBEAT_ASK_HEADER, b->heartbeat_ask);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(msg, MM_REPLY_LIVENESS_ASK_HEADER, b->heartbeat_ask);
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(b->nc, msg);
+    natsMsg_Destroy(msg);
+    return s;
+}
+
+/* The replica named nuid, if a request in flight names it. */
+static bridge_replica *
+replica_find(mm_nats_bridge *b, const char *nuid)
+{
+    for (bridge_replica *p = b->replicas; p != NULL; p = p->next)
+        if (strcmp(p->nuid, nuid) == 0)
+            return p;
+    return NULL;
+}
+
+/* r's first heartbeat named its process: from now on r's silence is judged with that replica's.
+ * False when out of memory (the caller ends r: its matchmaker sends no more heartbeats for it). */
+static bool
+req_bind_replica(mm_nats_bridge *b, bridge_req *r, natsMsg *msg, uint64_t now)
+{
+    const char *nuid = NULL;
+    if (r->replica != NULL || natsMsgHeader_Get(msg, MM_REPLY_REPLICA_HEADER, &nuid) != NATS_OK || nuid == NULL)
+        return true;
+    size_t n = strlen(nuid);
+    if (n == 0 || n > MM_REPLY_REPLICA_MAX || strpbrk(nuid, ".*> \t") != NULL) {
+        mm_debug("bridge: request %llu: an unusable %s header: its own heartbeats are watched", (unsigned long long)r->front_id,
+                 MM_REPLY_REPLICA_HEADER);
+        return true;
+    }
+    bridge_replica *p = replica_find(b, nuid);
+    if (p == NULL) {
+        if ((p = calloc(1, sizeof(*p))) == NULL)
+            return false;
+        memcpy(p->nuid, nuid, n + 1);
+        p->next = b->replicas;
+        b->replicas = p;
+        atomic_fetch_add(&b->replicas_now, 1);
+    }
+    p->heard_ms = now;
+    p->refs++;
+    r->replica = p;
+    return true;
+}
+
+/* A replica's liveness message on mm.alive.<nuid>: refreshes it, if a request in flight names
+ * it. False (msg untouched) for any other subject. */
+static bool
+on_alive(mm_nats_bridge *b, natsMsg *msg)
+{
+    const char *subject = natsMsg_GetSubject(msg);
+    size_t plen = sizeof(MM_REPLY_ALIVE_PREFIX) - 1;
+    if (subject == NULL || strncmp(subject, MM_REPLY_ALIVE_PREFIX ".", plen + 1) != 0)
+        return false;
+    atomic_fetch_add(&b->alive_heard, 1);
+    bridge_replica *p = replica_find(b, subject + plen + 1);
+    if (p != NULL)
+        p->heard_ms = mm_now_ms();
+    natsMsg_Destroy(msg);
+    return true;
+}
+
 static void
 on_submit(mm_nats_bridge *b, bridge_req *r)
 {
@@ -268,8 +366,7 @@ on_submit(mm_nats_bridge *b, bridge_req *r)
     b->head = r;
     snprintf(reply, sizeof(reply), "%s.%llu", b->inbox, (unsigned long long)r->token);
     /* the matchmaker logs the front's id; heartbeats only when asked (include/mm/reply.h) */
-    natsStatus s = mm_request_id_publish(b->nc, subject, reply, payload, (int)len, r->front_id,
-                                         b->silence_ms != 0 ? MM_REPLY_HEARTBEAT_ASK_HEADER : NULL, b->heartbeat_ask);
+    natsStatus s = req_publish(b, subject, reply, payload, len, r->front_id);
     if (s != NATS_OK) {
         mm_warn("bridge: request %llu: publishing on %s failed: %s", (unsigned long long)r->front_id, subject,
                 natsStatus_GetText(s));
@@ -329,6 +426,8 @@ on_gensession_answer(mm_nats_bridge *b, bridge_req *r, natsMsg *msg)
 static void
 on_reply(mm_nats_bridge *b, natsMsg *msg)
 {
+    if (on_alive(b, msg))
+        return;
     atomic_fetch_add(&b->replies, 1);
     /*
      * Before relaying, the same check as the timer's: a reply that arrives after a reconnect may
@@ -349,6 +448,8 @@ on_reply(mm_nats_bridge *b, natsMsg *msg)
     if (r != NULL) {
         r->heard_ms = mm_now_ms();
         r->heard = true;
+        if (r->replica != NULL)
+            r->replica->heard_ms = r->heard_ms; /* any message of its requests: that process is alive */
     }
     if (r == NULL) {
         if (mm_reply_is_heartbeat(msg))
@@ -371,6 +472,13 @@ on_reply(mm_nats_bridge *b, natsMsg *msg)
         const char *cancel = natsMsg_GetReply(msg);
         if (r->cancel == NULL && cancel != NULL && strncmp(cancel, MM_REPLY_CANCEL_PREFIX ".", sizeof(MM_REPLY_CANCEL_PREFIX)) == 0)
             r->cancel = strdup(cancel); /* NULL (out of memory): no cancel, the request goes on as before */
+        if (!req_bind_replica(b, r, msg, r->heard_ms)) {
+            /* its matchmaker sends no more heartbeats for it: it would be cut at the silence limit */
+            mm_error("bridge: request %llu: out of memory for its replica's entry", (unsigned long long)r->front_id);
+            req_publish_cancel(b, r);
+            atomic_fetch_add(&b->failed, 1);
+            req_finish(b, r, 500, "out of memory");
+        }
     } else if (r->route == MM_FRONT_WANNAPLAY) {
         on_gensession_answer(b, r, msg);
     } else if (natsMsg_GetDataLength(msg) <= 0) {

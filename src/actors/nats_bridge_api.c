@@ -95,9 +95,23 @@ on_sub_complete(void *closure)
 {
     mm_nats_bridge *b = closure;
     pthread_mutex_lock(&b->mu);
-    b->sub_closed = true;
+    b->subs_open--;
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->mu);
+}
+
+/* Subscribes subject into the reply queue; counts it open until its completion callback ran. */
+static natsStatus
+bridge_subscribe(mm_nats_bridge *b, natsSubscription **sub, const char *subject)
+{
+    natsStatus s = natsConnection_Subscribe(sub, b->nc, subject, on_nats_reply, b);
+    if (s == NATS_OK) {
+        pthread_mutex_lock(&b->mu);
+        b->subs_open++;
+        pthread_mutex_unlock(&b->mu);
+        s = natsSubscription_SetOnCompleteCB(*sub, on_sub_complete, b);
+    }
+    return s;
 }
 
 /* ---- public ---- */
@@ -123,7 +137,6 @@ mm_nats_bridge_start(const mm_nats_bridge_config *config, mm_nats_bridge **out, 
                        MM_NATS_BRIDGE_SILENCE_MIN_MS, MM_NATS_BRIDGE_SILENCE_MAX_MS);
     }
     snprintf(b->heartbeat_ask, sizeof(b->heartbeat_ask), "%u", (unsigned)(b->silence_ms / 3));
-    b->sub_closed = true; /* nothing to wait for until subscribed */
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
     pthread_mutex_init(&b->rq_mu, NULL);
@@ -152,14 +165,12 @@ mm_nats_bridge_start(const mm_nats_bridge_config *config, mm_nats_bridge **out, 
     }
     char subject[80];
     snprintf(subject, sizeof(subject), "%s.*", b->inbox);
-    b->sub_closed = false;
-    natsStatus s = natsConnection_Subscribe(&b->sub, b->nc, subject, on_nats_reply, b);
-    if (s == NATS_OK)
-        s = natsSubscription_SetOnCompleteCB(b->sub, on_sub_complete, b);
+    natsStatus s = bridge_subscribe(b, &b->sub, subject);
+    if (s == NATS_OK && b->silence_ms != 0) /* the replicas' liveness (include/mm/reply.h, "Liveness") */
+        s = bridge_subscribe(b, &b->alive_sub, MM_REPLY_ALIVE_PREFIX ".*");
     if (s != NATS_OK) {
-        if (b->sub == NULL)
-            b->sub_closed = true;
-        err = mm_fail(MM_ERR_IO, why, why_len, "bridge: subscribing %s failed: %s", subject, natsStatus_GetText(s));
+        err = mm_fail(MM_ERR_IO, why, why_len, "bridge: subscribing %s failed: %s", b->alive_sub == NULL && b->sub != NULL ?
+                      MM_REPLY_ALIVE_PREFIX ".*" : subject, natsStatus_GetText(s));
         goto cleanup;
     }
     if (b->silence_ms != 0)
@@ -265,6 +276,8 @@ mm_nats_bridge_get_stats(mm_nats_bridge *b, mm_nats_bridge_stats *st)
     st->silent = atomic_load(&b->silent);
     st->client_gone = atomic_load(&b->client_gone);
     st->cancels_sent = atomic_load(&b->cancels_sent);
+    st->alive_heard = atomic_load(&b->alive_heard);
+    st->replicas = atomic_load(&b->replicas_now);
 }
 
 size_t
@@ -294,6 +307,11 @@ mm_nats_bridge_metrics(mm_nats_bridge *b, char *buf, size_t len)
     mm_prom_metric(&p, "mm_bridge_replies_total", "counter", "Reply messages received from NATS.", st.replies);
     mm_prom_metric(&p, "mm_bridge_heartbeats_total", "counter",
                    "Heartbeats received from matchmakers on reply streams (dropped, never relayed).", st.heartbeats);
+    mm_prom_metric(&p, "mm_bridge_replica_alive_total", "counter",
+                   "Liveness messages heard from matchmaker processes on mm.alive.* (one per replica and interval).",
+                   st.alive_heard);
+    mm_prom_metric(&p, "mm_bridge_replicas", "gauge", "Matchmaker processes named (Mm-Replica) by the requests in flight now.",
+                   st.replicas);
     mm_prom_metric(&p, "mm_bridge_late_replies_total", "counter", "Replies for requests no longer in flight (dropped).",
                    st.late_replies);
     mm_prom_metric(&p, "mm_bridge_reply_overflows_total", "counter",
@@ -317,15 +335,18 @@ mm_nats_bridge_stop(mm_nats_bridge *b)
         return;
     b->stopped = true;
     atomic_store(&b->stopping, true);
-    if (b->sub != NULL) {
-        natsSubscription_Unsubscribe(b->sub);
+    if (b->sub != NULL || b->alive_sub != NULL) {
+        if (b->sub != NULL)
+            natsSubscription_Unsubscribe(b->sub);
+        if (b->alive_sub != NULL)
+            natsSubscription_Unsubscribe(b->alive_sub);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += SUB_CLOSE_WAIT_MS / 1000;
         pthread_mutex_lock(&b->mu);
-        while (!b->sub_closed && pthread_cond_timedwait(&b->cond, &b->mu, &until) == 0)
+        while (b->subs_open > 0 && pthread_cond_timedwait(&b->cond, &b->mu, &until) == 0)
             ;
-        b->sub_stuck = !b->sub_closed;
+        b->sub_stuck = b->subs_open > 0;
         pthread_mutex_unlock(&b->mu);
         if (b->sub_stuck)
             mm_error("bridge: the NATS delivery callback did not finish within %d ms; leaking the bridge", SUB_CLOSE_WAIT_MS);
@@ -342,6 +363,7 @@ mm_nats_bridge_destroy(mm_nats_bridge *b)
     if (b->sub_stuck)
         return; /* the callback may still run: freeing would be worse than this leak */
     natsSubscription_Destroy(b->sub);
+    natsSubscription_Destroy(b->alive_sub);
     mm_actor_destroy(b->actor);
     mm_idmap_dispose(&b->reqs);
     for (; b->rq != NULL && b->rq_len > 0; b->rq_len--) { /* the actor's stop took them; only if it never ran */

@@ -15,11 +15,23 @@
 #include "mm/actor.h"
 #include "mm/idmap.h"
 #include "mm/nats_bridge.h"
+#include "mm/reply.h"
 #include "mm/request.h"
 
 enum { MM__BRIDGE_SUBMIT = 1, MM__BRIDGE_WAKE = 2, MM__BRIDGE_WEBHOOK = 3 /* ptr: a malloc'ed session id */ };
 
 #define MM__BRIDGE_LOST_MAX 64 /* reply tokens remembered when the reply queue overflows */
+
+/* A matchmaker process that answered with Mm-Replica (include/mm/reply.h, "Liveness"): when it
+ * was last heard (its mm.alive.<nuid> messages, or any reply of its requests). Actor thread
+ * only; on the bridge's list while some request in flight names it (refs), freed with the last. */
+typedef struct bridge_replica bridge_replica;
+struct bridge_replica {
+    bridge_replica *next;
+    char nuid[MM_REPLY_REPLICA_MAX + 1];
+    uint64_t heard_ms;
+    uint32_t refs;
+};
 
 /* One request in flight; owned by the actor thread once submitted. */
 typedef struct bridge_req bridge_req;
@@ -37,6 +49,7 @@ struct bridge_req {
     bool heard;        /* a reply came */
     bool heartbeats;   /* a heartbeat came: its matchmaker sends them, silence means death */
     char *cancel;      /* the reply subject of its heartbeats (mm.cancel.<nuid>.<token>), once one came; owned */
+    bridge_replica *replica; /* its first heartbeat named its process (Mm-Replica): silence is judged per replica */
 };
 
 struct mm_nats_bridge {
@@ -46,6 +59,7 @@ struct mm_nats_bridge {
     char heartbeat_ask[16]; /* the Mm-Heartbeat-Ms value: silence_ms / 3 */
     mm_actor *actor;
     natsSubscription *sub;
+    natsSubscription *alive_sub; /* mm.alive.* (with silence_ms): the replicas' liveness, into the same reply queue */
     char inbox[64]; /* _INBOX.<nuid>: replies arrive on <inbox>.<token> */
     size_t inbox_len;
     atomic_bool stopping;
@@ -53,7 +67,7 @@ struct mm_nats_bridge {
     bool sub_stuck; /* owner thread: the delivery callback did not finish in time */
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    bool sub_closed;                     /* guarded by mu: the delivery callback returned for good */
+    int subs_open;                       /* guarded by mu: subscriptions whose delivery callback may still run */
     atomic_uint_fast64_t full_logged_ms; /* delivery thread */
 
     /*
@@ -78,9 +92,11 @@ struct mm_nats_bridge {
     natsStatistics *nstats;
     uint64_t reconnects; /* the connection's reconnect count at the last check */
     int64_t nats_dropped; /* the subscription's slow-consumer drops at the last check */
+    bridge_replica *replicas; /* the replicas named by requests in flight */
 
     atomic_uint_fast64_t submitted, refused, published, completed, no_responders, nats_down, timeouts, failed, replies, late,
-        overflows, lost_failed, in_flight, webhooks_published, webhooks_failed, heartbeats, silent, client_gone, cancels_sent;
+        overflows, lost_failed, in_flight, webhooks_published, webhooks_failed, heartbeats, silent, client_gone, cancels_sent,
+        alive_heard, replicas_now;
     atomic_uint_fast64_t queued; /* messages sent to the actor and not yet handled or discarded */
 };
 

@@ -338,6 +338,12 @@ render_launch(mm_prom *o)
           MM_METRIC_WR_ESTIMATED_WAIT);
     counter(o, "mm_waiting_room_refused_total", "Players refused because the line was full.", MM_METRIC_WR_REFUSED);
     counter(o, "mm_waiting_room_left_total", "Players who left the line before their turn.", MM_METRIC_WR_LEFT);
+    counter(o, "mm_reply_heartbeats_total",
+            "Heartbeats published on reply subjects: one per request asking Mm-Liveness-Ms, one per interval of silence per "
+            "request asking only Mm-Heartbeat-Ms.",
+            MM_METRIC_REPLY_HEARTBEATS);
+    counter(o, "mm_replica_alive_total", "Liveness messages published on mm.alive.<nuid> (one per interval for the whole process).",
+            MM_METRIC_REPLICA_ALIVE);
     mm_prom_head(o, "mm_edgegap_budget_share_rps", "gauge",
                  "This replica's share of the fleet-wide Edgegap request budget of a class (0: none).");
     mm_prom_line(o, "mm_edgegap_budget_share_rps{class=\"create\"} %.9g", atomic_load(&reg.levels[MM_METRIC_BUDGET_SHARE_RPS]));

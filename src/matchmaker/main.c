@@ -346,6 +346,15 @@ stop_services(services *s, const mm_matchmaker_flags *f, int rc)
     mm_budget_destroy(s->budget); /* after the provisioner and the deleter: their gates drew from it; deletes our mm_fleet entry */
     mm_minter_destroy(s->minter);
     mm_intake_destroy(s->intake);
+    if (s->heartbeat != NULL) {
+        mm_reply_heartbeat_stats hs;
+        mm_reply_heartbeat_get_stats(s->heartbeat, &hs);
+        mm_info("heartbeats: %llu requests attached (%llu per process), %llu heartbeats on reply subjects, %llu liveness "
+                "messages on %s.%s, %llu cancels (%llu for no request held)",
+                (unsigned long long)hs.attached, (unsigned long long)hs.attached_liveness, (unsigned long long)hs.sent,
+                (unsigned long long)hs.alive, MM_REPLY_ALIVE_PREFIX, mm_reply_heartbeat_replica(s->heartbeat),
+                (unsigned long long)hs.cancels, (unsigned long long)hs.cancels_unknown);
+    }
     mm_reply_heartbeat_destroy(s->heartbeat); /* every sink is freed: the provisioner and the intake are gone */
     mm_js_destroy(s->js);
     mm_admin_http_destroy(s->admin); /* it reads only the registry and, for /readyz, `serving` */

@@ -30,6 +30,7 @@ struct nats_sink {
     atomic_uint_fast64_t last_ms; /* mm_now_ms() of the sink's last publish */
     nats_sink *hb_prev, *hb_next; /* under hb's mutex */
     uint64_t hb_token;            /* the last token of its cancel subject (set by attach, before it is listed) */
+    bool hb_liveness;             /* attached per process: one heartbeat at once, then none (set before it is listed) */
     atomic_bool gone;             /* its front sent a cancel (set under hb's mutex; read by the holder: gone()) */
 };
 

@@ -13,7 +13,8 @@
  * client (user matchmaker_httpd) and gameserver_sim (user gameserver) serve requests end to end
  * (a stream, a gensession, a POST through the real web front, an Edgegap webhook that the web
  * front publishes on matchmaker.webhook and a matchmaker-user client receives, a cancel published as
- * matchmaker_httpd on mm.cancel.*.* that a matchmaker-user client receives), every session is claimed or
+ * matchmaker_httpd on mm.cancel.*.* that a matchmaker-user client receives, a liveness message
+ * published as matchmaker on mm.alive.<nuid> that a matchmaker_httpd client receives), every session is claimed or
  * reaped and deleted at edgegap_sim through the delete stream, and the servers log no
  * permission violation (except, outside the demo, the simulator's own test API, which a real
  * game server does not have and the production configuration refuses).
@@ -217,6 +218,25 @@ cancel_request(dn_client *web, natsSubscription *sub)
     natsMsg_Destroy(msg);
 }
 
+/* A process's liveness (docs/protocol.md section 3, "Liveness"): published as matchmaker on
+ * mm.alive.<nuid>, received as matchmaker_httpd (sub, subscribed before), with no violation. */
+static void
+alive_message(dn_client *mm, natsSubscription *sub)
+{
+    natsMsg *out = NULL;
+    MM_REQUIRE(natsMsg_Create(&out, "mm.alive.Q1a2b3c4d5e6f7g8h9i0j1", NULL, NULL, 0) == NATS_OK);
+    MM_REQUIRE(natsMsgHeader_Set(out, "Mm-Heartbeat", "1000") == NATS_OK);
+    MM_CHECK_INT(natsConnection_PublishMsg(mm->nc, out), ==, NATS_OK);
+    natsMsg_Destroy(out);
+    bool seen = false; /* the real matchmaker's own liveness messages may come first */
+    natsMsg *msg = NULL;
+    while (!seen && natsSubscription_NextMsg(&msg, sub, 10000) == NATS_OK) {
+        seen = strcmp(natsMsg_GetSubject(msg), "mm.alive.Q1a2b3c4d5e6f7g8h9i0j1") == 0;
+        natsMsg_Destroy(msg);
+    }
+    MM_CHECK(seen);
+}
+
 /* What a game server does when a player connects and leaves, through nats.c's KV API. */
 static void
 play_game_server(dn_client *gs, const char *session, uint64_t client_id)
@@ -315,6 +335,7 @@ check_refusals(scenario *s, dn_client *mm, dn_client *web, dn_client *gs)
     expect_sub_refused(s, web, "matchmaker_httpd", "$KV.>");
     expect_sub_refused(s, web, "matchmaker_httpd", "matchmaker.webhook");
     expect_sub_refused(s, web, "matchmaker_httpd", "mm.cancel.*.*"); /* no reading other fronts' cancels */
+    expect_pub_refused(s, web, "matchmaker_httpd", "mm.alive.Q1a2b3c4d5e6f7g8h9i0j1"); /* no speaking for a matchmaker */
     /* game servers: their own keys, no requests, no session mappings, no deletions */
     expect_sub_refused(s, gs, "gameserver", "matchmaker.request.>");
     expect_sub_refused(s, gs, "gameserver", "session.gensession");
@@ -327,6 +348,7 @@ check_refusals(scenario *s, dn_client *mm, dn_client *web, dn_client *gs)
     expect_pub_refused(s, gs, "gameserver", "matchmaker.webhook"); /* a forged webhook from inside */
     expect_sub_refused(s, gs, "gameserver", "matchmaker.webhook");
     expect_pub_refused(s, gs, "gameserver", "mm.cancel.Q1a2b3c4d5e6f7g8h9i0j1.7"); /* no cancelling players from inside */
+    expect_pub_refused(s, gs, "gameserver", "mm.alive.Q1a2b3c4d5e6f7g8h9i0j1"); /* nor keeping a dead replica's players waiting */
     if (!s->demo)
         expect_sub_refused(s, gs, "gameserver", "$KV.sessions_ly2eg.>");
     /* the matchmaker: replies only to requests it received; never the game servers' keys */
@@ -364,10 +386,12 @@ main(int argc, char **argv)
     MM_REQUIRE(dn_connect(&web, &s.nats, node_of(&s, 1), "matchmaker_httpd", DN_PW_HTTPD) == NATS_OK);
     MM_REQUIRE(dn_connect(&gs, &s.nats, node_of(&s, 2), "gameserver", DN_PW_GAMESERVER) == NATS_OK);
     s.h.nc = web.nc; /* h_request publishes as the web front */
-    natsSubscription *webhooks = NULL, *cancels = NULL;
+    natsSubscription *webhooks = NULL, *cancels = NULL, *alive = NULL;
     MM_REQUIRE(natsConnection_SubscribeSync(&webhooks, mm.nc, "matchmaker.webhook") == NATS_OK);
     MM_REQUIRE(natsConnection_SubscribeSync(&cancels, mm.nc, "mm.cancel.*.*") == NATS_OK);
     MM_REQUIRE(natsConnection_Flush(mm.nc) == NATS_OK);
+    MM_REQUIRE(natsConnection_SubscribeSync(&alive, web.nc, "mm.alive.*") == NATS_OK);
+    MM_REQUIRE(natsConnection_Flush(web.nc) == NATS_OK);
 
     char session[64];
     uint64_t client_id = 0;
@@ -381,6 +405,8 @@ main(int argc, char **argv)
     natsSubscription_Destroy(webhooks);
     cancel_request(&web, cancels);
     natsSubscription_Destroy(cancels);
+    alive_message(&mm, alive);
+    natsSubscription_Destroy(alive);
 
     /* claimed and released, or never claimed and reaped: every session is deleted at Edgegap */
     h_sim_stats st;

@@ -11,8 +11,9 @@
  *      Edgegap create is in flight on A: a session whose create answer dies with its process is
  *      unknowable, see tests/matchmaker/test_mm_crash.c), A is killed with SIGKILL.
  *   3. Every request in flight at the kill gets its final message within KILL_ANSWER_MS of it
- *      (A's: Error 503 from the front, as A's heartbeats stopped), or is served (B's: SessionReady
- *      long after the silence limit, kept open by heartbeats). At least one of A's was cut.
+ *      (A's: Error 503 from the front, as A's liveness messages on mm.alive.<nuid> stopped), or is
+ *      served (B's: SessionReady long after the silence limit, silent on their own streams but
+ *      kept open by B's liveness). At least one of A's was cut.
  *   4. N_AFTER requests sent after the kill are all served by B.
  *   5. No session leaks: B's reaper deletes A's orphans, the simulator ends with no live session
  *      and as many deleted as created.
@@ -250,7 +251,7 @@ main(void)
             N_BURST, served, cut, (unsigned long long)cut_max_ms);
     MM_CHECK_INT(cut, >=, 1);
     MM_CHECK_INT(served, >=, 1);
-    MM_CHECK(h_file_contains(front.log, "stopped answering") || h_file_contains(front.log, "its heartbeats stopped"));
+    MM_CHECK(h_file_contains(front.log, "its replica's liveness stopped")); /* per process, include/mm/reply.h "Liveness" */
 
     /* 5. no session leaks: B's reaper deletes A's orphans (unclaimed after 8 s) */
     h_sim_stats st;

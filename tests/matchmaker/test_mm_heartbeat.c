@@ -11,7 +11,12 @@
  *   (c) with Mm-Heartbeat-Ms: 300: a heartbeat first (before Acknowledged), several during the
  *       silences, the same feedback texts as (b), nothing after the end;
  *   (d) a malformed Mm-Heartbeat-Ms: Error(400) naming the header, then the end;
- *   (e) session.gensession with Mm-Heartbeat-Ms: heartbeats, then the one answer.
+ *   (e) session.gensession with Mm-Heartbeat-Ms: heartbeats, then the one answer;
+ *   (f) with Mm-Liveness-Ms: 300 as well (our web front's request, "Liveness" in
+ *       include/mm/reply.h): ONE heartbeat on the reply stream, first, naming the process in
+ *       Mm-Replica, none during the silences, while mm.alive.<that nuid> carries several
+ *       messages; the same feedback texts, nothing after the end;
+ *   (g) a malformed Mm-Liveness-Ms: Error(400) naming that header.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +38,10 @@ typedef struct exchange {
 } exchange;
 
 /* Sends a request (header value NULL: none) and reads until the end (or the one answer), at most timeout_ms. */
+/* (f): the Mm-Liveness-Ms value the next exchanges send (NULL: none), and what the first heartbeat named */
+static const char *liveness_ask;
+static char first_replica[64];
+
 static void
 exchange_run(harness *h, const char *subject, const char *payload, const char *ask, bool one_shot, int timeout_ms, exchange *x)
 {
@@ -45,6 +54,9 @@ exchange_run(harness *h, const char *subject, const char *payload, const char *a
     MM_REQUIRE(natsMsg_Create(&req, subject, inbox, payload, (int)strlen(payload)) == NATS_OK);
     if (ask != NULL)
         MM_REQUIRE(natsMsgHeader_Set(req, MM_REPLY_HEARTBEAT_ASK_HEADER, ask) == NATS_OK);
+    if (liveness_ask != NULL)
+        MM_REQUIRE(natsMsgHeader_Set(req, MM_REPLY_LIVENESS_ASK_HEADER, liveness_ask) == NATS_OK);
+    first_replica[0] = '\0';
     MM_REQUIRE(natsConnection_PublishMsg(h->nc, req) == NATS_OK);
     natsMsg_Destroy(req);
     uint64_t until = mm_now_ms() + (uint64_t)timeout_ms;
@@ -60,7 +72,9 @@ exchange_run(harness *h, const char *subject, const char *payload, const char *a
         if (x->ended)
             x->after_end = true;
         if (kind == 'h') {
-            x->heartbeats++;
+            const char *replica = NULL;
+            if (x->heartbeats++ == 0 && natsMsgHeader_Get(m, MM_REPLY_REPLICA_HEADER, &replica) == NATS_OK)
+                snprintf(first_replica, sizeof(first_replica), "%s", replica);
         } else if (kind == 't') {
             if (x->texts < 16)
                 snprintf(x->text[x->texts], sizeof(x->text[0]), "%.*s", natsMsg_GetDataLength(m), natsMsg_GetData(m));
@@ -176,6 +190,44 @@ main(void)
     MM_CHECK_INT(x.texts, ==, 1);
     MM_CHECK(strstr(x.text[0], "\"connect_token\"") != NULL);
     MM_CHECK(!x.after_end);
+
+    /* (f) our web front's request: liveness per process */
+    natsSubscription *alive = NULL;
+    MM_REQUIRE(natsConnection_SubscribeSync(&alive, h.nc, MM_REPLY_ALIVE_PREFIX ".*") == NATS_OK);
+    MM_REQUIRE(natsConnection_Flush(h.nc) == NATS_OK);
+    liveness_ask = "300";
+    exchange_run(&h, subject, payload, "300", false, 20000, &x);
+    MM_CHECK(x.ended);
+    MM_CHECK(x.first_kind == 'h');
+    MM_CHECK_INT(x.heartbeats, ==, 1); /* the polls' silences of 1.5 s: no more on the stream */
+    MM_CHECK(!x.after_end);
+    MM_CHECK(first_replica[0] != '\0');
+    MM_CHECK_STR(x.text[0], "\"Acknowledged\"");
+    MM_CHECK(x.texts >= 4 && strncmp(x.text[x.texts - 1 < 16 ? x.texts - 1 : 15], "{\"SessionReady\":", 16) == 0);
+    char alive_subject[96];
+    snprintf(alive_subject, sizeof(alive_subject), "%s.%s", MM_REPLY_ALIVE_PREFIX, first_replica);
+    int alive_n = 0, alive_other = 0;
+    natsMsg *am = NULL;
+    while (natsSubscription_NextMsg(&am, alive, 50) == NATS_OK) {
+        if (strcmp(natsMsg_GetSubject(am), alive_subject) == 0 && mm_reply_is_heartbeat(am))
+            alive_n++;
+        else
+            alive_other++;
+        natsMsg_Destroy(am);
+    }
+    MM_CHECK_INT(alive_n, >=, 3); /* one per 300 ms while it held the request (several seconds) */
+    MM_CHECK_INT(alive_other, ==, 0);
+    fprintf(stderr, "with liveness: %d texts, %d heartbeat on the stream, %d on %s\n", x.texts, x.heartbeats, alive_n, alive_subject);
+    natsSubscription_Destroy(alive);
+
+    /* (g) a malformed Mm-Liveness-Ms */
+    liveness_ask = "70000";
+    exchange_run(&h, subject, payload, "300", false, 10000, &x);
+    MM_CHECK(x.ended);
+    MM_CHECK_INT(x.heartbeats, ==, 0);
+    MM_CHECK_INT(x.texts, ==, 1);
+    MM_CHECK(strncmp(x.text[0], "{\"Error\":[400,", 14) == 0 && strstr(x.text[0], MM_REPLY_LIVENESS_ASK_HEADER) != NULL);
+    liveness_ask = NULL;
 
     if (mm_test_failed > 0)
         h_dump_log(h.mm_log, 40);

@@ -11,6 +11,9 @@
  *     1). The last players wait in line longer than both scaled-down whole-request limits and
  *     are still served: the limits count from the last waiting-room report. The NATS player
  *     gets the reference's byte stream (a heartbeat would look like its end) and is served.
+ *     Liveness is per process: one heartbeat per WebSocket request (mm_reply_heartbeats_total 6
+ *     on the matchmaker, mm_bridge_heartbeats_total 6 on the front) however long they waited,
+ *     and the process's mm.alive messages meanwhile (mm_replica_alive_total).
  *   - the bound: with --max-line-wait-ms 1000 and five WebSocket players at once, those still in
  *     line after a second get Error 503 "waited too long in line, try again", and no Edgegap
  *     call is made for them.
@@ -160,6 +163,12 @@ test_leave_and_long_wait(void)
     MM_CHECK_INT(h_sim_counter(&h, NULL, "sessions_created"), ==, (WS_PLAYERS - 1) + 1); /* the leaver's none; the NATS player's one */
     MM_CHECK_INT(metric(mm_admin, "mm_waiting_room_left_total"), ==, 1);
     MM_CHECK_INT(metric(front_admin, "mm_bridge_cancels_total"), ==, 1);
+    /* liveness per process (include/mm/reply.h, "Liveness"): the players waited seconds in line,
+     * yet each stream carried one heartbeat; the process spoke for all of them on mm.alive */
+    MM_CHECK_INT(metric(mm_admin, "mm_reply_heartbeats_total"), ==, WS_PLAYERS);
+    MM_CHECK_INT(metric(mm_admin, "mm_replica_alive_total"), >=, 3);
+    MM_CHECK_INT(metric(front_admin, "mm_bridge_heartbeats_total"), ==, WS_PLAYERS);
+    MM_CHECK_INT(metric(front_admin, "mm_bridge_replica_alive_total"), >=, 3);
     MM_CHECK_INT(hd_stop(&front, 10000), ==, 0);
     MM_CHECK_INT(mm_test_stop(h.mm, 15000), ==, 0);
     h.mm = 0;
