@@ -38,6 +38,13 @@
  *   - before its first message, for WS and chunked requests (every matchmaker answers those at
  *     once: ours with a heartbeat, the reference with Acknowledged; none means the request went
  *     to a matchmaker that died with it).
+ * Liveness per process (include/mm/reply.h, "Liveness"): every request also carries
+ * Mm-Liveness-Ms: silence_ms / 3; a matchmaker of ours then names its process in the first
+ * heartbeat (Mm-Replica) and sends no more on the stream, only one message per process and
+ * interval on mm.alive.<nuid>, which the bridge hears on one mm.alive.* subscription. Such a
+ * request is answered 503 only when both its own stream and its process were silent for
+ * silence_ms (stats.alive_heard, stats.replicas). An older matchmaker sends no Mm-Replica: the
+ * rules above apply to its requests.
  * A reference matchmaker ignores the header and sends no heartbeat: after its Acknowledged only
  * request_timeout_ms applies, and a session.gensession request (whose one answer comes at the
  * end) is never cut for silence before a heartbeat came. So a mixed fleet keeps working.
