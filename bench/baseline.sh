@@ -41,12 +41,20 @@
 # (1,000 players/s), a peak of 60 s, G = 0: the ceiling the players are measured against (ready/s,
 # mm_bench --fluid-ceiling) is C / (1 + G) players/s, C when every session needs only its create
 # (readiness by webhook; the report also gives the GETs per create the matchmakers made);
-# matchmaker-2 killed at half the time the best FIFO needs to serve everyone (0 = no kill), both
-# modes, 3 replicas, a line of at most 100000 per replica; besides them, PCT = 5% more players
-# (a second mm_bench) who give up after SECONDS = 20 s, whatever they were told. Short version:
+# matchmaker-2 killed at half the time the best FIFO needs to serve everyone or in the middle of the
+# arrivals (15 s at the least), whichever comes first (0 = no kill), both modes, 3 replicas, a line
+# of at most 100000 per replica; besides them, PCT = 5% more players (a second mm_bench) who give
+# up after SECONDS = 20 s, whatever they were told. Our own limits are sized from the peak so that
+# no player is cut by them: the matchmakers' --max-line-wait-ms and --session-timeout-ms, the
+# front's timeouts and mm_bench's --timeout all outlast twice the best FIFO's longest wait plus a
+# minute (at most 1 h). The reaper's horizon is 92 s after the creates stop (its default age and
+# margin, 75 s), longer while the live sessions still fall. Short version:
 #   bench/baseline.sh --only launch --launch-ceiling 20 --launch-factor 2 --launch-peak 5
+# A minute of arrivals at a scaled budget (about 10 minutes a mode; docs/LAUNCH.md):
+#   bench/baseline.sh --only launch --launch-ceiling 10 --launch-factor 10 --launch-peak 60
 # Every waiting player holds a descriptor in mm_bench and in the front: the line (up to all
-# F x C x peak players) must fit the open-file limit (checked before the run).
+# F x C x peak players, 5% more with the impatient ones) must fit the open-file limit (checked
+# before the run).
 # Defaults: --build-dir build (or $MM_BUILD_DIR), --results <build-dir>/baseline,
 # --doc docs/PERFORMANCE.md (written only when every scenario ran). Takes about 8 minutes on
 # 2 cores, build included; exit status 0 when it ran to the end (goals missed are reported, not
@@ -131,7 +139,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 LAUNCH_LINE_PEAK=$((LAUNCH_FACTOR * LAUNCH_CEILING * LAUNCH_PEAK * (100 + LAUNCH_IMPATIENT) / 100))
 if wants launch && [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((LAUNCH_LINE_PEAK + 2000)) ]; then
     echo "baseline: the launch's line reaches ~$LAUNCH_LINE_PEAK players, each holding a descriptor in mm_bench and" \
-        "in the front; the open-file limit is $(ulimit -n): raise ulimit -Hn or shorten --launch-peak" >&2
+        "in the front; the open-file limit is $(ulimit -n): raise ulimit -Hn, or lower --launch-ceiling or shorten --launch-peak" >&2
     exit 1
 fi
 if { wants 3 || wants 4; } && [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ]; then
@@ -415,14 +423,17 @@ fi
 # Split mode, LAUNCH_REPLICAS matchmakers, readiness by webhook (fallback grid 10 s). The simulator
 # is a launch-day Edgegap (--preset launch) whose create limit is the ceiling C (6 seats a
 # deployment, 3 s starts); players arrive at F x C for the peak, far above the C / (1 + G) the
-# budget lets through, so the line builds to thousands. matchmaker-2 gets kill -9 at half the
-# time the best FIFO needs to serve everyone. Budget on: --edgegap-budget C and the waiting
-# room; off: every replica for itself (today's behaviour).
+# budget lets through, so the line builds to thousands. matchmaker-2 gets kill -9 in the middle
+# (launch_point). Budget on: --edgegap-budget C and the waiting room; off: every replica for
+# itself (today's behaviour).
 # Sampled every second: /__sim/stats (without the session ids). After mm_bench, once the session
-# creates have stopped: the reaper's horizon (age + margin + scan + 15 s), then the sessions
-# still live are the leaked ones.
-LAUNCH_REAPER=(--reaper-age-ms 20000 --reaper-margin-ms 5000 --reaper-scan-ms 2000)
-LAUNCH_HORIZON_S=42
+# creates have stopped: the reaper's horizon (age + margin + scan + 15 s, longer while the live
+# sessions still fall), then the sessions still live are the leaked ones. The reaper keeps its
+# default age and margin (75 s, as docs/LAUNCH.md advises for a launch): without the budget, GETs
+# get 429s too and a session can take longer than 25 s to be seen ready; a shorter age deleted
+# 260 of them under their players (Error 404) in a minute's run at C = 10.
+LAUNCH_REAPER=(--reaper-age-ms 60000 --reaper-margin-ms 15000 --reaper-scan-ms 2000)
+LAUNCH_HORIZON_S=92
 
 launch_check() {
     local missing=() sim_help mm_help flag
@@ -440,8 +451,8 @@ launch_check() {
     fi
 }
 
-# sim_sample [ids|created]: /__sim/stats without the session ids (one line), or only the ids (a
-# JSON array), or only sessions_created; {} / [] / 0 when the simulator does not answer.
+# sim_sample [ids|created|live]: /__sim/stats without the session ids (one line), or only the ids (a
+# JSON array), or only sessions_created / sessions_live; {} / [] / 0 when the simulator does not answer.
 sim_sample() {
     curl -s --max-time 2 "$STACK_EDGEGAP/__sim/stats" | python3 -c '
 import json, sys
@@ -452,8 +463,8 @@ except ValueError:
     d = {}
 if what == "ids":
     print(json.dumps(d.get("live_session_ids", [])))
-elif what == "created":
-    print(d.get("sessions_created", 0))
+elif what in ("created", "live"):
+    print(d.get("sessions_" + what, 0))
 else:
     d.pop("live_session_ids", None)
     print(json.dumps(d, separators=(",", ":")))
@@ -467,20 +478,29 @@ launch_point() { # on|off
     local ceiling fifo_s
     ceiling=$(awk "BEGIN {print $c / (1 + $LAUNCH_GETS)}")
     fifo_s=$(awk "BEGIN {print int($players / $ceiling + 0.999)}")
-    local kill_at=${LAUNCH_KILL_AT:-$((fifo_s / 2))}
+    # killed in the middle: at half the time the best FIFO needs to serve everyone or in the middle of
+    # the arrivals (15 s at the least), whichever comes first: a minute at 10 x C is killed at 30 s,
+    # not at 300 s, when the budget-off run (no line) has long ended
+    local half_peak=$((LAUNCH_PEAK / 2 < 15 ? 15 : LAUNCH_PEAK / 2))
+    local kill_at=${LAUNCH_KILL_AT:-$((fifo_s / 2 < half_peak ? fifo_s / 2 : half_peak))}
     # the preset's limits scaled with the create limit (its GET limit is 2.5 times the create one)
     local sim=(--preset launch --rate-limit "create=$c/$c" --rate-limit "delete=$c/$c"
         --rate-limit "get=$((c * 5 / 2))/$((c * 5 / 2))" --sockets 6 --deploy-ms "3000,6000" --webhook-queue 100000
         --log-level warn)
-    # the front waits for the matchmaker's last reply (a ProgressReport does not extend it) and the
-    # matchmaker's session timeout counts from the request's arrival, line included: both must
-    # outlast the longest wait in line, twice the best FIFO's last one plus a minute here
+    # No player may be cut by our own limits in a run meant to measure the line. The longest wait in
+    # line is about the best FIFO's last one (fifo_s); every limit gets twice that plus a minute:
+    # the matchmakers' --max-line-wait-ms (budget on: default 300 s, under a minute's line at a
+    # scaled C; at most 1 h) and --session-timeout-ms (counts from leaving the line with the budget,
+    # from arrival without it, where a request waits for a free Edgegap slot), the front's
+    # --matchmaker-timeout-ms and --request-timeout-ms (restarted by every ProgressReport, but not
+    # in the budget-off run, which has none), mm_bench's --timeout above them
     local front_s=$((fifo_s * 2 + 60))
+    [ "$front_s" -le 3600 ] || front_s=3600
     local mm=(--webhook-poll-ms 10000 "${LAUNCH_REAPER[@]}" --session-timeout-ms "$(((front_s - 10) * 1000))")
     # budget on: the fleet's budgets per class are the simulator's limits (creates C/s, GETs 2.5 C/s,
     # DELETEs C/s), so what Edgegap refuses is only what a replica's death or a burst adds
     [ "$budget" = on ] && mm+=(--edgegap-budget "$c" --edgegap-get-budget "$((c * 5 / 2))" --edgegap-delete-budget "$c"
-        --waiting-room-max "$LAUNCH_LINE_MAX")
+        --waiting-room-max "$LAUNCH_LINE_MAX" --max-line-wait-ms "$((front_s * 1000))")
     log "launch (budget $budget): $players players at $rate/s for ${LAUNCH_PEAK}s against $c creates/s," \
         "$LAUNCH_REPLICAS replicas, kill -9 matchmaker-2 at ${kill_at}s"
     mkdir -p "$dir"
@@ -540,6 +560,19 @@ launch_point() { # on|off
     t_quiet=$(date +%s.%N)
     log "  mm_bench done (exit $rc); session creates stopped ${waited}s later; waiting ${LAUNCH_HORIZON_S}s, the reaper's horizon"
     sleep "$LAUNCH_HORIZON_S"
+    # then as long as the live sessions still fall (the deleter works through its backlog at the
+    # DELETE budget, or against Edgegap's 429s without it), 10 s at a time, at most 10 minutes more:
+    # what stays live after that is leaked, not late
+    local live last_live horizon=$LAUNCH_HORIZON_S
+    last_live=$(sim_sample live)
+    while [ "$last_live" -gt 0 ] && [ $horizon -lt $((LAUNCH_HORIZON_S + 600)) ]; do
+        sleep 10
+        horizon=$((horizon + 10))
+        live=$(sim_sample live)
+        [ "$live" -lt "$last_live" ] || break
+        last_live=$live
+    done
+    [ $horizon -eq $LAUNCH_HORIZON_S ] || log "  the live sessions fell until ${horizon}s after the creates stopped"
     sim_sample >"$dir/sim-after-horizon.json"
     sim_sample ids >"$dir/live-after-horizon.json"
     kill -TERM "$sampler" 2>/dev/null || true
@@ -547,7 +580,7 @@ launch_point() { # on|off
     stack_alive || log "warning: a process of the launch stack exited (see above)"
     printf '{"t_creates_stopped":%s,"budget":"%s","impatient_pct":%s,"patience_s":%s,"players_ceiling":%s,"gets_per_session":%s,"ceiling":%s,"factor":%s,"peak_s":%s,"players":%s,"replicas":%s,"line_max":%s,"t0":%s,"t_kill":%s,"t_end":%s,"horizon_s":%s,"mm_bench_rc":%s,"sim_flags":"%s","mm_flags":"%s"}\n' \
         "$t_quiet" "$budget" "$LAUNCH_IMPATIENT" "$LAUNCH_PATIENCE" "$ceiling" "$LAUNCH_GETS" "$c" "$LAUNCH_FACTOR" "$LAUNCH_PEAK" "$players" "$LAUNCH_REPLICAS" "$LAUNCH_LINE_MAX" "$t0" \
-        "${t_kill:-null}" "$t_end" "$LAUNCH_HORIZON_S" "$rc" "${sim[*]}" "${mm[*]} | front: --matchmaker-timeout-ms $((front_s * 1000))" \
+        "${t_kill:-null}" "$t_end" "$horizon" "$rc" "${sim[*]}" "${mm[*]} | front: --matchmaker-timeout-ms $((front_s * 1000))" \
         >"$dir/launch.json"
     stack_stop
     grep -h -e 'provisioner: .* sessions polled with' -e 'budget: .* waiting room:' "$STACK_DIR"/logs/bevygap_matchmaker-*.log \

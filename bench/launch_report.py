@@ -15,14 +15,17 @@ Figures, and where they come from:
                     edgegap_sim counted): the budget spent on GETs cannot make players ready
   wait vs fluid     mm_bench "fluid": start -> left the line, p50/p99, against the best FIFO at C from the run's
                     own arrival times; the goal is on the p99 ratio
-  estimate error    mm_bench "line.estimate_error": |first estimate - actual wait| / actual wait, p50/p90
+  estimate error    mm_bench "line.estimate_error": |first estimate - actual wait| / actual wait, p50/p90; and
+                    from requests.csv, split by when the player was told: before the kill, in the 5 s after
+                    it (until the others drop the killed replica and take its share), later
   left the line     players told a position who never left the line (an Error, a timeout, a closed connection);
                     the impatient group (impatient.json/.csv: a second mm_bench whose players give up after
                     --launch-patience) who gave up in line; the waiting room's own admitted/refused/left from
                     the surviving replicas' stop lines (mm-stats.txt)
   no player got     sessions edgegap_sim created (after the horizon) minus players made ready (both groups):
                     the Edgegap creates that served nobody
-  FIFO, all arrivals  the fluid model again from both groups' --requests-csv, every arrival in the line
+  FIFO, all arrivals  the fluid model again from both groups' --requests-csv: every patient arrival and the
+                    impatient ones that left the line (took a create) before giving up
   leaked            edgegap_sim "sessions_live" after the reaper's horizon
   GETs per create   edgegap_sim's session_get over session_create requests when mm_bench ended (the budget's
                     players/s ceiling is C / (1 + GETs per session))
@@ -81,14 +84,15 @@ def quantile(values, q):
 
 
 def fluid_vs_actual(patient, impatient, ceiling):
-    """The best FIFO at ceiling players/s over every arrival (both groups: the impatient ones hold their
-    place until they go), and the actual waits (start -> left the line) of the patient players that left
-    it, against their own fluid waits. Times in the CSVs are ms from each mm_bench's start; both started
-    within a few ms of each other, which is what the comparison can resolve anyway."""
+    """The best FIFO at ceiling players/s over every arrival that took a create (the patient players, and
+    the impatient ones who left the line before giving up: one who gave up in line took no create, so
+    it served no one's wait), and the actual waits (start -> left the line) of the patient players that
+    left it, against their own fluid waits. Times in the CSVs are ms from each mm_bench's start; both
+    started within a few ms of each other, which is what the comparison can resolve anyway."""
     if not ceiling or not patient:
         return None
     arrivals = sorted([(float(r["start_ms"]), 0, i) for i, r in enumerate(patient)] +
-                      [(float(r["start_ms"]), 1, i) for i, r in enumerate(impatient)])
+                      [(float(r["start_ms"]), 1, i) for i, r in enumerate(impatient) if r["left_ms"]])
     service, wait, last, fluid = 1000.0 / ceiling, 0.0, None, {}
     for t, group, i in arrivals:
         if last is not None:
@@ -104,6 +108,27 @@ def fluid_vs_actual(patient, impatient, ceiling):
     a99, f99 = quantile(actual, 0.99), quantile(best, 0.99)
     return {"n": len(actual), "arrivals": len(arrivals), "actual_p50": quantile(actual, 0.5), "actual_p99": a99,
             "fluid_p50": quantile(best, 0.5), "fluid_p99": f99, "ratio_p99": a99 / f99 if a99 is not None and f99 else None}
+
+
+def estimates_by_kill(rows, meta):
+    """The first estimate's error (|estimate - actual| / actual, actual = told -> left the line) of the
+    patient players, split by when they were told: before matchmaker-2's kill (the fleet's share of a
+    replica was budget / N then, budget / (N - 1) once the others drop it), in the 5 s after it (the
+    others drop a replica after 3 heartbeats), and later. (n, p50, p90) per group; None without a kill."""
+    if not meta.get("t_kill") or not meta.get("t0"):
+        return None
+    kill_ms = (meta["t_kill"] - meta["t0"]) * 1000.0
+    groups = ([], [], [])
+    for r in rows:
+        if not r["told_ms"] or not r["left_ms"] or not r["estimate_s"]:
+            continue
+        told = float(r["told_ms"])
+        actual = (float(r["left_ms"]) - told) / 1000.0
+        if actual <= 0:
+            continue
+        g = 0 if told < kill_ms else 1 if told < kill_ms + 5000 else 2
+        groups[g].append(abs(float(r["estimate_s"]) - actual) / actual)
+    return [(len(g), quantile(g, 0.5), quantile(g, 0.9)) for g in groups]
 
 
 def mm_left(path):
@@ -184,7 +209,9 @@ def mode_figures(d):
     f["imp_ready"] = None if imp is None else imp.get("ready")
     total_ready = (mb.get("ready") or 0) + ((imp or {}).get("ready") or 0)
     f["unserved"] = None if created is None or mb.get("ready") is None else created - total_ready
-    f["csv_fluid"] = fluid_vs_actual(read_csv(os.path.join(d, "requests.csv")), imp_rows, meta.get("players_ceiling"))
+    patient_rows = read_csv(os.path.join(d, "requests.csv"))
+    f["csv_fluid"] = fluid_vs_actual(patient_rows, imp_rows, meta.get("players_ceiling"))
+    f["est_by_kill"] = estimates_by_kill(patient_rows, meta)
     f["mm_room"] = mm_left(os.path.join(d, "mm-stats.txt"))
     f["leak_ids"] = leak_origins(d)
     f["live_at_end"] = (end or {}).get("sessions_live")
@@ -235,7 +262,8 @@ def table(modes):
     row("best FIFO at the ceiling p50 / p99, s",
         lambda f: "%s / %s" % (num(secs(f["fluid"].get("p50")), "%.1f"), num(secs(f["fluid"].get("p99")), "%.1f")), "")
     row("p99 wait / best FIFO p99", lambda f: num(f["ratio_p99"], "%.2f"), "<= 1.2")
-    row("the same, the best FIFO over every arrival (impatient ones too): p50 / p99 actual, p50 / p99 FIFO, s; ratio",
+    row("the same, the best FIFO over every arrival that took a create (impatient ones too): p50 / p99 actual, "
+        "p50 / p99 FIFO, s; ratio",
         lambda f: "-" if not f["csv_fluid"] else "%s / %s, %s / %s; %s" % (
             num(secs(f["csv_fluid"]["actual_p50"]), "%.1f"), num(secs(f["csv_fluid"]["actual_p99"]), "%.1f"),
             num(secs(f["csv_fluid"]["fluid_p50"]), "%.1f"), num(secs(f["csv_fluid"]["fluid_p99"]), "%.1f"),
@@ -244,6 +272,9 @@ def table(modes):
     row("told a position (longest line)", lambda f: "%s (%s)" % (num(f["told"]), num(f["max_length"])), "")
     row("estimate error p50 / p90 (of the actual wait)",
         lambda f: "%s / %s" % (num(f["est"].get("p50"), "%.2f"), num(f["est"].get("p90"), "%.2f")), "p90 < 0.25")
+    row("the same, told before the kill / in the 5 s after it / later: players, p50 / p90",
+        lambda f: "-" if not f["est_by_kill"] or not any(g[0] for g in f["est_by_kill"]) else "; ".join(
+            "%d, %s / %s" % (n, num(p50, "%.2f"), num(p90, "%.2f")) for n, p50, p90 in f["est_by_kill"]), "")
     row("told a position, never left the line (patient players)",
         lambda f: num(None if f["told"] is None else f["told"] - f["left"]), "none")
     row("impatient players: ready / gave up in line / gave up never told a position",
@@ -257,6 +288,8 @@ def table(modes):
         f["meta"]["t_creates_stopped"] - f["meta"]["t_end"]) if f["meta"].get("t_creates_stopped") else "-", "")
     row("sessions live when mm_bench ended / after the reaper's horizon",
         lambda f: "%s / %s" % (num(f["live_at_end"]), num(f["leaked"])), "none leaked")
+    row("the reaper's horizon: waited after the creates stopped (until the live sessions stopped falling)",
+        lambda f: num(f["meta"].get("horizon_s"), "%d s"), "")
     return "\n".join(rows) + "\n"
 
 

@@ -110,6 +110,12 @@ int mm_bench_flags_parse(mm_bench_config *cfg, int argc, char **argv);
 /** The --help text (stdout). */
 void mm_bench_flags_usage(FILE *out);
 
+/**
+ * A usage error: "mm_bench: " + the message + " (see mm_bench --help)", one line on stderr.
+ * Returns 2 (the exit status of a usage error), for `return mm_bench_usage_error(...)`.
+ */
+int mm_bench_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /** Resolves cfg->host:port into cfg->addr (first answer); MM_ERR_INVALID with why. */
 mm_err mm_bench_config_resolve(mm_bench_config *cfg, char *why, size_t why_len);
 

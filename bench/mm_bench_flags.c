@@ -82,10 +82,9 @@ struct given {
     int rate, duration, ramp, concurrency, requests, protocol_id, byte_order, progress, curve;
 };
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-usage_error(const char *fmt, ...)
+/* Also the --rate-curve parser's (mm_bench_line.c). */
+int
+mm_bench_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -139,34 +138,34 @@ parse_url(mm_bench_config *cfg, const char *url)
 {
     char why[160];
     if (strlen(url) >= sizeof(cfg->url))
-        return usage_error("--url: longer than %zu bytes", sizeof(cfg->url) - 1);
+        return mm_bench_usage_error("--url: longer than %zu bytes", sizeof(cfg->url) - 1);
     if (strncmp(url, "wss://", 6) == 0)
-        return usage_error("--url: wss:// is not supported (no TLS in mm_bench); use ws://");
+        return mm_bench_usage_error("--url: wss:// is not supported (no TLS in mm_bench); use ws://");
     if (strncmp(url, "ws://", 5) != 0)
-        return usage_error("--url: must start with ws://");
+        return mm_bench_usage_error("--url: must start with ws://");
     const char *auth = url + 5;
     size_t auth_len = strcspn(auth, "/?");
     const char *path = auth + auth_len;
     if (auth_len == 0 || auth_len >= sizeof(cfg->host_header))
-        return usage_error("--url: no host, or a host over %zu bytes", sizeof(cfg->host_header) - 1);
+        return mm_bench_usage_error("--url: no host, or a host over %zu bytes", sizeof(cfg->host_header) - 1);
     memcpy(cfg->host_header, auth, auth_len);
     cfg->host_header[auth_len] = '\0';
     const char *colon = strrchr(cfg->host_header, ':');
     const char *bracket = strrchr(cfg->host_header, ']');
     if (colon != NULL && (bracket == NULL || colon > bracket)) {
         if (mm_parse_host_port(cfg->host_header, cfg->host, sizeof(cfg->host), &cfg->port, why, sizeof(why)) != MM_OK)
-            return usage_error("--url: %s", why);
+            return mm_bench_usage_error("--url: %s", why);
     } else {
         size_t n = strlen(cfg->host_header);
         const char *h = cfg->host_header;
         if (h[0] == '[') {
             if (n < 3 || h[n - 1] != ']')
-                return usage_error("--url: unbalanced [ ] around the host");
+                return mm_bench_usage_error("--url: unbalanced [ ] around the host");
             h++;
             n -= 2;
         }
         if (n >= sizeof(cfg->host))
-            return usage_error("--url: host too long");
+            return mm_bench_usage_error("--url: host too long");
         memcpy(cfg->host, h, n);
         cfg->host[n] = '\0';
         cfg->port = 80;
@@ -174,9 +173,9 @@ parse_url(mm_bench_config *cfg, const char *url)
     if (*path == '\0')
         path = "/matchmaker/ws";
     if (*path == '?')
-        return usage_error("--url: a query needs a path before it (/matchmaker/ws?...)");
+        return mm_bench_usage_error("--url: a query needs a path before it (/matchmaker/ws?...)");
     if (strlen(path) >= sizeof(cfg->path) || strpbrk(path, " \r\n") != NULL)
-        return usage_error("--url: path too long or with spaces");
+        return mm_bench_usage_error("--url: path too long or with spaces");
     strcpy(cfg->path, path);
     strcpy(cfg->url, url);
     return 0;
@@ -191,24 +190,24 @@ parse_ipv4_range(const char *flag, const char *text, uint32_t *first_out, uint64
     const char *dash = strchr(text, '-'), *slash = strchr(text, '/');
     size_t n = dash != NULL ? (size_t)(dash - text) : slash != NULL ? (size_t)(slash - text) : strlen(text);
     if (n >= sizeof(first))
-        return usage_error("%s: not an IPv4 address, range or block", flag);
+        return mm_bench_usage_error("%s: not an IPv4 address, range or block", flag);
     memcpy(first, text, n);
     first[n] = '\0';
     if (inet_pton(AF_INET, first, &a) != 1)
-        return usage_error("%s: '%.40s' is not an IPv4 address (ranges are IPv4 only)", flag, first);
+        return mm_bench_usage_error("%s: '%.40s' is not an IPv4 address (ranges are IPv4 only)", flag, first);
     uint32_t lo = ntohl(a.s_addr);
     uint64_t count = 1;
     if (dash != NULL) {
         if (strlen(dash + 1) >= sizeof(last) || inet_pton(AF_INET, dash + 1, &b) != 1)
-            return usage_error("%s: the end of the range is not an IPv4 address", flag);
+            return mm_bench_usage_error("%s: the end of the range is not an IPv4 address", flag);
         uint32_t hi = ntohl(b.s_addr);
         if (hi < lo)
-            return usage_error("%s: the range ends before it starts", flag);
+            return mm_bench_usage_error("%s: the range ends before it starts", flag);
         count = (uint64_t)hi - lo + 1;
     } else if (slash != NULL) {
         uint64_t len = 0;
         if (mm_parse_u64(slash + 1, 0, 32, &len, NULL, 0) != MM_OK)
-            return usage_error("%s: the prefix length must be 0..32", flag);
+            return mm_bench_usage_error("%s: the prefix length must be 0..32", flag);
         count = (uint64_t)1 << (32 - len);
         lo = len == 0 ? 0 : lo & ~(uint32_t)(count - 1);
     }
@@ -231,20 +230,21 @@ mm_bench_flags_source_ips(mm_bench_config *cfg, const char *text)
 {
     if (strcmp(text, "none") == 0) {
         if (cfg->source_mode == MM_BENCH_SOURCE_RANGES)
-            return usage_error("--source-ips: none excludes address ranges");
+            return mm_bench_usage_error("--source-ips: none excludes address ranges");
         cfg->source_mode = MM_BENCH_SOURCE_KERNEL;
         return 0;
     }
     if (cfg->source_mode == MM_BENCH_SOURCE_KERNEL)
-        return usage_error("--source-ips: none excludes address ranges");
+        return mm_bench_usage_error("--source-ips: none excludes address ranges");
     if (cfg->source_range_count == MM_BENCH_MAX_SOURCE_RANGES)
-        return usage_error("--source-ips: at most %d ranges", MM_BENCH_MAX_SOURCE_RANGES);
+        return mm_bench_usage_error("--source-ips: at most %d ranges", MM_BENCH_MAX_SOURCE_RANGES);
     size_t i = cfg->source_range_count;
     int status = parse_ipv4_range("--source-ips", text, &cfg->source_first[i], &cfg->source_count[i]);
     if (status != 0)
         return status;
     if (cfg->source_first[i] == 0 || (uint64_t)cfg->source_first[i] + cfg->source_count[i] - 1 >= 0xE0000000u)
-        return usage_error("--source-ips: '%.40s' holds 0.0.0.0 or multicast/broadcast addresses, which cannot be a source", text);
+        return mm_bench_usage_error("--source-ips: '%.40s' holds 0.0.0.0 or multicast/broadcast addresses, which cannot be "
+                                    "a source", text);
     cfg->source_range_count++;
     cfg->source_total += cfg->source_count[i];
     cfg->source_mode = MM_BENCH_SOURCE_RANGES;
@@ -258,12 +258,12 @@ parse_key(mm_bench_config *cfg, int val, char *arg)
     char why[200];
     const char *text = arg;
     if (val == OPT_VERIFY_KEY_ENV && (text = getenv(arg)) == NULL)
-        return usage_error("--verify-key-env: environment variable %.60s is not set", arg);
+        return mm_bench_usage_error("--verify-key-env: environment variable %.60s is not set", arg);
     mm_err err = mm_token_key_parse(text, &cfg->verifier.key, why, sizeof(why));
     if (val == OPT_VERIFY_KEY)
         sodium_memzero(arg, strlen(arg)); /* out of /proc/PID/cmdline */
     if (err != MM_OK)
-        return usage_error("bad --%s: %s", option_name(val), why);
+        return mm_bench_usage_error("bad --%s: %s", option_name(val), why);
     cfg->verify = 1;
     return 0;
 }
@@ -281,7 +281,7 @@ option_apply(mm_bench_config *cfg, struct given *g, int val, char *arg)
         char *end = NULL;
         double v = strtod(arg, &end);
         if (end == arg || *end != '\0' || !isfinite(v) || !(v > 0) || v > MAX_RATE)
-            return usage_error("--%s: a number of requests per second, 0 < N <= %.0f", option_name(val), MAX_RATE);
+            return mm_bench_usage_error("--%s: a number of requests per second, 0 < N <= %.0f", option_name(val), MAX_RATE);
         if (val == OPT_FLUID_CEILING) {
             cfg->fluid_ceiling = v;
             return 0;
@@ -292,7 +292,7 @@ option_apply(mm_bench_config *cfg, struct given *g, int val, char *arg)
     }
     case OPT_RATE_CURVE:
         if (g->curve)
-            return usage_error("--rate-curve given twice");
+            return mm_bench_usage_error("--rate-curve given twice");
         g->curve = 1;
         return mm_bench_flags_rate_curve(cfg, arg);
     case OPT_REQUESTS_CSV:
@@ -308,7 +308,7 @@ option_apply(mm_bench_config *cfg, struct given *g, int val, char *arg)
                                              : &cfg->close_grace_ns;
         double min_s = val == OPT_RAMP ? 0 : 0.001;
         if (parse_duration(arg, min_s, dst) != 0)
-            return usage_error("--%s: a time like 500ms, 30s, 2m or 1h, from %gs to 24h", option_name(val), min_s);
+            return mm_bench_usage_error("--%s: a time like 500ms, 30s, 2m or 1h, from %gs to 24h", option_name(val), min_s);
         if (val == OPT_DURATION)
             g->duration = 1;
         if (val == OPT_RAMP)
@@ -317,23 +317,23 @@ option_apply(mm_bench_config *cfg, struct given *g, int val, char *arg)
     }
     case OPT_CONCURRENCY:
         if (mm_parse_u64(arg, 1, MAX_CONCURRENCY, &u, why, sizeof(why)) != MM_OK)
-            return usage_error("--concurrency: %s", why);
+            return mm_bench_usage_error("--concurrency: %s", why);
         cfg->concurrency = (uint32_t)u;
         g->concurrency = 1;
         return 0;
     case OPT_REQUESTS:
         if (mm_parse_u64(arg, 1, UINT64_MAX / 2, &cfg->requests, why, sizeof(why)) != MM_OK)
-            return usage_error("--requests: %s", why);
+            return mm_bench_usage_error("--requests: %s", why);
         g->requests = 1;
         return 0;
     case OPT_GAME:
     case OPT_VERSION: {
         char *dst = val == OPT_GAME ? cfg->game : cfg->version;
         if (strlen(arg) > MM_BENCH_NAME_MAX)
-            return usage_error("--%s: at most %d bytes", option_name(val), MM_BENCH_NAME_MAX);
+            return mm_bench_usage_error("--%s: at most %d bytes", option_name(val), MM_BENCH_NAME_MAX);
         json_t *probe = json_string(arg); /* the request is built with jansson: UTF-8 only */
         if (probe == NULL)
-            return usage_error("--%s: not valid UTF-8", option_name(val));
+            return mm_bench_usage_error("--%s: not valid UTF-8", option_name(val));
         json_decref(probe);
         strcpy(dst, arg);
         return 0;
@@ -347,12 +347,12 @@ option_apply(mm_bench_config *cfg, struct given *g, int val, char *arg)
         return parse_key(cfg, val, arg);
     case OPT_PROTOCOL_ID:
         if (mm_parse_u64(arg, 0, UINT64_MAX, &cfg->verifier.protocol_id, why, sizeof(why)) != MM_OK)
-            return usage_error("--protocol-id: %s", why);
+            return mm_bench_usage_error("--protocol-id: %s", why);
         g->protocol_id = 1;
         return 0;
     case OPT_BYTE_ORDER:
         if (strcmp(arg, "little") != 0 && strcmp(arg, "big") != 0)
-            return usage_error("--byte-order: '%.20s' is neither little nor big", arg);
+            return mm_bench_usage_error("--byte-order: '%.20s' is neither little nor big", arg);
         cfg->verifier.order = arg[0] == 'b' ? MM_BYTE_ORDER_BIG : MM_BYTE_ORDER_LITTLE;
         g->byte_order = 1;
         return 0;
@@ -368,7 +368,7 @@ option_apply(mm_bench_config *cfg, struct given *g, int val, char *arg)
         g->progress = 1;
         return 0;
     default:
-        return usage_error("internal error: unhandled option");
+        return mm_bench_usage_error("internal error: unhandled option");
     }
 }
 
@@ -377,10 +377,10 @@ static int
 options_check(mm_bench_config *cfg, const struct given *g)
 {
     if (g->rate && g->concurrency)
-        return usage_error("--rate (open loop) and --concurrency (closed loop) exclude each other");
+        return mm_bench_usage_error("--rate (open loop) and --concurrency (closed loop) exclude each other");
     if (g->curve && (g->rate || g->duration || g->ramp || g->concurrency || g->requests))
-        return usage_error("--rate-curve is the whole open-loop load: it excludes --rate, --duration, --ramp, --concurrency "
-                           "and --requests");
+        return mm_bench_usage_error("--rate-curve is the whole open-loop load: it excludes --rate, --duration, --ramp, "
+                                    "--concurrency and --requests");
     if (g->curve) {
         cfg->mode = MM_BENCH_OPEN_LOOP;
         cfg->duration_ns = (uint64_t)llround(cfg->curve_t[cfg->curve_len - 1] * NS_PER_S);
@@ -389,12 +389,12 @@ options_check(mm_bench_config *cfg, const struct given *g)
         for (size_t i = 0; i < cfg->curve_len; i++)
             cfg->rate = cfg->curve_r[i] > cfg->rate ? cfg->curve_r[i] : cfg->rate;
         if (mm_bench_open_loop_total(cfg) == 0)
-            return usage_error("--rate-curve gives no request at all");
+            return mm_bench_usage_error("--rate-curve gives no request at all");
     }
     if (g->concurrency) {
         cfg->mode = MM_BENCH_CLOSED_LOOP;
         if (g->ramp)
-            return usage_error("--ramp applies to the open loop (--rate) only");
+            return mm_bench_usage_error("--ramp applies to the open loop (--rate) only");
         if (!g->duration)
             cfg->duration_ns = 0;
         if (!g->requests && !g->duration)
@@ -402,14 +402,14 @@ options_check(mm_bench_config *cfg, const struct given *g)
     } else if (!g->curve) {
         cfg->mode = MM_BENCH_OPEN_LOOP;
         if (g->requests)
-            return usage_error("--requests applies to the closed loop (--concurrency); the open loop runs for --duration");
+            return mm_bench_usage_error("--requests applies to the closed loop (--concurrency); the open loop runs for --duration");
         if (cfg->ramp_ns > cfg->duration_ns)
-            return usage_error("--ramp is longer than --duration");
+            return mm_bench_usage_error("--ramp is longer than --duration");
         if (mm_bench_open_loop_total(cfg) == 0)
-            return usage_error("--rate and --duration give no request at all");
+            return mm_bench_usage_error("--rate and --duration give no request at all");
     }
     if ((g->protocol_id || g->byte_order) && !cfg->verify)
-        return usage_error("--protocol-id and --byte-order apply only with --verify-key");
+        return mm_bench_usage_error("--protocol-id and --byte-order apply only with --verify-key");
     if (!g->progress)
         cfg->progress = isatty(STDERR_FILENO);
     return 0;
@@ -440,18 +440,18 @@ mm_bench_flags_parse(mm_bench_config *cfg, int argc, char **argv)
             return -1;
         }
         if (val == ':')
-            return usage_error("--%s needs a value", option_name(optopt));
+            return mm_bench_usage_error("--%s needs a value", option_name(optopt));
         if (val == '?') {
             if (optopt != 0)
-                return usage_error("unknown option -%c", optopt);
+                return mm_bench_usage_error("unknown option -%c", optopt);
             const char *bad = argv[optind - 1];
             size_t n = strcspn(bad, "="); /* never show a value: it may be a key */
-            return usage_error("unknown option %.*s", (int)(n > 40 ? 40 : n), bad);
+            return mm_bench_usage_error("unknown option %.*s", (int)(n > 40 ? 40 : n), bad);
         }
         if ((status = option_apply(cfg, &g, val, optarg)) != 0)
             return status;
     }
     if (optind < argc)
-        return usage_error("unexpected argument(s): mm_bench takes options only (%d extra)", argc - optind);
+        return mm_bench_usage_error("unexpected argument(s): mm_bench takes options only (%d extra)", argc - optind);
     return options_check(cfg, &g);
 }

@@ -12,7 +12,6 @@
  *                  and what, when it left the line, its outcome.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,21 +21,6 @@
 #define NS_PER_S 1000000000.0
 #define MAX_RATE 1000000.0
 #define MAX_SECONDS 86400.0
-
-static int
-curve_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-curve_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("mm_bench: --rate-curve: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs(" (see mm_bench --help)\n", stderr);
-    va_end(ap);
-    return 2;
-}
 
 /* "30s", "500ms", "2m", "1h", "1.5" into seconds, 0 .. 24 h; -1 when not one. */
 static double
@@ -64,38 +48,38 @@ mm_bench_flags_rate_curve(mm_bench_config *cfg, const char *text)
 {
     char copy[MM_BENCH_CURVE_TEXT];
     if (strlen(text) >= sizeof(copy))
-        return curve_error("longer than %zu bytes", sizeof(copy) - 1);
+        return mm_bench_usage_error("--rate-curve: longer than %zu bytes", sizeof(copy) - 1);
     strcpy(copy, text);
     size_t n = 0;
     char *save = NULL;
     for (char *point = strtok_r(copy, ",", &save); point != NULL; point = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(point, ':'), *end = NULL;
         if (n == MM_BENCH_MAX_CURVE)
-            return curve_error("at most %d points", MM_BENCH_MAX_CURVE);
+            return mm_bench_usage_error("--rate-curve: at most %d points", MM_BENCH_MAX_CURVE);
         if (colon == NULL)
-            return curve_error("'%.40s' is not TIME:RATE (e.g. 10s:500)", point);
+            return mm_bench_usage_error("--rate-curve: '%.40s' is not TIME:RATE (e.g. 10s:500)", point);
         *colon = '\0';
         double t = curve_time(point);
         if (t < 0)
-            return curve_error("'%.40s' is not a time like 0s, 500ms, 30s, 2m (0 to 24h)", point);
+            return mm_bench_usage_error("--rate-curve: '%.40s' is not a time like 0s, 500ms, 30s, 2m (0 to 24h)", point);
         const char *rate = colon + 1;
         double r = strtod(rate, &end);
         if (end == rate || *end != '\0' || rate[0] == '-' || rate[0] == '+' || rate[0] == ' ' || !isfinite(r) || r < 0 ||
             r > MAX_RATE)
-            return curve_error("'%.40s' is not a rate (requests per second, 0 to %.0f)", rate, MAX_RATE);
+            return mm_bench_usage_error("--rate-curve: '%.40s' is not a rate (requests per second, 0 to %.0f)", rate, MAX_RATE);
         if (n == 0 && t != 0)
-            return curve_error("the first point must be at 0s");
+            return mm_bench_usage_error("--rate-curve: the first point must be at 0s");
         if (n > 0 && t < cfg->curve_t[n - 1])
-            return curve_error("the times must not decrease (%.40s)", point);
+            return mm_bench_usage_error("--rate-curve: the times must not decrease (%.40s)", point);
         cfg->curve_t[n] = t;
         cfg->curve_r[n] = r;
         cfg->curve_c[n] = n == 0 ? 0 : cfg->curve_c[n - 1] + (t - cfg->curve_t[n - 1]) * (r + cfg->curve_r[n - 1]) / 2;
         n++;
     }
     if (n < 2)
-        return curve_error("needs at least two points, e.g. 0s:0,10s:1000");
+        return mm_bench_usage_error("--rate-curve: needs at least two points, e.g. 0s:0,10s:1000");
     if (cfg->curve_t[n - 1] <= 0)
-        return curve_error("the last point must be after 0s");
+        return mm_bench_usage_error("--rate-curve: the last point must be after 0s");
     cfg->curve_len = n;
     snprintf(cfg->curve_text, sizeof(cfg->curve_text), "%s", text);
     return 0;

@@ -6,33 +6,18 @@
  */
 #include <stdlib.h>
 
+#include "bench_test_parse.h"
 #include "mm_bench.h"
 #include "mm_test.h"
 
 static mm_bench_config cfg;
 
-/* Parses args (NULL-terminated, copied: the parser may overwrite a key in place). */
-static int
-parse(const char *const *args)
-{
-    static char copies[32][256];
-    char *argv[33] = {"mm_bench"};
-    int argc = 1;
-    for (int i = 0; args[i] != NULL && argc < 32; i++) {
-        snprintf(copies[argc], sizeof(copies[argc]), "%s", args[i]);
-        argv[argc] = copies[argc];
-        argc++;
-    }
-    argv[argc] = NULL;
-    return mm_bench_flags_parse(&cfg, argc, argv);
-}
-
-#define PARSE(...) parse((const char *const[]){__VA_ARGS__, NULL})
+#define PARSE(...) MM_BENCH_TEST_PARSE(&cfg, __VA_ARGS__)
 
 static void
 test_defaults_and_modes(void)
 {
-    MM_CHECK_INT(parse((const char *const[]){NULL}), ==, 0);
+    MM_CHECK_INT(mm_bench_test_parse(&cfg, (const char *const[]){NULL}), ==, 0);
     MM_CHECK_INT(cfg.mode, ==, MM_BENCH_OPEN_LOOP);
     MM_CHECK(cfg.rate == 100);
     MM_CHECK_U64(cfg.duration_ns, ==, 10000000000ULL);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_test_parse.h"
 #include "fake_ws_server.h"
 #include "mm_bench.h"
 #include "mm_test.h"
@@ -23,22 +24,7 @@ static fake_ws_server server;
 static char program[512], dir[256], json_path[512], csv_path[512], url[128];
 static char out[65536];
 
-static int
-parse(const char *const *args)
-{
-    static char copies[32][256];
-    char *argv[33] = {"mm_bench"};
-    int argc = 1;
-    for (int i = 0; args[i] != NULL && argc < 32; i++) {
-        snprintf(copies[argc], sizeof(copies[argc]), "%s", args[i]);
-        argv[argc] = copies[argc];
-        argc++;
-    }
-    argv[argc] = NULL;
-    return mm_bench_flags_parse(&cfg, argc, argv);
-}
-
-#define PARSE(...) parse((const char *const[]){__VA_ARGS__, NULL})
+#define PARSE(...) MM_BENCH_TEST_PARSE(&cfg, __VA_ARGS__)
 
 static void
 test_line_parse(void)
@@ -141,7 +127,7 @@ test_curve_flags(void)
         {"--fluid-ceiling", "lots", NULL},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        MM_CHECK_INT(parse(bad[i]), ==, 2);
+        MM_CHECK_INT(mm_bench_test_parse(&cfg, bad[i]), ==, 2);
     MM_CHECK_INT(PARSE("--rate-curve", "0s:1,1s:1", "--rate", "5"), ==, 2);
     MM_CHECK_INT(PARSE("--rate-curve", "0s:1,1s:1", "--duration", "5s"), ==, 2);
     MM_CHECK_INT(PARSE("--rate-curve", "0s:1,1s:1", "--ramp", "1s"), ==, 2);
