@@ -136,12 +136,16 @@ gone_check(mm_nats_bridge *b)
     }
 }
 
+/* Answers 503 every request in flight; with cancel, tells their matchmakers too (the connection is
+ * up: the replies were lost on our side, and a matchmaker holding one in line would go on). */
 static size_t
-fail_all(mm_nats_bridge *b, atomic_uint_fast64_t *counter, const char *message)
+fail_all(mm_nats_bridge *b, atomic_uint_fast64_t *counter, const char *message, bool cancel)
 {
     size_t n = 0;
     while (b->head != NULL) {
         atomic_fetch_add(counter, 1);
+        if (cancel)
+            req_publish_cancel(b, b->head);
         req_finish(b, b->head, 503, message);
         n++;
     }
@@ -161,7 +165,7 @@ connection_check(mm_nats_bridge *b)
     if (b->nstats != NULL && natsConnection_GetStats(b->nc, b->nstats) == NATS_OK)
         natsStatistics_GetCounts(b->nstats, &in_msgs, &in_bytes, &out_msgs, &out_bytes, &reconnects);
     if ((!up || reconnects != b->reconnects) && b->head != NULL) {
-        size_t n = fail_all(b, &b->nats_down, LOST_MESSAGE);
+        size_t n = fail_all(b, &b->nats_down, LOST_MESSAGE, false);
         mm_warn("bridge: the NATS connection was lost; %zu requests in flight answered 503", n);
     }
     b->reconnects = reconnects;
@@ -171,7 +175,7 @@ connection_check(mm_nats_bridge *b)
         atomic_fetch_add(&b->overflows, (uint64_t)(dropped - b->nats_dropped));
         b->nats_dropped = dropped;
         if (b->head != NULL) {
-            size_t n = fail_all(b, &b->lost_failed, OVERFLOW_MESSAGE);
+            size_t n = fail_all(b, &b->lost_failed, OVERFLOW_MESSAGE, true);
             mm_warn("bridge: nats.c dropped replies (slow consumer); %zu requests in flight answered 503", n);
         }
     }
@@ -205,6 +209,7 @@ silence_check(mm_nats_bridge *b)
         mm_info("bridge: request %llu: nothing from its matchmaker for %llu ms (%s): answered 503", (unsigned long long)r->front_id,
                 (unsigned long long)(now - r->heard_ms),
                 r->replica != NULL ? "its replica's liveness stopped" : r->heartbeats ? "its heartbeats stopped" : "no message at all");
+        req_publish_cancel(b, r); /* a matchmaker only stalled (not dead) would otherwise go on for nobody */
         req_finish(b, r, 503, SILENT_MESSAGE);
         n++;
     }
@@ -533,11 +538,12 @@ on_wake(mm_nats_bridge *b)
             if (r != NULL) {
                 atomic_fetch_add(&b->lost_failed, 1);
                 mm_warn("bridge: request %llu: a reply was lost (reply queue full): answered 503", (unsigned long long)r->front_id);
+                req_publish_cancel(b, r);
                 req_finish(b, r, 503, OVERFLOW_MESSAGE);
             }
         }
         if (lost_all && b->head != NULL) {
-            size_t k = fail_all(b, &b->lost_failed, OVERFLOW_MESSAGE);
+            size_t k = fail_all(b, &b->lost_failed, OVERFLOW_MESSAGE, true);
             mm_warn("bridge: more replies lost than remembered: %zu requests in flight answered 503", k);
         }
         for (size_t i = 0; i < n; i++) {
@@ -639,9 +645,8 @@ static void
 bridge_stop_cb(void *state)
 {
     mm_nats_bridge *b = state;
-    for (bridge_req *r = b->head; r != NULL; r = r->next)
-        req_publish_cancel(b, r); /* nobody will read the rest (buffered; sent if NATS is still up) */
-    size_t n = fail_all(b, &b->failed, STOPPING_MESSAGE);
+    /* nobody will read the rest: cancels buffered, sent if NATS is still up */
+    size_t n = fail_all(b, &b->failed, STOPPING_MESSAGE, true);
     if (n > 0)
         mm_warn("bridge: stopping with %zu requests in flight: answered 503", n);
     drop_replies(b);

@@ -7,8 +7,9 @@
  *       a real mm_reply_heartbeat; after Acknowledged the stand-in stays silent for more than
  *       SILENCE_MS (until the bridge counted 3 more heartbeats), then answers: the client gets
  *       exactly [Acknowledged, SessionReady], no heartbeat relayed, no error;
- *   (b) ours, died: a heartbeat, Acknowledged, then nothing: Error(503, "the matchmaker serving
- *       this request stopped answering; try again"), not before SILENCE_MS of silence;
+ *   (b) ours, died or stalled: a heartbeat, Acknowledged, then nothing: Error(503, "the matchmaker
+ *       serving this request stopped answering; try again"), not before SILENCE_MS of silence,
+ *       and the cancel published to the heartbeat's reply subject (a stalled matchmaker hears it);
  *   (c) the reference matchmaker (no heartbeats): Acknowledged, a silence longer than the limit,
  *       then the answer: served (a mixed fleet keeps working);
  *   (d) nothing at all on a stream: 503 (the request went to a matchmaker that died);
@@ -175,13 +176,30 @@ test_alive(mm_nats_bridge *b, natsSubscription *sub, natsConnection *rnc, mm_rep
 static void
 test_died(mm_nats_bridge *b, natsSubscription *sub, natsConnection *rnc)
 {
+    /* the stand-in only stalled: it still hears the cancel the front sends with its 503 */
+    natsSubscription *csub = NULL;
+    MM_REQUIRE(natsConnection_SubscribeSync(&csub, rnc, MM_REPLY_CANCEL_PREFIX ".stalled.*") == NATS_OK);
+    MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
     rec_sink *r = submit(b, MM_FRONT_CHUNKED, "10.3.0.2");
     natsMsg *req = take_request(sub);
-    pub_heartbeat(rnc, natsMsg_GetReply(req));
+    natsMsg *m = NULL;
+    MM_REQUIRE(natsMsg_Create(&m, natsMsg_GetReply(req), MM_REPLY_CANCEL_PREFIX ".stalled.7", NULL, 0) == NATS_OK);
+    MM_REQUIRE(natsMsgHeader_Set(m, MM_REPLY_HEARTBEAT_HEADER, "300") == NATS_OK);
+    MM_REQUIRE(natsConnection_PublishMsg(rnc, m) == NATS_OK);
+    natsMsg_Destroy(m);
     pub_text(rnc, natsMsg_GetReply(req), ack_text());
     MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
     expect_silent(r, mm_now_ms());
     expect_texts(r, 1, ack_text(), NULL);
+    natsMsg *cancel = NULL;
+    MM_CHECK(natsSubscription_NextMsg(&cancel, csub, WAIT_MS) == NATS_OK);
+    if (cancel != NULL) {
+        MM_CHECK_STR(natsMsg_GetSubject(cancel), MM_REPLY_CANCEL_PREFIX ".stalled.7");
+        const char *v = NULL;
+        MM_CHECK(natsMsgHeader_Get(cancel, MM_REPLY_CANCEL_HEADER, &v) == NATS_OK && v != NULL && strcmp(v, "1") == 0);
+        natsMsg_Destroy(cancel);
+    }
+    natsSubscription_Destroy(csub);
     natsMsg_Destroy(req);
     rec_free(r);
 }
