@@ -45,6 +45,7 @@ typedef enum mm_metric_counter {
     MM_METRIC_WR_ADMITTED,           /* mm_waiting_room_admitted_total (set by the budget's admission) */
     MM_METRIC_WR_REFUSED,            /* mm_waiting_room_refused_total */
     MM_METRIC_WR_LEFT,               /* mm_waiting_room_left_total */
+    MM_METRIC_ORPHANS_DELETED,       /* mm_matchmaker_orphans_deleted_total (include/mm/orphans.h) */
     MM_METRIC_COUNTER_COUNT
 } mm_metric_counter;
 
