@@ -14,6 +14,10 @@
  *      B's mm_matchmaker_orphans_deleted_total moved.
  *   5. Control: no session a client was told of (SessionRequestAccepted) was deleted as an
  *      orphan (B's log names every orphan it deleted).
+ * Then the same in one process each (all-in-one, bevygap_matchmaker --http, two of them, both
+ * giving Edgegap the survivor's front as webhook URL; half the players on each front): the
+ * survivor's front hands the intents straight to its orphan checker, and its /metrics shows
+ * mm_matchmaker_orphans_deleted_total moved (split mode reads it on B's --admin-bind).
  * With MM_TEST_ORPHAN_GRACE=0 in the environment the matchmakers run without intents (as
  * before this feature): step 4 then fails with A's sessions left live (the leak this fixes).
  */
@@ -39,6 +43,19 @@ typedef struct call {
 } call;
 
 static call calls[N_BURST];
+
+static long long
+metric(int port, const char *name)
+{
+    static hd_response r;
+    hd_http(port, "GET", "/metrics", NULL, NULL, HD_WAIT_MS, &r);
+    MM_CHECK_INT(r.status, ==, 200);
+    size_t len = strlen(name);
+    for (const char *p = strstr(r.body, name); p != NULL; p = strstr(p + 1, name))
+        if ((p == r.body || p[-1] == '\n') && p[len] == ' ')
+            return strtoll(p + len + 1, NULL, 10);
+    return -1;
+}
 
 static size_t
 on_body(char *data, size_t size, size_t n, void *ctx)
@@ -147,51 +164,55 @@ orphans_logged(const char *log, char ids[][64], int max)
     return n;
 }
 
-int
-main(void)
+/* One run: split (one web front, two matchmakers) or all-in-one (two matchmakers with --http). */
+static void
+run(harness *h, bool split, const char *grace)
 {
-    harness h = {0};
-    hd_proc front;
-    char last[4096], base[96];
-    const char *grace = getenv("MM_TEST_ORPHAN_GRACE") != NULL ? getenv("MM_TEST_ORPHAN_GRACE") : "1500";
-    MM_REQUIRE(curl_global_init(CURL_GLOBAL_DEFAULT) == 0);
-    MM_REQUIRE(setenv("MM_WEBHOOK_SECRET", SECRET, 1) == 0);
-    h_start_nats(&h);
-    const char *sim_args[] = {"--sockets", "1", "--latency-ms", "300,600", "--fault", "session_create:latency_ms=1200", NULL};
-    h_start_sim(&h, "1500", sim_args);
-    h_start_gameserver(&h);
-    const char *front_args[] = {"--backend-silence-ms", "1500", "--limits-exempt", "0.0.0.0/0", NULL};
-    hd_start(&h, &front, front_args);
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", front.port);
-    const char *mm_args[] = {"--webhook-public-url", base, "--webhook-poll-ms", "3000", "--orphan-grace-ms", grace,
-                             "--session-timeout-ms", "6000", "--cert-wait-ms", "1000",
-                             "--reaper-age-ms", "7000", "--reaper-margin-ms", "1000", "--reaper-scan-ms", "200", NULL};
-    h_start_matchmaker(&h, mm_args);
-    pid_t a = h.mm;
-    char a_log[512];
-    snprintf(a_log, sizeof(a_log), "%s", h.mm_log);
-    h_start_matchmaker(&h, mm_args); /* B: h.mm from now on, stopped by h_stop */
-    h_connect(&h);
+    const char *mode = split ? "split" : "all-in-one";
+    hd_proc front = {0};
+    char last[4096], base[96], a_log[512], bind_a[64], bind_b[64];
+    int port_a = mm_test_free_port(), port_b = mm_test_free_port(); /* all-in-one fronts, or admin listeners */
+    snprintf(bind_a, sizeof(bind_a), "127.0.0.1:%d", port_a);
+    snprintf(bind_b, sizeof(bind_b), "127.0.0.1:%d", port_b);
+    memset(calls, 0, sizeof(calls));
+    if (split) {
+        const char *front_args[] = {"--backend-silence-ms", "1500", "--limits-exempt", "0.0.0.0/0", NULL};
+        hd_start(h, &front, front_args);
+        snprintf(base, sizeof(base), "http://127.0.0.1:%d", front.port);
+    } else {
+        snprintf(base, sizeof(base), "http://127.0.0.1:%d", port_b); /* the survivor's front */
+    }
+    const char *mm_args[] = {split ? "--admin-bind" : "--http", NULL /* the bind, below */, "--webhook-public-url", base,
+                             "--webhook-poll-ms", "3000", "--orphan-grace-ms", grace, "--session-timeout-ms", "6000",
+                             "--cert-wait-ms", "1000", "--reaper-age-ms", "7000", "--reaper-margin-ms", "1000",
+                             "--reaper-scan-ms", "200", split ? NULL : "--limits-exempt", "0.0.0.0/0", NULL};
+    mm_args[1] = bind_a;
+    h_start_matchmaker(h, mm_args);
+    pid_t a = h->mm;
+    snprintf(a_log, sizeof(a_log), "%s", h->mm_log);
+    mm_args[1] = bind_b;
+    h_start_matchmaker(h, mm_args); /* B: h->mm from now on */
 
     CURLM *m = curl_multi_init();
     MM_REQUIRE(m != NULL);
     for (int i = 0; i < N_BURST; i++)
-        call_start(m, &calls[i], front.port);
+        call_start(m, &calls[i], split ? front.port : i < N_BURST / 2 ? port_a : port_b);
     /* 2. every create is at the simulator, none answered yet: A's die with it */
+    long long waiting0 = h_sim_counter(h, NULL, "requests_waiting");
     uint64_t until = mm_now_ms() + 10000;
     long long waiting = 0;
-    while ((waiting = h_sim_counter(&h, NULL, "requests_waiting")) < N_BURST && mm_now_ms() < until)
+    while ((waiting = h_sim_counter(h, NULL, "requests_waiting") - waiting0) < N_BURST && mm_now_ms() < until)
         drive(m, 5);
     if (waiting < N_BURST) {
-        fprintf(stderr, "the simulator holds %lld calls unanswered (created %lld)\n", waiting,
-                h_sim_counter(&h, NULL, "sessions_created"));
-        hd_dump_log(&front);
-        h_dump_log(h.mm_log, 40);
+        fprintf(stderr, "%s: the simulator holds %lld calls unanswered\n", mode, waiting);
+        if (split)
+            hd_dump_log(&front);
+        h_dump_log(h->mm_log, 40);
         h_dump_log(a_log, 40);
     }
     MM_REQUIRE(waiting >= N_BURST);
     MM_CHECK(h_kill9(a));
-    fprintf(stderr, "killed A with %lld Edgegap calls unanswered\n", waiting);
+    fprintf(stderr, "%s: killed A with %lld Edgegap calls unanswered\n", mode, waiting);
 
     until = mm_now_ms() + 30000;
     bool all_done = false;
@@ -203,57 +224,80 @@ main(void)
     }
     curl_multi_cleanup(m);
 
-    /* 3. B's requests ready, A's cut */
+    /* 3. B's requests ready, A's cut (split: the front's 503; all-in-one: the connection died) */
     int ready = 0, cut = 0;
     for (int i = 0; i < N_BURST; i++) {
         call *c = &calls[i];
         MM_CHECK(c->done);
         call_accepted(c);
         call_last(c, last, sizeof(last));
+        bool on_a = !split && i < N_BURST / 2;
         if (strncmp(last, "{\"SessionReady\":", 16) == 0) {
             ready++;
             MM_CHECK(c->session[0] != '\0');
-        } else if (strstr(last, "stopped answering") != NULL) {
+            MM_CHECK(!on_a);
+        } else if ((split && strstr(last, "stopped answering") != NULL) || on_a) {
             cut++;
         } else {
-            fprintf(stderr, "request %d ended with %s\n", i, last);
+            fprintf(stderr, "%s: request %d ended with %s\n", mode, i, last);
             MM_CHECK(!"a request ended neither ready nor cut by the kill");
         }
     }
-    fprintf(stderr, "burst of %d: %d ready (the survivor's), %d cut (the killed replica's)\n", N_BURST, ready, cut);
+    fprintf(stderr, "%s: burst of %d: %d ready (the survivor's), %d cut (the killed replica's)\n", mode, N_BURST, ready, cut);
     MM_CHECK_INT(ready, >=, 1);
     MM_CHECK_INT(cut, >=, 1);
 
     /* 4. nothing leaks: orphans after the grace, the rest by the reaper after 8 s */
     h_sim_stats st;
-    bool empty = h_wait_sim_empty(&h, 30000, &st);
+    bool empty = h_wait_sim_empty(h, 30000, &st);
     if (!empty)
-        fprintf(stderr, "left live at the simulator: %ld of %ld created\n", st.live, st.created);
+        fprintf(stderr, "%s: left live at the simulator: %ld of %ld created\n", mode, st.live, st.created);
     MM_CHECK(empty);
     MM_CHECK_INT(st.deleted, ==, st.created);
 
     /* 5. control: every orphan B deleted was a session no client was told of */
     static char ids[N_BURST * 2][64];
-    int n = orphans_logged(h.mm_log, ids, N_BURST * 2);
-    fprintf(stderr, "orphans deleted by B: %d\n", n);
+    int n = orphans_logged(h->mm_log, ids, N_BURST * 2);
+    long long counted = metric(port_b, "mm_matchmaker_orphans_deleted_total");
+    fprintf(stderr, "%s: orphans deleted by B: %d (its counter: %lld)\n", mode, n, counted);
     MM_CHECK_INT(n, >=, 1);
+    MM_CHECK_INT(counted, ==, n);
     for (int k = 0; k < n; k++)
         for (int i = 0; i < N_BURST; i++)
             if (calls[i].session[0] != '\0' && strcmp(calls[i].session, ids[k]) == 0) {
-                fprintf(stderr, "orphan %s was request %d's session\n", ids[k], i);
+                fprintf(stderr, "%s: orphan %s was request %d's session\n", mode, ids[k], i);
                 MM_CHECK(!"a session a client was told of was deleted as an orphan");
             }
     if (mm_test_failed > 0) {
-        hd_dump_log(&front);
-        h_dump_log(h.mm_log, 60);
+        if (split)
+            hd_dump_log(&front);
+        h_dump_log(h->mm_log, 60);
         h_dump_log(a_log, 20);
     }
-    MM_CHECK_INT(mm_test_stop(h.mm, 20000), ==, 0);
-    h.mm = 0;
+    MM_CHECK_INT(mm_test_stop(h->mm, 20000), ==, 0);
+    h->mm = 0;
     char want[64];
     snprintf(want, sizeof(want), "%d orphans deleted", n);
-    MM_CHECK(h_file_contains(h.mm_log, want));
-    MM_CHECK_INT(hd_stop(&front, 10000), ==, 0);
+    MM_CHECK(h_file_contains(h->mm_log, want));
+    if (split)
+        MM_CHECK_INT(hd_stop(&front, 10000), ==, 0);
+}
+
+int
+main(void)
+{
+    harness h = {0};
+    const char *grace = getenv("MM_TEST_ORPHAN_GRACE") != NULL ? getenv("MM_TEST_ORPHAN_GRACE") : "1500";
+    MM_REQUIRE(curl_global_init(CURL_GLOBAL_DEFAULT) == 0);
+    MM_REQUIRE(setenv("MM_WEBHOOK_SECRET", SECRET, 1) == 0);
+    h_start_nats(&h);
+    const char *sim_args[] = {"--sockets", "1", "--latency-ms", "300,600", "--fault", "session_create:latency_ms=1200", NULL};
+    h_start_sim(&h, "1500", sim_args);
+    h_start_gameserver(&h);
+    h_connect(&h);
+    run(&h, true, grace);
+    if (mm_test_failed == 0)
+        run(&h, false, grace);
     h_stop(&h);
     curl_global_cleanup();
     nats_Close();
