@@ -43,6 +43,7 @@ struct mm_orphans {
     orphan_entry *ring;  /* MM_ORPHANS_QUEUE_MAX */
     size_t head, n;
     bool stop;
+    atomic_bool stopping; /* stop, readable without the mutex by a check in progress */
     atomic_ullong offered, dropped, settled, alive, recorded, doubt, deleted;
 };
 
@@ -100,6 +101,8 @@ typedef enum ping_result { PING_DEAD, PING_ALIVE, PING_DOUBT } ping_result;
 static ping_result
 ping(mm_orphans *o, const char *owner)
 {
+    if (atomic_load(&o->stopping))
+        return PING_DOUBT;
     char subject[64];
     snprintf(subject, sizeof(subject), "%s%s", MM_REPLICA_SUBJECT_PREFIX, owner);
     natsMsg *reply = NULL;
@@ -110,12 +113,13 @@ ping(mm_orphans *o, const char *owner)
     return s == NATS_OK ? PING_ALIVE : PING_DOUBT;
 }
 
-/* MM_ERR_NOTFOUND: not in the bucket; MM_OK: there; else an error (in doubt). */
+/* MM_ERR_NOTFOUND: not in the bucket; MM_OK: there; else an error (in doubt), also once
+ * stopping: destroy waits for at most the read in progress. */
 static mm_err
 kv_has(mm_orphans *o, mm_kv_bucket b, const char *key, char *buf, size_t len)
 {
     kvStore *kv = mm_js_kv(o->js, b);
-    if (kv == NULL)
+    if (kv == NULL || atomic_load(&o->stopping))
         return MM_ERR_INVALID;
     return mm_kv_get_str(kv, key, buf, len, NULL);
 }
@@ -307,6 +311,7 @@ mm_orphans_destroy(mm_orphans *o)
     if (o->started) {
         pthread_mutex_lock(&o->mu);
         o->stop = true;
+        atomic_store(&o->stopping, true);
         pthread_cond_signal(&o->cond);
         pthread_mutex_unlock(&o->mu);
         pthread_join(o->thread, NULL);
