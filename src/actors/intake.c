@@ -2,8 +2,8 @@
  * Intake (include/mm/intake.h): two queue subscriptions whose callbacks, on nats.c's delivery
  * threads, validate a request, make its reply sink and submit it to the provisioner; with
  * webhooks, a plain subscription to matchmaker.webhook whose payloads, parsed strictly, go to
- * mm_provisioner_webhook (and, with the header Mm-Intent, to mm_orphans_offer). No state besides the subscriptions and two counters; nothing blocks
- * (publishing is buffered). A request carrying Mm-Heartbeat-Ms (our bridge's; include/mm/reply.h)
+ * mm_provisioner_webhook (and, with the header Mm-Intent, to mm_orphans_offer). No state besides
+ * the subscriptions and two counters; nothing blocks (publishing is buffered). A request carrying Mm-Heartbeat-Ms (our bridge's; include/mm/reply.h)
  * has its sink attached to the process's heartbeat thread before it is handed over.
  */
 #include "mm/intake.h"

@@ -10,7 +10,10 @@
  * path, so a prober learns nothing. With the right secret: a method other than POST 405; a body
  * that is not a JSON object with a string session_id of 1..64 bytes of [A-Za-z0-9_-] 400 (h2o
  * itself answers 413 to a body over --max-message-bytes, before any route runs); then the
- * backend's webhook op takes the id (it must not block): MM_OK 204, else (or no op) 503.
+ * backend's webhook op takes the id (it must not block): MM_OK 204, else (or no op) 503. The
+ * secret is matched against path_normalized, which holds no query; a query that is exactly
+ * `intent=<id>` (the matchmaker's create intent, include/mm/intent.h) goes to the backend's
+ * webhook_intent op with the id, when it has one.
  *
  * The route keeps no state past its answer and takes no per-IP limit (Edgegap calls from few
  * addresses; the matchmaker rate-limits the GETs a webhook triggers, per session). Counted as
