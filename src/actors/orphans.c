@@ -164,8 +164,13 @@ orphan_check(mm_orphans *o, const orphan_entry *e)
         }
     }
     /* 2 again, and the intent again: nothing changed while we read */
-    if (ping(o, owner) != PING_DEAD || kv_has(o, MM_KV_CREATE_INTENTS, e->intent, value, sizeof(value)) != MM_OK) {
+    if (ping(o, owner) != PING_DEAD) {
         atomic_fetch_add(&o->doubt, 1);
+        return;
+    }
+    err = kv_has(o, MM_KV_CREATE_INTENTS, e->intent, value, sizeof(value));
+    if (err != MM_OK) { /* gone meanwhile: another replica's check enqueued it (settled) */
+        atomic_fetch_add(err == MM_ERR_NOTFOUND ? &o->settled : &o->doubt, 1);
         return;
     }
     char why[200];
