@@ -47,6 +47,10 @@ bool mm_session_id_valid(const char *id);
  */
 mm_err mm_delete_queue_enqueue(jsCtx *js, const char *session_id, char *why, size_t why_len);
 
+/** mm_delete_queue_enqueue, and *duplicate (may be NULL) says whether the stream recognised it as
+ * a duplicate of an earlier enqueue (another replica's) within its window. */
+mm_err mm_delete_queue_enqueue_dup(jsCtx *js, const char *session_id, bool *duplicate, char *why, size_t why_len);
+
 /**
  * The same publish without waiting: hands the message to nats.c and returns. The outcome goes
  * to js's own asynchronous-publish handlers (jsOptions.PublishAsync: AckHandler/ErrHandler),

@@ -26,10 +26,12 @@
 
 #include "mm/err.h"
 #include "mm/front.h"
+#include "mm/orphans.h"
 #include "mm/provisioner.h"
 
 typedef struct mm_direct_backend_config {
     mm_provisioner *provisioner; /* borrowed; required */
+    struct mm_orphans *orphans;  /* borrowed; NULL: webhooks' intents are not checked (include/mm/orphans.h) */
     natsConnection *nc;          /* borrowed; required (readiness) */
     const char *app;             /* the game this matchmaker serves; required (copied) */
     const char *version;         /* its version; required (copied) */
@@ -62,6 +64,8 @@ mm_err mm_direct_backend_submit(mm_direct_backend *d, const mm_front_request *re
  * (MM_ERR_FULL, ...) or MM_ERR_STOPPED when closed: the front answers 503. Counted.
  */
 mm_err mm_direct_backend_webhook(mm_direct_backend *d, const char *session_id);
+/** As mm_direct_backend_webhook; a non-NULL intent is also offered to config.orphans (mm_orphans_offer). */
+mm_err mm_direct_backend_webhook_intent(mm_direct_backend *d, const char *session_id, const char *intent);
 
 /** The backend's ready: open and NATS connected. */
 bool mm_direct_backend_ready(mm_direct_backend *d);

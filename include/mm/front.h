@@ -75,6 +75,12 @@ typedef struct mm_front_backend {
      * (the client gets 204); anything else: 503.
      */
     mm_err (*webhook)(void *ctx, const char *session_id);
+    /**
+     * Optional (NULL: webhook is used): as webhook, with the create intent the webhook URL
+     * carried (`?intent=<id>`, checked: 1..64 of [A-Za-z0-9_-]; NULL when it carried none or
+     * a malformed one). The backend passes it to the matchmaker (include/mm/orphans.h).
+     */
+    mm_err (*webhook_intent)(void *ctx, const char *session_id, const char *intent);
 } mm_front_backend;
 
 /* The Edgegap webhook route on the client listener: POST MM_FRONT_WEBHOOK_PREFIX<secret>. */

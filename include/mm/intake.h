@@ -30,6 +30,7 @@
 #include <nats/nats.h>
 
 #include "mm/err.h"
+#include "mm/orphans.h"
 #include "mm/provisioner.h"
 #include "mm/reply.h"
 
@@ -46,6 +47,9 @@ typedef struct mm_intake_config {
     /* borrowed, may be NULL: a request whose header Mm-Heartbeat-Ms asks for heartbeats has its
      * sink attached to it (include/mm/reply.h); a malformed header is answered Error(400, ...) */
     mm_reply_heartbeat *heartbeat;
+    /* borrowed, may be NULL: a webhook message with the header MM_INTENT_HEADER is also offered
+     * to it (another replica's create that may be an orphan, include/mm/orphans.h) */
+    struct mm_orphans *orphans;
 } mm_intake_config;
 
 typedef struct mm_intake mm_intake;

@@ -32,6 +32,7 @@ typedef enum mm_kv_bucket {
     MM_KV_ACTIVE_CONNECTIONS, /* session id -> client id; defaults */
     MM_KV_CERT_DIGESTS,       /* game server public IP -> certificate digest; max age 14 days, value <= 1024 B */
     MM_KV_DELETED_SESSIONS,   /* (ours) session id -> HTTP status of its DELETE; max age MM_KV_DELETED_SESSIONS_MAX_AGE_MS */
+    MM_KV_CREATE_INTENTS,     /* (ours, webhooks on) create-intent id -> "<replica> <unix ms>"; max age MM_KV_CREATE_INTENTS_MAX_AGE_MS */
     MM_KV_BUCKET_COUNT
 } mm_kv_bucket;
 
@@ -41,6 +42,12 @@ typedef enum mm_kv_bucket {
  * after a restart always finds its session's record and costs no DELETE.
  */
 #define MM_KV_DELETED_SESSIONS_MAX_AGE_MS (2LL * 3600 * 1000)
+
+/*
+ * How long mm_create_intents keeps an intent its replica never settled (include/mm/orphans.h):
+ * longer than a session takes to become ready or fail (Edgegap's webhook) plus the orphan grace.
+ */
+#define MM_KV_CREATE_INTENTS_MAX_AGE_MS (10LL * 60 * 1000)
 
 /** Bits for mm_js_setup()'s `needs`: one per bucket, one for the delete stream. */
 #define MM_JS_NEED_BUCKET(b) (1u << (unsigned)(b))

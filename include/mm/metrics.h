@@ -47,6 +47,7 @@ typedef enum mm_metric_counter {
     MM_METRIC_WR_LEFT,               /* mm_waiting_room_left_total */
     MM_METRIC_REPLY_HEARTBEATS,      /* mm_reply_heartbeats_total: heartbeats on reply subjects (split mode) */
     MM_METRIC_REPLICA_ALIVE,         /* mm_replica_alive_total: liveness messages on mm.alive.<nuid> */
+    MM_METRIC_ORPHANS_DELETED,       /* mm_matchmaker_orphans_deleted_total (include/mm/orphans.h) */
     MM_METRIC_COUNTER_COUNT
 } mm_metric_counter;
 

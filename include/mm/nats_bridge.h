@@ -156,6 +156,10 @@ mm_err mm_nats_bridge_submit(mm_nats_bridge *bridge, const mm_front_request *req
  */
 mm_err mm_nats_bridge_webhook(mm_nats_bridge *bridge, const char *session_id);
 
+/** As mm_nats_bridge_webhook; a non-NULL intent goes in the message's header Mm-Intent (the
+ * JSON body is unchanged), for the matchmakers' orphan check (include/mm/orphans.h). */
+mm_err mm_nats_bridge_webhook_intent(mm_nats_bridge *bridge, const char *session_id, const char *intent);
+
 /** The backend's ready: NATS connected and the bridge not stopping. */
 bool mm_nats_bridge_ready(mm_nats_bridge *bridge);
 

@@ -82,6 +82,9 @@ typedef struct mm_provisioner_config {
     const char *app;             /* required */
     const char *version;         /* required */
     const char *webhook_url;     /* NULL: none */
+    const char *intent_replica;  /* with webhook_url: this replica's id (mm_orphans_replica); each create then records an
+                                  * intent in mm_create_intents and adds ?intent=<id> to webhook_url (include/mm/orphans.h).
+                                  * NULL (the default): no intents, webhook_url as given */
     const char *port_name;       /* NULL: the deployment's only port */
     /* Each number below: 0 means its default, the value mm_provisioner_config_init writes. */
     uint32_t max_in_flight;      /* Edgegap calls at once; 16 (MM_EDGEGAP_DEFAULT_MAX_IN_FLIGHT) */

@@ -17,6 +17,7 @@
 
 struct mm_direct_backend {
     mm_provisioner *provisioner;
+    mm_orphans *orphans;
     natsConnection *nc;
     char app[128], version[128];
     atomic_bool closed;
@@ -39,6 +40,7 @@ mm_direct_backend_create(const mm_direct_backend_config *config, mm_direct_backe
         return mm_fail(MM_ERR_INVALID, why, why_len, "direct backend: app or version longer than %zu bytes", sizeof(d->app) - 1);
     }
     d->provisioner = config->provisioner;
+    d->orphans = config->orphans;
     d->nc = config->nc;
     snprintf(d->app, sizeof(d->app), "%s", config->app);
     snprintf(d->version, sizeof(d->version), "%s", config->version);
@@ -88,8 +90,16 @@ mm_direct_backend_submit(mm_direct_backend *d, const mm_front_request *req, mm_r
 mm_err
 mm_direct_backend_webhook(mm_direct_backend *d, const char *session_id)
 {
+    return mm_direct_backend_webhook_intent(d, session_id, NULL);
+}
+
+mm_err
+mm_direct_backend_webhook_intent(mm_direct_backend *d, const char *session_id, const char *intent)
+{
     if (d == NULL || session_id == NULL)
         return MM_ERR_INVALID;
+    if (intent != NULL && d->orphans != NULL && !atomic_load(&d->closed))
+        mm_orphans_offer(d->orphans, session_id, intent);
     mm_err err = atomic_load(&d->closed) ? MM_ERR_STOPPED : mm_provisioner_webhook(d->provisioner, session_id);
     atomic_fetch_add(err == MM_OK ? &d->webhooks : &d->webhooks_refused, 1);
     return err;

@@ -2,7 +2,7 @@
  * Intake (include/mm/intake.h): two queue subscriptions whose callbacks, on nats.c's delivery
  * threads, validate a request, make its reply sink and submit it to the provisioner; with
  * webhooks, a plain subscription to matchmaker.webhook whose payloads, parsed strictly, go to
- * mm_provisioner_webhook. No state besides the subscriptions and two counters; nothing blocks
+ * mm_provisioner_webhook (and, with the header Mm-Intent, to mm_orphans_offer). No state besides the subscriptions and two counters; nothing blocks
  * (publishing is buffered). A request carrying Mm-Heartbeat-Ms or Mm-Liveness-Ms (our bridge's;
  * include/mm/reply.h) has its sink attached to the process's heartbeat thread before it is handed
  * over: per process when it asks Mm-Liveness-Ms (one heartbeat, then the process's mm.alive
@@ -31,6 +31,7 @@ struct mm_intake {
     bool names_valid; /* app and version are request names: validate the subject too */
     /* NULL: requests asking for heartbeats get none */
     mm_reply_heartbeat *heartbeat;
+    mm_orphans *orphans; /* NULL: intents are not checked */
     natsSubscription *sub_request, *sub_gensession, *sub_webhook;
     bool stopped;
     atomic_ullong n_webhooks, n_webhooks_bad;
@@ -71,6 +72,9 @@ on_webhook(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closur
         mm_debug("intake: a %s message that is not {\"session_id\":\"<id>\"}: dropped", MM_WEBHOOK_SUBJECT);
         goto cleanup;
     }
+    const char *intent = NULL; /* another replica's create, maybe (include/mm/orphans.h) */
+    if (in->orphans != NULL && natsMsgHeader_Get(msg, MM_INTENT_HEADER, &intent) == NATS_OK)
+        mm_orphans_offer(in->orphans, id, intent);
     mm_err err = mm_provisioner_webhook(in->provisioner, id);
     if (err == MM_OK)
         atomic_fetch_add(&in->n_webhooks, 1);
@@ -204,6 +208,7 @@ mm_intake_start(const mm_intake_config *config, mm_intake **out, char *why, size
     in->nc = config->nc;
     in->provisioner = config->provisioner;
     in->heartbeat = config->heartbeat;
+    in->orphans = config->orphans;
     in->names_valid = mm_request_name_valid(config->app) && mm_request_name_valid(config->version);
     char subject[512];
     snprintf(subject, sizeof(subject), "%s%s.%s", MM_REQUEST_SUBJECT_PREFIX, config->app, config->version);

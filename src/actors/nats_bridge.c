@@ -39,6 +39,7 @@
 #include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/log.h"
+#include "mm/intent.h"
 #include "mm/parse.h"
 #include "mm/request_id.h"
 #include "nats_bridge_internal.h"
@@ -578,14 +579,23 @@ drop_replies(mm_nats_bridge *b)
         }
 }
 
-/* An Edgegap webhook (mm_nats_bridge_webhook): one core message, no reply; the front has
- * already answered 204 (a lost one is covered by the matchmaker's fallback poll). */
+/* An Edgegap webhook (mm_nats_bridge_webhook_intent): one core message, no reply; the front has
+ * already answered 204 (a lost one is covered by the matchmaker's fallback poll). session_id is
+ * followed by the intent ("" none) after its NUL; the intent travels in a header. */
 static void
 on_webhook(mm_nats_bridge *b, char *session_id)
 {
+    const char *intent = session_id + strlen(session_id) + 1;
     json_t *o = json_pack("{s:s}", "session_id", session_id);
     char *payload = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    natsStatus s = payload != NULL ? natsConnection_PublishString(b->nc, MM_BRIDGE_WEBHOOK_SUBJECT, payload) : NATS_NO_MEMORY;
+    natsMsg *msg = NULL;
+    natsStatus s = payload != NULL ? natsMsg_Create(&msg, MM_BRIDGE_WEBHOOK_SUBJECT, NULL, payload, (int)strlen(payload))
+                                   : NATS_NO_MEMORY;
+    if (s == NATS_OK && intent[0] != '\0')
+        s = natsMsgHeader_Set(msg, MM_INTENT_HEADER, intent);
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(b->nc, msg);
+    natsMsg_Destroy(msg);
     if (s == NATS_OK) {
         atomic_fetch_add(&b->webhooks_published, 1);
     } else {

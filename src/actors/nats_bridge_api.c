@@ -223,16 +223,26 @@ mm_nats_bridge_submit(mm_nats_bridge *b, const mm_front_request *req, mm_reply_s
 mm_err
 mm_nats_bridge_webhook(mm_nats_bridge *b, const char *session_id)
 {
+    return mm_nats_bridge_webhook_intent(b, session_id, NULL);
+}
+
+mm_err
+mm_nats_bridge_webhook_intent(mm_nats_bridge *b, const char *session_id, const char *intent)
+{
     if (b == NULL || session_id == NULL)
         return MM_ERR_INVALID;
     mm_err err = MM_ERR_STOPPED;
     char *id = NULL;
     if (atomic_load(&b->stopping) || natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
         goto cleanup;
-    if ((id = strdup(session_id)) == NULL) {
+    /* one allocation: "<session id>\0<intent or nothing>\0" (the actor's on_webhook reads both) */
+    size_t n = strlen(session_id), m = intent != NULL ? strlen(intent) : 0;
+    if ((id = malloc(n + m + 2)) == NULL) {
         err = MM_ERR_NOMEM;
         goto cleanup;
     }
+    memcpy(id, session_id, n + 1);
+    memcpy(id + n + 1, intent != NULL ? intent : "", m + 1);
     atomic_fetch_add(&b->queued, 1);
     err = mm_actor_send(b->actor, &(mm_msg){.type = MM__BRIDGE_WEBHOOK, .ptr = id});
     if (err == MM_OK)

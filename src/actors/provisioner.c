@@ -174,6 +174,7 @@ provisioner_free(mm_provisioner *p)
     free(p->app);
     free(p->version);
     free(p->webhook_url);
+    free(p->intent_replica);
     free(p->port_name);
     free(p);
 }
@@ -216,6 +217,7 @@ mm_provisioner_start(const mm_provisioner_config *config, mm_provisioner **out, 
     p->app = dup_opt(config->app, &ok);
     p->version = dup_opt(config->version, &ok);
     p->webhook_url = dup_opt(config->webhook_url, &ok);
+    p->intent_replica = config->webhook_url != NULL ? dup_opt(config->intent_replica, &ok) : NULL;
     p->port_name = dup_opt(config->port_name, &ok);
     const mm_provisioner_config *d = &provisioner_defaults;
     p->poll_delay_ms = config->poll_delay_ms ? config->poll_delay_ms : d->poll_delay_ms;

@@ -26,6 +26,7 @@
 #include "mm/edgegap.h"
 #include "mm/idmap.h"
 #include "mm/kv_watch.h"
+#include "mm/orphans.h"
 #include "mm/provisioner.h"
 #include "mm/request.h"
 #include "mm/timer.h"
@@ -95,6 +96,7 @@ struct mm__prov_req {
     uint64_t poll_tick;      /* k of the latest poll armed or made */
     char client_ip[MM_IP_TEXT_LEN];
     char session_id[MM_SESSION_ID_MAX + 1]; /* "" until created */
+    char intent[MM_INTENT_MAX + 1];         /* the create in flight's intent (include/mm/orphans.h); "" none or settled */
     mm__prov_req *index_next;               /* p's session-id index chain, while indexed (created, not done) */
     bool indexed;
     bool poll_again;            /* a webhook came while a poll was out: poll again as soon as it answers */
@@ -134,6 +136,8 @@ struct mm_provisioner {
     mm_actor *actor, *self;
     mm_edgegap *eg;
     char *app, *version, *webhook_url, *port_name;
+    char *intent_replica; /* NULL: no create intents */
+    uint64_t next_intent; /* actor thread: the last intent number */
     uint64_t poll_delay_ms, poll_interval_ms, session_timeout_ms, cert_wait_ms;
     uint64_t backoff_base_ms, backoff_max_ms;
     uint32_t create_retries;
@@ -228,6 +232,11 @@ const char *mm__prov_cert_find(mm_provisioner *p, const char *ip);
  *  event), or NULL when the event stored none (a deletion, a bad entry, no memory). */
 const char *mm__prov_cert_apply(mm_provisioner *p, const mm_kv_event *ev);
 void mm__prov_kv_put_async(mm_provisioner *p, mm_kv_bucket bucket, const char *key, const char *value);
+/** With intents on: a new intent for r's next create, recorded (async put) in mm_create_intents;
+ *  writes the webhook URL carrying it to url. Returns the URL to give Edgegap (p->webhook_url when off). */
+const char *mm__prov_intent_open(mm__prov_req *r, char *url, size_t url_len);
+/** r's intent, if any, is settled: an async delete of its mm_create_intents key; r->intent cleared. */
+void mm__prov_intent_settle(mm__prov_req *r);
 void mm__prov_enqueue_delete(mm_provisioner *p, const char *session_id);
 /** The backoff before repeat number `attempt` (1, 2, ...), jittered, never below floor_ms. */
 uint64_t mm__prov_backoff_ms(const mm_provisioner *p, unsigned attempt, uint64_t floor_ms);

@@ -152,6 +152,8 @@ req_callback_enter(mm__prov_req *r, const mm_edgegap_result *res)
                     res->session_id);
             mm__prov_enqueue_delete(r->p, res->session_id);
         }
+        if (res->op == MM_EDGEGAP_SESSION_CREATE && !r->p->stopping)
+            mm__prov_intent_settle(r); /* stopping: kept, so a session made after this process is gone is an orphan */
         if (r->state == MM__PROV_DONE)
             free(r);
         return false;
@@ -277,6 +279,7 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
     if (!req_callback_enter(r, res))
         return;
     if (res->outcome != MM_EDGEGAP_OK) {
+        mm__prov_intent_settle(r); /* this attempt made no session we will ever hear of from here */
         if (mm__prov_create_repeatable(res) && r->attempt < r->p->create_retries) {
             uint64_t wait = mm__prov_backoff_ms(r->p, ++r->attempt, r->p->backoff_base_ms / 2);
             if (req_time_left(r, wait)) {
@@ -300,6 +303,7 @@ on_session_create(void *ctx, const mm_edgegap_result *res)
     mm_debug("provisioner: request %llu: session %s created", (unsigned long long)r->rid, r->session_id);
     /* recorded before the client hears of it, so the reaper knows every session a client saw */
     mm__prov_kv_put_async(r->p, MM_KV_UNCLAIMED_SESSIONS, r->session_id, r->session_id);
+    mm__prov_intent_settle(r); /* after the put, on the same connection: the session is never both unrecorded and settled */
     char *text = NULL;
     size_t len = 0;
     req_send(r, mm_feedback_accepted(r->session_id, &text, &len), &text, &len);
@@ -325,8 +329,11 @@ req_create(mm__prov_req *r)
 {
     mm_provisioner *p = r->p;
     const char *ips[1] = {r->client_ip};
-    mm_err err = mm_edgegap_session_create(p->eg, p->app, p->version, ips, 1, p->webhook_url, on_session_create, r);
+    char url[2048 + 1]; /* the Edgegap client refuses a longer webhook_url */
+    const char *webhook = mm__prov_intent_open(r, url, sizeof(url));
+    mm_err err = mm_edgegap_session_create(p->eg, p->app, p->version, ips, 1, webhook, on_session_create, r);
     if (err != MM_OK) {
+        mm__prov_intent_settle(r);
         req_fail(r, err == MM_ERR_FULL ? 503 : 500,
                  err == MM_ERR_FULL ? "the matchmaker is busy: too many Edgegap calls waiting, try again"
                                     : mm_edgegap_last_error(p->eg),

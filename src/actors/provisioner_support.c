@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -120,6 +121,46 @@ mm__prov_kv_put_async(mm_provisioner *p, mm_kv_bucket bucket, const char *key, c
     natsStatus s = js_PublishAsync(mm_js_ctx(p->js), subject, value, (int)strlen(value), &po);
     if (s != NATS_OK)
         mm_error("provisioner: put %s[%s] failed: %s", mm_kv_bucket_spec_of(bucket)->name, key, natsStatus_GetText(s));
+}
+
+const char *
+mm__prov_intent_open(mm__prov_req *r, char *url, size_t url_len)
+{
+    mm_provisioner *p = r->p;
+    if (p->intent_replica == NULL || p->webhook_url == NULL)
+        return p->webhook_url;
+    mm__prov_intent_settle(r); /* a create repeated: the earlier attempt's intent is done */
+    snprintf(r->intent, sizeof(r->intent), "%s-%llu", p->intent_replica, (unsigned long long)++p->next_intent);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char value[96];
+    snprintf(value, sizeof(value), "%s %lld", p->intent_replica, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    /* handed to nats.c before the create is sent: a replica killed after the create has its intent */
+    mm__prov_kv_put_async(p, MM_KV_CREATE_INTENTS, r->intent, value);
+    snprintf(url, url_len, "%s?%s%s", p->webhook_url, MM_INTENT_QUERY, r->intent);
+    return url;
+}
+
+void
+mm__prov_intent_settle(mm__prov_req *r)
+{
+    if (r->intent[0] == '\0')
+        return;
+    char subject[160];
+    snprintf(subject, sizeof(subject), "$KV.%s.%s", mm_kv_bucket_spec_of(MM_KV_CREATE_INTENTS)->name, r->intent);
+    r->intent[0] = '\0';
+    natsMsg *msg = NULL;
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 5000;
+    natsStatus s = natsMsg_Create(&msg, subject, NULL, NULL, 0);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(msg, "KV-Operation", "DEL");
+    if (s == NATS_OK)
+        s = js_PublishMsgAsync(mm_js_ctx(r->p->js), &msg, &po); /* on success nats.c owns msg (and cleared it) */
+    if (s != NATS_OK) /* the intent expires with its bucket's max age; its replica is alive meanwhile */
+        mm_debug("provisioner: settling intent %s failed: %s", subject, natsStatus_GetText(s));
+    natsMsg_Destroy(msg);
 }
 
 void

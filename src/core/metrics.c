@@ -326,6 +326,9 @@ render_cleanup(mm_prom *o)
     counter(o, "mm_kv_watch_remakes_total", "KV watches made again (stalled, leader change, reconnect).",
             MM_METRIC_KV_WATCH_REMAKES);
     counter(o, "mm_nats_reconnects_total", "NATS reconnections.", MM_METRIC_NATS_RECONNECTS);
+    counter(o, "mm_matchmaker_orphans_deleted_total",
+            "Sessions created for a replica that died before recording them, found by their webhook and enqueued for deletion.",
+            MM_METRIC_ORPHANS_DELETED);
 }
 
 static void

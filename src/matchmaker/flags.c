@@ -98,6 +98,10 @@ static const mm_opt own[] = {
      "the webhook path's secret (16..128 of [A-Za-z0-9_-]); with webhooks on", "$MM_WEBHOOK_SECRET", NULL, NULL},
     {"--webhook-poll-ms", MS(webhook_poll_ms, 1), "MS", "with webhooks on: the fallback poll grid (first poll and interval)", NULL,
      NULL, NULL},
+    {"--orphan-grace-ms", U64(orphan_grace_ms, 0, 600000), "MS",
+     "with webhooks on: check a webhook of another replica's unsettled create this long after it came, and delete the "
+     "session if that replica is dead and nothing recorded it; 0: no create intents, the webhook URL as before",
+     NULL, NULL, NULL},
     {"--edgegap-url", STR(edgegap_url), "URL", "Edgegap API base URL", NULL, NULL, NULL},
     {"--poll-delay-ms", MS(poll_delay_ms, 1), "MS", "first session poll after creation", NULL, NULL, NULL},
     {"--poll-interval-ms", MS(poll_interval_ms, 1), "MS", "later session polls, on a fixed grid from the first", NULL, NULL, NULL},
@@ -174,6 +178,7 @@ flags_init(void *opts)
     f->poll_delay_ms = pd.poll_delay_ms;
     f->poll_interval_ms = pd.poll_interval_ms;
     f->webhook_poll_ms = 5000;
+    f->orphan_grace_ms = 10000;
     f->session_timeout_ms = pd.session_timeout_ms;
     f->cert_wait_ms = pd.cert_wait_ms;
     f->max_edgegap_in_flight = pd.max_in_flight;

@@ -34,6 +34,7 @@
 #include "mm/metrics.h"
 #include "mm/minter.h"
 #include "mm/nats_env.h"
+#include "mm/orphans.h"
 #include "mm/budget.h"
 #include "mm/provisioner.h"
 #include "mm/waiting_room.h"
@@ -130,6 +131,7 @@ typedef struct services {
     mm_kv_watch *certs;
     mm_reaper *reaper;
     mm_deleter *deleter;
+    mm_orphans *orphans; /* webhooks on with --orphan-grace-ms > 0 */
     mm_intake *intake;
     /* heartbeats on reply streams that ask for them */
     mm_reply_heartbeat *heartbeat;
@@ -189,6 +191,13 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
             return 1;
         }
     }
+    if (f->webhooks && f->orphan_grace_ms > 0) {
+        mm_orphans_config oc = {.nc = nc, .js = s->js, .grace_ms = f->orphan_grace_ms};
+        if (mm_orphans_start(&oc, &s->orphans, why, sizeof(why)) != MM_OK) {
+            mm_error("%s", why);
+            return 1;
+        }
+    }
     mm_provisioner_config pc = {
         .nc = nc,
         .js = s->js,
@@ -198,6 +207,7 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
         .app = f->app_name,
         .version = f->app_version,
         .webhook_url = f->webhook_url,
+        .intent_replica = mm_orphans_replica(s->orphans),
         .port_name = f->port_name,
         .max_in_flight = (uint32_t)f->max_edgegap_in_flight,
         .max_queued = (uint32_t)f->max_edgegap_queued,
@@ -252,6 +262,7 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
                            .app = f->app_name,
                            .version = f->app_version,
                            .webhooks = f->webhooks,
+                           .orphans = s->orphans,
                            .heartbeat = s->heartbeat};
     if (mm_intake_start(&ic, &s->intake, why, sizeof(why)) != MM_OK) {
         mm_error("%s", why);
@@ -259,7 +270,8 @@ start_services(services *s, const mm_matchmaker_flags *f, const char *api_key)
     }
     if (f->http != NULL) {
         /* all-in-one: the web front's requests go straight to the provisioner */
-        mm_direct_backend_config bc = {.provisioner = s->prov, .nc = nc, .app = f->app_name, .version = f->app_version};
+        mm_direct_backend_config bc = {
+            .provisioner = s->prov, .orphans = s->orphans, .nc = nc, .app = f->app_name, .version = f->app_version};
         if (mm_direct_backend_create(&bc, &s->direct, why, sizeof(why)) != MM_OK) {
             mm_error("%s", why);
             return 1;
@@ -343,6 +355,18 @@ stop_services(services *s, const mm_matchmaker_flags *f, int rc)
     mm_direct_backend_destroy(s->direct);
     mm_reaper_destroy(s->reaper);
     mm_deleter_destroy(s->deleter);
+    if (s->orphans != NULL) {
+        mm_orphans_stats os;
+        mm_orphans_get_stats(s->orphans, &os);
+        mm_info("orphans: %llu webhooks of other replicas' creates checked (%llu dropped): %llu settled, %llu replica alive, "
+                "%llu recorded, %llu in doubt, %llu orphans deleted",
+                (unsigned long long)os.offered, (unsigned long long)os.dropped, (unsigned long long)os.settled,
+                (unsigned long long)os.alive, (unsigned long long)os.recorded, (unsigned long long)os.doubt,
+                (unsigned long long)os.deleted);
+    }
+    mm_intake_destroy(s->intake); /* before the orphans it offers to; destroying twice is harmless */
+    s->intake = NULL;
+    mm_orphans_destroy(s->orphans);
     mm_budget_destroy(s->budget); /* after the provisioner and the deleter: their gates drew from it; deletes our mm_fleet entry */
     mm_minter_destroy(s->minter);
     mm_intake_destroy(s->intake);
@@ -441,7 +465,10 @@ main(int argc, char **argv)
             goto cleanup;
     }
     mm_js_options jo = {.replicas = f.kv_replicas, .memory_storage = f.kv_memory};
-    if (mm_js_setup_with(mm_nats_connection(s.nats), MM_JS_NEED_ALL, &jo, &s.js, why, sizeof(why)) != MM_OK) {
+    unsigned needs = MM_JS_NEED_ALL; /* mm_create_intents only with intents: webhooks off, JetStream as before */
+    if (!f.webhooks || f.orphan_grace_ms == 0)
+        needs &= ~MM_JS_NEED_BUCKET(MM_KV_CREATE_INTENTS);
+    if (mm_js_setup_with(mm_nats_connection(s.nats), needs, &jo, &s.js, why, sizeof(why)) != MM_OK) {
         mm_error("JetStream: %s", why);
         rc = 1;
         goto cleanup;

@@ -28,6 +28,7 @@ typedef struct mm_matchmaker_flags {
     const char *webhook_secret_file;                          /* --webhook-secret-file; else $MM_WEBHOOK_SECRET */
     uint64_t webhook_poll_ms;                                 /* 5000: the fallback grid with webhooks on */
     bool webhooks;                                            /* on: webhook_url is webhook_built */
+    uint64_t orphan_grace_ms;                                 /* 10000; 0: no create intents (include/mm/orphans.h) */
     char webhook_built[1200];                                 /* base + path + secret; wiped by dispose */
     const char *edgegap_url;                                  /* default https://api.edgegap.com */
     uint64_t poll_delay_ms;                                   /* 200 */

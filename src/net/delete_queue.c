@@ -44,6 +44,14 @@ message_new(const char *id, natsMsg **out, char *why, size_t why_len)
 mm_err
 mm_delete_queue_enqueue(jsCtx *js, const char *session_id, char *why, size_t why_len)
 {
+    return mm_delete_queue_enqueue_dup(js, session_id, NULL, why, why_len);
+}
+
+mm_err
+mm_delete_queue_enqueue_dup(jsCtx *js, const char *session_id, bool *duplicate, char *why, size_t why_len)
+{
+    if (duplicate != NULL)
+        *duplicate = false;
     if (js == NULL || !mm_session_id_valid(session_id))
         return mm_fail(MM_ERR_INVALID, why, why_len, "delete queue: not a valid session id");
     natsMsg *msg = NULL;
@@ -57,6 +65,8 @@ mm_delete_queue_enqueue(jsCtx *js, const char *session_id, char *why, size_t why
     po.MsgId = session_id;
     natsStatus s = js_PublishMsg(&ack, js, msg, &po, &jerr);
     if (s == NATS_OK) {
+        if (duplicate != NULL)
+            *duplicate = ack->Duplicate;
         if (ack->Duplicate)
             mm_debug("delete queue: %s was already queued (duplicate within the window)", session_id);
         else

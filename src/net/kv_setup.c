@@ -35,7 +35,7 @@
 #define DAY_MS (24LL * 3600 * 1000)
 
 /* The settings of docs/protocol.md section 4, exactly as the reference creates them (and our own
- * bucket, mm_deleted_sessions, last). */
+ * buckets, mm_deleted_sessions and mm_create_intents, last). */
 static const mm_kv_bucket_spec bucket_specs[MM_KV_BUCKET_COUNT] = {
     [MM_KV_SESSIONS_EG2LY] = {.name = "sessions_eg2ly",
                               .description = "Maps Edgegap Session IDs to Lightyear Client IDs",
@@ -60,6 +60,11 @@ static const mm_kv_bucket_spec bucket_specs[MM_KV_BUCKET_COUNT] = {
                                 .description = "Edgegap sessions deleted (or found gone): never sent a DELETE again",
                                 .max_age_ms = MM_KV_DELETED_SESSIONS_MAX_AGE_MS,
                                 .max_value_size = 64},
+    /* Ours, only with webhooks on: session creates in flight (include/mm/orphans.h). */
+    [MM_KV_CREATE_INTENTS] = {.name = "mm_create_intents",
+                              .description = "Edgegap session creates in flight: intent id -> replica and time",
+                              .max_age_ms = MM_KV_CREATE_INTENTS_MAX_AGE_MS,
+                              .max_value_size = 128},
 };
 
 struct mm_js {

@@ -76,8 +76,19 @@ start_services(scenario *s)
     /* the matchmaker first, so that it (not a game server) creates every bucket, with R3 in the
      * cluster (outside it, the NULL ends the list before --kv-replicas) */
     as_user(s, node_of(s, 0), "matchmaker", DN_PW_MATCHMAKER);
+    s->httpd_port = mm_test_free_port();
+    char hook_base[64];
+    snprintf(hook_base, sizeof(hook_base), "http://127.0.0.1:%d", s->httpd_port);
+    setenv("MM_WEBHOOK_SECRET", WEBHOOK_SECRET, 1);
     const char *mm_args[] = {"--edgegap-budget", /* the fleet budget's KV bucket and subjects, under the same rights */
                              "1000",
+                             /* webhooks on: create intents, the orphan check's reads and liveness requests */
+                             "--webhook-public-url",
+                             hook_base,
+                             "--webhook-poll-ms",
+                             "1000",
+                             "--orphan-grace-ms",
+                             "300",
                              "--reaper-age-ms",
                              "4000",
                              "--reaper-margin-ms",
@@ -88,13 +99,13 @@ start_services(scenario *s)
                              "3",
                              NULL};
     h_start_matchmaker(h, mm_args);
+    unsetenv("MM_WEBHOOK_SECRET");
 
     as_user(s, node_of(s, 2), "gameserver", DN_PW_GAMESERVER);
     const char *gs_args[] = {s->demo ? "--auto" : NULL, "--hold-ms", "300", NULL}; /* ditto: --auto in the demo */
     h_start_gameserver_with(h, gs_args);
 
     as_user(s, node_of(s, 1), "matchmaker_httpd", DN_PW_HTTPD);
-    s->httpd_port = mm_test_free_port();
     char exe[512], bind[64];
     snprintf(exe, sizeof(exe), "%s/bevygap_matchmaker_httpd", mm_test_build_dir());
     snprintf(bind, sizeof(bind), "127.0.0.1:%d", s->httpd_port);
@@ -183,6 +194,23 @@ httpd_request(scenario *s)
     MM_CHECK(strstr(body, "{\"SessionReady\"") != NULL);
 }
 
+/* The next message on sub whose body names session (the simulator's own webhooks of the
+ * sessions made so far travel on the same subject); NULL after 10 s. */
+static natsMsg *
+next_webhook_for(natsSubscription *sub, const char *session)
+{
+    uint64_t until = mm_now_ms() + 10000;
+    while (mm_now_ms() < until) {
+        natsMsg *msg = NULL;
+        if (natsSubscription_NextMsg(&msg, sub, 1000) != NATS_OK)
+            continue;
+        if (strstr(natsMsg_GetData(msg), session) != NULL)
+            return msg;
+        natsMsg_Destroy(msg);
+    }
+    return NULL;
+}
+
 /* An Edgegap webhook through the real web front: published as matchmaker_httpd, received as
  * matchmaker (sub, subscribed before), with no violation. */
 static void
@@ -194,11 +222,62 @@ webhook_request(scenario *s, natsSubscription *sub)
     long status = mm_test_http(&(mm_test_http_req){.url = url, .body = "{\"session_id\":\"0123456789ab-S\"}", .timeout_ms = 20000}, &r);
     mm_test_http_free(&r);
     MM_CHECK_INT(status, ==, 204);
-    natsMsg *msg = NULL;
-    MM_CHECK_INT(natsSubscription_NextMsg(&msg, sub, 10000), ==, NATS_OK);
+    natsMsg *msg = next_webhook_for(sub, "0123456789ab-S");
+    MM_CHECK(msg != NULL);
     if (msg != NULL)
         MM_CHECK_STR(natsMsg_GetData(msg), "{\"session_id\":\"0123456789ab-S\"}");
     natsMsg_Destroy(msg);
+}
+
+/* A webhook whose URL carries another (dead) replica's create intent, recorded as the matchmaker
+ * user: the front relays the intent in the header Mm-Intent, and the matchmaker's orphan check
+ * reads the intent, asks mm.replica.<replica> (no responders), reads the session buckets and
+ * enqueues the DELETE, all under its rights (check_service_violations). */
+static void
+webhook_intent_request(scenario *s, dn_client *mm, natsSubscription *sub)
+{
+    kvStore *kv = NULL;
+    jsCtx *js = NULL;
+    MM_REQUIRE(natsConnection_JetStream(&js, mm->nc, NULL) == NATS_OK);
+    MM_REQUIRE(js_KeyValue(&kv, js, "mm_create_intents") == NATS_OK);
+    uint64_t rev = 0;
+    MM_REQUIRE(kvStore_PutString(&rev, kv, "GoneReplica0000000000-1", "GoneReplica0000000000 1700000000000") == NATS_OK);
+    kvStore_Destroy(kv);
+    char url[200];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/matchmaker/edgegap-webhook/" WEBHOOK_SECRET "?intent=GoneReplica0000000000-1",
+             s->httpd_port);
+    mm_test_http_resp r;
+    long status = mm_test_http(&(mm_test_http_req){.url = url, .body = "{\"session_id\":\"0123456789ac-S\"}", .timeout_ms = 20000}, &r);
+    mm_test_http_free(&r);
+    MM_CHECK_INT(status, ==, 204);
+    const char *intent = NULL;
+    natsMsg *msg = next_webhook_for(sub, "0123456789ac-S");
+    MM_CHECK(msg != NULL);
+    if (msg != NULL) {
+        MM_CHECK_STR(natsMsg_GetData(msg), "{\"session_id\":\"0123456789ac-S\"}");
+        MM_CHECK_INT(natsMsgHeader_Get(msg, "Mm-Intent", &intent), ==, NATS_OK);
+        MM_CHECK_STR(intent != NULL ? intent : "", "GoneReplica0000000000-1");
+    }
+    natsMsg_Destroy(msg);
+    /* the matchmaker may ask any replica whether it lives: no responders, not a violation */
+    natsMsg *reply = NULL;
+    MM_CHECK_INT(natsConnection_RequestString(&reply, mm->nc, "mm.replica.GoneReplica0000000000", "ping", 2000), ==,
+                 NATS_NO_RESPONDERS);
+    natsMsg_Destroy(reply);
+    /* the orphan check (grace 300 ms) deletes the intent once it enqueued the DELETE */
+    uint64_t until = mm_now_ms() + 15000;
+    bool gone = false;
+    while (!gone && mm_now_ms() < until) {
+        MM_REQUIRE(js_KeyValue(&kv, js, "mm_create_intents") == NATS_OK);
+        kvEntry *e = NULL;
+        gone = kvStore_Get(&e, kv, "GoneReplica0000000000-1") == NATS_NOT_FOUND;
+        kvEntry_Destroy(e);
+        kvStore_Destroy(kv);
+        if (!gone)
+            mm_test_sleep_ms(50);
+    }
+    MM_CHECK(gone);
+    jsCtx_Destroy(js);
 }
 
 /* A cancel (docs/protocol.md section 3, "Cancel"): published as matchmaker_httpd to a
@@ -336,6 +415,8 @@ check_refusals(scenario *s, dn_client *mm, dn_client *web, dn_client *gs)
     expect_sub_refused(s, web, "matchmaker_httpd", "matchmaker.webhook");
     expect_sub_refused(s, web, "matchmaker_httpd", "mm.cancel.*.*"); /* no reading other fronts' cancels */
     expect_pub_refused(s, web, "matchmaker_httpd", "mm.alive.Q1a2b3c4d5e6f7g8h9i0j1"); /* no speaking for a matchmaker */
+    expect_pub_refused(s, web, "matchmaker_httpd", "$KV.mm_create_intents.GoneReplica0000000000-2");
+    expect_sub_refused(s, web, "matchmaker_httpd", "mm.replica.*"); /* no answering for a dead replica */
     /* game servers: their own keys, no requests, no session mappings, no deletions */
     expect_sub_refused(s, gs, "gameserver", "matchmaker.request.>");
     expect_sub_refused(s, gs, "gameserver", "session.gensession");
@@ -349,6 +430,8 @@ check_refusals(scenario *s, dn_client *mm, dn_client *web, dn_client *gs)
     expect_sub_refused(s, gs, "gameserver", "matchmaker.webhook");
     expect_pub_refused(s, gs, "gameserver", "mm.cancel.Q1a2b3c4d5e6f7g8h9i0j1.7"); /* no cancelling players from inside */
     expect_pub_refused(s, gs, "gameserver", "mm.alive.Q1a2b3c4d5e6f7g8h9i0j1"); /* nor keeping a dead replica's players waiting */
+    expect_pub_refused(s, gs, "gameserver", "$KV.mm_create_intents.GoneReplica0000000000-2"); /* no forged intents */
+    expect_sub_refused(s, gs, "gameserver", "mm.replica.*");
     if (!s->demo)
         expect_sub_refused(s, gs, "gameserver", "$KV.sessions_ly2eg.>");
     /* the matchmaker: replies only to requests it received; never the game servers' keys */
@@ -402,6 +485,7 @@ main(int argc, char **argv)
     gensession_request(&s);
     httpd_request(&s);
     webhook_request(&s, webhooks);
+    webhook_intent_request(&s, &mm, webhooks);
     natsSubscription_Destroy(webhooks);
     cancel_request(&web, cancels);
     natsSubscription_Destroy(cancels);

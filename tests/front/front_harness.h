@@ -52,6 +52,8 @@ size_t tb_submitted(tb_backend *b);
 /* Webhooks (backend.webhook): recorded in order (tb_webhooks / tb_webhook); refuse: answer
  * MM_ERR_FULL instead (nothing recorded). */
 void tb_set_webhook_refuse(tb_backend *b, bool refuse);
+/* The create intent the front passed with the last webhook (backend.webhook_intent): "" none. */
+void tb_last_intent(tb_backend *b, char *out, size_t len);
 size_t tb_webhooks(tb_backend *b);
 /* Copies webhook i's session id into out (65 bytes); false if there is none. */
 bool tb_webhook(tb_backend *b, size_t i, char *out);

@@ -34,6 +34,7 @@ struct tb_backend {
     atomic_bool webhook_refuse;
     char (*webhooks)[MM_FRONT_SESSION_ID_MAX + 1]; /* under mu */
     size_t nwebhooks, capwebhooks;
+    char last_intent[72]; /* under mu: the intent of the last webhook_intent call ("" none) */
 };
 
 static void
@@ -189,6 +190,27 @@ tb_webhook_op(void *ctx, const char *session_id)
     return MM_OK;
 }
 
+static mm_err
+tb_webhook_intent_op(void *ctx, const char *session_id, const char *intent)
+{
+    tb_backend *b = ctx;
+    mm_err err = tb_webhook_op(ctx, session_id);
+    if (err == MM_OK) {
+        pthread_mutex_lock(&b->mu);
+        snprintf(b->last_intent, sizeof(b->last_intent), "%s", intent != NULL ? intent : "");
+        pthread_mutex_unlock(&b->mu);
+    }
+    return err;
+}
+
+void
+tb_last_intent(tb_backend *b, char *out, size_t len)
+{
+    pthread_mutex_lock(&b->mu);
+    snprintf(out, len, "%s", b->last_intent);
+    pthread_mutex_unlock(&b->mu);
+}
+
 void
 tb_set_webhook_refuse(tb_backend *b, bool refuse)
 {
@@ -236,6 +258,7 @@ tb_backend_iface(tb_backend *b, mm_front_backend *out)
     out->ready = tb_ready;
     out->metrics = tb_metrics;
     out->webhook = tb_webhook_op;
+    out->webhook_intent = tb_webhook_intent_op;
 }
 
 void

@@ -87,6 +87,43 @@ test_parse(void)
 }
 
 /* The main scenario: the secret from the environment. */
+/* The create intent of the URL's query (include/mm/intent.h) is handed on with the session id. */
+static void
+test_intents(void)
+{
+    MM_REQUIRE(setenv(MM_FRONT_WEBHOOK_ENV, SECRET, 1) == 0);
+    fh h;
+    fh_start(&h, NULL);
+    unsetenv(MM_FRONT_WEBHOOK_ENV);
+    char intent[72];
+    check_post(&h, PATH, "{\"session_id\":\"950dd2eaff09-S\"}", 204);
+    tb_last_intent(h.tb, intent, sizeof(intent));
+    MM_CHECK_STR(intent, "");
+    /* the create intent of the URL's query (include/mm/intent.h) is handed on; a malformed one,
+     * or any other query, is no intent, and the webhook is routed as without one */
+    static const struct {
+        const char *query, *want;
+    } intents[] = {
+        {"?intent=AbcReplica0123456789-17", "AbcReplica0123456789-17"},
+        {"?intent=bad.id", ""},
+        {"?intent=", ""},
+        {"?other=1", ""},
+        {"?intent=a-1&x=2", ""},
+        {"?intent=a-1", "a-1"},
+    };
+    for (size_t i = 0; i < sizeof(intents) / sizeof(intents[0]); i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s%s", PATH, intents[i].query);
+        check_post(&h, path, "{\"session_id\":\"950dd2eaff09-S\"}", 204);
+        tb_last_intent(h.tb, intent, sizeof(intent));
+        MM_CHECK_STR(intent, intents[i].want);
+    }
+    check_post(&h, "/matchmaker/edgegap-webhook/wrong-Secret-0123456789?intent=a-1", "{\"session_id\":\"x-S\"}", 404);
+    MM_CHECK_INT(tb_webhooks(h.tb), ==, 1 + (int)(sizeof(intents) / sizeof(intents[0])));
+    MM_CHECK_INT(wh(&h, "routed"), ==, 1 + (long long)(sizeof(intents) / sizeof(intents[0])));
+    fh_stop(&h, 1000);
+}
+
 static void
 test_routes(void)
 {
@@ -209,6 +246,7 @@ test_off_and_no_op(void)
     mm_front_backend be;
     tb_backend_iface(tb, &be);
     be.webhook = NULL;
+    be.webhook_intent = NULL;
     mm_front *f = NULL;
     char why[256] = "";
     MM_REQUIRE(mm_front_start(&cfg, &be, &f, why, sizeof(why)) == MM_OK);
@@ -296,6 +334,7 @@ main(void)
 {
     test_parse();
     test_routes();
+    test_intents();
     test_off_and_no_op();
     test_file_secret();
     test_bad_secrets();

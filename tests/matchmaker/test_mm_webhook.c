@@ -67,6 +67,12 @@ front_main(void *arg)
         char path[256] = "";
         char *body = mm_test_read_http_request(c, path, sizeof(path));
         uint64_t now = mm_now_ms();
+        /* as the real front: the secret against the path without its query; the create intent
+         * of `?intent=` relayed in the header Mm-Intent (docs/protocol.md section 3) */
+        char *query = strchr(path, '?');
+        if (query != NULL)
+            *query++ = '\0';
+        const char *intent = query != NULL && strncmp(query, "intent=", 7) == 0 ? query + 7 : NULL;
         bool ours = body != NULL && strcmp(path, HOOK_PATH) == 0;
         const char *answer = ours ? "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
                                   : "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -75,7 +81,12 @@ front_main(void *arg)
         if (id != NULL) {
             char payload[160];
             snprintf(payload, sizeof(payload), "{\"session_id\":\"%.64s\"}", id);
-            MM_CHECK(natsConnection_PublishString(f->nc, "matchmaker.webhook", payload) == NATS_OK);
+            natsMsg *m = NULL;
+            MM_CHECK(natsMsg_Create(&m, "matchmaker.webhook", NULL, payload, (int)strlen(payload)) == NATS_OK);
+            if (m != NULL && intent != NULL)
+                MM_CHECK(natsMsgHeader_Set(m, "Mm-Intent", intent) == NATS_OK);
+            MM_CHECK(m != NULL && natsConnection_PublishMsg(f->nc, m) == NATS_OK);
+            natsMsg_Destroy(m);
         }
         if (write(c, answer, strlen(answer)) < 0)
             perror("front write");

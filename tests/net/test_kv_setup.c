@@ -68,6 +68,7 @@ test_table(void)
         {MM_KV_UNCLAIMED_SESSIONS, "unclaimed_sessions", 0, 1024},       {MM_KV_ACTIVE_CONNECTIONS, "active_connections", 0, 0},
         {MM_KV_CERT_DIGESTS, "cert_digests", 14LL * 86400 * 1000, 1024},
         {MM_KV_DELETED_SESSIONS, "mm_deleted_sessions", 2LL * 3600 * 1000, 64}, /* ours: longer than the reaper's 1 h replay */
+        {MM_KV_CREATE_INTENTS, "mm_create_intents", 10LL * 60 * 1000, 128},     /* ours: webhooks on only */
     };
     MM_CHECK_INT(sizeof(want) / sizeof(want[0]), ==, MM_KV_BUCKET_COUNT);
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

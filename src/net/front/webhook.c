@@ -10,7 +10,10 @@
  * path, so a prober learns nothing. With the right secret: a method other than POST 405; a body
  * that is not a JSON object with a string session_id of 1..64 bytes of [A-Za-z0-9_-] 400 (h2o
  * itself answers 413 to a body over --max-message-bytes, before any route runs); then the
- * backend's webhook op takes the id (it must not block): MM_OK 204, else (or no op) 503.
+ * backend's webhook op takes the id (it must not block): MM_OK 204, else (or no op) 503. The
+ * secret is matched against path_normalized, which holds no query; a query that is exactly
+ * `intent=<id>` (the matchmaker's create intent, include/mm/intent.h) goes to the backend's
+ * webhook_intent op with the id, when it has one.
  *
  * The route keeps no state past its answer and takes no per-IP limit (Edgegap calls from few
  * addresses; the matchmaker rate-limits the GETs a webhook triggers, per session). Counted as
@@ -26,6 +29,7 @@
 #include <sodium.h>
 
 #include "front_internal.h"
+#include "mm/intent.h"
 
 static bool
 secret_char(unsigned char c)
@@ -131,6 +135,24 @@ mm__front_webhook_prefixed(h2o_iovec_t path)
     return path.len >= n && memcmp(path.base, MM_FRONT_WEBHOOK_PREFIX, n) == 0;
 }
 
+/* The create intent of the URL's query, `intent=<id>` (include/mm/orphans.h): path_normalized,
+ * which the secret is checked against, holds no query. Anything else in the query, or a
+ * malformed id, is no intent (the webhook is routed as without one). */
+static bool
+webhook_intent(const h2o_req_t *req, char out[MM_INTENT_MAX + 1])
+{
+    size_t qlen = sizeof(MM_INTENT_QUERY) - 1;
+    if (req->query_at == SIZE_MAX || req->query_at >= req->path.len)
+        return false;
+    const char *q = req->path.base + req->query_at + 1; /* after '?' */
+    size_t n = req->path.len - req->query_at - 1;
+    if (n <= qlen || n - qlen > MM_INTENT_MAX || memcmp(q, MM_INTENT_QUERY, qlen) != 0)
+        return false;
+    memcpy(out, q + qlen, n - qlen);
+    out[n - qlen] = '\0';
+    return mm_intent_valid(out);
+}
+
 static void
 count(mm_front *front, mm__webhook_outcome o)
 {
@@ -164,7 +186,14 @@ mm__front_webhook_handle(mm_front *front, h2o_req_t *req, bool post)
         mm__front_respond(req, 400, text, why, strlen(why), false);
         return;
     }
-    if (front->backend.webhook == NULL || front->backend.webhook(front->backend.ctx, id) != MM_OK) {
+    char intent[MM_INTENT_MAX + 1];
+    bool has_intent = webhook_intent(req, intent);
+    mm_err handed = MM_ERR_STOPPED;
+    if (front->backend.webhook_intent != NULL)
+        handed = front->backend.webhook_intent(front->backend.ctx, id, has_intent ? intent : NULL);
+    else if (front->backend.webhook != NULL)
+        handed = front->backend.webhook(front->backend.ctx, id);
+    if (handed != MM_OK) {
         count(front, MM__WH_REFUSED);
         mm__front_respond(req, 503, text, H2O_STRLIT("the matchmaker cannot take webhooks now"), false);
         return;
