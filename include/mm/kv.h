@@ -110,7 +110,7 @@ void mm_js_destroy(mm_js *js);
 /**
  * The MaxWait to give an asynchronous JetStream publish made now that should be acknowledged
  * within wait_ms: wait_ms rounded up so that the deadline (nats_Now() + the result) falls on a
- * multiple of a grid of wait_ms / 5, at most 1,000 ms (a wait_ms under 10 is returned as it is).
+ * multiple of a grid of wait_ms / 5, at most 20 ms (a wait_ms under 10 is returned as it is).
  * The result is in [wait_ms, wait_ms + grid). nats.c wakes threads once per distinct deadline
  * even for publishes already acknowledged (src/net/js_ack_wait.c): publishes of one grid step
  * then share one. mm_js_ack_wait_at() is the same for a given now_ms (tests). Any thread.

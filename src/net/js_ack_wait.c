@@ -12,15 +12,21 @@
  * thread wake-ups per publish; 10,000 creates at 800/s kept those threads busy for the 5 s after
  * the last create (docs/PERFORMANCE.md, "Waiting with webhooks").
  *
- * Rounding every deadline up to a multiple of a grid (a fifth of the wait, at most 1 s) of
+ * Rounding every deadline up to a multiple of a grid (a fifth of the wait, at most 20 ms) of
  * nats.c's own clock (nats_Now, milliseconds) makes the deadlines of all publishes of one grid
  * step equal: the timer fires once per step and hands the whole step's entries over at once, and
  * the ack thread drains them in one wake-up. The number of entries is the same; a lost
- * acknowledgement is reported at most one grid step (a fifth of the wait) later than before.
+ * acknowledgement is reported at most one grid step later than before.
+ *
+ * Why not coarser: the timer thread turns a step's entries into messages while holding the
+ * context's lock, which every js_PublishAsync also takes, and the provisioner publishes a ready
+ * session's two KV puts just before its SessionReady. With 1 s and 100 ms grids (1,600 puts a
+ * second while sessions become ready) the benchmark's time-to-ready p99 rose from 5.9-10 ms to
+ * 10-26 ms; 20 ms steps keep the batches small (docs/PERFORMANCE.md, "Waiting with webhooks").
  */
 #include "mm/kv.h"
 
-#define ACK_GRID_MAX_MS 1000
+#define ACK_GRID_MAX_MS 20
 #define ACK_GRID_DIVISOR 5
 
 int64_t
