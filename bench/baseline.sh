@@ -14,6 +14,8 @@
 #                 zero errors, peak RSS of each service, CPU while idle-waiting; then the same
 #                 with readiness by webhook ("3w": fallback grid 10 s): Edgegap GETs per session,
 #                 CPU while waiting, time-to-ready minus the 20 s, beside the polling figures
+#   3w            (only with --only 3w) the all-in-one point of scenario 3 with readiness by
+#                 webhook alone (about a minute), to measure one change quickly
 #   4 growth      per-request CPU and p99 with 100, 1,000 and 10,000 clients waiting (scenario 3
 #                 is the 10,000 point)
 #   5 ceilings    bare h2o WebSocket loop, NATS request/reply, JetStream KV puts, libcurl to
@@ -31,7 +33,7 @@
 # perf (when installed) and the top entries go into the report.
 #
 # Usage: bench/baseline.sh [--build-dir DIR] [--results DIR] [--doc FILE] [--no-build]
-#                          [--no-profile] [--only 1,2,3,4,5,launch] [--keep-run]
+#                          [--no-profile] [--only 1,2,3,3w,4,5,launch] [--keep-run]
 #                          [--launch-ceiling C] [--launch-factor F] [--launch-peak SECONDS]
 #                          [--launch-kill-at SECONDS] [--launch-modes on,off] [--launch-replicas N]
 #                          [--launch-line-max N] [--launch-gets G] [--launch-impatient PCT]
@@ -410,11 +412,11 @@ wait_point() { # mode n [webhooks]
     grep -h -e 'provisioner: .* sessions polled with' -e 'budget: .* waiting room:' "$STACK_DIR"/logs/bevygap_matchmaker-*.log \
         >"$dir/mm-stats.txt" || true
 }
-if wants 3 || wants 4; then
+if wants 3 || wants 4 || wants 3w; then
     wants 4 && wait_point allinone 100
     wants 4 && wait_point allinone 1000
-    wait_point allinone 10000
-    wants 3 && wait_point allinone 10000 webhooks
+    { wants 3 || wants 4; } && wait_point allinone 10000
+    { wants 3 || wants 3w; } && wait_point allinone 10000 webhooks
     wants 3 && wait_point split 10000
     wants 3 && wait_point split 10000 webhooks
 fi

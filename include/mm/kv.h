@@ -114,6 +114,17 @@ void mm_js_destroy(mm_js *js);
  */
 #define MM_JS_ASYNC_ATTEMPTS 32
 
+/**
+ * The MaxWait to give an asynchronous JetStream publish made now that should be acknowledged
+ * within wait_ms: wait_ms rounded up so that the deadline (nats_Now() + the result) falls on a
+ * multiple of a grid of wait_ms / 5, at most 20 ms (a wait_ms under 10 is returned as it is).
+ * The result is in [wait_ms, wait_ms + grid). nats.c wakes threads once per distinct deadline
+ * even for publishes already acknowledged (src/net/js_ack_wait.c): publishes of one grid step
+ * then share one. mm_js_ack_wait_at() is the same for a given now_ms (tests). Any thread.
+ */
+int64_t mm_js_ack_wait_ms(int64_t wait_ms);
+int64_t mm_js_ack_wait_at(int64_t now_ms, int64_t wait_ms);
+
 /** Process-wide counts of asynchronous publishes resent, and lost (after the last attempt, or dropped). */
 void mm_js_async_stats(uint64_t *resent, uint64_t *lost);
 

@@ -189,7 +189,7 @@ deleted_record(mm_deleter *d, const char *id, long status)
     int len = snprintf(value, sizeof(value), "%ld", status);
     jsPubOptions po;
     jsPubOptions_Init(&po);
-    po.MaxWait = 5000;
+    po.MaxWait = mm_js_ack_wait_ms(5000); /* on a grid: src/net/js_ack_wait.c */
     natsStatus s = js_PublishAsync(d->js, subject, value, len, &po);
     if (s != NATS_OK) {
         atomic_fetch_add(&d->records_failed, 1);

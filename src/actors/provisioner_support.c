@@ -117,7 +117,7 @@ mm__prov_kv_put_async(mm_provisioner *p, mm_kv_bucket bucket, const char *key, c
     snprintf(subject, sizeof(subject), "$KV.%s.%s", mm_kv_bucket_spec_of(bucket)->name, key);
     jsPubOptions po;
     jsPubOptions_Init(&po);
-    po.MaxWait = 5000;
+    po.MaxWait = mm_js_ack_wait_ms(5000); /* on a grid: src/net/js_ack_wait.c */
     natsStatus s = js_PublishAsync(mm_js_ctx(p->js), subject, value, (int)strlen(value), &po);
     if (s != NATS_OK)
         mm_error("provisioner: put %s[%s] failed: %s", mm_kv_bucket_spec_of(bucket)->name, key, natsStatus_GetText(s));

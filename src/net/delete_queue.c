@@ -96,7 +96,7 @@ mm_delete_queue_enqueue_async(jsCtx *js, const char *session_id, int64_t max_wai
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = session_id;
-    po.MaxWait = max_wait_ms;
+    po.MaxWait = mm_js_ack_wait_ms(max_wait_ms); /* on a grid: js_ack_wait.c */
     natsStatus s = js_PublishMsgAsync(js, &msg, &po); /* takes msg (sets it NULL) on success */
     if (s == NATS_TIMEOUT)
         err = mm_fail(MM_ERR_FULL, why, why_len, "delete queue: too many publishes awaiting acknowledgement (%s)", session_id);

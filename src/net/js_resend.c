@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "mm/clock.h"
+#include "mm/kv.h"
 #include "mm/log.h"
 #include "mm/metrics.h"
 
@@ -87,7 +88,8 @@ resend(reg *r, entry *e)
 {
     jsPubOptions po;
     jsPubOptions_Init(&po);
-    po.MaxWait = r->ack_wait_ms; /* without it a lost ack of the resend would never time out */
+    po.MaxWait = mm_js_ack_wait_ms(r->ack_wait_ms); /* without it a lost ack of the resend would never time
+                                                     * out; on a grid: js_ack_wait.c */
     char subject[256];
     snprintf(subject, sizeof(subject), "%s", natsMsg_GetSubject(e->msg));
     natsStatus s = js_PublishMsgAsync(e->ctx, &e->msg, &po); /* takes the message on success */

@@ -120,7 +120,7 @@ mm_kv_delete_at_async(jsCtx *js, kvStore *kv, const char *key, uint64_t revision
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.ExpectLastSubjectSeq = revision;
-    po.MaxWait = max_wait_ms;
+    po.MaxWait = mm_js_ack_wait_ms(max_wait_ms); /* on a grid: js_ack_wait.c */
     mm_err err = MM_OK;
     natsStatus s = js_PublishMsgAsync(js, &msg, &po); /* takes msg (sets it NULL) on success */
     if (s == NATS_TIMEOUT)
