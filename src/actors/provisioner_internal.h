@@ -232,10 +232,10 @@ const char *mm__prov_cert_find(mm_provisioner *p, const char *ip);
  *  event), or NULL when the event stored none (a deletion, a bad entry, no memory). */
 const char *mm__prov_cert_apply(mm_provisioner *p, const mm_kv_event *ev);
 void mm__prov_kv_put_async(mm_provisioner *p, mm_kv_bucket bucket, const char *key, const char *value);
-/** With intents on: a new intent for r's next create, recorded (async put) in mm_create_intents;
+/** With intents on: a new intent for r's next create, recorded (a core publish of its put) in mm_create_intents;
  *  writes the webhook URL carrying it to url. Returns the URL to give Edgegap (p->webhook_url when off). */
 const char *mm__prov_intent_open(mm__prov_req *r, char *url, size_t url_len);
-/** r's intent, if any, is settled: an async delete of its mm_create_intents key; r->intent cleared. */
+/** r's intent, if any, is settled: a core publish deleting its mm_create_intents key; r->intent cleared. */
 void mm__prov_intent_settle(mm__prov_req *r);
 void mm__prov_enqueue_delete(mm_provisioner *p, const char *session_id);
 /** The backoff before repeat number `attempt` (1, 2, ...), jittered, never below floor_ms. */

@@ -123,6 +123,30 @@ mm__prov_kv_put_async(mm_provisioner *p, mm_kv_bucket bucket, const char *key, c
         mm_error("provisioner: put %s[%s] failed: %s", mm_kv_bucket_spec_of(bucket)->name, key, natsStatus_GetText(s));
 }
 
+/*
+ * An intent's put (value) or delete (NULL) in mm_create_intents, as a core publish to its KV
+ * subject: the stream stores it as it would a JetStream publish, but nothing waits for an ack,
+ * so an intent costs no ack, no nats.c timeout entry and no ack-thread wake-up (two per create).
+ * A put lost on the way (NATS down) only means that create's session cannot be judged an orphan
+ * (it may leak, as without intents); a delete lost leaves the intent until the bucket's max age,
+ * and an orphan check then finds the session recorded and leaves it alone.
+ */
+static void
+intent_publish(mm_provisioner *p, const char *intent, const char *value)
+{
+    char subject[160];
+    snprintf(subject, sizeof(subject), "$KV.%s.%s", mm_kv_bucket_spec_of(MM_KV_CREATE_INTENTS)->name, intent);
+    natsMsg *msg = NULL;
+    natsStatus s = natsMsg_Create(&msg, subject, NULL, value, value != NULL ? (int)strlen(value) : 0);
+    if (s == NATS_OK && value == NULL)
+        s = natsMsgHeader_Set(msg, "KV-Operation", "DEL");
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(p->nc, msg);
+    natsMsg_Destroy(msg);
+    if (s != NATS_OK)
+        mm_debug("provisioner: %s of intent %s failed: %s", value != NULL ? "the put" : "the delete", intent, natsStatus_GetText(s));
+}
+
 const char *
 mm__prov_intent_open(mm__prov_req *r, char *url, size_t url_len)
 {
@@ -136,7 +160,7 @@ mm__prov_intent_open(mm__prov_req *r, char *url, size_t url_len)
     char value[96];
     snprintf(value, sizeof(value), "%s %lld", p->intent_replica, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     /* handed to nats.c before the create is sent: a replica killed after the create has its intent */
-    mm__prov_kv_put_async(p, MM_KV_CREATE_INTENTS, r->intent, value);
+    intent_publish(p, r->intent, value);
     snprintf(url, url_len, "%s?%s%s", p->webhook_url, MM_INTENT_QUERY, r->intent);
     return url;
 }
@@ -146,21 +170,8 @@ mm__prov_intent_settle(mm__prov_req *r)
 {
     if (r->intent[0] == '\0')
         return;
-    char subject[160];
-    snprintf(subject, sizeof(subject), "$KV.%s.%s", mm_kv_bucket_spec_of(MM_KV_CREATE_INTENTS)->name, r->intent);
+    intent_publish(r->p, r->intent, NULL);
     r->intent[0] = '\0';
-    natsMsg *msg = NULL;
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = 5000;
-    natsStatus s = natsMsg_Create(&msg, subject, NULL, NULL, 0);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(msg, "KV-Operation", "DEL");
-    if (s == NATS_OK)
-        s = js_PublishMsgAsync(mm_js_ctx(r->p->js), &msg, &po); /* on success nats.c owns msg (and cleared it) */
-    if (s != NATS_OK) /* the intent expires with its bucket's max age; its replica is alive meanwhile */
-        mm_debug("provisioner: settling intent %s failed: %s", subject, natsStatus_GetText(s));
-    natsMsg_Destroy(msg);
 }
 
 void
