@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge_feed.h"
 #include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/nats_bridge.h"
@@ -34,21 +35,6 @@
 
 #define SILENCE_MS 900u
 #define WAIT_MS 10000
-
-static uint64_t next_id;
-
-static rec_sink *
-submit(mm_nats_bridge *b, mm_front_route route, const char *ip)
-{
-    mm_front_request fr = {.id = ++next_id, .route = route};
-    snprintf(fr.req.game, sizeof(fr.req.game), "game");
-    snprintf(fr.req.version, sizeof(fr.req.version), "v1");
-    fr.req.has_client_ip = true;
-    snprintf(fr.req.client_ip, sizeof(fr.req.client_ip), "%s", ip);
-    rec_sink *r = rec_new();
-    MM_REQUIRE(mm_nats_bridge_submit(b, &fr, &r->base) == MM_OK);
-    return r;
-}
 
 /* The next request the stand-in receives (owned by the caller). */
 static natsMsg *
@@ -76,22 +62,6 @@ pub_text(natsConnection *nc, const char *reply, char *text)
     MM_REQUIRE(text != NULL);
     MM_REQUIRE(natsConnection_PublishString(nc, reply, text) == NATS_OK);
     free(text);
-}
-
-static char *
-ack_text(void)
-{
-    char *t = NULL;
-    MM_REQUIRE(mm_feedback_acknowledged(&t, NULL) == MM_OK);
-    return t;
-}
-
-static char *
-ready_text(void)
-{
-    char *t = NULL;
-    MM_REQUIRE(mm_feedback_ready("TkVUQ09ERSAxLjAy", "172.104.236.32", 30004, "e3:76:4d", &t, NULL) == MM_OK);
-    return t;
 }
 
 static void
@@ -127,7 +97,7 @@ heartbeats(mm_nats_bridge *b)
 static void
 test_alive(mm_nats_bridge *b, natsSubscription *sub, natsConnection *rnc, mm_reply_heartbeat *hb)
 {
-    rec_sink *r = submit(b, MM_FRONT_WS, "10.3.0.1");
+    rec_sink *r = bf_submit(b, MM_FRONT_WS, "10.3.0.1");
     natsMsg *req = take_request(sub);
     const char *ask = NULL;
     MM_REQUIRE(natsMsgHeader_Get(req, MM_REPLY_HEARTBEAT_ASK_HEADER, &ask) == NATS_OK);
@@ -139,7 +109,7 @@ test_alive(mm_nats_bridge *b, natsSubscription *sub, natsConnection *rnc, mm_rep
     MM_REQUIRE(mm_reply_nats_stream(rnc, natsMsg_GetReply(req), &sink) == MM_OK);
     uint64_t before = heartbeats(b);
     MM_REQUIRE(mm_reply_heartbeat_attach(hb, sink, interval) == MM_OK);
-    char *t = ack_text();
+    char *t = bf_ack_text();
     MM_REQUIRE(mm_reply_send(sink, t, strlen(t)) == MM_OK);
     free(t);
     uint64_t quiet_from = mm_now_ms();
@@ -149,7 +119,7 @@ test_alive(mm_nats_bridge *b, natsSubscription *sub, natsConnection *rnc, mm_rep
         mm_test_sleep_ms(20);
     MM_CHECK_U64(heartbeats(b), >=, before + 4); /* the first at once, then >= 3 in the silence */
     MM_CHECK(rec_count(r) == 1);
-    t = ready_text();
+    t = bf_ready_text();
     MM_REQUIRE(mm_reply_send(sink, t, strlen(t)) == MM_OK);
     free(t);
     MM_REQUIRE(mm_reply_end(sink) == MM_OK);
@@ -160,7 +130,7 @@ test_alive(mm_nats_bridge *b, natsSubscription *sub, natsConnection *rnc, mm_rep
     MM_REQUIRE(rec_wait_freed(r, WAIT_MS));
     MM_CHECK(!r->has_error);
     MM_CHECK(r->ended);
-    expect_texts(r, 2, ack_text(), ready_text());
+    expect_texts(r, 2, bf_ack_text(), bf_ready_text());
     /* no heartbeat for a sink that ended: none more reaches the bridge (late ones would count) */
     uint64_t after_end = heartbeats(b);
     mm_reply_heartbeat_get_stats(hb, &hs);
@@ -180,17 +150,17 @@ test_died(mm_nats_bridge *b, natsSubscription *sub, natsConnection *rnc)
     natsSubscription *csub = NULL;
     MM_REQUIRE(natsConnection_SubscribeSync(&csub, rnc, MM_REPLY_CANCEL_PREFIX ".stalled.*") == NATS_OK);
     MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
-    rec_sink *r = submit(b, MM_FRONT_CHUNKED, "10.3.0.2");
+    rec_sink *r = bf_submit(b, MM_FRONT_CHUNKED, "10.3.0.2");
     natsMsg *req = take_request(sub);
     natsMsg *m = NULL;
     MM_REQUIRE(natsMsg_Create(&m, natsMsg_GetReply(req), MM_REPLY_CANCEL_PREFIX ".stalled.7", NULL, 0) == NATS_OK);
     MM_REQUIRE(natsMsgHeader_Set(m, MM_REPLY_HEARTBEAT_HEADER, "300") == NATS_OK);
     MM_REQUIRE(natsConnection_PublishMsg(rnc, m) == NATS_OK);
     natsMsg_Destroy(m);
-    pub_text(rnc, natsMsg_GetReply(req), ack_text());
+    pub_text(rnc, natsMsg_GetReply(req), bf_ack_text());
     MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
     expect_silent(r, mm_now_ms());
-    expect_texts(r, 1, ack_text(), NULL);
+    expect_texts(r, 1, bf_ack_text(), NULL);
     natsMsg *cancel = NULL;
     MM_CHECK(natsSubscription_NextMsg(&cancel, csub, WAIT_MS) == NATS_OK);
     if (cancel != NULL) {
@@ -207,16 +177,16 @@ test_died(mm_nats_bridge *b, natsSubscription *sub, natsConnection *rnc)
 static void
 test_reference(mm_nats_bridge *b, natsSubscription *sub, natsConnection *rnc)
 {
-    rec_sink *r = submit(b, MM_FRONT_WS, "10.3.0.3");
+    rec_sink *r = bf_submit(b, MM_FRONT_WS, "10.3.0.3");
     natsMsg *req = take_request(sub);
-    pub_text(rnc, natsMsg_GetReply(req), ack_text());
+    pub_text(rnc, natsMsg_GetReply(req), bf_ack_text());
     MM_REQUIRE(rec_wait_texts(r, 1, WAIT_MS));
     mm_test_sleep_ms(SILENCE_MS * 2); /* the reference polls Edgegap silently for longer than the limit */
-    pub_text(rnc, natsMsg_GetReply(req), ready_text());
+    pub_text(rnc, natsMsg_GetReply(req), bf_ready_text());
     MM_REQUIRE(natsConnection_Publish(rnc, natsMsg_GetReply(req), NULL, 0) == NATS_OK);
     MM_REQUIRE(rec_wait_freed(r, WAIT_MS));
     MM_CHECK(!r->has_error);
-    expect_texts(r, 2, ack_text(), ready_text());
+    expect_texts(r, 2, bf_ack_text(), bf_ready_text());
     natsMsg_Destroy(req);
     rec_free(r);
 }
@@ -225,7 +195,7 @@ static void
 test_nothing(mm_nats_bridge *b, natsSubscription *sub)
 {
     uint64_t start = mm_now_ms();
-    rec_sink *r = submit(b, MM_FRONT_WS, "10.3.0.4");
+    rec_sink *r = bf_submit(b, MM_FRONT_WS, "10.3.0.4");
     natsMsg *req = take_request(sub); /* taken, never answered: its matchmaker died with it */
     expect_silent(r, start);
     MM_CHECK_INT(r->n, ==, 0);
@@ -237,7 +207,7 @@ static void
 test_gensession(mm_nats_bridge *b, natsSubscription *gsub, natsConnection *rnc)
 {
     /* (e) the reference: one answer at the end */
-    rec_sink *r = submit(b, MM_FRONT_WANNAPLAY, "10.3.0.5");
+    rec_sink *r = bf_submit(b, MM_FRONT_WANNAPLAY, "10.3.0.5");
     natsMsg *req = take_request(gsub);
     mm_test_sleep_ms(SILENCE_MS * 2);
     char *t = NULL;
@@ -245,11 +215,11 @@ test_gensession(mm_nats_bridge *b, natsSubscription *gsub, natsConnection *rnc)
     pub_text(rnc, natsMsg_GetReply(req), t);
     MM_REQUIRE(rec_wait_freed(r, WAIT_MS));
     MM_CHECK(!r->has_error);
-    expect_texts(r, 1, ready_text(), NULL);
+    expect_texts(r, 1, bf_ready_text(), NULL);
     natsMsg_Destroy(req);
     rec_free(r);
     /* (f) ours: a heartbeat, then death */
-    r = submit(b, MM_FRONT_WANNAPLAY, "10.3.0.6");
+    r = bf_submit(b, MM_FRONT_WANNAPLAY, "10.3.0.6");
     req = take_request(gsub);
     pub_heartbeat(rnc, natsMsg_GetReply(req));
     MM_REQUIRE(natsConnection_Flush(rnc) == NATS_OK);
@@ -266,7 +236,7 @@ test_off(natsConnection *nc, natsSubscription *sub)
     char why[200];
     mm_nats_bridge_config bc = {.nc = nc, .request_timeout_ms = 1500};
     MM_REQUIRE(mm_nats_bridge_start(&bc, &b, why, sizeof(why)) == MM_OK);
-    rec_sink *r = submit(b, MM_FRONT_WS, "10.3.0.7");
+    rec_sink *r = bf_submit(b, MM_FRONT_WS, "10.3.0.7");
     natsMsg *req = take_request(sub);
     const char *ask = NULL;
     MM_CHECK(natsMsgHeader_Get(req, MM_REPLY_HEARTBEAT_ASK_HEADER, &ask) != NATS_OK); /* asks for nothing */

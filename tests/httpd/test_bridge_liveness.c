@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge_feed.h"
 #include "mm/clock.h"
 #include "mm/feedback.h"
 #include "mm/metrics.h"
@@ -40,25 +41,10 @@
 #define N_B 4
 #define KILL_BOUND_MS (SILENCE_MS + 1500u) /* the limit, plus an interval, a check period and a loaded machine */
 
-static uint64_t next_id;
-
 typedef struct held {
     rec_sink *rec;        /* what the front's client got */
     mm_reply_sink *sink;  /* the matchmaker's end */
 } held;
-
-static rec_sink *
-submit(mm_nats_bridge *b, const char *ip)
-{
-    mm_front_request fr = {.id = ++next_id, .route = MM_FRONT_WS};
-    snprintf(fr.req.game, sizeof(fr.req.game), "game");
-    snprintf(fr.req.version, sizeof(fr.req.version), "v1");
-    fr.req.has_client_ip = true;
-    snprintf(fr.req.client_ip, sizeof(fr.req.client_ip), "%s", ip);
-    rec_sink *r = rec_new();
-    MM_REQUIRE(mm_nats_bridge_submit(b, &fr, &r->base) == MM_OK);
-    return r;
-}
 
 static void
 send_text(mm_reply_sink *sink, char *text)
@@ -68,28 +54,12 @@ send_text(mm_reply_sink *sink, char *text)
     free(text);
 }
 
-static char *
-ack_text(void)
-{
-    char *t = NULL;
-    MM_REQUIRE(mm_feedback_acknowledged(&t, NULL) == MM_OK);
-    return t;
-}
-
-static char *
-ready_text(void)
-{
-    char *t = NULL;
-    MM_REQUIRE(mm_feedback_ready("TkVUQ09ERSAxLjAy", "172.104.236.32", 30004, "e3:76:4d", &t, NULL) == MM_OK);
-    return t;
-}
-
 /* Submits a request, takes it as the stand-in (sub), checks (a), attaches it to hb per process
  * on nc and sends Acknowledged. */
 static void
 hold(mm_nats_bridge *b, natsSubscription *sub, natsConnection *nc, mm_reply_heartbeat *hb, const char *ip, held *out)
 {
-    out->rec = submit(b, ip);
+    out->rec = bf_submit(b, MM_FRONT_WS, ip);
     natsMsg *req = NULL;
     MM_REQUIRE(natsSubscription_NextMsg(&req, sub, WAIT_MS) == NATS_OK);
     const char *v = NULL;
@@ -102,7 +72,7 @@ hold(mm_nats_bridge *b, natsSubscription *sub, natsConnection *nc, mm_reply_hear
     MM_CHECK_INT(ms, ==, 300);
     MM_REQUIRE(mm_reply_nats_stream(nc, natsMsg_GetReply(req), &out->sink) == MM_OK);
     MM_REQUIRE(mm_reply_heartbeat_attach_liveness(hb, out->sink, ms) == MM_OK);
-    send_text(out->sink, ack_text());
+    send_text(out->sink, bf_ack_text());
     MM_REQUIRE(rec_wait_texts(out->rec, 1, WAIT_MS));
     natsMsg_Destroy(req);
 }
@@ -135,7 +105,7 @@ test_bad_replica(mm_nats_bridge *b, natsSubscription *sub, natsConnection *nc)
 {
     uint64_t before = bstats(b).alive_heard;
     MM_REQUIRE(natsConnection_PublishString(nc, MM_REPLY_ALIVE_PREFIX ".NOBODY", "") == NATS_OK);
-    rec_sink *r = submit(b, "10.4.0.9");
+    rec_sink *r = bf_submit(b, MM_FRONT_WS, "10.4.0.9");
     natsMsg *req = NULL;
     MM_REQUIRE(natsSubscription_NextMsg(&req, sub, WAIT_MS) == NATS_OK);
     natsMsg *m = NULL;
@@ -219,7 +189,7 @@ main(void)
         mm_test_sleep_ms(20);
     for (int i = 0; i < N_A; i++)
         MM_CHECK(!rec_is_freed(a[i].rec));
-    send_text(a[0].sink, ready_text());
+    send_text(a[0].sink, bf_ready_text());
     MM_REQUIRE(mm_reply_end(a[0].sink) == MM_OK);
     MM_REQUIRE(rec_wait_freed(a[0].rec, WAIT_MS));
     MM_CHECK(!a[0].rec->has_error);

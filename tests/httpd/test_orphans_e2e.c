@@ -27,117 +27,15 @@
 
 #include <curl/curl.h>
 
+#include "chunked_call.h"
 #include "httpd_harness.h"
+#include "metric_read.h"
 #include "mm/clock.h"
 
 #define SECRET "Orphan-Webhook_Secret-0123456789"
 #define N_BURST 24
 
-typedef struct call {
-    CURL *e;
-    char body[32768];
-    size_t len;
-    bool done;
-    long status;
-    char session[64];
-} call;
-
-static call calls[N_BURST];
-
-static long long
-metric(int port, const char *name)
-{
-    static hd_response r;
-    hd_http(port, "GET", "/metrics", NULL, NULL, HD_WAIT_MS, &r);
-    MM_CHECK_INT(r.status, ==, 200);
-    size_t len = strlen(name);
-    for (const char *p = strstr(r.body, name); p != NULL; p = strstr(p + 1, name))
-        if ((p == r.body || p[-1] == '\n') && p[len] == ' ')
-            return strtoll(p + len + 1, NULL, 10);
-    return -1;
-}
-
-static size_t
-on_body(char *data, size_t size, size_t n, void *ctx)
-{
-    call *c = ctx;
-    size_t len = size * n;
-    if (len > sizeof(c->body) - 1 - c->len)
-        len = sizeof(c->body) - 1 - c->len;
-    memcpy(c->body + c->len, data, len);
-    c->len += len;
-    c->body[c->len] = '\0';
-    return size * n;
-}
-
-static void
-call_start(CURLM *m, call *c, int port)
-{
-    char url[160];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/matchmaker/request/%s/%s", port, H_APP, H_VERSION);
-    c->e = curl_easy_init();
-    MM_REQUIRE(c->e != NULL);
-    curl_easy_setopt(c->e, CURLOPT_URL, url);
-    curl_easy_setopt(c->e, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(c->e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->e, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->e, CURLOPT_PRIVATE, c);
-    curl_easy_setopt(c->e, CURLOPT_TIMEOUT_MS, 60000L);
-    MM_REQUIRE(curl_multi_add_handle(m, c->e) == CURLM_OK);
-}
-
-static void
-drive(CURLM *m, int ms)
-{
-    uint64_t until = mm_now_ms() + (uint64_t)ms;
-    do {
-        int running = 0;
-        curl_multi_perform(m, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            call *c = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-            c->done = true;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &c->status);
-            curl_multi_remove_handle(m, msg->easy_handle);
-            curl_easy_cleanup(msg->easy_handle);
-            c->e = NULL;
-        }
-        if (mm_now_ms() >= until)
-            break;
-        curl_multi_poll(m, NULL, 0, 10, NULL);
-    } while (mm_now_ms() < until);
-}
-
-static void
-call_accepted(call *c)
-{
-    const char *p = strstr(c->body, "{\"SessionRequestAccepted\":\"");
-    if (c->session[0] != '\0' || p == NULL)
-        return;
-    p += strlen("{\"SessionRequestAccepted\":\"");
-    const char *q = strchr(p, '"');
-    if (q != NULL && q - p < (long)sizeof(c->session)) {
-        memcpy(c->session, p, (size_t)(q - p));
-        c->session[q - p] = '\0';
-    }
-}
-
-static const char *
-call_last(const call *c, char *buf, size_t len)
-{
-    size_t end = c->len;
-    while (end > 0 && c->body[end - 1] == '\n')
-        end--;
-    size_t start = end;
-    while (start > 0 && c->body[start - 1] != '\n')
-        start--;
-    snprintf(buf, len, "%.*s", (int)(end - start), c->body + start);
-    return buf;
-}
+static chunked_call calls[N_BURST];
 
 /* The orphans B's log says it deleted: their session ids, at most max. */
 static int
@@ -196,13 +94,13 @@ run(harness *h, bool split, const char *grace)
     CURLM *m = curl_multi_init();
     MM_REQUIRE(m != NULL);
     for (int i = 0; i < N_BURST; i++)
-        call_start(m, &calls[i], split ? front.port : i < N_BURST / 2 ? port_a : port_b);
+        cc_start(m, &calls[i], split ? front.port : i < N_BURST / 2 ? port_a : port_b, 60000L);
     /* 2. every create is at the simulator, none answered yet: A's die with it */
     long long waiting0 = h_sim_counter(h, NULL, "requests_waiting");
     uint64_t until = mm_now_ms() + 10000;
     long long waiting = 0;
     while ((waiting = h_sim_counter(h, NULL, "requests_waiting") - waiting0) < N_BURST && mm_now_ms() < until)
-        drive(m, 5);
+        cc_drive(m, 5, 10);
     if (waiting < N_BURST) {
         fprintf(stderr, "%s: the simulator holds %lld calls unanswered\n", mode, waiting);
         if (split)
@@ -217,7 +115,7 @@ run(harness *h, bool split, const char *grace)
     until = mm_now_ms() + 30000;
     bool all_done = false;
     while (!all_done && mm_now_ms() < until) {
-        drive(m, 50);
+        cc_drive(m, 50, 10);
         all_done = true;
         for (int i = 0; i < N_BURST; i++)
             all_done = all_done && calls[i].done;
@@ -227,10 +125,10 @@ run(harness *h, bool split, const char *grace)
     /* 3. B's requests ready, A's cut (split: the front's 503; all-in-one: the connection died) */
     int ready = 0, cut = 0;
     for (int i = 0; i < N_BURST; i++) {
-        call *c = &calls[i];
+        chunked_call *c = &calls[i];
         MM_CHECK(c->done);
-        call_accepted(c);
-        call_last(c, last, sizeof(last));
+        cc_accepted(c);
+        cc_last(c, last, sizeof(last));
         bool on_a = !split && i < N_BURST / 2;
         if (strncmp(last, "{\"SessionReady\":", 16) == 0) {
             ready++;
@@ -258,7 +156,7 @@ run(harness *h, bool split, const char *grace)
     /* 5. control: every orphan B deleted was a session no client was told of */
     static char ids[N_BURST * 2][64];
     int n = orphans_logged(h->mm_log, ids, N_BURST * 2);
-    long long counted = metric(port_b, "mm_matchmaker_orphans_deleted_total");
+    long long counted = hd_metric(port_b, "mm_matchmaker_orphans_deleted_total");
     fprintf(stderr, "%s: orphans deleted by B: %d (its counter: %lld)\n", mode, n, counted);
     MM_CHECK_INT(n, >=, 1);
     MM_CHECK_INT(counted, ==, n);

@@ -26,6 +26,7 @@
 
 #include <curl/curl.h>
 
+#include "chunked_call.h"
 #include "httpd_harness.h"
 #include "mm/clock.h"
 #include "mm/kv.h"
@@ -36,110 +37,10 @@
 #define KILL_ANSWER_MS 5000
 #define SILENCE_MS "1500"
 
-typedef struct call {
-    CURL *e;
-    char body[32768];
-    size_t len;
-    uint64_t start_ms, end_ms;
-    bool done;
-    long status;
-    char session[64];
-} call;
-
-static call calls[N_ALL];
-
-static size_t
-on_body(char *data, size_t size, size_t n, void *ctx)
-{
-    call *c = ctx;
-    size_t len = size * n;
-    if (len > sizeof(c->body) - 1 - c->len)
-        len = sizeof(c->body) - 1 - c->len;
-    memcpy(c->body + c->len, data, len);
-    c->len += len;
-    c->body[c->len] = '\0';
-    return size * n;
-}
-
-static void
-call_start(CURLM *m, call *c, int port)
-{
-    char url[160];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/matchmaker/request/%s/%s", port, H_APP, H_VERSION);
-    c->e = curl_easy_init();
-    MM_REQUIRE(c->e != NULL);
-    curl_easy_setopt(c->e, CURLOPT_URL, url);
-    curl_easy_setopt(c->e, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(c->e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->e, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->e, CURLOPT_PRIVATE, c);
-    curl_easy_setopt(c->e, CURLOPT_TIMEOUT_MS, 120000L);
-    c->start_ms = mm_now_ms();
-    MM_REQUIRE(curl_multi_add_handle(m, c->e) == CURLM_OK);
-}
-
-/* Drives the transfers for up to ms, recording when each one ends. */
-static void
-drive(CURLM *m, int ms)
-{
-    uint64_t until = mm_now_ms() + (uint64_t)ms;
-    do {
-        int running = 0;
-        curl_multi_perform(m, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            call *c = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-            c->done = true;
-            c->end_ms = mm_now_ms();
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &c->status);
-            curl_multi_remove_handle(m, msg->easy_handle);
-            curl_easy_cleanup(msg->easy_handle);
-            c->e = NULL;
-        }
-        if (mm_now_ms() >= until)
-            break;
-        curl_multi_poll(m, NULL, 0, 20, NULL);
-    } while (mm_now_ms() < until);
-}
-
-/* The session id of a call's SessionRequestAccepted, once it came. */
-static bool
-call_accepted(call *c)
-{
-    if (c->session[0] != '\0')
-        return true;
-    const char *p = strstr(c->body, "{\"SessionRequestAccepted\":\"");
-    if (p == NULL)
-        return false;
-    p += strlen("{\"SessionRequestAccepted\":\"");
-    const char *q = strchr(p, '"');
-    if (q == NULL || q - p >= (long)sizeof(c->session))
-        return false;
-    memcpy(c->session, p, (size_t)(q - p));
-    c->session[q - p] = '\0';
-    return true;
-}
-
-/* The last line of a finished call: its final message. */
-static const char *
-call_last(const call *c, char *buf, size_t len)
-{
-    size_t end = c->len;
-    while (end > 0 && c->body[end - 1] == '\n')
-        end--;
-    size_t start = end;
-    while (start > 0 && c->body[start - 1] != '\n')
-        start--;
-    snprintf(buf, len, "%.*s", (int)(end - start), c->body + start);
-    return buf;
-}
+static chunked_call calls[N_ALL];
 
 static bool
-all(bool (*pred)(call *), int from, int to)
+all(bool (*pred)(chunked_call *), int from, int to)
 {
     for (int i = from; i < to; i++)
         if (!pred(&calls[i]))
@@ -148,7 +49,7 @@ all(bool (*pred)(call *), int from, int to)
 }
 
 static bool
-call_done(call *c)
+call_done(chunked_call *c)
 {
     return c->done;
 }
@@ -193,38 +94,38 @@ main(void)
     CURLM *m = curl_multi_init();
     MM_REQUIRE(m != NULL);
     for (int i = 0; i < N_BURST; i++)
-        call_start(m, &calls[i], front.port);
+        cc_start(m, &calls[i], front.port, 120000L);
     /* 2. every request accepted and recorded: no create in flight anywhere */
     uint64_t until = mm_now_ms() + 15000;
-    while (!all(call_accepted, 0, N_BURST) && mm_now_ms() < until)
-        drive(m, 50);
-    MM_REQUIRE(all(call_accepted, 0, N_BURST));
+    while (!all(cc_accepted, 0, N_BURST) && mm_now_ms() < until)
+        cc_drive(m, 50, 20);
+    MM_REQUIRE(all(cc_accepted, 0, N_BURST));
     for (int i = 0; i < N_BURST; i++)
         MM_REQUIRE(h_wait_kv(unclaimed, calls[i].session, true, 5000));
     /* let a silence longer than the front's limit pass: only heartbeats keep the requests open */
-    drive(m, 1800);
+    cc_drive(m, 1800, 20);
     for (int i = 0; i < N_BURST; i++)
         MM_CHECK(!calls[i].done);
     uint64_t kill_ms = mm_now_ms();
     MM_CHECK(h_kill9(a));
 
     /* 4. after the kill: new requests go to B */
-    drive(m, 200);
+    cc_drive(m, 200, 20);
     for (int i = N_BURST; i < N_ALL; i++)
-        call_start(m, &calls[i], front.port);
+        cc_start(m, &calls[i], front.port, 120000L);
     until = mm_now_ms() + 45000;
     while (!all(call_done, 0, N_ALL) && mm_now_ms() < until)
-        drive(m, 100);
+        cc_drive(m, 100, 20);
     curl_multi_cleanup(m);
 
     /* 3. the burst: every request answered within KILL_ANSWER_MS of the kill, or served */
     int cut = 0, served = 0;
     uint64_t cut_max_ms = 0;
     for (int i = 0; i < N_ALL; i++) {
-        call *c = &calls[i];
+        chunked_call *c = &calls[i];
         MM_CHECK(c->done);
         MM_CHECK_INT(c->status, ==, 200);
-        call_last(c, last, sizeof(last));
+        cc_last(c, last, sizeof(last));
         bool ready = strncmp(last, "{\"SessionReady\":", 16) == 0;
         bool silent = strstr(last, "{\"Error\":[503,\"the matchmaker serving this request stopped answering") == last;
         if (i >= N_BURST) {

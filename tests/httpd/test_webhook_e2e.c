@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "httpd_harness.h"
+#include "metric_read.h"
 #include "mm/clock.h"
 #include "mm/feedback.h"
 
@@ -121,20 +122,6 @@ run_players(int port, const char *what)
             what, N, DEPLOY_MS, sum / N, max);
 }
 
-/* A counter line `name value` of a Prometheus text; -1 when absent. */
-static long long
-metric(int port, const char *name)
-{
-    hd_response r;
-    hd_http(port, "GET", "/metrics", NULL, NULL, HD_WAIT_MS, &r);
-    MM_CHECK_INT(r.status, ==, 200);
-    size_t len = strlen(name);
-    for (const char *p = strstr(r.body, name); p != NULL; p = strstr(p + 1, name))
-        if ((p == r.body || p[-1] == '\n') && p[len] == ' ')
-            return strtoll(p + len + 1, NULL, 10);
-    return -1;
-}
-
 /* The matchmaker's stop line (src/matchmaker/main.c), parsed. */
 static long long
 sim_gets(const harness *h)
@@ -166,16 +153,16 @@ forged(harness *h, int port_a, int port_b, long long *received_extra)
     char body[160];
     snprintf(body, sizeof(body), "{\"session_id\":\"%s\",\"status\":\"Status.READY\",\"ready\":true}", w.session);
 
-    long long nf0 = metric(port_b, "mm_front_webhooks_total{outcome=\"not_found\"}");
-    long long routed0 = metric(port_b, "mm_front_webhooks_total{outcome=\"routed\"}");
+    long long nf0 = hd_metric(port_b, "mm_front_webhooks_total{outcome=\"not_found\"}");
+    long long routed0 = hd_metric(port_b, "mm_front_webhooks_total{outcome=\"routed\"}");
     long long gets0 = sim_gets(h);
     hd_response r;
     for (int i = 0; i < WRONG; i++) {
         hd_http(port_b, "POST", "/matchmaker/edgegap-webhook/E2e-Webhook_Secret-0123456788", body, NULL, HD_WAIT_MS, &r);
         MM_CHECK_INT(r.status, ==, 404);
     }
-    MM_CHECK_INT(metric(port_b, "mm_front_webhooks_total{outcome=\"not_found\"}") - nf0, ==, WRONG);
-    MM_CHECK_INT(metric(port_b, "mm_front_webhooks_total{outcome=\"routed\"}"), ==, routed0);
+    MM_CHECK_INT(hd_metric(port_b, "mm_front_webhooks_total{outcome=\"not_found\"}") - nf0, ==, WRONG);
+    MM_CHECK_INT(hd_metric(port_b, "mm_front_webhooks_total{outcome=\"routed\"}"), ==, routed0);
     MM_CHECK_INT(sim_gets(h), ==, gets0); /* no webhook GET (and no fallback poll before 20 s) */
 
     uint64_t t0 = mm_now_ms();
@@ -190,7 +177,7 @@ forged(harness *h, int port_a, int port_b, long long *received_extra)
     MM_CHECK_INT(ok, ==, REPLAYS);
     *received_extra = REPLAYS;
     MM_CHECK(wait_sim_gets(h, gets0 + 1, 5000)); /* the first replay's GET */
-    MM_CHECK_INT(metric(port_b, "mm_front_webhooks_total{outcome=\"routed\"}") - routed0, ==, REPLAYS);
+    MM_CHECK_INT(hd_metric(port_b, "mm_front_webhooks_total{outcome=\"routed\"}") - routed0, ==, REPLAYS);
     /* the session never becomes ready; it ends at --session-timeout-ms with an error, after
      * which no GET of it can come */
     pthread_join(w.thread, NULL);
@@ -236,17 +223,17 @@ split_mode(harness *h)
      * simulator counts the delivery, so wait for the counters to settle (bounded) */
     MM_CHECK(wait_sim_gets(h, gets0 + N, 5000));
     uint64_t until = mm_now_ms() + 5000;
-    while (metric(b.port, "mm_front_webhooks_total{outcome=\"routed\"}") < h_sim_counter(h, NULL, "webhooks_sent") - sent0 &&
+    while (hd_metric(b.port, "mm_front_webhooks_total{outcome=\"routed\"}") < h_sim_counter(h, NULL, "webhooks_sent") - sent0 &&
            mm_now_ms() < until)
         mm_test_sleep_ms(10);
     long long gets = sim_gets(h) - gets0, sent = h_sim_counter(h, NULL, "webhooks_sent") - sent0;
-    long long routed_b = metric(b.port, "mm_front_webhooks_total{outcome=\"routed\"}");
+    long long routed_b = hd_metric(b.port, "mm_front_webhooks_total{outcome=\"routed\"}");
     fprintf(stderr, "(1) %lld GETs for %d sessions; simulator sent %lld webhooks, front B routed %lld\n", gets, N, sent, routed_b);
     MM_CHECK_INT(gets, ==, N);
     MM_CHECK_INT(sent, ==, N);
     MM_CHECK_INT(routed_b, ==, sent);
-    MM_CHECK_INT(metric(a.port, "mm_front_webhooks_total{outcome=\"routed\"}"), ==, 0);
-    MM_CHECK_INT(metric(b.port, "mm_bridge_webhooks_total{outcome=\"published\"}"), ==, N);
+    MM_CHECK_INT(hd_metric(a.port, "mm_front_webhooks_total{outcome=\"routed\"}"), ==, 0);
+    MM_CHECK_INT(hd_metric(b.port, "mm_bridge_webhooks_total{outcome=\"published\"}"), ==, N);
 
     long long extra = 0;
     forged(h, a.port, b.port, &extra);
@@ -292,9 +279,9 @@ all_in_one(harness *h, bool webhooks)
     long long gets0 = sim_gets(h);
     run_players(port, webhooks ? "(2) all-in-one, webhooks" : "(m) all-in-one, polling every 200 ms");
     long long gets = sim_gets(h) - gets0;
-    long long hook_gets = metric(port, "mm_matchmaker_webhooks_total{outcome=\"routed_get\"}");
-    long long pgets = metric(port, "mm_matchmaker_edgegap_gets_per_session_sum");
-    long long polled = metric(port, "mm_matchmaker_edgegap_gets_per_session_count");
+    long long hook_gets = hd_metric(port, "mm_matchmaker_webhooks_total{outcome=\"routed_get\"}");
+    long long pgets = hd_metric(port, "mm_matchmaker_edgegap_gets_per_session_sum");
+    long long polled = hd_metric(port, "mm_matchmaker_edgegap_gets_per_session_count");
     fprintf(stderr, "%s: simulator GETs %lld for %d sessions (%.2f per session); /metrics: %lld webhook GETs, %lld GETs, %lld sessions\n",
             webhooks ? "(2)" : "(m)", gets, N, (double)gets / N, hook_gets, pgets, polled);
     if (webhooks) {
@@ -302,7 +289,7 @@ all_in_one(harness *h, bool webhooks)
         MM_CHECK_INT(polled, ==, N);
         MM_CHECK_INT(pgets, ==, polled);
         MM_CHECK_INT(gets, ==, N);
-        MM_CHECK_INT(metric(port, "mm_front_webhooks_total{outcome=\"routed\"}"), ==, N);
+        MM_CHECK_INT(hd_metric(port, "mm_front_webhooks_total{outcome=\"routed\"}"), ==, N);
     } else {
         MM_CHECK_INT(hook_gets, ==, 0);
         MM_CHECK_INT(pgets, ==, gets);
