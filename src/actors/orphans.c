@@ -195,6 +195,7 @@ static void *
 orphans_main(void *arg)
 {
     mm_orphans *o = arg;
+    pthread_setname_np(pthread_self(), "orphans");
     pthread_mutex_lock(&o->mu);
     while (!o->stop) {
         if (o->n == 0) {
