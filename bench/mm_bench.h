@@ -110,6 +110,9 @@ int mm_bench_flags_parse(mm_bench_config *cfg, int argc, char **argv);
 /** The --help text (stdout). */
 void mm_bench_flags_usage(FILE *out);
 
+/** "30s", "500ms", "2m", "1h", "1.5" (seconds) into ns, within [min_s, 24 h]: 0, or -1 when not one. */
+int mm_bench_parse_duration(const char *text, double min_s, uint64_t *out);
+
 /**
  * A usage error: "mm_bench: " + the message + " (see mm_bench --help)", one line on stderr.
  * Returns 2 (the exit status of a usage error), for `return mm_bench_usage_error(...)`.

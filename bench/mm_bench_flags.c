@@ -104,9 +104,8 @@ option_name(int val)
     return "?";
 }
 
-/* "30s", "500ms", "2m", "1h", "1.5" (seconds) into ns, within [min_s, MAX_SECONDS]. */
-static int
-parse_duration(const char *text, double min_s, uint64_t *out)
+int
+mm_bench_parse_duration(const char *text, double min_s, uint64_t *out)
 {
     char *end = NULL;
     if (text[0] == '\0' || text[0] == '-' || text[0] == '+' || text[0] == ' ')
@@ -307,7 +306,7 @@ option_apply(mm_bench_config *cfg, struct given *g, int val, char *arg)
                         : val == OPT_TIMEOUT ? &cfg->timeout_ns
                                              : &cfg->close_grace_ns;
         double min_s = val == OPT_RAMP ? 0 : 0.001;
-        if (parse_duration(arg, min_s, dst) != 0)
+        if (mm_bench_parse_duration(arg, min_s, dst) != 0)
             return mm_bench_usage_error("--%s: a time like 500ms, 30s, 2m or 1h, from %gs to 24h", option_name(val), min_s);
         if (val == OPT_DURATION)
             g->duration = 1;

@@ -20,27 +20,13 @@
 
 #define NS_PER_S 1000000000.0
 #define MAX_RATE 1000000.0
-#define MAX_SECONDS 86400.0
 
 /* "30s", "500ms", "2m", "1h", "1.5" into seconds, 0 .. 24 h; -1 when not one. */
 static double
 curve_time(const char *text)
 {
-    char *end = NULL;
-    if (text[0] == '\0' || text[0] == '-' || text[0] == '+' || text[0] == ' ')
-        return -1;
-    double v = strtod(text, &end);
-    if (end == text || !isfinite(v))
-        return -1;
-    if (strcmp(end, "ms") == 0)
-        v *= 0.001;
-    else if (strcmp(end, "m") == 0)
-        v *= 60;
-    else if (strcmp(end, "h") == 0)
-        v *= 3600;
-    else if (strcmp(end, "s") != 0 && *end != '\0')
-        return -1;
-    return v >= 0 && v <= MAX_SECONDS ? v : -1;
+    uint64_t ns = 0;
+    return mm_bench_parse_duration(text, 0, &ns) == 0 ? (double)ns / NS_PER_S : -1;
 }
 
 int
