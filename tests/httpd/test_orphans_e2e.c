@@ -83,7 +83,9 @@ run(harness *h, bool split, const char *grace)
     const char *mm_args[] = {split ? "--admin-bind" : "--http", NULL /* the bind, below */, "--webhook-public-url", base,
                              "--webhook-poll-ms", "3000", "--orphan-grace-ms", grace, "--session-timeout-ms", "6000",
                              "--cert-wait-ms", "1000", "--reaper-age-ms", "7000", "--reaper-margin-ms", "1000",
-                             "--reaper-scan-ms", "200", split ? NULL : "--limits-exempt", "0.0.0.0/0", NULL};
+                             "--reaper-scan-ms", "200",
+                             /* the queue group may give one replica more than the default 16: all must be in flight */
+                             "--max-edgegap-in-flight", "32", split ? NULL : "--limits-exempt", "0.0.0.0/0", NULL};
     mm_args[1] = bind_a;
     h_start_matchmaker(h, mm_args);
     pid_t a = h->mm;
