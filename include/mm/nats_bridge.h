@@ -43,15 +43,17 @@
  * heartbeat (Mm-Replica) and sends no more on the stream, only one message per process and
  * interval on mm.alive.<nuid>, which the bridge hears on one mm.alive.* subscription. Such a
  * request is answered 503 only when both its own stream and its process were silent for
- * silence_ms (stats.alive_heard, stats.replicas). An older matchmaker sends no Mm-Replica: the
+ * silence_ms (stats.alive_heard, stats.replicas). So the check walks the requests only while
+ * one names no process yet or a process fell silent: 10,000 waiting cost it nothing. An older matchmaker sends no Mm-Replica: the
  * rules above apply to its requests.
  * A reference matchmaker ignores the header and sends no heartbeat: after its Acknowledged only
  * request_timeout_ms applies, and a session.gensession request (whose one answer comes at the
  * end) is never cut for silence before a heartbeat came. So a mixed fleet keeps working.
  *
  * Cancel (include/mm/reply.h, "Cancel"): our matchmaker's heartbeats carry a reply subject
- * unique to the request. When a request's client is gone before its end (the sink's gone(),
- * looked at on every check_interval_ms, and when the sink refuses a reply) the bridge ends the
+ * unique to the request. When a request's client is gone before its end (reported by the sink's
+ * watch_gone() at once, the front's relay sink; for a sink without it, its gone() looked at on
+ * every check_interval_ms; and when the sink refuses a reply) the bridge ends the
  * request and publishes one empty message with the header Mm-Cancel: 1 to that subject, so a
  * player still waiting in line leaves it without an Edgegap call; so does a request the bridge
  * ends itself with 408 (request_timeout_ms) or at its stop. No heartbeat came (a reference
@@ -107,7 +109,8 @@ typedef struct mm_nats_bridge_stats {
     uint64_t submitted;     /* requests accepted by submit */
     uint64_t refused;       /* submits refused (inbox full or stopping) */
     uint64_t published;     /* requests published on NATS (streaming and gensession) */
-    uint64_t completed;     /* requests that ended with the matchmaker's own end or answer */
+    uint64_t completed;     /* requests that ended with the matchmaker's own end or answer, or whose client left
+                               after its SessionReady was relayed */
     uint64_t no_responders; /* answered 503: nobody serves that subject */
     uint64_t nats_down;     /* answered 503: NATS not connected, or the connection was lost */
     uint64_t timeouts;      /* answered 408 */

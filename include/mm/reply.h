@@ -51,6 +51,11 @@ typedef struct mm_reply_sink_ops {
      * reaches anyone; a NATS sink: its front sent a cancel, "Cancel" below): a player waiting in
      * line then leaves it (include/mm/waiting_room.h). Thread-safe against the marking. */
     bool (*gone)(mm_reply_sink *sink);
+    /* NULL: the sink cannot tell when (its holder polls gone()). Else arranges one call of
+     * cb(ctx, tag) when the client becomes gone -- from the thread that learns it, or from this
+     * call when it is gone already -- and none once free() has returned. cb must not block nor
+     * call the sink. Lets a holder of many sinks learn of leavers without walking them all. */
+    void (*watch_gone)(mm_reply_sink *sink, void (*cb)(void *ctx, uint64_t tag), void *ctx, uint64_t tag);
 } mm_reply_sink_ops;
 
 /** Implementations embed this as their first member. */
@@ -90,6 +95,17 @@ static inline bool
 mm_reply_gone(mm_reply_sink *sink)
 {
     return sink != NULL && sink->ops->gone != NULL && sink->ops->gone(sink);
+}
+
+/** Asks for cb(ctx, tag) when the sink's client is gone (watch_gone above). False when the sink
+ * cannot tell (no watch_gone): the caller polls mm_reply_gone() instead. */
+static inline bool
+mm_reply_watch_gone(mm_reply_sink *sink, void (*cb)(void *ctx, uint64_t tag), void *ctx, uint64_t tag)
+{
+    if (sink == NULL || sink->ops->watch_gone == NULL)
+        return false;
+    sink->ops->watch_gone(sink, cb, ctx, tag);
+    return true;
 }
 
 /** Frees the sink (ending it first if needed). Accepts NULL. */

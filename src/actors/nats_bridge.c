@@ -61,6 +61,10 @@ req_unlink(mm_nats_bridge *b, bridge_req *r)
         return;
     r->linked = false;
     mm_idmap_remove(&b->reqs, r->token);
+    if (r->gone_polled)
+        b->n_gone_polled--;
+    if (r->replica == NULL)
+        b->n_unbound--;
     if (r->replica != NULL && --r->replica->refs == 0) {
         bridge_replica **p = &b->replicas;
         while (*p != r->replica)
@@ -126,14 +130,30 @@ req_cancel(mm_nats_bridge *b, bridge_req *r, atomic_uint_fast64_t *counter)
     req_finish(b, r, 0, NULL);
 }
 
-/* Ends every request whose client is gone (the front detached its sink). */
+/* r's client left. Before its SessionReady that is a cancel; after it (a client closing as soon
+ * as it has its token, before the matchmaker's end arrives) the request is simply done. */
+static void
+req_client_left(mm_nats_bridge *b, bridge_req *r)
+{
+    if (r->ready) {
+        atomic_fetch_add(&b->completed, 1);
+        req_finish(b, r, 0, NULL);
+    } else {
+        req_cancel(b, r, &b->client_gone);
+    }
+}
+
+/* Ends every request whose client is gone (the front detached its sink). Sinks that report it
+ * (watch_gone: a GONE message) are walked only when a report could not be posted. */
 static void
 gone_check(mm_nats_bridge *b)
 {
+    if (!atomic_exchange(&b->gone_scan, false) && b->n_gone_polled == 0)
+        return;
     for (bridge_req *r = b->head, *next; r != NULL; r = next) {
         next = r->next;
         if (mm_reply_gone(r->sink))
-            req_cancel(b, r, &b->client_gone);
+            req_client_left(b, r);
     }
 }
 
@@ -202,6 +222,11 @@ silence_check(mm_nats_bridge *b)
         return;
     uint64_t now = mm_now_ms();
     size_t n = 0;
+    bool walk = b->n_unbound > 0; /* a request naming a replica can be silent only with it */
+    for (bridge_replica *p = b->replicas; p != NULL && !walk; p = p->next)
+        walk = now - p->heard_ms > b->silence_ms;
+    if (!walk)
+        return;
     for (bridge_req *r = b->head, *next; r != NULL; r = next) {
         next = r->next;
         if (!req_silent(b, r, now))
@@ -323,6 +348,7 @@ req_bind_replica(mm_nats_bridge *b, bridge_req *r, natsMsg *msg, uint64_t now)
     p->heard_ms = now;
     p->refs++;
     r->replica = p;
+    b->n_unbound--;
     return true;
 }
 
@@ -341,6 +367,16 @@ on_alive(mm_nats_bridge *b, natsMsg *msg)
         p->heard_ms = mm_now_ms();
     natsMsg_Destroy(msg);
     return true;
+}
+
+/* A relay sink's watch_gone, on the front loop that detached it: the actor checks and cancels
+ * (bridge_handle). A full inbox ring leaves it to the next check's walk. */
+static void
+on_sink_gone(void *ctx, uint64_t token)
+{
+    mm_nats_bridge *b = ctx;
+    if (mm_actor_send(b->self, &(mm_msg){.type = MM__BRIDGE_GONE, .target = token}) != MM_OK)
+        atomic_store(&b->gone_scan, true);
 }
 
 static void
@@ -364,6 +400,7 @@ on_submit(mm_nats_bridge *b, bridge_req *r)
         goto cleanup;
     }
     r->linked = true;
+    b->n_unbound++;
     r->heard_ms = mm_now_ms();
     r->prev = NULL;
     r->next = b->head;
@@ -381,6 +418,10 @@ on_submit(mm_nats_bridge *b, bridge_req *r)
         goto cleanup;
     }
     atomic_fetch_add(&b->published, 1);
+    if (!mm_reply_watch_gone(r->sink, on_sink_gone, b, r->token)) { /* may post a GONE at once */
+        r->gone_polled = true;
+        b->n_gone_polled++;
+    }
     if (!mm_timer_active(&b->check_timer) && mm_timer_start(b->self, &b->check_timer, b->check_ms, check_timer_fired) != MM_OK)
         mm_error("bridge: cannot arm the connection check (out of memory)");
 cleanup:
@@ -494,6 +535,8 @@ on_reply(mm_nats_bridge *b, natsMsg *msg)
         /* The sink refused (its client is gone, or the text is unusable): nothing more to relay. */
         mm_debug("bridge: request %llu: the reply sink refused a message; request ended", (unsigned long long)r->front_id);
         req_cancel(b, r, &b->failed);
+    } else if (mm_feedback_kind_of(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg)) == MM_FEEDBACK_READY) {
+        r->ready = true;
     } else if (mm_feedback_is_line_report(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg))) {
         /* in line: request_timeout_ms counts from the last report (the matchmaker bounds the line) */
         mm_timer_stop(b->self, &r->deadline);
@@ -620,6 +663,10 @@ bridge_handle(void *state, mm_actor *self, mm_msg *msg)
     } else if (msg->type == MM__BRIDGE_WEBHOOK) {
         atomic_fetch_sub(&b->queued, 1);
         on_webhook(b, msg->ptr);
+    } else if (msg->type == MM__BRIDGE_GONE) {
+        bridge_req *r = mm_idmap_get(&b->reqs, msg->target); /* ended meanwhile, or a token reused: */
+        if (r != NULL && mm_reply_gone(r->sink))             /* its sink says whether it is gone */
+            req_client_left(b, r);
     } else {
         on_wake(b);
     }

@@ -18,7 +18,12 @@
 #include "mm/reply.h"
 #include "mm/request.h"
 
-enum { MM__BRIDGE_SUBMIT = 1, MM__BRIDGE_WAKE = 2, MM__BRIDGE_WEBHOOK = 3 /* ptr: a malloc'ed session id */ };
+enum {
+    MM__BRIDGE_SUBMIT = 1,
+    MM__BRIDGE_WAKE = 2,
+    MM__BRIDGE_WEBHOOK = 3, /* ptr: a malloc'ed session id */
+    MM__BRIDGE_GONE = 4,    /* target: the reply token of a request whose client left (its sink's watch_gone) */
+};
 
 #define MM__BRIDGE_LOST_MAX 64 /* reply tokens remembered when the reply queue overflows */
 
@@ -49,6 +54,8 @@ struct bridge_req {
     bool heard;        /* a reply came */
     bool heartbeats;   /* a heartbeat came: its matchmaker sends them, silence means death */
     char *cancel;      /* the reply subject of its heartbeats (mm.cancel.<nuid>.<token>), once one came; owned */
+    bool gone_polled;  /* its sink cannot say when its client leaves (no watch_gone): the check polls it */
+    bool ready;        /* its SessionReady was relayed: a client leaving now costs no cancel */
     bridge_replica *replica; /* its first heartbeat named its process (Mm-Replica): silence is judged per replica */
 };
 
@@ -93,6 +100,12 @@ struct mm_nats_bridge {
     uint64_t reconnects; /* the connection's reconnect count at the last check */
     int64_t nats_dropped; /* the subscription's slow-consumer drops at the last check */
     bridge_replica *replicas; /* the replicas named by requests in flight */
+    /* What the 250 ms check must walk the requests for (with 10,000 waiting it walked them all,
+     * four times a second, for nothing): requests naming no replica yet, whose own silence is
+     * judged (the rest only when their replica fell silent), and requests whose sink cannot
+     * report its client leaving. */
+    uint32_t n_unbound, n_gone_polled;
+    atomic_bool gone_scan; /* a GONE could not be posted (inbox ring full): the next check polls every sink */
 
     atomic_uint_fast64_t submitted, refused, published, completed, no_responders, nats_down, timeouts, failed, replies, late,
         overflows, lost_failed, in_flight, webhooks_published, webhooks_failed, heartbeats, silent, client_gone, cancels_sent,

@@ -40,6 +40,8 @@ void tb_set_ready(tb_backend *b, bool ready);
 void tb_set_wannaplay_script(tb_backend *b, const char *script);
 /* Answers every held request ("held": the happy script; "never": just the end). Returns how many. */
 size_t tb_release(tb_backend *b);
+/* Held requests whose client left, as their relay sinks reported it (watch_gone); none after release. */
+size_t tb_gone_reports(tb_backend *b);
 /* Requests held now. */
 size_t tb_held(tb_backend *b);
 /* Waits until at least n requests were submitted; true if so before timeout_ms. */

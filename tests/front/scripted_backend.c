@@ -35,7 +35,17 @@ struct tb_backend {
     char (*webhooks)[MM_FRONT_SESSION_ID_MAX + 1]; /* under mu */
     size_t nwebhooks, capwebhooks;
     char last_intent[72]; /* under mu: the intent of the last webhook_intent call ("" none) */
+    atomic_size_t gone_reports; /* watch_gone calls for held requests (tb_gone_reports) */
 };
+
+/* A held request's sink reported its client gone (the relay sink's watch_gone, on a loop). */
+static void
+on_gone(void *ctx, uint64_t tag)
+{
+    (void)tag;
+    tb_backend *b = ctx;
+    atomic_fetch_add(&b->gone_reports, 1);
+}
 
 static void
 send_text(mm_reply_sink *s, char *text, size_t len)
@@ -67,6 +77,7 @@ static void
 run_job(tb_backend *b, job *j)
 {
     if (strcmp(j->script, "never") == 0 || strcmp(j->script, "held") == 0) {
+        mm_reply_watch_gone(j->sink, on_gone, b, 0); /* the relay sink: true; counted by on_gone */
         pthread_mutex_lock(&b->mu);
         j->next = b->held;
         b->held = j;
@@ -273,6 +284,12 @@ tb_set_wannaplay_script(tb_backend *b, const char *script)
     pthread_mutex_lock(&b->mu);
     snprintf(b->wannaplay, sizeof(b->wannaplay), "%s", script);
     pthread_mutex_unlock(&b->mu);
+}
+
+size_t
+tb_gone_reports(tb_backend *b)
+{
+    return atomic_load(&b->gone_reports);
 }
 
 size_t

@@ -162,11 +162,12 @@ test_client_leaves(fh *h)
 {
     long long dropped0 = fh_metric(h->port, "mm_front_relay_dropped_total");
     long long gone0 = fh_metric(h->port, "mm_front_requests_total{route=\"ws\",outcome=\"client_gone\"}");
-    size_t before = tb_submitted(h->tb);
+    size_t before = tb_submitted(h->tb), reports0 = tb_gone_reports(h->tb);
     mm_ws_client *c = malloc(sizeof(*c));
     MM_REQUIRE(mm_ws_connect(c, h->port, "/matchmaker/ws", NULL, T) == 0);
     MM_REQUIRE(mm_ws_send_text(c, "{\"game\":\"held\",\"version\":\"1\"}") == 0);
     MM_REQUIRE(tb_wait_submitted(h->tb, before + 1, T));
+    MM_REQUIRE(tb_wait_held(h->tb, 1, T)); /* the backend holds it and watches its sink */
     mm_ws_close(c); /* abrupt: no close frame */
     free(c);
     /* the front notices (EOF), ends the request and detaches its sink */
@@ -174,7 +175,9 @@ test_client_leaves(fh *h)
     for (int i = 0; i < 500 && gone == gone0; i++)
         gone = fh_metric(h->port, "mm_front_requests_total{route=\"ws\",outcome=\"client_gone\"}");
     MM_CHECK_INT(gone, ==, gone0 + 1);
-    MM_REQUIRE(tb_wait_held(h->tb, 1, T));
+    for (int i = 0; i < 500 && tb_gone_reports(h->tb) == reports0; i++) /* on the loop, right after the count */
+        mm_test_sleep_ms(10);
+    MM_CHECK_U64(tb_gone_reports(h->tb), ==, reports0 + 1); /* the sink told its backend, once */
     MM_CHECK_INT(tb_release(h->tb), ==, 1); /* the backend answers late: dropped by the sink */
     MM_CHECK_INT(fh_metric(h->port, "mm_front_relay_dropped_total"), >=, dropped0 + 5);
     test_happy(h); /* nothing else is disturbed */

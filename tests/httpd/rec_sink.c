@@ -69,6 +69,7 @@ rec_release(mm_reply_sink *base)
     if (!r->ended)
         r->freed_before_end = true;
     r->freed = true;
+    r->gone_cb = NULL; /* no watcher call after free(), as the relay sink promises */
     pthread_cond_broadcast(&cond);
     pthread_mutex_unlock(&mu);
 }
@@ -80,6 +81,84 @@ static const mm_reply_sink_ops rec_ops = {
     .end = rec_end,
     .free = rec_release,
 };
+
+static bool
+rec_gone(mm_reply_sink *base)
+{
+    rec_sink *r = (rec_sink *)base;
+    pthread_mutex_lock(&mu);
+    bool gone = r->gone;
+    pthread_mutex_unlock(&mu);
+    return gone;
+}
+
+/* Under mu: the watcher's one call (free() clears it, as the relay sink does). */
+static void
+rec_notify(rec_sink *r)
+{
+    void (*cb)(void *, uint64_t) = r->gone_cb;
+    r->gone_cb = NULL;
+    if (cb != NULL && !r->freed)
+        cb(r->gone_ctx, r->gone_tag);
+}
+
+static void
+rec_watch_gone(mm_reply_sink *base, void (*cb)(void *ctx, uint64_t tag), void *ctx, uint64_t tag)
+{
+    rec_sink *r = (rec_sink *)base;
+    pthread_mutex_lock(&mu);
+    r->watches++;
+    r->gone_cb = cb;
+    r->gone_ctx = ctx;
+    r->gone_tag = tag;
+    if (r->gone)
+        rec_notify(r);
+    pthread_mutex_unlock(&mu);
+}
+
+static const mm_reply_sink_ops rec_watch_ops = {
+    .kind = "test-record-watchable",
+    .send = rec_send,
+    .error = rec_error,
+    .end = rec_end,
+    .free = rec_release,
+    .gone = rec_gone,
+    .watch_gone = rec_watch_gone,
+};
+
+static const mm_reply_sink_ops rec_poll_ops = {
+    .kind = "test-record-pollable",
+    .send = rec_send,
+    .error = rec_error,
+    .end = rec_end,
+    .free = rec_release,
+    .gone = rec_gone,
+};
+
+rec_sink *
+rec_new_pollable(void)
+{
+    rec_sink *r = rec_new();
+    r->base.ops = &rec_poll_ops;
+    return r;
+}
+
+rec_sink *
+rec_new_watchable(void)
+{
+    rec_sink *r = rec_new();
+    r->base.ops = &rec_watch_ops;
+    return r;
+}
+
+void
+rec_leave(rec_sink *r)
+{
+    pthread_mutex_lock(&mu);
+    r->gone = true;
+    rec_notify(r);
+    pthread_mutex_unlock(&mu);
+}
 
 rec_sink *
 rec_new(void)

@@ -25,10 +25,25 @@ typedef struct rec_sink {
     bool freed_before_end; /* free() came before any end */
     int after_end;         /* calls of send/error after the end (must stay 0) */
     int overflow;          /* texts beyond REC_MAX_TEXTS */
+    /* rec_new_watchable: a sink whose client can leave (rec_leave), with gone() and watch_gone() */
+    bool gone;
+    void (*gone_cb)(void *ctx, uint64_t tag);
+    void *gone_ctx;
+    uint64_t gone_tag;
+    int watches; /* watch_gone() calls */
 } rec_sink;
 
 /** A new zeroed record whose base is a usable sink. Stops the test on out of memory. */
 rec_sink *rec_new(void);
+
+/** rec_new, with gone() and watch_gone() as the front's relay sink has them. */
+rec_sink *rec_new_watchable(void);
+
+/** rec_new with gone() but no watch_gone(): its holder must poll. */
+rec_sink *rec_new_pollable(void);
+
+/** The client of a watchable (or pollable) sink leaves: gone() turns true and a watcher set is called (once). */
+void rec_leave(rec_sink *r);
 
 /** Frees the record and its texts (after the sink was freed, or when it never was handed on). */
 void rec_free(rec_sink *r);

@@ -176,16 +176,26 @@ on_gensession(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *clo
 
 /* ---- helpers ---- */
 
+static rec_sink *submit_to(mm_nats_bridge *b, mm_front_route route, const char *game, const char *version, const char *ip,
+                           rec_sink *r, mm_err *err);
+
 /* Submits a request; *err tells what submit said (any thread: no check here). */
 static rec_sink *
 submit_raw(mm_nats_bridge *b, mm_front_route route, const char *game, const char *version, const char *ip, mm_err *err)
+{
+    return submit_to(b, route, game, version, ip, rec_new(), err);
+}
+
+/* The same with the caller's record (rec_new_watchable, say). */
+static rec_sink *
+submit_to(mm_nats_bridge *b, mm_front_route route, const char *game, const char *version, const char *ip, rec_sink *r,
+          mm_err *err)
 {
     mm_front_request fr = {.id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED), .route = route};
     snprintf(fr.req.game, sizeof(fr.req.game), "%s", game);
     snprintf(fr.req.version, sizeof(fr.req.version), "%s", version);
     fr.req.has_client_ip = true;
     snprintf(fr.req.client_ip, sizeof(fr.req.client_ip), "%s", ip);
-    rec_sink *r = rec_new();
     *err = mm_nats_bridge_submit(b, &fr, &r->base);
     if (*err != MM_OK)
         r->freed = true; /* never handed on */
@@ -735,6 +745,85 @@ test_reply_after_reconnect(struct mm_test_nats *srv, mm_nats *nats, natsConnecti
     mm_nats_bridge_destroy(b);
 }
 
+/*
+ * A client that leaves ends its request when its sink reports it (watch_gone: a GONE message to
+ * the bridge), not at the next check, which is 10 minutes out here: with 10,000 players waiting,
+ * that check used to poll every sink four times a second. A sink already gone when the bridge
+ * takes it ends at once too. A client that leaves once its SessionReady was relayed (before the
+ * matchmaker's end) has its answer: the request completes, no client_gone. A sink that cannot
+ * report (no watch_gone) is still polled by the check: with the check far out it stays, and a
+ * short check finds it.
+ */
+static void
+test_gone_reported(natsConnection *nc, natsConnection *rnc)
+{
+    mm_nats_bridge *b = NULL;
+    char why[200];
+    mm_nats_bridge_config bc = {.nc = nc, .request_timeout_ms = 60000, .check_interval_ms = 600000};
+    MM_REQUIRE(mm_nats_bridge_start(&bc, &b, why, sizeof(why)) == MM_OK);
+    mm_err err;
+    rec_sink *w = submit_to(b, MM_FRONT_WS, "game", "v1", "10.0.0.2", rec_new_watchable(), &err);
+    MM_REQUIRE(err == MM_OK);
+    rec_sink *p = submit(b, MM_FRONT_WS, "game", "v1", "10.0.0.2"); /* reports nothing */
+    MM_REQUIRE(rec_wait_texts(w, 1, WAIT_MS) && rec_wait_texts(p, 1, WAIT_MS));
+    MM_CHECK_INT(w->watches, ==, 1);
+    uint64_t t0 = mm_now_ms();
+    rec_leave(w);
+    MM_CHECK(rec_wait_freed(w, WAIT_MS));
+    MM_CHECK_U64(mm_now_ms() - t0, <, WAIT_MS);
+    MM_CHECK(w->ended && !w->has_error); /* nobody to tell: ended without an answer */
+    mm_nats_bridge_stats st;
+    mm_nats_bridge_get_stats(b, &st);
+    MM_CHECK_U64(st.client_gone, ==, 1);
+    MM_CHECK_U64(st.in_flight, ==, 1);
+
+    rec_sink *early = rec_new_watchable();
+    rec_leave(early); /* gone before the bridge takes it */
+    early = submit_to(b, MM_FRONT_WS, "game", "v1", "10.0.0.2", early, &err);
+    MM_REQUIRE(err == MM_OK);
+    MM_CHECK(rec_wait_freed(early, WAIT_MS));
+    mm_nats_bridge_get_stats(b, &st);
+    MM_CHECK_U64(st.client_gone, ==, 2);
+
+    rec_sink *done = submit_to(b, MM_FRONT_WS, "game", "v1", "10.0.0.2", rec_new_watchable(), &err);
+    MM_REQUIRE(err == MM_OK && rec_wait_texts(done, 1, WAIT_MS));
+    char reply[128], *t = NULL;
+    pthread_mutex_lock(&resp_mu);
+    snprintf(reply, sizeof(reply), "%s", hang_reply);
+    pthread_mutex_unlock(&resp_mu);
+    MM_REQUIRE(mm_feedback_ready("TkVUQ09ERSAxLjAy", "172.104.236.32", 30004, "e3:76:4d", &t, NULL) == MM_OK);
+    MM_REQUIRE(natsConnection_PublishString(rnc, reply, t) == NATS_OK && natsConnection_Flush(rnc) == NATS_OK);
+    free(t);
+    MM_REQUIRE(rec_wait_texts(done, 2, WAIT_MS));
+    uint64_t completed0 = st.completed;
+    rec_leave(done); /* gone with its token, before the end */
+    MM_CHECK(rec_wait_freed(done, WAIT_MS));
+    mm_nats_bridge_get_stats(b, &st);
+    MM_CHECK_U64(st.client_gone, ==, 2);
+    MM_CHECK_U64(st.completed, ==, completed0 + 1);
+    rec_free(done);
+
+    MM_CHECK(!rec_wait_freed(p, 300)); /* not reported, and the check is far out */
+    mm_nats_bridge_destroy(b);
+    MM_CHECK(p->freed);
+    rec_free(w);
+    rec_free(early);
+    rec_free(p);
+
+    bc.check_interval_ms = 50;
+    MM_REQUIRE(mm_nats_bridge_start(&bc, &b, why, sizeof(why)) == MM_OK);
+    p = submit_to(b, MM_FRONT_WS, "game", "v1", "10.0.0.2", rec_new_pollable(), &err);
+    MM_REQUIRE(err == MM_OK);
+    MM_REQUIRE(rec_wait_texts(p, 1, WAIT_MS));
+    rec_leave(p);
+    MM_CHECK(rec_wait_freed(p, WAIT_MS));
+    MM_CHECK_INT(p->watches, ==, 0);
+    mm_nats_bridge_get_stats(b, &st);
+    MM_CHECK_U64(st.client_gone, ==, 1);
+    mm_nats_bridge_destroy(b);
+    rec_free(p);
+}
+
 static void
 test_stop(mm_nats_bridge *b)
 {
@@ -875,6 +964,7 @@ main(void)
     test_webhook(b, rnc);
     test_nats_down(&srv, b);
     test_reply_after_reconnect(&srv, nats, rnc);
+    test_gone_reported(nc, rnc);
     test_stop(b);
     test_webhook_stopped(b);
     test_start_without_server();

@@ -44,6 +44,10 @@ struct mm__relay_sink {
     bool scheduled;   /* a wake-up is on its way (or the loop was told to scan) */
     bool ended;       /* end() was called */
     bool end_pending; /* ... and the loop has not seen it yet */
+    /* watch_gone: called once, under the lock, when the loop detaches (cleared by free()) */
+    void (*gone_cb)(void *ctx, uint64_t tag);
+    void *gone_ctx;
+    uint64_t gone_tag;
 };
 
 /* Texts dropped by sinks whose request had ended: process-wide, since such a sink may no longer
@@ -162,6 +166,7 @@ relay_free(mm_reply_sink *base)
     mm__relay_sink *s = (mm__relay_sink *)base;
     pthread_mutex_lock(&s->lock);
     bool open = !s->ended;
+    s->gone_cb = NULL; /* the holder is done with it: no call from here on */
     pthread_mutex_unlock(&s->lock);
     if (open)
         relay_error(base, 503, "the matchmaker stopped before the request finished");
@@ -179,6 +184,31 @@ relay_gone(mm_reply_sink *sink)
     return gone;
 }
 
+/* Under the sink's lock: the one watch_gone call, if a watcher is set. */
+static void
+gone_notify(mm__relay_sink *s)
+{
+    void (*cb)(void *, uint64_t) = s->gone_cb;
+    s->gone_cb = NULL;
+    if (cb != NULL)
+        cb(s->gone_ctx, s->gone_tag);
+}
+
+/* The backend's thread: the loop calls cb when it detaches the sink (sink_detach), under the
+ * sink's lock, so never after free() (which clears it under the same lock) has returned. */
+static void
+relay_watch_gone(mm_reply_sink *sink, void (*cb)(void *ctx, uint64_t tag), void *ctx, uint64_t tag)
+{
+    mm__relay_sink *s = (mm__relay_sink *)sink;
+    pthread_mutex_lock(&s->lock);
+    s->gone_cb = cb;
+    s->gone_ctx = ctx;
+    s->gone_tag = tag;
+    if (s->loop == NULL)
+        gone_notify(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
 static const mm_reply_sink_ops relay_ops = {
     .kind = "front-relay",
     .send = relay_send,
@@ -186,6 +216,7 @@ static const mm_reply_sink_ops relay_ops = {
     .end = relay_end,
     .free = relay_free,
     .gone = relay_gone,
+    .watch_gone = relay_watch_gone,
 };
 
 /* Loop side: no sends reach the loop after this; what waits is dropped. Drops the loop's ref. */
@@ -200,6 +231,7 @@ sink_detach(mm__relay_sink *s, bool silence)
     s->end_pending = false;
     if (silence)
         s->ended = true; /* the backend never had it: its free() must not answer */
+    gone_notify(s);
     pthread_mutex_unlock(&s->lock);
     for (relay_item *it = items; it != NULL; it = it->next)
         atomic_fetch_add_explicit(&dropped_late, 1, memory_order_relaxed);
