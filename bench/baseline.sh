@@ -16,6 +16,7 @@
 #                 CPU while waiting, time-to-ready minus the 20 s, beside the polling figures
 #   3w            (only with --only 3w) the all-in-one point of scenario 3 with readiness by
 #                 webhook alone (about a minute), to measure one change quickly
+#   3ws           (only with --only 3ws) the same for the split point (3w,3ws: both)
 #   4 growth      per-request CPU and p99 with 100, 1,000 and 10,000 clients waiting (scenario 3
 #                 is the 10,000 point)
 #   5 ceilings    bare h2o WebSocket loop, NATS request/reply, JetStream KV puts, libcurl to
@@ -33,7 +34,7 @@
 # perf (when installed) and the top entries go into the report.
 #
 # Usage: bench/baseline.sh [--build-dir DIR] [--results DIR] [--doc FILE] [--no-build]
-#                          [--no-profile] [--only 1,2,3,3w,4,5,launch] [--keep-run]
+#                          [--no-profile] [--only 1,2,3,3w,3ws,4,5,launch] [--keep-run]
 #                          [--launch-ceiling C] [--launch-factor F] [--launch-peak SECONDS]
 #                          [--launch-kill-at SECONDS] [--launch-modes on,off] [--launch-replicas N]
 #                          [--launch-line-max N] [--launch-gets G] [--launch-impatient PCT]
@@ -412,13 +413,13 @@ wait_point() { # mode n [webhooks]
     grep -h -e 'provisioner: .* sessions polled with' -e 'budget: .* waiting room:' "$STACK_DIR"/logs/bevygap_matchmaker-*.log \
         >"$dir/mm-stats.txt" || true
 }
-if wants 3 || wants 4 || wants 3w; then
+if wants 3 || wants 4 || wants 3w || wants 3ws; then
     wants 4 && wait_point allinone 100
     wants 4 && wait_point allinone 1000
     { wants 3 || wants 4; } && wait_point allinone 10000
     { wants 3 || wants 3w; } && wait_point allinone 10000 webhooks
     wants 3 && wait_point split 10000
-    wants 3 && wait_point split 10000 webhooks
+    { wants 3 || wants 3ws; } && wait_point split 10000 webhooks
 fi
 
 # ---- launch: a launch against the waiting room (docs/LAUNCH.md) -------------------------------------

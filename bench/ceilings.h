@@ -15,6 +15,8 @@
  *                 loop of sessions, each POST /v1/session then GET /v1/session/{id} at once
  *                 (keep-alive libcurl), timed from the scheduled start to the GET's answer;
  *                 then DELETE (untimed). Percentiles of exact samples.
+ *   edgegap-get-cost  the CPU per session GET of our own Edgegap client (bench/ceilings_getcost.c),
+ *                 in bursts as the matchmaker's fallback polls come: not run by baseline.sh.
  */
 #ifndef MM_BENCH_CEILINGS_H
 #define MM_BENCH_CEILINGS_H
@@ -38,6 +40,15 @@ int mm__ceil_nats(const char *host, uint16_t port, const char *user, const char 
  * Returns the exit status.
  */
 int mm__ceil_edgegap_time(const char *base_url, const char *api_key, const char *app, double rate, double seconds);
+
+/**
+ * The CPU one session GET costs the thread driving our Edgegap client (mm/edgegap.h), against
+ * base_url: sessions sessions are created first (app's active version), then burst GETs every
+ * every_ms for seconds (the provisioner's fallback-tick pattern). Prints {"gets", "ok", "failed",
+ * "burst", "every_ms", "thread_cpu_s", "us_per_get"}. Returns the exit status (1 when any failed).
+ */
+int mm__ceil_edgegap_get_cost(const char *base_url, const char *api_key, const char *app, uint32_t sessions, uint32_t burst,
+                              uint32_t every_ms, double seconds);
 
 /** Sorts samples (microseconds) and writes "p50":..,"p90":..,"p99":..,"max":.. in ms into buf. */
 void mm__ceil_percentiles(uint64_t *samples, size_t n, char *buf, size_t len);

@@ -5,6 +5,8 @@
  *   mm_ceilings ws-server --listen HOST:PORT
  *   mm_ceilings nats --server HOST:PORT [--user U --password P] [--seconds S]
  *   mm_ceilings edgegap-time --url http://HOST:PORT --api-key-env NAME [--app A] --rate R --seconds S
+ *   mm_ceilings edgegap-get-cost --url http://HOST:PORT --api-key-env NAME [--app A] [--sessions N]
+ *               [--burst K] [--every-ms MS] [--seconds S]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@ usage(FILE *to, int status)
                 "       mm_ceilings nats --server HOST:PORT [--user U] [--password-env NAME] [--seconds S (2)]\n"
                 "       mm_ceilings edgegap-time --url http://HOST:PORT --api-key-env NAME [--app NAME (bevygap-spaceships)]\n"
                 "                    [--rate R (200)] [--seconds S (5)]\n"
+                "       mm_ceilings edgegap-get-cost --url http://HOST:PORT --api-key-env NAME [--app NAME (bevygap-spaceships)]\n"
+                "                    [--sessions N (2000)] [--burst K (40)] [--every-ms MS (50)] [--seconds S (8)]\n"
                 "Raw ceilings for bench/baseline.sh; each measuring mode prints one JSON object on stdout.\n");
     return status;
 }
@@ -134,6 +138,24 @@ main(int argc, char **argv)
         if (key == NULL || seconds_of(v[3], 100000, &rate) != 0 || seconds_of(v[4], 600, &seconds) != 0)
             return 2;
         return mm__ceil_edgegap_time(v[0], key, v[2], rate, seconds);
+    }
+    if (strcmp(mode, "edgegap-get-cost") == 0) {
+        static const char *const names[] = {"--url", "--api-key-env", "--app", "--sessions", "--burst", "--every-ms", "--seconds"};
+        const char *v[7] = {NULL, NULL, "bevygap-spaceships", "2000", "40", "50", "8"};
+        uint64_t sessions = 0, burst = 0, every = 0;
+        double seconds = 0;
+        if (take_flags(argc, argv, names, v, 7) != 0 || v[0] == NULL || v[1] == NULL)
+            return usage(stderr, 2);
+        const char *key = env_value(v[1], "--api-key-env");
+        if (key == NULL || seconds_of(v[6], 600, &seconds) != 0)
+            return 2;
+        if (mm_parse_u64(v[3], 1, 100000, &sessions, why, sizeof(why)) != MM_OK ||
+            mm_parse_u64(v[4], 1, 10000, &burst, why, sizeof(why)) != MM_OK ||
+            mm_parse_u64(v[5], 1, 60000, &every, why, sizeof(why)) != MM_OK) {
+            fprintf(stderr, "mm_ceilings: edgegap-get-cost: %s\n", why);
+            return 2;
+        }
+        return mm__ceil_edgegap_get_cost(v[0], key, v[2], (uint32_t)sessions, (uint32_t)burst, (uint32_t)every, seconds);
     }
     fprintf(stderr, "mm_ceilings: unknown mode %s\n", mode);
     return usage(stderr, 2);
