@@ -44,8 +44,8 @@
  * interval on mm.alive.<nuid>, which the bridge hears on one mm.alive.* subscription. Such a
  * request is answered 503 only when both its own stream and its process were silent for
  * silence_ms (stats.alive_heard, stats.replicas). So the check walks the requests only while
- * one names no process yet or a process fell silent: 10,000 waiting cost it nothing. An older matchmaker sends no Mm-Replica: the
- * rules above apply to its requests.
+ * one names no process yet or a process fell silent: 10,000 waiting cost it nothing. An older
+ * matchmaker sends no Mm-Replica: the rules above apply to its requests.
  * A reference matchmaker ignores the header and sends no heartbeat: after its Acknowledged only
  * request_timeout_ms applies, and a session.gensession request (whose one answer comes at the
  * end) is never cut for silence before a heartbeat came. So a mixed fleet keeps working.
