@@ -176,17 +176,8 @@ on_gensession(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *clo
 
 /* ---- helpers ---- */
 
-static rec_sink *submit_to(mm_nats_bridge *b, mm_front_route route, const char *game, const char *version, const char *ip,
-                           rec_sink *r, mm_err *err);
-
-/* Submits a request; *err tells what submit said (any thread: no check here). */
-static rec_sink *
-submit_raw(mm_nats_bridge *b, mm_front_route route, const char *game, const char *version, const char *ip, mm_err *err)
-{
-    return submit_to(b, route, game, version, ip, rec_new(), err);
-}
-
-/* The same with the caller's record (rec_new_watchable, say). */
+/* Submits a request with the caller's record (rec_new_watchable, say); *err tells what submit said
+ * (any thread: no check here). */
 static rec_sink *
 submit_to(mm_nats_bridge *b, mm_front_route route, const char *game, const char *version, const char *ip, rec_sink *r,
           mm_err *err)
@@ -200,6 +191,13 @@ submit_to(mm_nats_bridge *b, mm_front_route route, const char *game, const char 
     if (*err != MM_OK)
         r->freed = true; /* never handed on */
     return r;
+}
+
+/* The same with a new plain record. */
+static rec_sink *
+submit_raw(mm_nats_bridge *b, mm_front_route route, const char *game, const char *version, const char *ip, mm_err *err)
+{
+    return submit_to(b, route, game, version, ip, rec_new(), err);
 }
 
 /* Main thread: submits and checks that the bridge took the request. */
